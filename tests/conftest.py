@@ -1,0 +1,29 @@
+import os
+
+# Before TensorFlow is imported by any test module.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import pytest
+
+
+def pytest_addoption(parser):
+    parser.addoption("--runslow", action="store_true", default=False, help="also run tests marked slow (CI does)")
+
+
+def pytest_collection_modifyitems(config, items):
+    if config.getoption("--runslow"):
+        return
+    skip = pytest.mark.skip(reason="slow: run with --runslow")
+    for item in items:
+        if "slow" in item.keywords:
+            item.add_marker(skip)
+
+
+@pytest.fixture(scope="session")
+def tiny_dataset(tmp_path_factory):
+    """The synthetic dataset at test size: 8 classes, 4/1/1 videos per split, 8 frames of 32x32."""
+    from vlm_tf.data.synthetic import write_dataset
+
+    root = tmp_path_factory.mktemp("tiny_dataset")
+    write_dataset(root, videos_per_class=6, num_frames=8, size=32, seed=3)
+    return root

@@ -1,0 +1,191 @@
+"""Shared test helpers: the one model check every model test calls, and videos from another encoder."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+
+
+def check_model(model, *, tmp_path, num_frames=4, batch_size=2, class_names=None):
+    """Output shape, config round-trip, one fit step on tf.data, .keras and SavedModel round-trips.
+
+    The SavedModel is loaded back in a separate Python process that imports
+    only TensorFlow, as a server would.
+    """
+    import keras
+    import tensorflow as tf
+
+    from vlm_tf.export import export_saved_model
+
+    _, _, height, width, channels = model.input_shape
+    num_classes = model.output_shape[-1]
+    rng = np.random.default_rng(0)
+    frames = rng.integers(0, 256, (batch_size, num_frames, height, width, channels), dtype=np.uint8)
+    clips = frames.astype(np.float32)
+
+    outputs = np.asarray(model(clips, training=False))
+    assert outputs.shape == (batch_size, num_classes)
+    np.testing.assert_allclose(outputs.sum(axis=-1), 1.0, rtol=1e-5)
+
+    rebuilt = keras.Model.from_config(model.get_config())
+    assert [layer.name for layer in rebuilt.layers] == [layer.name for layer in model.layers]
+    assert rebuilt.count_params() == model.count_params()
+
+    labels = tf.one_hot(rng.integers(0, num_classes, batch_size), num_classes)
+    dataset = tf.data.Dataset.from_tensor_slices((clips, labels)).batch(batch_size)
+    model.compile(optimizer="adam", loss="categorical_crossentropy", metrics=["accuracy"])
+    before = [w.numpy().copy() for w in model.trainable_weights]
+    history = model.fit(dataset, epochs=1, verbose=0)
+    assert np.isfinite(history.history["loss"][0])
+    assert any(not np.allclose(b, w.numpy()) for b, w in zip(before, model.trainable_weights))
+
+    expected = np.asarray(model(clips, training=False))
+    keras_path = os.path.join(tmp_path, "model.keras")
+    model.save(keras_path)
+    np.testing.assert_allclose(np.asarray(keras.models.load_model(keras_path)(clips, training=False)), expected, atol=1e-6)
+
+    class_names = class_names or [f"class_{k}" for k in range(num_classes)]
+    saved_path = export_saved_model(model, os.path.join(tmp_path, "saved_model"), class_names=class_names)
+    served = serve_in_subprocess(saved_path, frames)
+    np.testing.assert_allclose(np.asarray(served["probabilities"]), expected, atol=1e-5)
+    assert served["class_name"] == [class_names[k] for k in expected.argmax(axis=-1)]
+
+
+def serve_in_subprocess(saved_model_path, frames):
+    """Runs the SavedModel's serving_default on uint8 `frames` in a fresh process with plain TensorFlow."""
+    frames_path = os.path.join(saved_model_path, os.pardir, "frames.npy")
+    np.save(frames_path, frames)
+    script = textwrap.dedent(
+        """
+        import json, sys
+        import numpy as np
+        import tensorflow as tf
+        assert "vlm_tf" not in sys.modules
+        serve = tf.saved_model.load(sys.argv[1]).signatures["serving_default"]
+        out = serve(frames=tf.constant(np.load(sys.argv[2])))
+        assert "vlm_tf" not in sys.modules
+        print(json.dumps({
+            "probabilities": out["probabilities"].numpy().tolist(),
+            "class_index": out["class_index"].numpy().tolist(),
+            "class_name": [s.decode() for s in out["class_name"].numpy()],
+        }))
+        """
+    )
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    done = subprocess.run([sys.executable, "-c", script, saved_model_path, frames_path], capture_output=True, text=True, env=env, cwd="/")
+    assert done.returncode == 0, done.stderr[-3000:]
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def write_foreign_video(path, frames, *, fps, codec):
+    """Encodes RGB `frames` with FFmpeg's own encoders through PyAV (libx264, libvpx-vp9, mpeg4...).
+
+    These are files OpenCV's writer cannot make (H.264, VP9), as a user's
+    camera or download would be.
+    """
+    import av
+
+    frames = np.asarray(frames, np.uint8)
+    height, width = frames.shape[1:3]
+    with av.open(os.fspath(path), "w") as container:
+        stream = container.add_stream(codec, rate=fps)
+        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+        for frame in frames:
+            for packet in stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+    return path
+
+
+# (container, encoder, frame size (w, h), fps): every clip of the camera-motion
+# set cycles through these, so each class mixes codecs, sizes and rates.
+FOREIGN_FORMATS = (
+    ("mp4", "libx264", (160, 120), 30),
+    ("webm", "libvpx-vp9", (96, 72), 24),
+    ("avi", "mpeg4", (128, 128), 15),
+    ("mkv", "libx264", (112, 84), 25),
+)
+CAMERA_CLASSES = ("pan_left", "pan_right", "tilt_up", "tilt_down", "zoom_in", "zoom_out")
+
+
+def _texture(rng, size):
+    """A natural-looking RGB texture: multi-octave noise plus random strokes and discs."""
+    import cv2
+
+    image = np.zeros((size, size, 3), np.float32)
+    for octave in range(2, 7):
+        cells = 2**octave
+        coarse = rng.uniform(0, 1, (cells, cells, 3)).astype(np.float32)
+        image += cv2.resize(coarse, (size, size), interpolation=cv2.INTER_CUBIC) / octave
+    image = (image - image.min()) / (image.max() - image.min()) * 255
+    for _ in range(40):
+        colour = rng.uniform(0, 255, 3).tolist()
+        if rng.uniform() < 0.5:
+            centre = tuple(int(v) for v in rng.integers(0, size, 2))
+            cv2.circle(image, centre, int(rng.integers(3, size // 12)), colour, -1, cv2.LINE_AA)
+        else:
+            start, end = (tuple(int(v) for v in rng.integers(0, size, 2)) for _ in range(2))
+            cv2.line(image, start, end, colour, int(rng.integers(1, 5)), cv2.LINE_AA)
+    return image
+
+
+def render_camera_clip(label, rng, width, height, num_frames):
+    """A camera moving over a texture: pans and tilts move the content, zooms scale it."""
+    import cv2
+
+    source = _texture(rng, 3 * max(width, height))
+    side = source.shape[0]
+    view_w, view_h = side / 3, side / 3 * height / width
+    cx, cy = side / 2 + rng.uniform(-0.2, 0.2) * side / 3, side / 2 + rng.uniform(-0.2, 0.2) * side / 3
+    travel = rng.uniform(0.3, 0.6) * view_w
+    zoom = rng.uniform(1.4, 1.9)
+    frames = []
+    for t in np.linspace(0.0, 1.0, num_frames):
+        x, y, scale = cx, cy, 1.0
+        # Content moves left when the camera pans right, and so on: the class
+        # names say what the viewer sees the content do.
+        if label == "pan_left":
+            x = cx + (t - 0.5) * travel
+        elif label == "pan_right":
+            x = cx - (t - 0.5) * travel
+        elif label == "tilt_up":
+            y = cy + (t - 0.5) * travel
+        elif label == "tilt_down":
+            y = cy - (t - 0.5) * travel
+        elif label == "zoom_in":
+            scale = zoom ** (-t)
+        else:
+            scale = zoom ** (t - 1)
+        w, h = view_w * scale, view_h * scale
+        box = np.float32([[x - w / 2, y - h / 2], [x + w / 2, y - h / 2], [x - w / 2, y + h / 2]])
+        target = np.float32([[0, 0], [width, 0], [0, height]])
+        warp = cv2.getAffineTransform(box, target)
+        frame = cv2.warpAffine(source, warp, (width, height), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
+        frame += rng.normal(0, 3, frame.shape)
+        frames.append(frame.clip(0, 255).astype(np.uint8))
+    return np.stack(frames)
+
+
+def write_camera_motion_dataset(root, *, train_per_class=24, test_per_class=8, seed=0):
+    """`root/{train,test}/<camera class>/clip_NNN.<ext>`, encoded by FFmpeg in mixed formats.
+
+    Different in every way from vlm_tf's own data: camera motion over
+    texture instead of an object on a background, 20-45 frames at 15-30 fps,
+    four frame sizes, H.264 / VP9 / MPEG-4 in mp4 / webm / avi / mkv.
+    """
+    rng = np.random.default_rng(seed)
+    for split, count in (("train", train_per_class), ("test", test_per_class)):
+        for label in CAMERA_CLASSES:
+            folder = os.path.join(root, split, label)
+            os.makedirs(folder, exist_ok=True)
+            for i in range(count):
+                container, codec, (width, height), fps = FOREIGN_FORMATS[(i + CAMERA_CLASSES.index(label)) % len(FOREIGN_FORMATS)]
+                frames = render_camera_clip(label, rng, width, height, int(rng.integers(20, 46)))
+                write_foreign_video(os.path.join(folder, f"clip_{i:03d}.{container}"), frames, fps=fps, codec=codec)
+    return root

@@ -1,0 +1,171 @@
+"""Video files in and out with OpenCV: the one place vlm_tf reads or writes a video.
+
+Frames are RGB `uint8` arrays of shape `(T, H, W, 3)` everywhere else in the
+package. OpenCV works in BGR, so the conversion happens here and nowhere else.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+
+import cv2
+import numpy as np
+
+# Containers OpenCV's FFmpeg backend reads; `.json` box files and anything else
+# beside the videos are ignored by the dataset indexer.
+VIDEO_EXTENSIONS = (".mp4", ".avi", ".webm", ".mkv", ".mov", ".m4v", ".mpg", ".mpeg", ".wmv")
+
+
+class VideoReadError(ValueError):
+    """A file that cannot be used as a video; `path` and `reason` are kept apart for reports."""
+
+    def __init__(self, path, reason):
+        self.path = str(path)
+        self.reason = reason
+        super().__init__(f"{self.path}: {reason}")
+
+
+@dataclasses.dataclass(frozen=True)
+class VideoInfo:
+    path: str
+    num_frames: int
+    fps: float
+    width: int
+    height: int
+
+
+# fourcc per container for write_video; these encoders ship in every
+# opencv-python(-headless) wheel (H.264 does not, for licensing reasons).
+WRITER_CODECS = {".mp4": "mp4v", ".avi": "MJPG", ".mkv": "MJPG"}
+
+
+def write_video(path, frames, fps=10.0) -> str:
+    """Encodes RGB uint8 `frames` `(T, H, W, 3)` to `path`; the extension picks the codec."""
+    path = os.fspath(path)
+    frames = np.asarray(frames)
+    if frames.ndim != 4 or frames.shape[-1] != 3 or frames.dtype != np.uint8 or len(frames) == 0:
+        raise ValueError(f"write_video expects uint8 frames of shape (T, H, W, 3) with T >= 1, received {frames.dtype} {frames.shape}")
+    extension = os.path.splitext(path)[1].lower()
+    if extension not in WRITER_CODECS:
+        raise ValueError(f"write_video writes {sorted(WRITER_CODECS)}, received {path!r}")
+    height, width = frames.shape[1:3]
+    writer = cv2.VideoWriter(path, cv2.VideoWriter_fourcc(*WRITER_CODECS[extension]), float(fps), (width, height))
+    if not writer.isOpened():
+        raise OSError(f"{path}: OpenCV could not open a {WRITER_CODECS[extension]} video writer")
+    try:
+        for frame in frames:
+            writer.write(cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))
+    finally:
+        writer.release()
+    return path
+
+
+def _open(path):
+    path = os.fspath(path)
+    if not os.path.exists(path):
+        raise VideoReadError(path, "file not found")
+    if not os.path.isfile(path):
+        raise VideoReadError(path, "not a regular file")
+    if os.path.getsize(path) == 0:
+        raise VideoReadError(path, "empty file (0 bytes)")
+    capture = cv2.VideoCapture(path)
+    if not capture.isOpened():
+        capture.release()
+        raise VideoReadError(path, "not a video OpenCV can open (unknown container or codec)")
+    return capture
+
+
+def probe_video(path) -> VideoInfo:
+    """Opens `path` and counts its frames by decoding them.
+
+    The frame count in the container header is not trusted: WebM/MKV often
+    omit it and a truncated file still reports the original length, so we
+    `grab()` (decode without colour conversion) until the stream ends.
+    """
+    capture = _open(path)
+    try:
+        fps = float(capture.get(cv2.CAP_PROP_FPS) or 0.0)
+        width = int(capture.get(cv2.CAP_PROP_FRAME_WIDTH))
+        height = int(capture.get(cv2.CAP_PROP_FRAME_HEIGHT))
+        num_frames = 0
+        while capture.grab():
+            num_frames += 1
+    finally:
+        capture.release()
+    if num_frames == 0:
+        raise VideoReadError(path, "no decodable frames (zero-length or corrupt stream)")
+    return VideoInfo(os.fspath(path), num_frames, fps, width, height)
+
+
+def _resize(frame, size, crop_to_aspect_ratio):
+    height, width = size
+    if crop_to_aspect_ratio:
+        # Centre crop to the target aspect ratio first, as
+        # keras.utils.image_dataset_from_directory(crop_to_aspect_ratio=True).
+        h, w = frame.shape[:2]
+        crop_w = min(w, round(h * width / height))
+        crop_h = min(h, round(w * height / width))
+        top, left = (h - crop_h) // 2, (w - crop_w) // 2
+        frame = frame[top : top + crop_h, left : left + crop_w]
+    if frame.shape[:2] == (height, width):
+        return frame
+    shrinking = frame.shape[0] > height or frame.shape[1] > width
+    # INTER_AREA averages when shrinking (no aliasing of fine textures);
+    # bilinear is the better choice when enlarging.
+    return cv2.resize(frame, (width, height), interpolation=cv2.INTER_AREA if shrinking else cv2.INTER_LINEAR)
+
+
+def read_frames(path, indices=None, size=None, *, crop_to_aspect_ratio=False) -> np.ndarray:
+    """Decodes frames of `path` as RGB uint8.
+
+    Args:
+        path: the video file.
+        indices: frame numbers to return, non-decreasing; a repeated index
+            repeats the frame. `None` returns every frame.
+        size: `(height, width)` to resize every frame to, or `None` to keep the file's size.
+        crop_to_aspect_ratio: centre-crop to the aspect ratio of `size` before resizing
+            instead of stretching.
+
+    Returns:
+        `uint8` array of shape `(len(indices), H, W, 3)`.
+    """
+    if indices is not None:
+        indices = np.asarray(indices, dtype=np.int64).reshape(-1)
+        if indices.size == 0:
+            raise ValueError("read_frames needs at least one frame index, received an empty list")
+        if indices.min() < 0 or np.any(np.diff(indices) < 0):
+            raise ValueError(f"frame indices must be non-negative and non-decreasing, received {indices.tolist()}")
+    capture = _open(path)
+    frames = []
+    try:
+        if indices is None:
+            ok, bgr = capture.read()
+            while ok:
+                frames.append(_to_rgb(bgr, size, crop_to_aspect_ratio))
+                ok, bgr = capture.read()
+            if not frames:
+                raise VideoReadError(path, "no decodable frames (zero-length or corrupt stream)")
+            return np.stack(frames)
+        # grab() decodes without the colour conversion; frames that are not
+        # wanted are only grabbed, and a repeated index reuses the last frame.
+        position, frame = -1, None
+        for index in indices:
+            while position < index:
+                if not capture.grab():
+                    raise VideoReadError(path, f"stream ended after {position + 1} frames, frame {index} was requested")
+                position, frame = position + 1, None
+            if frame is None:
+                ok, bgr = capture.retrieve()
+                if not ok:
+                    raise VideoReadError(path, f"frame {index} could not be decoded")
+                frame = _to_rgb(bgr, size, crop_to_aspect_ratio)
+            frames.append(frame)
+    finally:
+        capture.release()
+    return np.stack(frames)
+
+
+def _to_rgb(bgr, size, crop_to_aspect_ratio):
+    rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+    return rgb if size is None else _resize(rgb, size, crop_to_aspect_ratio)

@@ -1,0 +1,39 @@
+"""Which frames of a video make a clip.
+
+Both samplers split the video into `clip_length` equal segments and take one
+frame from each (the segment scheme of temporal segment networks): the clip
+always spans the whole video, in order, whatever its length or frame rate.
+
+Videos shorter than the clip: the same formula makes segments shorter than a
+frame, so frames repeat in order (a 5-frame video sampled to 8 gives
+`0 0 1 2 2 3 4 4`). The motion keeps its direction and covers the whole clip;
+padding with a frozen last frame would instead tell the model that things
+stop halfway.
+"""
+
+from __future__ import annotations
+
+import tensorflow as tf
+
+SAMPLING_MODES = ("uniform", "random")
+
+
+def _segment_indices(num_frames, clip_length, offsets):
+    num_frames = tf.cast(num_frames, tf.float32)
+    positions = (tf.range(clip_length, dtype=tf.float32) + offsets) * num_frames / clip_length
+    return tf.minimum(tf.cast(tf.floor(positions), tf.int64), tf.cast(num_frames, tf.int64) - 1)
+
+
+def uniform_indices(num_frames, clip_length):
+    """The middle frame of each of `clip_length` equal segments (evaluation)."""
+    return _segment_indices(num_frames, clip_length, tf.fill([clip_length], 0.5))
+
+
+def random_indices(num_frames, clip_length, seed):
+    """A random frame from each of `clip_length` equal segments (training).
+
+    `seed` is a stateless seed (shape `[2]` int), so the choice is the same
+    for the same seed whatever the tf.data parallelism.
+    """
+    offsets = tf.random.stateless_uniform([clip_length], seed=seed, maxval=1.0)
+    return _segment_indices(num_frames, clip_length, offsets)

@@ -1,0 +1,20 @@
+"""Model builders (`build_*` → `keras.Model`) and the registry behind `--model`.
+
+Builders are resolved on first use (`vlm_tf.models.build_cnn_lstm`), so
+importing the registry stays free of TensorFlow.
+"""
+
+from vlm_tf.models.registry import DEFAULT_MODEL, MODELS, ModelSpec, build_model, get_model_spec, register_model
+
+_BUILDERS = {"build_cnn_lstm": "vlm_tf.models.cnn_lstm"}
+
+
+def __getattr__(name):
+    if name in _BUILDERS:
+        import importlib
+
+        return getattr(importlib.import_module(_BUILDERS[name]), name)
+    raise AttributeError(f"module 'vlm_tf.models' has no attribute {name!r}")
+
+
+__all__ = ["DEFAULT_MODEL", "MODELS", "ModelSpec", "build_cnn_lstm", "build_model", "get_model_spec", "register_model"]

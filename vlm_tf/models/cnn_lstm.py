@@ -1,0 +1,135 @@
+"""The text's CNN-LSTM video classifier (§2.2, §2.4, §5.2), made to run.
+
+The listing of §5.2.1 applies `Conv2D` to the 5-D video tensor and `LSTM` to
+a 4-D feature map; both raise (see docs/errata.md). The fix the text implies
+is to run the convolution and pooling on every frame with `TimeDistributed`
+and turn each pooled map into one feature vector per frame before the LSTM.
+"""
+
+from __future__ import annotations
+
+import keras
+
+FRAME_FEATURES = ("flatten", "grid", "global_average")
+TEXT_FILTERS = 32
+TEXT_KERNEL_SIZE = 3
+TEXT_POOL_SIZE = 2
+TEXT_LSTM_UNITS = 64
+
+
+def build_cnn_lstm(
+    *,
+    num_classes,
+    num_frames=None,
+    image_size=(64, 64),
+    channels=3,
+    filters=TEXT_FILTERS,
+    kernel_size=TEXT_KERNEL_SIZE,
+    conv_activation="relu",
+    pool_size=TEXT_POOL_SIZE,
+    batch_norm=False,
+    frame_features="flatten",
+    grid_size=4,
+    lstm_units=TEXT_LSTM_UNITS,
+    lstm_activation="tanh",
+    dropout=0.0,
+    output_activation="softmax",
+    rescale=True,
+    name="cnn_lstm",
+):
+    """Builds input → conv → pool → recurrent → dense → output (the graph of §2.4).
+
+    Shape flow, for one conv block (the text's):
+
+        (B, T, H, W, C) → Rescaling → TimeDistributed(Conv2D 3×3, 32, ReLU) → (B, T, H-2, W-2, 32)
+        → TimeDistributed(MaxPooling2D 2×2) → (B, T, (H-2)/2, (W-2)/2, 32)
+        → TimeDistributed(frame_features) → (B, T, F) → LSTM(64) → (B, 64)
+        → Dense(num_classes, softmax) → (B, num_classes)
+
+    The defaults are the text's layers (32 filters, 3×3 kernel, ReLU, 2×2
+    pooling, LSTM with 64 units, softmax) with two exceptions, both kept
+    reachable: the LSTM uses `tanh` (the text's `activation='relu'`
+    lets the cell state grow without bound; pass `lstm_activation="relu"`),
+    and nothing is left undefined (the text never says how a pooled map
+    becomes an LSTM input; `"flatten"` is the literal reading).
+
+    Args:
+        num_classes: outputs of the final layer.
+        num_frames: clip length, or `None` (the text's `shape=(None, ...)`) for any length.
+        image_size: `(height, width)` of a frame.
+        channels: colour channels of a frame.
+        filters: filters of the conv layer, or a sequence for a stack of
+            conv → pool blocks (`conv1`/`pool1`, `conv2`/`pool2`, ...).
+        kernel_size: conv kernel size.
+        conv_activation: activation of the conv layers.
+        pool_size: max-pooling window (and stride, as in Keras).
+        batch_norm: batch normalisation after each convolution.
+        frame_features: how each pooled map becomes a vector: `"flatten"`
+            (keeps every position), `"grid"` (average-pool to a
+            `grid_size`×`grid_size` map, then flatten: keeps coarse position,
+            which motion needs, at a fraction of the size) or `"global_average"`
+            (discards position).
+        grid_size: cells per side for `"grid"`.
+        lstm_units: LSTM units.
+        lstm_activation: LSTM activation (`"tanh"`; the text's is `"relu"`).
+        dropout: dropout rate on the LSTM output.
+        output_activation: final activation (`"softmax"` as in the text).
+        rescale: scale [0, 255] pixels to [0, 1] inside the model.
+        name: model name.
+    """
+    # === Config checks ===
+    filters = (filters,) if isinstance(filters, int) else tuple(filters)
+    if not filters or any(int(f) < 1 for f in filters):
+        raise ValueError(f"filters must be a positive int or a non-empty sequence of them, received {filters!r}")
+    if num_classes is None or int(num_classes) < 2:
+        raise ValueError(f"num_classes must be at least 2, received {num_classes!r}")
+    if frame_features not in FRAME_FEATURES:
+        raise ValueError(f"frame_features must be one of {FRAME_FEATURES}, received {frame_features!r}")
+    if not 0.0 <= dropout < 1.0:
+        raise ValueError(f"dropout must be in [0, 1), received {dropout!r}")
+    height, width = image_size
+    for block in range(len(filters)):
+        height, width = (height - kernel_size + 1) // pool_size, (width - kernel_size + 1) // pool_size
+        if height < 1 or width < 1:
+            raise ValueError(f"image_size={tuple(image_size)} is too small for {len(filters)} conv/pool block(s) of kernel {kernel_size} and pool {pool_size}")
+    if frame_features == "grid" and (height < grid_size or width < grid_size):
+        raise ValueError(f"the pooled map is {height}x{width}, smaller than grid_size={grid_size}")
+
+    # === Inputs ===
+    inputs = keras.Input(shape=(num_frames, *image_size, channels), name="input_layer")
+    x = inputs
+    if rescale:
+        x = keras.layers.Rescaling(1.0 / 255.0, name="rescaling")(x)
+
+    # === Layers: conv → pool per frame ===
+    for block, block_filters in enumerate(filters, start=1):
+        x = keras.layers.TimeDistributed(
+            keras.layers.Conv2D(block_filters, kernel_size, activation=None if batch_norm else conv_activation),
+            name=f"conv{block}",
+        )(x)
+        if batch_norm:
+            x = keras.layers.TimeDistributed(keras.layers.BatchNormalization(), name=f"conv{block}_bn")(x)
+            x = keras.layers.TimeDistributed(keras.layers.Activation(conv_activation), name=f"conv{block}_{conv_activation}")(x)
+        x = keras.layers.TimeDistributed(keras.layers.MaxPooling2D(pool_size), name=f"pool{block}")(x)
+
+    # === Layers: one feature vector per frame ===
+    if frame_features == "grid":
+        # Window ⌊size / grid_size⌋: about grid_size cells per side.
+        x = keras.layers.TimeDistributed(
+            keras.layers.AveragePooling2D((height // grid_size, width // grid_size)), name="frame_grid"
+        )(x)
+        x = keras.layers.TimeDistributed(keras.layers.Flatten(), name="frame_features")(x)
+    elif frame_features == "flatten":
+        x = keras.layers.TimeDistributed(keras.layers.Flatten(), name="frame_features")(x)
+    else:
+        x = keras.layers.TimeDistributed(keras.layers.GlobalAveragePooling2D(), name="frame_features")(x)
+
+    # === Layers: recurrent → dense output ===
+    x = keras.layers.LSTM(lstm_units, activation=lstm_activation, name="lstm1")(x)
+    if dropout:
+        x = keras.layers.Dropout(dropout, name="dropout")(x)
+    # The softmax is computed in float32 under mixed precision.
+    outputs = keras.layers.Dense(num_classes, activation=output_activation, dtype="float32", name="output_layer")(x)
+
+    # === Functional Model ===
+    return keras.Model(inputs, outputs, name=name)

@@ -1,0 +1,66 @@
+"""Models by name, for `vlm-tf train --model NAME`.
+
+Builders are named by import path and imported only when a model is built,
+so listing the names (the CLI's `--help`) does not import TensorFlow.
+Later model families add themselves here with `register_model`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib
+
+DEFAULT_MODEL = "cnn_lstm"
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelSpec:
+    name: str
+    builder: str
+    description: str
+    kwargs: dict = dataclasses.field(default_factory=dict)
+
+    def builder_function(self):
+        module, function = self.builder.split(":")
+        return getattr(importlib.import_module(module), function)
+
+    def build(self, **kwargs):
+        return self.builder_function()(**{**self.kwargs, **kwargs, "name": self.name})
+
+
+MODELS: dict[str, ModelSpec] = {}
+
+
+def register_model(name, builder, description, **kwargs):
+    """Registers `builder` ("module:function") under `name`, with fixed keyword arguments."""
+    if name in MODELS:
+        raise ValueError(f"a model named {name!r} is already registered")
+    MODELS[name] = ModelSpec(name, builder, description, kwargs)
+
+
+def get_model_spec(name):
+    if name not in MODELS:
+        raise ValueError(f"unknown model {name!r}; registered models: {', '.join(MODELS)}")
+    return MODELS[name]
+
+
+def build_model(name, *, num_classes, num_frames=None, image_size=(64, 64), **kwargs):
+    """Builds the registered model `name` for `num_classes` classes and frames of `image_size`."""
+    return get_model_spec(name).build(num_classes=num_classes, num_frames=num_frames, image_size=tuple(image_size), **kwargs)
+
+
+register_model(
+    "cnn_lstm",
+    "vlm_tf.models.cnn_lstm:build_cnn_lstm",
+    "the text's CNN-LSTM with three conv/pool blocks and batch norm, the default (docs/design.md)",
+    filters=(32, 64, 64),
+    batch_norm=True,
+    frame_features="flatten",
+    dropout=0.3,
+)
+register_model(
+    "cnn_lstm_text",
+    "vlm_tf.models.cnn_lstm:build_cnn_lstm",
+    "the §5.2.1 listing made to run: one Conv2D(32)/MaxPool block, flattened maps, LSTM(64, relu)",
+    lstm_activation="relu",
+)

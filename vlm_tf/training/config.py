@@ -1,0 +1,74 @@
+"""A training run's configuration, the one place its defaults live.
+
+The CLI's `train` options, `vlm_tf.training.train` and the run folder's
+`config.json` all use `RunConfig`, so a run can always be rebuilt from its
+folder.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+
+from vlm_tf.models.registry import DEFAULT_MODEL, get_model_spec
+
+PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16", "mixed")
+JIT_MODES = ("off", "on", "auto")
+
+CONFIG_FILE = "config.json"
+CLASS_NAMES_FILE = "class_names.json"
+MODEL_FILE = "model.keras"
+BEST_CHECKPOINT = os.path.join("checkpoints", "best.keras")
+BACKUP_DIR = "backup"
+HISTORY_FILE = "history.csv"
+LOG_DIR = "logs"
+SAVED_MODEL_DIR = "saved_model"
+
+
+@dataclasses.dataclass
+class RunConfig:
+    model: str = DEFAULT_MODEL
+    epochs: int = 15
+    num_frames: int = 16
+    image_size: int = 64
+    batch_size: int = 8
+    learning_rate: float = 1e-3
+    seed: int = 0
+    augment: bool = True
+    precision: str = "float32"
+    jit: str = "off"
+
+    def validate(self):
+        get_model_spec(self.model)
+        for field in ("epochs", "num_frames", "image_size", "batch_size"):
+            if int(getattr(self, field)) < 1:
+                raise ValueError(f"{field} must be a positive integer, received {getattr(self, field)!r}")
+        if self.image_size < 16:
+            raise ValueError(f"image_size must be at least 16 pixels, received {self.image_size}")
+        if not self.learning_rate > 0:
+            raise ValueError(f"learning_rate must be positive, received {self.learning_rate!r}")
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {PRECISIONS}, received {self.precision!r}")
+        if self.jit not in JIT_MODES:
+            raise ValueError(f"jit must be one of {JIT_MODES}, received {self.jit!r}")
+        return self
+
+    def to_dict(self):
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, values):
+        known = {field.name for field in dataclasses.fields(cls)}
+        return cls(**{key: value for key, value in values.items() if key in known})
+
+
+def write_json(path, obj):
+    with open(path, "w", encoding="utf-8") as f:
+        json.dump(obj, f, indent=2)
+        f.write("\n")
+
+
+def read_json(path):
+    with open(path, encoding="utf-8") as f:
+        return json.load(f)

@@ -1,0 +1,149 @@
+"""Training a registered model on a folder of videos, into a run folder.
+
+A run folder holds everything needed to use, inspect or continue the run:
+
+    RUN_DIR/config.json          RunConfig + data folder + class names
+    RUN_DIR/class_names.json     label order of the model's outputs
+    RUN_DIR/model.keras          the best epoch's model (by validation accuracy)
+    RUN_DIR/checkpoints/best.keras
+    RUN_DIR/history.csv          one row per epoch (CSVLogger)
+    RUN_DIR/logs/                TensorBoard: train/validation scalars, histograms, graph, input clips
+    RUN_DIR/backup/              present only while a run is unfinished: `train` resumes from it
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import os
+import shutil
+
+import keras
+
+from vlm_tf.data.pipeline import video_dataset_from_directory
+from vlm_tf.models.registry import build_model
+from vlm_tf.training import config as run_files
+from vlm_tf.training import runtime
+from vlm_tf.training.callbacks import ClipSamples
+from vlm_tf.training.config import RunConfig
+
+VALIDATION_FALLBACK_SPLIT = 0.2
+
+
+@dataclasses.dataclass
+class TrainResult:
+    run_dir: str
+    model_path: str
+    best_val_accuracy: float
+    epochs_run: int
+    resumed: bool
+    skipped: list
+
+
+def find_split_dirs(data_dir):
+    """`DATA_DIR/train` and `DATA_DIR/val` (else `DATA_DIR/test`, else `None`)."""
+    data_dir = os.fspath(data_dir)
+    if not os.path.isdir(data_dir):
+        raise FileNotFoundError(f"{data_dir}: no such directory")
+    train_dir = os.path.join(data_dir, "train")
+    if not os.path.isdir(train_dir):
+        raise FileNotFoundError(f"{train_dir}: no such directory (expected DATA_DIR/train/<class>/<video> plus DATA_DIR/val or DATA_DIR/test)")
+    for name in ("val", "test"):
+        if os.path.isdir(os.path.join(data_dir, name)):
+            return train_dir, os.path.join(data_dir, name)
+    return train_dir, None
+
+
+def _check_run_dir(run_dir, config):
+    """Returns True when `run_dir` holds an unfinished run of this config (resume), False when new."""
+    if os.path.exists(os.path.join(run_dir, run_files.MODEL_FILE)):
+        raise ValueError(f"{run_dir} already holds a finished run; choose a new --out folder")
+    config_path = os.path.join(run_dir, run_files.CONFIG_FILE)
+    if os.path.isfile(config_path):
+        previous = RunConfig.from_dict(run_files.read_json(config_path)["run"])
+        if previous != config:
+            changed = [f"{k}: {v!r} → {config.to_dict()[k]!r}" for k, v in previous.to_dict().items() if config.to_dict()[k] != v]
+            raise ValueError(f"{run_dir} holds an unfinished run with other settings ({'; '.join(changed)}); rerun with its settings to resume, or choose a new --out folder")
+        return True
+    if os.path.isdir(run_dir) and os.listdir(run_dir):
+        raise ValueError(f"{run_dir} is not empty and holds no vlm-tf run; choose a new --out folder")
+    return False
+
+
+def _best_so_far(history_path):
+    """Best validation accuracy already in history.csv, so a resumed run's checkpoint only improves on it."""
+    if not os.path.isfile(history_path):
+        return None
+    with open(history_path, newline="", encoding="utf-8") as f:
+        values = [float(row["val_accuracy"]) for row in csv.DictReader(f) if row.get("val_accuracy")]
+    return max(values) if values else None
+
+
+def train(data_dir, run_dir, config=None, *, verbose=1):
+    """Trains `config.model` on `data_dir` (train/ + val/ or test/) and fills `run_dir`.
+
+    Compiled as the text compiles (§5.2.1): adam, categorical cross-entropy,
+    accuracy. A run folder left unfinished by a killed process is resumed
+    from its last completed epoch when `train` is called again with the same
+    config.
+    """
+    config = (config or RunConfig()).validate()
+    run_dir = os.fspath(run_dir)
+    train_dir, val_dir = find_split_dirs(data_dir)
+    resumed = _check_run_dir(run_dir, config)
+    runtime.configure(seed=config.seed, precision=config.precision)
+
+    image_size = (config.image_size, config.image_size)
+    common = dict(num_frames=config.num_frames, image_size=image_size, batch_size=config.batch_size, label_mode="categorical", seed=config.seed)
+    if val_dir is None:
+        train_ds, val_ds = video_dataset_from_directory(
+            train_dir, augment=config.augment, validation_split=VALIDATION_FALLBACK_SPLIT, subset="both", **common
+        )
+    else:
+        train_ds = video_dataset_from_directory(train_dir, augment=config.augment, **common)
+        val_ds = video_dataset_from_directory(val_dir, class_names=train_ds.class_names, shuffle=False, **common)
+    class_names = train_ds.class_names
+
+    os.makedirs(os.path.join(run_dir, os.path.dirname(run_files.BEST_CHECKPOINT)), exist_ok=True)
+    run_files.write_json(
+        os.path.join(run_dir, run_files.CONFIG_FILE),
+        {"run": config.to_dict(), "data_dir": os.path.abspath(data_dir), "class_names": class_names},
+    )
+    run_files.write_json(os.path.join(run_dir, run_files.CLASS_NAMES_FILE), class_names)
+
+    model = build_model(config.model, num_classes=len(class_names), image_size=image_size)
+    model.compile(
+        optimizer=keras.optimizers.Adam(config.learning_rate),
+        loss="categorical_crossentropy",
+        metrics=["accuracy"],
+        jit_compile=runtime.jit_compile_argument(config.jit),
+    )
+    if verbose:
+        model.summary()
+
+    best_path = os.path.join(run_dir, run_files.BEST_CHECKPOINT)
+    history_path = os.path.join(run_dir, run_files.HISTORY_FILE)
+    log_dir = os.path.join(run_dir, run_files.LOG_DIR)
+    callbacks = [
+        keras.callbacks.BackupAndRestore(os.path.join(run_dir, run_files.BACKUP_DIR)),
+        keras.callbacks.ModelCheckpoint(
+            best_path, monitor="val_accuracy", mode="max", save_best_only=True, initial_value_threshold=_best_so_far(history_path)
+        ),
+        keras.callbacks.CSVLogger(history_path, append=True),
+        keras.callbacks.TensorBoard(log_dir, histogram_freq=1, write_graph=True),
+        ClipSamples(train_ds, os.path.join(log_dir, "samples"), class_names),
+    ]
+    history = model.fit(train_ds, validation_data=val_ds, epochs=config.epochs, callbacks=callbacks, verbose=verbose)
+
+    model_path = os.path.join(run_dir, run_files.MODEL_FILE)
+    # The run's model is its best epoch, which after a resume may be an epoch
+    # from before the interruption.
+    shutil.copyfile(best_path, model_path)
+    return TrainResult(
+        run_dir=run_dir,
+        model_path=model_path,
+        best_val_accuracy=float(_best_so_far(history_path) or 0.0),
+        epochs_run=len(history.history.get("loss", [])),
+        resumed=resumed,
+        skipped=train_ds.skipped + [s for s in val_ds.skipped if s not in train_ds.skipped],
+    )
