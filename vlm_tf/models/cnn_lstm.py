@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import keras
 
-FRAME_FEATURES = ("flatten", "grid", "global_average")
+from vlm_tf.layers import TimeDistributed
+
+FRAME_FEATURES = ("flatten", "global_average")
 TEXT_FILTERS = 32
 TEXT_KERNEL_SIZE = 3
 TEXT_POOL_SIZE = 2
@@ -29,7 +31,6 @@ def build_cnn_lstm(
     pool_size=TEXT_POOL_SIZE,
     batch_norm=False,
     frame_features="flatten",
-    grid_size=4,
     lstm_units=TEXT_LSTM_UNITS,
     lstm_activation="tanh",
     dropout=0.0,
@@ -65,11 +66,9 @@ def build_cnn_lstm(
         pool_size: max-pooling window (and stride, as in Keras).
         batch_norm: batch normalisation after each convolution.
         frame_features: how each pooled map becomes a vector: `"flatten"`
-            (keeps every position), `"grid"` (average-pool to a
-            `grid_size`×`grid_size` map, then flatten: keeps coarse position,
-            which motion needs, at a fraction of the size) or `"global_average"`
-            (discards position).
-        grid_size: cells per side for `"grid"`.
+            (keeps every position, which motion direction needs) or
+            `"global_average"` (discards position: cheaper, blind to where
+            things are).
         lstm_units: LSTM units.
         lstm_activation: LSTM activation (`"tanh"`; the text's is `"relu"`).
         dropout: dropout rate on the LSTM output.
@@ -92,8 +91,6 @@ def build_cnn_lstm(
         height, width = (height - kernel_size + 1) // pool_size, (width - kernel_size + 1) // pool_size
         if height < 1 or width < 1:
             raise ValueError(f"image_size={tuple(image_size)} is too small for {len(filters)} conv/pool block(s) of kernel {kernel_size} and pool {pool_size}")
-    if frame_features == "grid" and (height < grid_size or width < grid_size):
-        raise ValueError(f"the pooled map is {height}x{width}, smaller than grid_size={grid_size}")
 
     # === Inputs ===
     inputs = keras.Input(shape=(num_frames, *image_size, channels), name="input_layer")
@@ -103,26 +100,20 @@ def build_cnn_lstm(
 
     # === Layers: conv → pool per frame ===
     for block, block_filters in enumerate(filters, start=1):
-        x = keras.layers.TimeDistributed(
+        x = TimeDistributed(
             keras.layers.Conv2D(block_filters, kernel_size, activation=None if batch_norm else conv_activation),
             name=f"conv{block}",
         )(x)
         if batch_norm:
-            x = keras.layers.TimeDistributed(keras.layers.BatchNormalization(), name=f"conv{block}_bn")(x)
-            x = keras.layers.TimeDistributed(keras.layers.Activation(conv_activation), name=f"conv{block}_{conv_activation}")(x)
-        x = keras.layers.TimeDistributed(keras.layers.MaxPooling2D(pool_size), name=f"pool{block}")(x)
+            x = TimeDistributed(keras.layers.BatchNormalization(), name=f"conv{block}_bn")(x)
+            x = TimeDistributed(keras.layers.Activation(conv_activation), name=f"conv{block}_{conv_activation}")(x)
+        x = TimeDistributed(keras.layers.MaxPooling2D(pool_size), name=f"pool{block}")(x)
 
     # === Layers: one feature vector per frame ===
-    if frame_features == "grid":
-        # Window ⌊size / grid_size⌋: about grid_size cells per side.
-        x = keras.layers.TimeDistributed(
-            keras.layers.AveragePooling2D((height // grid_size, width // grid_size)), name="frame_grid"
-        )(x)
-        x = keras.layers.TimeDistributed(keras.layers.Flatten(), name="frame_features")(x)
-    elif frame_features == "flatten":
-        x = keras.layers.TimeDistributed(keras.layers.Flatten(), name="frame_features")(x)
+    if frame_features == "flatten":
+        x = TimeDistributed(keras.layers.Flatten(), name="frame_features")(x)
     else:
-        x = keras.layers.TimeDistributed(keras.layers.GlobalAveragePooling2D(), name="frame_features")(x)
+        x = TimeDistributed(keras.layers.GlobalAveragePooling2D(), name="frame_features")(x)
 
     # === Layers: recurrent → dense output ===
     x = keras.layers.LSTM(lstm_units, activation=lstm_activation, name="lstm1")(x)
