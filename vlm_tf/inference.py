@@ -8,6 +8,8 @@ import os
 import keras
 import numpy as np
 
+# Registers vlm_tf's custom layers, which model.keras files refer to by name.
+import vlm_tf.layers  # noqa: F401
 from vlm_tf.data import sampling
 from vlm_tf.data.decode import VideoReadError, read_frames
 from vlm_tf.data.pipeline import index_directory, video_dataset_from_directory

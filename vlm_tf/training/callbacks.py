@@ -1,4 +1,4 @@
-"""Callbacks a run adds to Keras' own: input clips in TensorBoard."""
+"""Callbacks a run adds to Keras' own TensorBoard callback: the model graph and input clips."""
 
 from __future__ import annotations
 
@@ -38,4 +38,31 @@ class ClipSamples(keras.callbacks.Callback):
             for i in range(min(self.max_clips, len(labels))):
                 name = f"input_clips/{i}_{self.class_names[labels[i]]}"
                 tf.summary.image(name, clip_montage(clips[i].numpy())[None], step=0)
+        writer.close()
+
+
+class ModelGraph(keras.callbacks.Callback):
+    """Writes the model's forward graph to TensorBoard's Graphs tab.
+
+    `keras.callbacks.TensorBoard(write_graph=True)` writes nothing with
+    Keras 3.15 on TensorFlow 2.21: it looks for `function_spec` on the train
+    function, an attribute `tf.function` no longer has. Tracing the model
+    ourselves gives the graph a reader wants anyway: the layers, not the
+    optimizer's bookkeeping.
+    """
+
+    def __init__(self, log_dir):
+        super().__init__()
+        self.log_dir = log_dir
+
+    def on_train_begin(self, logs=None):
+        spec = [tf.TensorSpec(tensor.shape, tensor.dtype) for tensor in self.model.inputs]
+
+        def forward(*inputs):
+            return self.model(*inputs, training=False)
+
+        graph = tf.function(forward).get_concrete_function(*spec).graph
+        writer = tf.summary.create_file_writer(self.log_dir)
+        with writer.as_default():
+            tf.summary.graph(graph)
         writer.close()

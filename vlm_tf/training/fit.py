@@ -17,6 +17,7 @@ import csv
 import dataclasses
 import os
 import shutil
+import warnings
 
 import keras
 
@@ -24,7 +25,7 @@ from vlm_tf.data.pipeline import video_dataset_from_directory
 from vlm_tf.models.registry import build_model
 from vlm_tf.training import config as run_files
 from vlm_tf.training import runtime
-from vlm_tf.training.callbacks import ClipSamples
+from vlm_tf.training.callbacks import ClipSamples, ModelGraph
 from vlm_tf.training.config import RunConfig
 
 VALIDATION_FALLBACK_SPLIT = 0.2
@@ -130,10 +131,17 @@ def train(data_dir, run_dir, config=None, *, verbose=1):
             best_path, monitor="val_accuracy", mode="max", save_best_only=True, initial_value_threshold=_best_so_far(history_path)
         ),
         keras.callbacks.CSVLogger(history_path, append=True),
-        keras.callbacks.TensorBoard(log_dir, histogram_freq=1, write_graph=True),
+        keras.callbacks.TensorBoard(log_dir, histogram_freq=1, write_graph=False),
+        ModelGraph(os.path.join(log_dir, "train")),
         ClipSamples(train_ds, os.path.join(log_dir, "samples"), class_names),
     ]
-    history = model.fit(train_ds, validation_data=val_ds, epochs=config.epochs, callbacks=callbacks, verbose=verbose)
+    with warnings.catch_warnings():
+        # Skipping unreadable files leaves the epoch length unknown until the
+        # first epoch ends; Keras then warns that the input "ran out of
+        # data", which is how every epoch is meant to end here.
+        warnings.filterwarnings("ignore", message="Your input ran out of data")
+        # The dataset shuffles its files itself; fit's own shuffle does not apply.
+        history = model.fit(train_ds, validation_data=val_ds, epochs=config.epochs, callbacks=callbacks, verbose=verbose, shuffle=False)
 
     model_path = os.path.join(run_dir, run_files.MODEL_FILE)
     # The run's model is its best epoch, which after a resume may be an epoch

@@ -1,0 +1,103 @@
+"""The `vlm-tf` command as a user runs it: in a fresh process, reading its output and exit code."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from vlm_tf.models import MODELS
+
+
+def vlm_tf(*args, cwd=None):
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    return subprocess.run([sys.executable, "-m", "vlm_tf.cli", *map(str, args)], capture_output=True, text=True, env=env, cwd=cwd)
+
+
+def assert_one_line_error(done, *needles):
+    assert done.returncode != 0
+    assert "Traceback" not in done.stderr, done.stderr
+    lines = [line for line in done.stderr.splitlines() if line.startswith("vlm-tf")]
+    assert len(lines) == 1, done.stderr
+    for needle in needles:
+        assert needle in lines[0], lines[0]
+
+
+def test_help_lists_every_command_and_model():
+    done = vlm_tf("--help")
+    assert done.returncode == 0
+    for command in ("make-data", "train", "evaluate", "predict", "export", "quickstart"):
+        assert command in done.stdout
+    train_help = vlm_tf("train", "--help").stdout
+    for name in MODELS:
+        assert name in train_help
+    for option in ("--epochs", "--frames", "--size", "--batch-size", "--seed", "--precision", "--jit", "--model"):
+        assert option in train_help
+
+
+def test_bad_arguments_and_paths_give_one_line(tmp_path):
+    assert_one_line_error(vlm_tf("make-data", tmp_path / "d", "--frames", "zero"), "--frames", "zero")
+    assert_one_line_error(vlm_tf("train", tmp_path / "nowhere", "--out", tmp_path / "run"), "nowhere")
+    assert_one_line_error(vlm_tf("train", tmp_path, "--out", tmp_path / "run", "--model", "vgg"), "vgg")
+    assert_one_line_error(vlm_tf("evaluate", tmp_path / "no_run", tmp_path), "config.json")
+    assert_one_line_error(vlm_tf("export", tmp_path / "no_run"), "no_run")
+    assert not (tmp_path / "run").exists()
+
+
+def test_make_data_refuses_a_folder_with_other_files(tmp_path):
+    (tmp_path / "keep.txt").write_text("mine")
+    assert_one_line_error(vlm_tf("make-data", tmp_path, "--videos-per-class", "3"), str(tmp_path), "not empty")
+    assert (tmp_path / "keep.txt").read_text() == "mine"
+
+
+@pytest.fixture(scope="module")
+def cli_run(tmp_path_factory):
+    root = tmp_path_factory.mktemp("cli")
+    done = vlm_tf("make-data", root / "data", "--videos-per-class", "4", "--frames", "6", "--size", "32")
+    assert done.returncode == 0, done.stderr
+    assert (root / "data" / "test" / "grow").is_dir()
+    done = vlm_tf("train", root / "data", "--out", root / "run", "--epochs", "1", "--frames", "4", "--size", "32", "--quiet")
+    assert done.returncode == 0, done.stderr
+    assert "tensorboard --logdir" in done.stdout
+    return root
+
+
+def test_evaluate_json_and_skipped_files(cli_run):
+    test_dir = cli_run / "data" / "test"
+    (test_dir / "grow" / "broken.mp4").write_bytes(b"\x00" * 100)
+    try:
+        done = vlm_tf("evaluate", cli_run / "run", test_dir, "--json")
+        assert done.returncode == 0, done.stderr
+        report = json.loads(done.stdout)
+        assert report["num_videos"] == 8
+        assert {"accuracy", "per_class", "confusion_matrix", "skipped"} <= set(report)
+        assert sum(map(sum, report["confusion_matrix"])) == 8
+        assert report["skipped"] == [{"path": str(test_dir / "grow" / "broken.mp4"), "reason": report["skipped"][0]["reason"]}]
+        strict = vlm_tf("evaluate", cli_run / "run", test_dir, "--strict")
+        assert_one_line_error(strict, "broken.mp4")
+    finally:
+        (test_dir / "grow" / "broken.mp4").unlink()
+
+
+def test_evaluate_refuses_unknown_class_folders(cli_run, tmp_path):
+    os.symlink(cli_run / "data" / "test" / "grow", tmp_path / "grow")
+    (tmp_path / "juggling").mkdir()
+    (tmp_path / "juggling" / "x.mp4").write_bytes(b"")
+    assert_one_line_error(vlm_tf("evaluate", cli_run / "run", tmp_path), "juggling")
+
+
+def test_predict_and_export(cli_run):
+    video = next((cli_run / "data" / "test" / "move_left").glob("*.mp4"))
+    done = vlm_tf("predict", cli_run / "run", video, "--json", "--top", "2")
+    assert done.returncode == 0, done.stderr
+    [result] = json.loads(done.stdout)
+    assert result["path"] == str(video) and len(result["top"]) == 2
+    assert abs(sum(result["probabilities"].values()) - 1) < 1e-4
+    missing = vlm_tf("predict", cli_run / "run", video, cli_run / "gone.mp4")
+    assert missing.returncode != 0 and "gone.mp4" in missing.stdout and "Traceback" not in missing.stderr
+
+    done = vlm_tf("export", cli_run / "run", "--out", cli_run / "exported")
+    assert done.returncode == 0, done.stderr
+    assert (cli_run / "exported" / "saved_model.pb").is_file()
+    assert_one_line_error(vlm_tf("export", cli_run / "run", "--out", cli_run / "exported"), "already exists")

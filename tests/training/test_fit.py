@@ -1,0 +1,131 @@
+import csv
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+from vlm_tf.data.synthetic import CLASS_NAMES
+from vlm_tf.training import RunConfig, train
+
+TINY = dict(model="cnn_lstm", num_frames=4, image_size=32, batch_size=8)
+
+
+def _history(run_dir):
+    with open(os.path.join(run_dir, "history.csv"), newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def _events(log_dir):
+    accumulator = EventAccumulator(str(log_dir), size_guidance={"tensors": 0, "images": 0})
+    accumulator.Reload()
+    return accumulator
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tiny_dataset, tmp_path_factory):
+    run_dir = tmp_path_factory.mktemp("runs") / "tiny"
+    result = train(tiny_dataset, run_dir, RunConfig(epochs=2, **TINY), verbose=0)
+    return run_dir, result
+
+
+def test_run_folder_holds_everything(tiny_run):
+    run_dir, result = tiny_run
+    for name in ("config.json", "class_names.json", "model.keras", "checkpoints/best.keras", "history.csv"):
+        assert (run_dir / name).is_file(), name
+    assert not (run_dir / "backup").exists(), "a finished run leaves no backup behind"
+    saved = json.loads((run_dir / "config.json").read_text())
+    assert saved["run"]["epochs"] == 2 and saved["class_names"] == sorted(CLASS_NAMES)
+    assert json.loads((run_dir / "class_names.json").read_text()) == sorted(CLASS_NAMES)
+    rows = _history(run_dir)
+    assert [int(r["epoch"]) for r in rows] == [0, 1]
+    assert result.epochs_run == 2 and not result.resumed
+    assert result.best_val_accuracy == max(float(r["val_accuracy"]) for r in rows)
+
+
+def test_tensorboard_logs_read_back(tiny_run):
+    run_dir, _ = tiny_run
+    train_events = _events(run_dir / "logs" / "train")
+    scalars = {tag: [e.step for e in train_events.Tensors(tag)] for tag in train_events.Tags()["tensors"]}
+    assert scalars["epoch_loss"] == [0, 1] and scalars["epoch_accuracy"] == [0, 1]
+    assert any(tag.startswith("conv1") and "histogram" in tag for tag in scalars), sorted(scalars)
+    assert train_events.Tags()["graph"], "the model graph is written"
+    validation = _events(run_dir / "logs" / "validation")
+    assert {"epoch_loss", "epoch_accuracy"} <= set(validation.Tags()["tensors"])
+    samples = _events(run_dir / "logs" / "samples")
+    image_tags = samples.Tags()["tensors"]
+    assert len(image_tags) == 4 and all(tag.startswith("input_clips/") for tag in image_tags)
+    # An image summary stores [width, height, PNG...]: one montage of 4 frames of 32 px.
+    width, height = samples.Tensors(image_tags[0])[0].tensor_proto.string_val[:2]
+    assert (int(width), int(height)) == (4 * 32, 32)
+
+
+def test_same_seed_same_run(tiny_run, tiny_dataset, tmp_path):
+    run_dir, _ = tiny_run
+    again = tmp_path / "again"
+    train(tiny_dataset, again, RunConfig(epochs=2, **TINY), verbose=0)
+    for a, b in zip(_history(run_dir), _history(again)):
+        assert float(a["loss"]) == pytest.approx(float(b["loss"]), rel=1e-4)
+        assert a["val_accuracy"] == b["val_accuracy"]
+
+
+def test_folders_are_never_overwritten(tiny_run, tiny_dataset, tmp_path):
+    run_dir, _ = tiny_run
+    with pytest.raises(ValueError, match="already holds a finished run"):
+        train(tiny_dataset, run_dir, RunConfig(epochs=2, **TINY), verbose=0)
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "thesis.tex").write_text("precious")
+    with pytest.raises(ValueError, match="not empty"):
+        train(tiny_dataset, mine, RunConfig(epochs=1, **TINY), verbose=0)
+    assert (mine / "thesis.tex").read_text() == "precious"
+
+
+def test_bad_config_and_data_dir(tiny_dataset, tmp_path):
+    with pytest.raises(ValueError, match="unknown model 'vgg'"):
+        train(tiny_dataset, tmp_path / "a", RunConfig(model="vgg"), verbose=0)
+    with pytest.raises(ValueError, match="precision"):
+        train(tiny_dataset, tmp_path / "b", RunConfig(precision="int8"), verbose=0)
+    with pytest.raises(FileNotFoundError, match="train"):
+        train(tiny_dataset / "train", tmp_path / "c", RunConfig(**TINY), verbose=0)
+    assert not (tmp_path / "a").exists() and not (tmp_path / "c").exists()
+
+
+def test_precision_and_jit_options_are_applied(tiny_dataset, tmp_path):
+    import keras
+
+    try:
+        train(tiny_dataset, tmp_path / "bf16", RunConfig(epochs=1, precision="mixed_bfloat16", jit="on", **TINY), verbose=0)
+        model = keras.models.load_model(tmp_path / "bf16" / "model.keras")
+        assert model.get_layer("lstm1").dtype_policy.name == "mixed_bfloat16"
+        assert model.get_layer("output_layer").dtype_policy.name == "float32"
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+
+
+@pytest.mark.slow
+def test_killed_run_resumes_from_its_last_epoch(tiny_dataset, tmp_path):
+    run_dir = tmp_path / "killed"
+    command = [sys.executable, "-m", "vlm_tf.cli", "train", str(tiny_dataset), "--out", str(run_dir),
+               "--epochs", "4", "--frames", "4", "--size", "32", "--quiet"]
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 300
+    while time.time() < deadline and not (run_dir / "history.csv").exists() or len(_history(run_dir)) < 2:
+        assert process.poll() is None, "training ended before it could be killed"
+        time.sleep(0.2)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    done_before = len(_history(run_dir))
+    assert 2 <= done_before < 4 and (run_dir / "backup").is_dir() and not (run_dir / "model.keras").exists()
+
+    resumed = subprocess.run(command, capture_output=True, text=True)
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    assert "resumed" in resumed.stdout
+    epochs = [int(r["epoch"]) for r in _history(run_dir)]
+    assert epochs == [0, 1, 2, 3], epochs
+    assert (run_dir / "model.keras").is_file() and not (run_dir / "backup").exists()
