@@ -14,7 +14,7 @@ import os
 import sys
 
 from vlm_tf.models.registry import DEFAULT_MODEL, MODELS
-from vlm_tf.training.config import JIT_MODES, PRECISIONS, SAVED_MODEL_DIR, RunConfig
+from vlm_tf.training.config import JIT_MODES, LR_SCHEDULES, PRECISIONS, SAVED_MODEL_DIR, RunConfig
 
 DATA_DEFAULTS = {"videos_per_class": 60, "frames": 24, "size": 64, "seed": 0}
 QUICKSTART_DIR = "vlm_tf_quickstart"
@@ -79,6 +79,7 @@ def _run_config(args):
         image_size=args.size,
         batch_size=args.batch_size,
         learning_rate=args.learning_rate,
+        lr_schedule=args.lr_schedule,
         seed=args.seed,
         augment=not args.no_augment,
         precision=args.precision,
@@ -228,6 +229,7 @@ def build_parser():
     p.add_argument("--size", type=_positive_int, default=defaults.image_size, help="frame size in pixels (default: %(default)s)")
     p.add_argument("--batch-size", type=_positive_int, default=defaults.batch_size, help="(default: %(default)s)")
     p.add_argument("--learning-rate", type=_positive_float, default=defaults.learning_rate, help="adam learning rate (default: %(default)s)")
+    p.add_argument("--lr-schedule", choices=LR_SCHEDULES, default=defaults.lr_schedule, help="cosine decay over the run, or the text's constant rate (default: %(default)s)")
     p.add_argument("--seed", type=int, default=defaults.seed, help="(default: %(default)s)")
     p.add_argument("--no-augment", action="store_true", help="train without augmentation")
     p.add_argument("--precision", choices=PRECISIONS, default=defaults.precision, help="float32, mixed_float16, mixed_bfloat16, or mixed (float16 on GPU, bfloat16 on CPU) (default: %(default)s)")

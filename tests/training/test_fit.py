@@ -99,13 +99,11 @@ def test_bad_config_and_data_dir(tiny_dataset, tmp_path):
 def test_precision_and_jit_options_are_applied(tiny_dataset, tmp_path):
     import keras
 
-    try:
-        train(tiny_dataset, tmp_path / "bf16", RunConfig(epochs=1, precision="mixed_bfloat16", jit="on", **TINY), verbose=0)
-        model = keras.models.load_model(tmp_path / "bf16" / "model.keras")
-        assert model.get_layer("lstm1").dtype_policy.name == "mixed_bfloat16"
-        assert model.get_layer("output_layer").dtype_policy.name == "float32"
-    finally:
-        keras.mixed_precision.set_global_policy("float32")
+    train(tiny_dataset, tmp_path / "bf16", RunConfig(epochs=1, precision="mixed_bfloat16", jit="on", **TINY), verbose=0)
+    assert keras.mixed_precision.global_policy().name == "float32", "train() gives the caller's policy back"
+    model = keras.models.load_model(tmp_path / "bf16" / "model.keras")
+    assert model.get_layer("lstm1").dtype_policy.name == "mixed_bfloat16"
+    assert model.get_layer("output_layer").dtype_policy.name == "float32"
 
 
 @pytest.mark.slow

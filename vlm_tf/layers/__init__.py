@@ -1,5 +1,6 @@
 """Custom Keras layers, each serializable through `get_config`."""
 
+from vlm_tf.layers.frame_difference import FrameDifference
 from vlm_tf.layers.time_distributed import TimeDistributed
 
-__all__ = ["TimeDistributed"]
+__all__ = ["FrameDifference", "TimeDistributed"]

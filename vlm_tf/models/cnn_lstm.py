@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import keras
 
-from vlm_tf.layers import TimeDistributed
+from vlm_tf.layers import FrameDifference, TimeDistributed
 
 FRAME_FEATURES = ("flatten", "global_average")
 TEXT_FILTERS = 32
@@ -36,6 +36,8 @@ def build_cnn_lstm(
     dropout=0.0,
     output_activation="softmax",
     rescale=True,
+    frame_difference=False,
+    batch_norm_momentum=0.9,
     name="cnn_lstm",
 ):
     """Builds input → conv → pool → recurrent → dense → output (the graph of §2.4).
@@ -46,6 +48,9 @@ def build_cnn_lstm(
         → TimeDistributed(MaxPooling2D 2×2) → (B, T, (H-2)/2, (W-2)/2, 32)
         → TimeDistributed(frame_features) → (B, T, F) → LSTM(64) → (B, 64)
         → Dense(num_classes, softmax) → (B, num_classes)
+
+    With `frame_difference=True` a `FrameDifference` layer after the
+    rescaling doubles the channels C → 2C.
 
     The defaults are the text's layers (32 filters, 3×3 kernel, ReLU, 2×2
     pooling, LSTM with 64 units, softmax) with two exceptions, both kept
@@ -74,6 +79,10 @@ def build_cnn_lstm(
         dropout: dropout rate on the LSTM output.
         output_activation: final activation (`"softmax"` as in the text).
         rescale: scale [0, 255] pixels to [0, 1] inside the model.
+        frame_difference: give the conv layers each frame next to its
+            difference from the previous frame (`vlm_tf.layers.FrameDifference`),
+            so motion is visible to a single 2-D convolution.
+        batch_norm_momentum: moving-average momentum of the batch norm layers.
         name: model name.
     """
     # === Config checks ===
@@ -97,6 +106,8 @@ def build_cnn_lstm(
     x = inputs
     if rescale:
         x = keras.layers.Rescaling(1.0 / 255.0, name="rescaling")(x)
+    if frame_difference:
+        x = FrameDifference(name="frame_difference")(x)
 
     # === Layers: conv → pool per frame ===
     for block, block_filters in enumerate(filters, start=1):
@@ -105,7 +116,7 @@ def build_cnn_lstm(
             name=f"conv{block}",
         )(x)
         if batch_norm:
-            x = TimeDistributed(keras.layers.BatchNormalization(), name=f"conv{block}_bn")(x)
+            x = TimeDistributed(keras.layers.BatchNormalization(momentum=batch_norm_momentum), name=f"conv{block}_bn")(x)
             x = TimeDistributed(keras.layers.Activation(conv_activation), name=f"conv{block}_{conv_activation}")(x)
         x = TimeDistributed(keras.layers.MaxPooling2D(pool_size), name=f"pool{block}")(x)
 

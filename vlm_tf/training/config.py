@@ -15,6 +15,7 @@ from vlm_tf.models.registry import DEFAULT_MODEL, get_model_spec
 
 PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16", "mixed")
 JIT_MODES = ("off", "on", "auto")
+LR_SCHEDULES = ("cosine", "constant")
 
 CONFIG_FILE = "config.json"
 CLASS_NAMES_FILE = "class_names.json"
@@ -34,6 +35,7 @@ class RunConfig:
     image_size: int = 64
     batch_size: int = 8
     learning_rate: float = 1e-3
+    lr_schedule: str = "cosine"
     seed: int = 0
     augment: bool = True
     precision: str = "float32"
@@ -48,6 +50,8 @@ class RunConfig:
             raise ValueError(f"image_size must be at least 16 pixels, received {self.image_size}")
         if not self.learning_rate > 0:
             raise ValueError(f"learning_rate must be positive, received {self.learning_rate!r}")
+        if self.lr_schedule not in LR_SCHEDULES:
+            raise ValueError(f"lr_schedule must be one of {LR_SCHEDULES}, received {self.lr_schedule!r}")
         if self.precision not in PRECISIONS:
             raise ValueError(f"precision must be one of {PRECISIONS}, received {self.precision!r}")
         if self.jit not in JIT_MODES:

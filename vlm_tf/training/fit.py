@@ -14,6 +14,7 @@ A run folder holds everything needed to use, inspect or continue the run:
 from __future__ import annotations
 
 import csv
+import math
 import dataclasses
 import os
 import shutil
@@ -84,7 +85,8 @@ def train(data_dir, run_dir, config=None, *, verbose=1):
     """Trains `config.model` on `data_dir` (train/ + val/ or test/) and fills `run_dir`.
 
     Compiled as the text compiles (§5.2.1): adam, categorical cross-entropy,
-    accuracy. A run folder left unfinished by a killed process is resumed
+    accuracy; the learning rate decays on a cosine unless
+    `config.lr_schedule == "constant"`. A run folder left unfinished by a killed process is resumed
     from its last completed epoch when `train` is called again with the same
     config.
     """
@@ -92,7 +94,17 @@ def train(data_dir, run_dir, config=None, *, verbose=1):
     run_dir = os.fspath(run_dir)
     train_dir, val_dir = find_split_dirs(data_dir)
     resumed = _check_run_dir(run_dir, config)
+    previous_policy = keras.mixed_precision.global_policy()
     runtime.configure(seed=config.seed, precision=config.precision)
+    try:
+        return _train(data_dir, run_dir, config, train_dir, val_dir, resumed, verbose)
+    finally:
+        # The dtype policy is process-wide; models built after this run
+        # (in a notebook, say) get the caller's policy back.
+        keras.mixed_precision.set_global_policy(previous_policy)
+
+
+def _train(data_dir, run_dir, config, train_dir, val_dir, resumed, verbose):
 
     image_size = (config.image_size, config.image_size)
     common = dict(num_frames=config.num_frames, image_size=image_size, batch_size=config.batch_size, label_mode="categorical", seed=config.seed)
@@ -113,8 +125,15 @@ def train(data_dir, run_dir, config=None, *, verbose=1):
     run_files.write_json(os.path.join(run_dir, run_files.CLASS_NAMES_FILE), class_names)
 
     model = build_model(config.model, num_classes=len(class_names), image_size=image_size)
+    learning_rate = config.learning_rate
+    if config.lr_schedule == "cosine":
+        # Decays to zero over the whole run: the last epochs settle instead of
+        # bouncing at the starting rate. The text's constant rate is
+        # lr_schedule="constant".
+        steps = config.epochs * math.ceil(len(train_ds.file_paths) / config.batch_size)
+        learning_rate = keras.optimizers.schedules.CosineDecay(config.learning_rate, steps)
     model.compile(
-        optimizer=keras.optimizers.Adam(config.learning_rate),
+        optimizer=keras.optimizers.Adam(learning_rate),
         loss="categorical_crossentropy",
         metrics=["accuracy"],
         jit_compile=runtime.jit_compile_argument(config.jit),

@@ -1,0 +1,46 @@
+"""The issue's acceptance runs: the quickstart, and the same commands on videos nobody here made."""
+
+import json
+import re
+
+import pytest
+
+from helpers import CAMERA_CLASSES, serve_in_subprocess, write_camera_motion_dataset
+from test_cli import vlm_tf
+
+
+@pytest.mark.slow
+def test_quickstart_reaches_90_percent_and_exports(tmp_path):
+    done = vlm_tf("quickstart", "--out", tmp_path / "qs")
+    assert done.returncode == 0, done.stderr[-3000:]
+    accuracy = float(re.search(r"test accuracy: ([0-9.]+)", done.stdout).group(1))
+    assert accuracy >= 0.9, done.stdout[-3000:]
+    assert f"tensorboard --logdir {tmp_path / 'qs' / 'run' / 'logs'}" in done.stdout
+    saved_model = tmp_path / "qs" / "run" / "saved_model"
+    assert (saved_model / "saved_model.pb").is_file()
+
+    # The exported model classifies a test video by itself, from raw uint8 frames.
+    from vlm_tf.data import read_frames
+    from vlm_tf.data.sampling import uniform_indices
+
+    video = sorted((tmp_path / "qs" / "data" / "test" / "move_right").glob("*.mp4"))[0]
+    frames = read_frames(video, uniform_indices(24, 16).numpy(), (64, 64))
+    served = serve_in_subprocess(str(saved_model), frames[None])
+    assert len(served["probabilities"][0]) == 8
+
+    again = vlm_tf("quickstart", "--out", tmp_path / "qs")
+    assert again.returncode == 0 and "already holds a finished run" in again.stdout
+
+
+@pytest.mark.slow
+def test_default_train_learns_foreign_camera_motion_videos(tmp_path):
+    """H.264 / VP9 / MPEG-4 from FFmpeg, four sizes, 15-30 fps, 20-45 frames, 24 training clips per class."""
+    data = write_camera_motion_dataset(tmp_path / "camera", train_per_class=24, test_per_class=8, seed=0)
+    done = vlm_tf("train", data, "--out", tmp_path / "run", "--quiet")
+    assert done.returncode == 0, done.stderr[-3000:]
+    done = vlm_tf("evaluate", tmp_path / "run", data / "test", "--json")
+    assert done.returncode == 0, done.stderr[-3000:]
+    report = json.loads(done.stdout)
+    assert report["num_videos"] == 8 * len(CAMERA_CLASSES) and report["skipped"] == []
+    chance = 1 / len(CAMERA_CLASSES)
+    assert report["accuracy"] >= chance + 0.5, report

@@ -1,0 +1,59 @@
+"""Every notebook in notebooks/ runs top to bottom with its parameters cell's defaults."""
+
+import pathlib
+
+import nbclient
+import nbformat
+import pytest
+
+NOTEBOOK_DIR = pathlib.Path(__file__).resolve().parents[1] / "notebooks"
+NOTEBOOKS = sorted(NOTEBOOK_DIR.glob("*.ipynb"))
+KERNEL_NAME = "python3"
+CELL_TIMEOUT_S = 900
+# Committed outputs stay small enough to review in a diff viewer.
+MAX_NOTEBOOK_BYTES = 1_000_000
+
+
+def _ensure_kernel():
+    from jupyter_client.kernelspec import KernelSpecManager, NoSuchKernel
+
+    try:
+        KernelSpecManager().get_kernel_spec(KERNEL_NAME)
+    except NoSuchKernel:
+        from ipykernel import kernelspec
+
+        kernelspec.install(user=True)
+
+
+def test_notebooks_exist():
+    assert {path.stem for path in NOTEBOOKS} >= {"ch01_glossary", "ch05_cnn_lstm"}
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda path: path.stem)
+def test_notebook_has_parameters_cell_and_small_outputs(path):
+    notebook = nbformat.read(path, as_version=4)
+    code_cells = [cell for cell in notebook.cells if cell.cell_type == "code"]
+    # The parameters cell comes first, so a caller can override it before anything runs.
+    assert "parameters" in code_cells[0].metadata.get("tags", []), f"{path.name}: the first code cell is not tagged 'parameters'"
+    assert path.stat().st_size < MAX_NOTEBOOK_BYTES, f"{path.name} is {path.stat().st_size} bytes"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda path: path.stem)
+def test_notebook_runs(path, tmp_path, monkeypatch):
+    _ensure_kernel()
+    # The kernel inherits TMPDIR, so the notebook's tempfile.mkdtemp() WORK_DIR
+    # lands in tmp_path and is cleaned up with it.
+    monkeypatch.setenv("TMPDIR", str(tmp_path))
+    monkeypatch.setenv("TF_CPP_MIN_LOG_LEVEL", "2")
+    notebook = nbformat.read(path, as_version=4)
+    client = nbclient.NotebookClient(
+        notebook,
+        kernel_name=KERNEL_NAME,
+        timeout=CELL_TIMEOUT_S,
+        resources={"metadata": {"path": str(tmp_path)}},
+    )
+    # Raises CellExecutionError, with the failing cell's traceback, on the first error.
+    client.execute()
+    errors = [output for cell in notebook.cells if cell.cell_type == "code" for output in cell.outputs if output.output_type == "error"]
+    assert not errors, f"{path.name}: {errors[0].ename}: {errors[0].evalue}"
