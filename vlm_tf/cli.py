@@ -13,10 +13,16 @@ import json
 import os
 import sys
 
+from vlm_tf.data import synthetic
 from vlm_tf.models.registry import DEFAULT_MODEL, MODELS
 from vlm_tf.training.config import JIT_MODES, LR_SCHEDULES, PRECISIONS, SAVED_MODEL_DIR, RunConfig
 
-DATA_DEFAULTS = {"videos_per_class": 60, "frames": 24, "size": 64, "seed": 0}
+DATA_DEFAULTS = {
+    "videos_per_class": synthetic.DEFAULT_VIDEOS_PER_CLASS,
+    "frames": synthetic.DEFAULT_NUM_FRAMES,
+    "size": synthetic.DEFAULT_SIZE,
+    "seed": 0,
+}
 QUICKSTART_DIR = "vlm_tf_quickstart"
 EXIT_ERROR = 1
 
@@ -55,9 +61,14 @@ def _say(*parts):
 def _make_data(out_dir, *, videos_per_class, frames, size, seed):
     from vlm_tf.data.synthetic import write_dataset
 
+    interactive = sys.stderr.isatty()
+
     def progress(done, total):
-        if done == total or done % 40 == 0:
+        # One line rewritten in a terminal; a line per quarter in a log file.
+        if interactive and (done == total or done % 40 == 0):
             print(f"\r  wrote {done}/{total} videos", end="\n" if done == total else "", file=sys.stderr, flush=True)
+        elif not interactive and done % max(1, total // 4) == 0:
+            print(f"  wrote {done}/{total} videos", file=sys.stderr, flush=True)
 
     manifest = write_dataset(out_dir, videos_per_class=videos_per_class, num_frames=frames, size=size, seed=seed, progress=progress)
     _say(f"dataset: {out_dir} ({len(manifest['classes'])} classes, splits {manifest['splits']} videos per class)")

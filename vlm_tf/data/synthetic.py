@@ -60,10 +60,15 @@ LABEL_MAPS = {
 }
 
 SPLITS = ("train", "val", "test")
+# make-data's and the quickstart's defaults.
+DEFAULT_VIDEOS_PER_CLASS = 120
+DEFAULT_NUM_FRAMES = 24
+DEFAULT_SIZE = 64
 DATASET_FILE = "dataset.json"
 
-# Unit outlines, centred on the origin. None is rotationally symmetric at
-# less than 72 degrees, far above the largest step per frame (10 degrees), so
+# Unit outlines, centred on the origin. None looks the same after a turn of
+# less than 72 degrees; the largest turn between two sampled frames (14
+# degrees a frame, 16 of 24 frames sampled: 21) stays under half of that, so
 # the direction of rotation is never ambiguous.
 _SHAPES = {
     "triangle": [(0.0, -1.0), (0.87, 0.5), (-0.87, 0.5)],
@@ -147,7 +152,7 @@ def _trajectory(rng, label, size, num_frames):
     if label in ("rotate_cw", "rotate_ccw"):
         radius = rng.uniform(0.1, 0.16) * size
         reach = radius * (1.0 + PIVOT_OFFSET[1])
-        step = rng.uniform(5.0, 10.0) * (1 if label == "rotate_cw" else -1)
+        step = rng.uniform(8.0, 14.0) * (1 if label == "rotate_cw" else -1)
         pivot = rng.uniform(reach, size - reach, 2)
         return np.full(num_frames, pivot[0]), np.full(num_frames, pivot[1]), np.full(num_frames, radius), angle0 + step * t
     raise ValueError(f"unknown synthetic class {label!r}; expected one of {CLASS_NAMES}")
@@ -194,7 +199,7 @@ def _split_sizes(videos_per_class):
     return {"train": videos_per_class - 2 * held_out, "val": held_out, "test": held_out}
 
 
-def write_dataset(out_dir, *, videos_per_class=60, num_frames=24, size=64, seed=0, fps=10.0, extension=".mp4", progress=None):
+def write_dataset(out_dir, *, videos_per_class=DEFAULT_VIDEOS_PER_CLASS, num_frames=DEFAULT_NUM_FRAMES, size=DEFAULT_SIZE, seed=0, fps=10.0, extension=".mp4", progress=None):
     """Writes the synthetic dataset to `out_dir/{train,val,test}/<class>/<class>_NNNN<extension>`.
 
     `videos_per_class` clips per class are split 70/15/15 into train, val and

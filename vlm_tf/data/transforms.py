@@ -18,7 +18,7 @@ import tensorflow as tf
 LABEL_MAP_TRANSFORMS = ("horizontal_flip", "time_reversal")
 
 
-def random_crop_resize(clip, seed, *, scale=(0.7, 1.0), ratio=(0.8, 1.25)):
+def random_crop_resize(clip, seed, *, scale=(0.8, 1.0), ratio=(0.85, 1.2)):
     """Crops one random box (same for every frame) and resizes back to the clip's size."""
     seeds = tf.random.experimental.stateless_split(seed, 4)
     area = tf.random.stateless_uniform([], seeds[0], scale[0], scale[1])

@@ -52,11 +52,9 @@ def build_model(name, *, num_classes, num_frames=None, image_size=(64, 64), **kw
 register_model(
     "cnn_lstm",
     "vlm_tf.models.cnn_lstm:build_cnn_lstm",
-    "the text's CNN-LSTM with three conv/pool blocks and batch norm, the default (docs/design.md)",
-    filters=(32, 64, 64),
-    batch_norm=True,
-    frame_features="flatten",
-    dropout=0.3,
+    "the default: the text's CNN-LSTM with frame differences and three conv/pool blocks (16, 32, 64), docs/design.md",
+    filters=(16, 32, 64),
+    frame_difference=True,
 )
 register_model(
     "cnn_lstm_text",

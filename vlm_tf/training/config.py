@@ -30,7 +30,7 @@ SAVED_MODEL_DIR = "saved_model"
 @dataclasses.dataclass
 class RunConfig:
     model: str = DEFAULT_MODEL
-    epochs: int = 15
+    epochs: int = 30
     num_frames: int = 16
     image_size: int = 64
     batch_size: int = 8
