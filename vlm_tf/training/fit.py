@@ -105,7 +105,6 @@ def train(data_dir, run_dir, config=None, *, verbose=1):
 
 
 def _train(data_dir, run_dir, config, train_dir, val_dir, resumed, verbose):
-
     image_size = (config.image_size, config.image_size)
     common = dict(num_frames=config.num_frames, image_size=image_size, batch_size=config.batch_size, label_mode="categorical", seed=config.seed)
     if val_dir is None:
