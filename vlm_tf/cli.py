@@ -15,7 +15,7 @@ import sys
 
 from vlm_tf.data import synthetic
 from vlm_tf.models.registry import DEFAULT_MODEL, MODELS
-from vlm_tf.training.config import JIT_MODES, LR_SCHEDULES, PRECISIONS, SAVED_MODEL_DIR, RunConfig
+from vlm_tf.training.config import JIT_MODES, LOG_DIR, LR_SCHEDULES, PRECISIONS, SAVED_MODEL_DIR, RunConfig
 
 DATA_DEFAULTS = {
     "videos_per_class": synthetic.DEFAULT_VIDEOS_PER_CLASS,
@@ -106,7 +106,7 @@ def _train(data_dir, run_dir, config, verbose):
         _say(f"  skipped {item['path']}: {item['reason']}")
     _say(f"{'resumed and finished' if result.resumed else 'finished'}: best validation accuracy {result.best_val_accuracy:.3f}")
     _say(f"model: {result.model_path}")
-    _say(f"TensorBoard: tensorboard --logdir {os.path.join(run_dir, 'logs')}")
+    _say(f"TensorBoard: tensorboard --logdir {os.path.join(run_dir, LOG_DIR)}")
     return result
 
 
@@ -205,7 +205,7 @@ def cmd_quickstart(args):
         _export(run_dir, saved_model)
     _say("")
     _say(f"test accuracy: {report['accuracy']:.3f} on {report['num_videos']} videos")
-    _say(f"TensorBoard:   tensorboard --logdir {os.path.join(run_dir, 'logs')}")
+    _say(f"TensorBoard:   tensorboard --logdir {os.path.join(run_dir, LOG_DIR)}")
     _say(f"SavedModel:    {saved_model}")
     _say(f"Keras model:   {os.path.join(run_dir, MODEL_FILE)}")
 

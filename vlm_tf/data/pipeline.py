@@ -24,11 +24,11 @@ import tensorflow as tf
 
 from vlm_tf.data import sampling, transforms
 from vlm_tf.data.decode import VIDEO_EXTENSIONS, VideoReadError, probe_video, read_frames
+from vlm_tf.data.synthetic import DATASET_FILE
 
 logger = logging.getLogger(__name__)
 
 LABEL_MODES = ("int", "categorical")
-MANIFEST_FILE = "dataset.json"
 
 
 def index_directory(directory, class_names=None):
@@ -100,7 +100,7 @@ def probe_files(paths, *, strict=False):
 def read_label_maps(directory):
     """The label maps of `dataset.json` in `directory` or its parent (a split folder), or `{}`."""
     for folder in (directory, os.path.dirname(os.path.abspath(directory))):
-        path = os.path.join(folder, MANIFEST_FILE)
+        path = os.path.join(folder, DATASET_FILE)
         if os.path.isfile(path):
             with open(path, encoding="utf-8") as f:
                 try:

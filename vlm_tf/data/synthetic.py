@@ -59,7 +59,6 @@ LABEL_MAPS = {
     },
 }
 
-SPLITS = ("train", "val", "test")
 # make-data's and the quickstart's defaults.
 DEFAULT_VIDEOS_PER_CLASS = 120
 DEFAULT_NUM_FRAMES = 24
