@@ -229,7 +229,7 @@ def build_parser():
     p.set_defaults(func=cmd_make_data)
 
     models = "\n".join(f"  {name:<16}{spec.description}" for name, spec in MODELS.items())
-    p = commands.add_parser("train", help="train a model on DATA_DIR/train (validated on DATA_DIR/val or test)",
+    p = commands.add_parser("train", help="train a model on DATA_DIR/train (validated on DATA_DIR/val, else on 20%% of train)",
                             formatter_class=argparse.RawDescriptionHelpFormatter,
                             description="Train on DATA_DIR/train/<class>/<video>, validate on DATA_DIR/val (or test; else 20%% of train).\n\nmodels:\n" + models)
     p.add_argument("data_dir", metavar="DATA_DIR")

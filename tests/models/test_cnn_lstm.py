@@ -68,6 +68,8 @@ def test_registered_models(name, tmp_path):
         (dict(num_classes=3, frame_features="mean"), "frame_features"),
         (dict(num_classes=3, image_size=(8, 8), filters=(4, 4)), "too small"),
         (dict(num_classes=3, dropout=1.5), "dropout"),
+        (dict(num_classes=3, recurrent="transformer"), "recurrent must be one of .*'transformer'"),
+        (dict(num_classes=3, recurrent="gru", lstm_activation="relu"), "lstm_activation applies to recurrent='lstm' only"),
     ],
 )
 def test_bad_arguments(kwargs, message):

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import keras
 
-from vlm_tf.layers import FrameDifference, TimeDistributed
+from vlm_tf.layers import FrameDifference, TextGatedRNNCell, TimeDistributed
 
 FRAME_FEATURES = ("flatten", "global_average")
+RECURRENT_LAYERS = ("lstm", "gru", "text_gated")
 TEXT_FILTERS = 32
 TEXT_KERNEL_SIZE = 3
 TEXT_POOL_SIZE = 2
@@ -31,6 +32,7 @@ def build_cnn_lstm(
     pool_size=TEXT_POOL_SIZE,
     batch_norm=False,
     frame_features="flatten",
+    recurrent="lstm",
     lstm_units=TEXT_LSTM_UNITS,
     lstm_activation="tanh",
     dropout=0.0,
@@ -74,7 +76,10 @@ def build_cnn_lstm(
             (keeps every position, which motion direction needs) or
             `"global_average"` (discards position: cheaper, blind to where
             things are).
-        lstm_units: LSTM units.
+        recurrent: the recurrent layer: `"lstm"` (the text's listing, layer
+            `lstm1`), `"gru"` (`gru1`) or `"text_gated"` (`text_gated1`, the
+            cell of §4.2.2-4.2.3, `vlm_tf.layers.TextGatedRNNCell`).
+        lstm_units: units of the recurrent layer, whichever it is.
         lstm_activation: LSTM activation (`"tanh"`; the text's is `"relu"`).
         dropout: dropout rate on the LSTM output.
         output_activation: final activation (`"softmax"` as in the text).
@@ -93,6 +98,10 @@ def build_cnn_lstm(
         raise ValueError(f"num_classes must be at least 2, received {num_classes!r}")
     if frame_features not in FRAME_FEATURES:
         raise ValueError(f"frame_features must be one of {FRAME_FEATURES}, received {frame_features!r}")
+    if recurrent not in RECURRENT_LAYERS:
+        raise ValueError(f"recurrent must be one of {RECURRENT_LAYERS}, received {recurrent!r}")
+    if recurrent != "lstm" and lstm_activation != "tanh":
+        raise ValueError(f"lstm_activation applies to recurrent='lstm' only, received lstm_activation={lstm_activation!r} with recurrent={recurrent!r}")
     if not 0.0 <= dropout < 1.0:
         raise ValueError(f"dropout must be in [0, 1), received {dropout!r}")
     height, width = image_size
@@ -127,7 +136,12 @@ def build_cnn_lstm(
         x = TimeDistributed(keras.layers.GlobalAveragePooling2D(), name="frame_features")(x)
 
     # === Layers: recurrent → dense output ===
-    x = keras.layers.LSTM(lstm_units, activation=lstm_activation, name="lstm1")(x)
+    if recurrent == "lstm":
+        x = keras.layers.LSTM(lstm_units, activation=lstm_activation, name="lstm1")(x)
+    elif recurrent == "gru":
+        x = keras.layers.GRU(lstm_units, name="gru1")(x)
+    else:
+        x = keras.layers.RNN(TextGatedRNNCell(lstm_units), name="text_gated1")(x)
     if dropout:
         x = keras.layers.Dropout(dropout, name="dropout")(x)
     # The softmax is computed in float32 under mixed precision.

@@ -57,6 +57,22 @@ register_model(
     frame_difference=True,
 )
 register_model(
+    "cnn_gru",
+    "vlm_tf.models.cnn_lstm:build_cnn_lstm",
+    "the default with a GRU in place of the LSTM",
+    filters=(16, 32, 64),
+    frame_difference=True,
+    recurrent="gru",
+)
+register_model(
+    "cnn_text_gated",
+    "vlm_tf.models.cnn_lstm:build_cnn_lstm",
+    "the default with the text's gated cell of §4.2.2-4.2.3 in place of the LSTM (vlm_tf.layers.TextGatedRNNCell)",
+    filters=(16, 32, 64),
+    frame_difference=True,
+    recurrent="text_gated",
+)
+register_model(
     "cnn_lstm_text",
     "vlm_tf.models.cnn_lstm:build_cnn_lstm",
     "the §5.2.1 listing made to run: one Conv2D(32)/MaxPool block, flattened maps, LSTM(64, relu)",

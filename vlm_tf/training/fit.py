@@ -43,17 +43,20 @@ class TrainResult:
 
 
 def find_split_dirs(data_dir):
-    """`DATA_DIR/train` and `DATA_DIR/val` (else `DATA_DIR/test`, else `None`)."""
+    """`DATA_DIR/train` and `DATA_DIR/val` (else `None`: validation is then split off train).
+
+    `DATA_DIR/test` is never used for validation: the best checkpoint is
+    chosen on validation accuracy, so a test split used for it would no
+    longer be held out and its accuracy would be optimistic.
+    """
     data_dir = os.fspath(data_dir)
     if not os.path.isdir(data_dir):
         raise FileNotFoundError(f"{data_dir}: no such directory")
     train_dir = os.path.join(data_dir, "train")
     if not os.path.isdir(train_dir):
-        raise FileNotFoundError(f"{train_dir}: no such directory (expected DATA_DIR/train/<class>/<video> plus DATA_DIR/val or DATA_DIR/test)")
-    for name in ("val", "test"):
-        if os.path.isdir(os.path.join(data_dir, name)):
-            return train_dir, os.path.join(data_dir, name)
-    return train_dir, None
+        raise FileNotFoundError(f"{train_dir}: no such directory (expected DATA_DIR/train/<class>/<video>, optionally DATA_DIR/val)")
+    val_dir = os.path.join(data_dir, "val")
+    return train_dir, val_dir if os.path.isdir(val_dir) else None
 
 
 def _check_run_dir(run_dir, config):
@@ -82,7 +85,7 @@ def _best_so_far(history_path):
 
 
 def train(data_dir, run_dir, config=None, *, verbose=1):
-    """Trains `config.model` on `data_dir` (train/ + val/ or test/) and fills `run_dir`.
+    """Trains `config.model` on `data_dir` (train/, validated on val/ or a split of train/) and fills `run_dir`.
 
     Compiled as the text compiles (§5.2.1): adam, categorical cross-entropy,
     accuracy; the learning rate decays on a cosine unless
