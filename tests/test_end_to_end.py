@@ -33,17 +33,25 @@ def test_quickstart_reaches_90_percent_and_exports(tmp_path):
 
 
 @pytest.mark.slow
-def test_default_train_learns_foreign_camera_motion_videos(tmp_path):
+@pytest.mark.parametrize(
+    "model, chances",
+    [
+        # Measured 0.50 (chance 0.17): learnt, but far from the synthetic
+        # set's 0.93 (docs/design.md, "Videos nobody here made").
+        (None, 2),
+        # Measured 0.875: batch norm and spatially averaged frame features
+        # generalise from few clips.
+        ("cnn_lstm_bn_gap", 4),
+    ],
+    ids=["default", "cnn_lstm_bn_gap"],
+)
+def test_train_learns_foreign_camera_motion_videos(tmp_path, model, chances):
     """H.264 / VP9 / MPEG-4 from FFmpeg, four sizes, 15-30 fps, 20-45 frames, 24 training clips per class."""
     data = write_camera_motion_dataset(tmp_path / "camera", train_per_class=24, test_per_class=8, seed=0)
-    done = vlm_tf("train", data, "--out", tmp_path / "run", "--quiet")
+    done = vlm_tf("train", data, "--out", tmp_path / "run", "--quiet", *(["--model", model] if model else []))
     assert done.returncode == 0, done.stderr[-3000:]
     done = vlm_tf("evaluate", tmp_path / "run", data / "test", "--json")
     assert done.returncode == 0, done.stderr[-3000:]
     report = json.loads(done.stdout)
     assert report["num_videos"] == 8 * len(CAMERA_CLASSES) and report["skipped"] == []
-    # Measured 0.48 and 0.52 in two runs (chance 0.17; threads make runs
-    # differ slightly): learnt, but far from the synthetic set's 0.93
-    # (docs/design.md, "Videos nobody here made").
-    chance = 1 / len(CAMERA_CLASSES)
-    assert report["accuracy"] >= 2 * chance, report
+    assert report["accuracy"] >= chances / len(CAMERA_CLASSES), report

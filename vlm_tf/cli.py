@@ -231,7 +231,7 @@ def build_parser():
     models = "\n".join(f"  {name:<16}{spec.description}" for name, spec in MODELS.items())
     p = commands.add_parser("train", help="train a model on DATA_DIR/train (validated on DATA_DIR/val, else on 20%% of train)",
                             formatter_class=argparse.RawDescriptionHelpFormatter,
-                            description="Train on DATA_DIR/train/<class>/<video>, validate on DATA_DIR/val (or test; else 20%% of train).\n\nmodels:\n" + models)
+                            description="Train on DATA_DIR/train/<class>/<video>, validate on DATA_DIR/val (else on 20% of train; DATA_DIR/test is never used).\n\nmodels:\n" + models)
     p.add_argument("data_dir", metavar="DATA_DIR")
     p.add_argument("--out", required=True, metavar="RUN_DIR", help="run folder: config, checkpoints, model, class names, TensorBoard logs")
     p.add_argument("--model", default=DEFAULT_MODEL, choices=list(MODELS), metavar="NAME", help=f"one of: {', '.join(MODELS)} (default: %(default)s)")

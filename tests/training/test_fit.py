@@ -127,3 +127,13 @@ def test_killed_run_resumes_from_its_last_epoch(tiny_dataset, tmp_path):
     epochs = [int(r["epoch"]) for r in _history(run_dir)]
     assert epochs == [0, 1, 2, 3], epochs
     assert (run_dir / "model.keras").is_file() and not (run_dir / "backup").exists()
+
+
+def test_test_split_is_never_used_for_validation(tmp_path):
+    from vlm_tf.training.fit import find_split_dirs
+
+    for split in ("train", "test"):
+        (tmp_path / split / "a").mkdir(parents=True)
+    assert find_split_dirs(tmp_path) == (str(tmp_path / "train"), None)
+    (tmp_path / "val" / "a").mkdir(parents=True)
+    assert find_split_dirs(tmp_path) == (str(tmp_path / "train"), str(tmp_path / "val"))

@@ -73,6 +73,15 @@ register_model(
     recurrent="text_gated",
 )
 register_model(
+    "cnn_lstm_bn_gap",
+    "vlm_tf.models.cnn_lstm:build_cnn_lstm",
+    "for real footage with few clips: conv blocks (32, 64, 128) with batch norm, frame differences, frame features averaged over space; generalises better, about 5x slower a step (docs/design.md)",
+    filters=(32, 64, 128),
+    frame_difference=True,
+    batch_norm=True,
+    frame_features="global_average",
+)
+register_model(
     "cnn_lstm_text",
     "vlm_tf.models.cnn_lstm:build_cnn_lstm",
     "the §5.2.1 listing made to run: one Conv2D(32)/MaxPool block, flattened maps, LSTM(64, relu)",
