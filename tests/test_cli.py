@@ -101,3 +101,19 @@ def test_predict_and_export(cli_run):
     assert done.returncode == 0, done.stderr
     assert (cli_run / "exported" / "saved_model.pb").is_file()
     assert_one_line_error(vlm_tf("export", cli_run / "run", "--out", cli_run / "exported"), "already exists")
+
+
+def test_train_with_the_texts_gated_cell(cli_run):
+    run = cli_run / "text_gated"
+    done = vlm_tf("train", cli_run / "data", "--out", run, "--model", "cnn_text_gated", "--epochs", "2", "--frames", "4", "--size", "32", "--quiet")
+    assert done.returncode == 0, done.stderr[-3000:]
+    import keras
+
+    from vlm_tf.layers import TextGatedRNNCell
+
+    model = keras.models.load_model(run / "model.keras")
+    assert isinstance(model.get_layer("text_gated1").cell, TextGatedRNNCell)
+    with open(run / "history.csv") as f:
+        assert len(f.read().strip().splitlines()) == 3  # header + 2 epochs
+    done = vlm_tf("evaluate", run, cli_run / "data" / "test", "--json")
+    assert done.returncode == 0 and json.loads(done.stdout)["num_videos"] == 8, done.stderr[-3000:]
