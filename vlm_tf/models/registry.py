@@ -75,7 +75,7 @@ register_model(
 register_model(
     "cnn_lstm_bn_gap",
     "vlm_tf.models.cnn_lstm:build_cnn_lstm",
-    "for real footage with few clips: conv blocks (32, 64, 128) with batch norm, frame differences, frame features averaged over space; generalises better, about 5x slower a step (docs/design.md)",
+    "for real footage with few clips: conv blocks (32, 64, 128) with batch norm, frame differences, frame features averaged over space; generalises better, about 4.4x slower a step (docs/design.md)",
     filters=(32, 64, 128),
     frame_difference=True,
     batch_norm=True,
