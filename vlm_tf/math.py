@@ -66,7 +66,10 @@ def _windows(x, window, stride, padding, fill):
     pads = ((0, 0), (top, bottom), (left, right), (0, 0))
     padded = np.pad(x, pads, constant_values=fill)
     inside = np.pad(np.ones(x.shape[1:3] + (1,)), pads[1:], constant_values=0.0)[None]
-    view = lambda a: np.lib.stride_tricks.sliding_window_view(a, (kh, kw), axis=(1, 2))[:, ::sh, ::sw][:, :out_h, :out_w]
+
+    def view(a):
+        return np.lib.stride_tricks.sliding_window_view(a, (kh, kw), axis=(1, 2))[:, ::sh, ::sw][:, :out_h, :out_w]
+
     return view(padded), view(inside)
 
 
