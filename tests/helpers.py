@@ -189,3 +189,18 @@ def write_camera_motion_dataset(root, *, train_per_class=24, test_per_class=8, s
                 frames = render_camera_clip(label, rng, width, height, int(rng.integers(20, 46)))
                 write_foreign_video(os.path.join(folder, f"clip_{i:03d}.{container}"), frames, fps=fps, codec=codec)
     return root
+
+
+def text_notation_weights(layer, gates):
+    """A recurrent layer's Keras weights (x·K + h·R + b, gate blocks in `gates` order) under the text's names.
+
+    The text writes W_g[h_{t-1}, x_t] + b_g, so W_g = [R_g.T, K_g.T].
+    """
+    kernel, recurrent, bias = (np.asarray(w) for w in layer.weights)
+    units = recurrent.shape[0]
+    weights = {}
+    for index, gate in enumerate(gates):
+        part = slice(index * units, (index + 1) * units)
+        weights[f"W_{gate}"] = np.concatenate([recurrent[:, part].T, kernel[:, part].T], axis=1)
+        weights[f"b_{gate}"] = bias[part]
+    return weights

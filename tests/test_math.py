@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from helpers import text_notation_weights
 from vlm_tf import math as vm
 
 RNG = np.random.default_rng(0)
@@ -144,17 +145,13 @@ def test_sigmoid_and_tanh_stay_finite_where_the_printed_forms_overflow():
 # === 4.2 Recurrence ===
 
 
-def _concat_weights(kernel, recurrent, bias):
-    """Keras' x·K + h·R + b as the text's W[h, x] + b."""
-    return np.concatenate([recurrent.T, kernel.T], axis=1), bias
-
-
 def test_rnn_step_matches_keras_simple_rnn():
     features, units, steps = 5, 4, 6
     x = _random(3, steps, features)
     layer = keras.layers.SimpleRNN(units, return_sequences=True)
     expected = layer(x).numpy()
-    W, b = _concat_weights(*(w.numpy() for w in layer.weights))
+    weights = text_notation_weights(layer, "h")
+    W, b = weights["W_h"], weights["b_h"]
     h = np.zeros((3, units))
     for t in range(steps):
         h = vm.rnn_step(h, x[:, t], W, b)
@@ -178,22 +175,12 @@ def test_the_hidden_state_remembers_earlier_frames_not_only_the_current_one():
     assert np.abs(last_state(frames) - last_state(changed_first)).max() > 1e-4
 
 
-def _lstm_weights(layer, units):
-    """Splits Keras' LSTM weights (gate order i, f, c, o) into the text's names."""
-    kernel, recurrent, bias = (w.numpy() for w in layer.weights)
-    weights = {}
-    for index, gate in enumerate("ifco"):
-        part = slice(index * units, (index + 1) * units)
-        weights[f"W_{gate}"], weights[f"b_{gate}"] = _concat_weights(kernel[:, part], recurrent[:, part], bias[part])
-    return weights
-
-
 def test_gates_and_lstm_step_match_keras_lstm_with_copied_weights():
     features, units, steps = 6, 5, 7
     x = _random(2, steps, features)
     layer = keras.layers.LSTM(units, return_sequences=True, return_state=True, unit_forget_bias=False, bias_initializer="random_normal")
     sequence, h_last, c_last = (v.numpy() for v in layer(x))
-    weights = _lstm_weights(layer, units)
+    weights = text_notation_weights(layer, "ifco")  # Keras' gate order
     h, c = np.zeros((2, units)), np.zeros((2, units))
     for t in range(steps):
         h, c = vm.lstm_step(h, c, x[:, t], weights)

@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from helpers import text_notation_weights
 from vlm_tf import math as vm
 from vlm_tf.layers import TextGatedRNNCell
 from vlm_tf.layers.text_gated import GATE_ORDER
@@ -16,22 +17,11 @@ def _layer():
     return keras.layers.RNN(TextGatedRNNCell(UNITS, bias_initializer="random_normal"), return_sequences=True)
 
 
-def _text_weights(cell):
-    """The cell's Keras-layout weights under the text's names W_g = [R_g.T, K_g.T]."""
-    kernel, recurrent, bias = (w.numpy() for w in cell.weights)
-    weights = {}
-    for index, gate in enumerate(GATE_ORDER):
-        part = slice(index * UNITS, (index + 1) * UNITS)
-        weights[f"W_{gate}"] = np.concatenate([recurrent[:, part].T, kernel[:, part].T], axis=1)
-        weights[f"b_{gate}"] = bias[part]
-    return weights
-
-
 def test_every_step_matches_the_numpy_formulas():
     x = np.random.default_rng(0).normal(size=(2, STEPS, FEATURES)).astype("float32")
     layer = _layer()
     sequence = layer(x).numpy()
-    weights = _text_weights(layer.cell)
+    weights = text_notation_weights(layer.cell, GATE_ORDER)
     h = np.zeros((2, UNITS))
     for t in range(STEPS):
         h, _ = vm.text_cell_step(h, x[:, t], weights)
