@@ -13,6 +13,8 @@ are the NumPy references (one linear scorer, `units=None`).
 
 from __future__ import annotations
 
+import math
+
 import keras
 from keras import ops
 
@@ -53,6 +55,16 @@ class _Scorer(keras.layers.Layer):
     def call(self, inputs):
         x = inputs if self.hidden is None else self.hidden(inputs)
         return ops.squeeze(self.score(x), axis=-1)
+
+    def flops(self, positions, dim):
+        """Multiply-adds × 2 of scoring `positions` vectors of width `dim`."""
+        per_position = dim if self.units is None else dim * self.units + self.units
+        return 2 * positions * per_position
+
+
+def _positions(input_shape):
+    """Positions attended over, per clip, in `(None, T, ..., D)`."""
+    return math.prod(input_shape[1:-1])
 
 
 def _check_units(units):
@@ -117,6 +129,11 @@ class SoftAttention(keras.layers.Layer):
         if self.over == "space":
             return (*input_shape[:2], input_shape[-1]), tuple(input_shape[:4])
         return (input_shape[0], input_shape[-1]), tuple(input_shape[:2])
+
+    def flops(self, input_shape):
+        """Scores, then the weighted sum: multiply-adds × 2 per clip (`vlm_tf.models.flops`)."""
+        positions = _positions(input_shape)
+        return self.scorer.flops(positions, input_shape[-1]) + 2 * positions * input_shape[-1]
 
     def get_config(self):
         return {**super().get_config(), "units": self.units, "over": self.over}
@@ -194,6 +211,10 @@ class HardAttention(keras.layers.Layer):
 
     def compute_output_shape(self, input_shape):
         return (input_shape[0], input_shape[-1]), tuple(input_shape[:2])
+
+    def flops(self, input_shape):
+        positions = _positions(input_shape)
+        return self.scorer.flops(positions, input_shape[-1]) + 2 * positions * input_shape[-1]
 
     def get_config(self):
         return {**super().get_config(), "k": self.k, "units": self.units, "temperature": self.temperature, "seed": self.seed}
@@ -277,6 +298,14 @@ class MultiScaleAttention(keras.layers.Layer):
 
     def compute_output_shape(self, input_shape):
         return (input_shape[0], input_shape[-1]), (input_shape[0], len(self.scales), input_shape[1])
+
+    def flops(self, input_shape):
+        time, dim = input_shape[1], input_shape[-1]
+        total = self.scale_scorer.flops(len(self.scales), dim) + 2 * len(self.scales) * dim
+        for scale, scorer in zip(self.scales, self.scorers):
+            windows = -(-time // scale)
+            total += scorer.flops(windows, dim) + 2 * windows * dim
+        return total
 
     def get_config(self):
         return {**super().get_config(), "scales": list(self.scales), "units": self.units}

@@ -20,6 +20,53 @@ TEXT_POOL_SIZE = 2
 TEXT_LSTM_UNITS = 64
 
 
+def check_frame_encoder(*, num_classes, image_size, filters, kernel_size, pool_size, frame_features):
+    """Checks the arguments every CNN-based builder shares; returns `filters` as a tuple."""
+    filters = (filters,) if isinstance(filters, int) else tuple(filters)
+    if not filters or any(int(f) < 1 for f in filters):
+        raise ValueError(f"filters must be a positive int or a non-empty sequence of them, received {filters!r}")
+    if num_classes is None or int(num_classes) < 2:
+        raise ValueError(f"num_classes must be at least 2, received {num_classes!r}")
+    if frame_features not in FRAME_FEATURES:
+        raise ValueError(f"frame_features must be one of {FRAME_FEATURES}, received {frame_features!r}")
+    height, width = image_size
+    for block in range(len(filters)):
+        height, width = (height - kernel_size + 1) // pool_size, (width - kernel_size + 1) // pool_size
+        if height < 1 or width < 1:
+            raise ValueError(f"image_size={tuple(image_size)} is too small for {len(filters)} conv/pool block(s) of kernel {kernel_size} and pool {pool_size}")
+    return filters
+
+
+def apply_input_preprocessing(inputs, *, rescale, frame_difference):
+    """Pixels [0, 255] → [0, 1] (`rescaling`), then frames next to their differences (`frame_difference`) if asked."""
+    x = inputs
+    if rescale:
+        x = keras.layers.Rescaling(1.0 / 255.0, name="rescaling")(x)
+    if frame_difference:
+        x = FrameDifference(name="frame_difference")(x)
+    return x
+
+
+def apply_frame_encoder(x, *, filters, kernel_size, conv_activation, pool_size, batch_norm, batch_norm_momentum, frame_features):
+    """`(B, T, H, W, C)` → `(B, T, F)`: conv → pool blocks on every frame, then one vector per frame.
+
+    The layers are named `conv1`, `pool1`, ... and `frame_features`, as in
+    `build_cnn_lstm`, whose docstring has the shape flow.
+    """
+    for block, block_filters in enumerate(filters, start=1):
+        x = TimeDistributed(
+            keras.layers.Conv2D(block_filters, kernel_size, activation=None if batch_norm else conv_activation),
+            name=f"conv{block}",
+        )(x)
+        if batch_norm:
+            x = TimeDistributed(keras.layers.BatchNormalization(momentum=batch_norm_momentum), name=f"conv{block}_bn")(x)
+            x = TimeDistributed(keras.layers.Activation(conv_activation), name=f"conv{block}_{conv_activation}")(x)
+        x = TimeDistributed(keras.layers.MaxPooling2D(pool_size), name=f"pool{block}")(x)
+    if frame_features == "flatten":
+        return TimeDistributed(keras.layers.Flatten(), name="frame_features")(x)
+    return TimeDistributed(keras.layers.GlobalAveragePooling2D(), name="frame_features")(x)
+
+
 def build_cnn_lstm(
     *,
     num_classes,
@@ -91,49 +138,29 @@ def build_cnn_lstm(
         name: model name.
     """
     # === Config checks ===
-    filters = (filters,) if isinstance(filters, int) else tuple(filters)
-    if not filters or any(int(f) < 1 for f in filters):
-        raise ValueError(f"filters must be a positive int or a non-empty sequence of them, received {filters!r}")
-    if num_classes is None or int(num_classes) < 2:
-        raise ValueError(f"num_classes must be at least 2, received {num_classes!r}")
-    if frame_features not in FRAME_FEATURES:
-        raise ValueError(f"frame_features must be one of {FRAME_FEATURES}, received {frame_features!r}")
+    filters = check_frame_encoder(num_classes=num_classes, image_size=image_size, filters=filters, kernel_size=kernel_size, pool_size=pool_size, frame_features=frame_features)
     if recurrent not in RECURRENT_LAYERS:
         raise ValueError(f"recurrent must be one of {RECURRENT_LAYERS}, received {recurrent!r}")
     if recurrent != "lstm" and lstm_activation != "tanh":
         raise ValueError(f"lstm_activation applies to recurrent='lstm' only, received lstm_activation={lstm_activation!r} with recurrent={recurrent!r}")
     if not 0.0 <= dropout < 1.0:
         raise ValueError(f"dropout must be in [0, 1), received {dropout!r}")
-    height, width = image_size
-    for block in range(len(filters)):
-        height, width = (height - kernel_size + 1) // pool_size, (width - kernel_size + 1) // pool_size
-        if height < 1 or width < 1:
-            raise ValueError(f"image_size={tuple(image_size)} is too small for {len(filters)} conv/pool block(s) of kernel {kernel_size} and pool {pool_size}")
 
     # === Inputs ===
     inputs = keras.Input(shape=(num_frames, *image_size, channels), name="input_layer")
-    x = inputs
-    if rescale:
-        x = keras.layers.Rescaling(1.0 / 255.0, name="rescaling")(x)
-    if frame_difference:
-        x = FrameDifference(name="frame_difference")(x)
+    x = apply_input_preprocessing(inputs, rescale=rescale, frame_difference=frame_difference)
 
-    # === Layers: conv → pool per frame ===
-    for block, block_filters in enumerate(filters, start=1):
-        x = TimeDistributed(
-            keras.layers.Conv2D(block_filters, kernel_size, activation=None if batch_norm else conv_activation),
-            name=f"conv{block}",
-        )(x)
-        if batch_norm:
-            x = TimeDistributed(keras.layers.BatchNormalization(momentum=batch_norm_momentum), name=f"conv{block}_bn")(x)
-            x = TimeDistributed(keras.layers.Activation(conv_activation), name=f"conv{block}_{conv_activation}")(x)
-        x = TimeDistributed(keras.layers.MaxPooling2D(pool_size), name=f"pool{block}")(x)
-
-    # === Layers: one feature vector per frame ===
-    if frame_features == "flatten":
-        x = TimeDistributed(keras.layers.Flatten(), name="frame_features")(x)
-    else:
-        x = TimeDistributed(keras.layers.GlobalAveragePooling2D(), name="frame_features")(x)
+    # === Layers: conv → pool per frame, one feature vector per frame ===
+    x = apply_frame_encoder(
+        x,
+        filters=filters,
+        kernel_size=kernel_size,
+        conv_activation=conv_activation,
+        pool_size=pool_size,
+        batch_norm=batch_norm,
+        batch_norm_momentum=batch_norm_momentum,
+        frame_features=frame_features,
+    )
 
     # === Layers: recurrent → dense output ===
     if recurrent == "lstm":

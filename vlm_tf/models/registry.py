@@ -87,3 +87,42 @@ register_model(
     "the §5.2.1 listing made to run: one Conv2D(32)/MaxPool block, flattened maps, LSTM(64, relu)",
     lstm_activation="relu",
 )
+
+# --- order-blind baseline and attention over frames (§2.3), vlm_tf.models.attention ---
+
+register_model(
+    "cnn_mean",
+    "vlm_tf.models.attention:build_attention_classifier",
+    "order-blind baseline: the default's CNN on raw frames (no frame differences), features averaged over time; the same output for any frame order",
+    attention="mean",
+    frame_difference=False,
+)
+for _kind, _words in (("soft", "soft attention (softmax weights over frames)"), ("hard", "hard attention (the top 4 frames)"), ("multiscale", "multi-scale attention (windows of 1, 2 and 4 frames)")):
+    register_model(
+        f"cnn_{_kind}_attention",
+        "vlm_tf.models.attention:build_attention_classifier",
+        f"the default's CNN with frame differences, then {_words} in place of the LSTM",
+        attention=_kind,
+    )
+    register_model(
+        f"cnn_lstm_{_kind}_attention",
+        "vlm_tf.models.attention:build_attention_classifier",
+        f"the default's CNN with frame differences, an LSTM, then {_words} over its steps",
+        attention=_kind,
+        recurrent="lstm",
+    )
+del _kind, _words
+
+# --- video transformers, vlm_tf.models.video_transformer ---
+
+register_model(
+    "video_transformer",
+    "vlm_tf.models.video_transformer:build_video_transformer",
+    "ViViT-style transformer, tiny: 2x8x8 tubelets, 4 factorised space-then-time blocks of width 64, class-attention head",
+)
+register_model(
+    "video_transformer_joint",
+    "vlm_tf.models.video_transformer:build_video_transformer",
+    "the tiny video transformer with joint space-time attention (every token attends to every other)",
+    attention="joint",
+)

@@ -1,10 +1,17 @@
-"""Callbacks a run adds to Keras' own TensorBoard callback: the model graph and input clips."""
+"""Callbacks a run adds to Keras' own TensorBoard callback: the model graph, input clips, attention maps."""
 
 from __future__ import annotations
 
 import keras
 import numpy as np
 import tensorflow as tf
+
+from vlm_tf.layers import HardAttention, MultiScaleAttention, SoftAttention
+from vlm_tf.layers.transformer import ClassAttentionPooling, TubeletEmbedding
+
+ATTENTION_LAYER = "attention"
+# Height in pixels of one row of weights under the frames.
+_BAR_HEIGHT = 10
 
 
 def clip_montage(clip, max_frames=8):
@@ -66,3 +73,106 @@ class ModelGraph(keras.callbacks.Callback):
         with writer.as_default():
             tf.summary.graph(graph)
         writer.close()
+
+
+def attention_layer(model):
+    """The model's attention layer (named `attention`), or `None` when it has none that weighs frames."""
+    try:
+        layer = model.get_layer(ATTENTION_LAYER)
+    except ValueError:
+        return None
+    if isinstance(layer, SoftAttention) and layer.over != "time":
+        return None
+    return layer if isinstance(layer, (SoftAttention, HardAttention, MultiScaleAttention, ClassAttentionPooling)) else None
+
+
+def frame_weight_rows(model, weights, num_frames):
+    """The attention layer's weights for N clips → `(N, rows, num_frames)`: what each frame received.
+
+    Soft and hard attention give one row. Multi-scale attention gives one
+    row per scale and a last row with their sum (the weight each frame has
+    in the output). A transformer's class attention is summed over the
+    patches of each time step and spread over the frames of its tubelet.
+    """
+    layer = attention_layer(model)
+    weights = np.asarray(weights, np.float32)
+    if isinstance(layer, MultiScaleAttention):
+        return np.concatenate([weights, weights.sum(axis=1, keepdims=True)], axis=1)
+    if isinstance(layer, ClassAttentionPooling):
+        tubelet = next(l for l in model.layers if isinstance(l, TubeletEmbedding)).tubelet_size[0]
+        per_step = weights.sum(axis=2) / tubelet
+        rows = np.zeros((len(weights), num_frames), np.float32)
+        spread = np.repeat(per_step, tubelet, axis=1)[:, :num_frames]
+        rows[:, : spread.shape[1]] = spread
+        return rows[:, None]
+    return weights[:, None]
+
+
+def attention_map_image(clip, rows):
+    """Frames side by side `(H, T·W)` with one bar per row of weights under them, brighter where the weight is higher.
+
+    Each row is scaled to its own maximum, so a row shows where its
+    attention went, not how much of the total it carries.
+    """
+    clip = np.asarray(clip)
+    num_frames, height, width = clip.shape[:3]
+    frames = np.concatenate(list(clip), axis=1).clip(0, 255).astype(np.uint8)
+    bars = []
+    for row in np.asarray(rows, np.float32):
+        level = row / max(float(row.max()), 1e-12)
+        # Black (no weight) through red to yellow (the row's largest weight).
+        colour = np.stack([np.minimum(1.0, 2 * level), np.maximum(0.0, 2 * level - 1), np.zeros_like(level)], axis=-1)
+        bar = np.repeat(np.repeat(colour[None], _BAR_HEIGHT, axis=0), width, axis=1)
+        bar[:2] = 0.0
+        bars.append((bar * 255).astype(np.uint8))
+    return np.concatenate([frames, *bars], axis=0)
+
+
+def pick_clips(dataset, max_clips):
+    """Up to `max_clips` clips of different classes from a batched `(clips, labels)` dataset, with their labels."""
+    clips, labels = [], []
+    for batch_clips, batch_labels in dataset:
+        batch_labels = batch_labels.numpy()
+        if batch_labels.ndim == 2:
+            batch_labels = batch_labels.argmax(axis=-1)
+        for clip, label in zip(batch_clips.numpy(), batch_labels):
+            if label not in labels:
+                clips.append(clip)
+                labels.append(int(label))
+            if len(clips) == max_clips:
+                return np.stack(clips), labels
+    return (np.stack(clips), labels) if clips else (None, [])
+
+
+class AttentionMaps(keras.callbacks.Callback):
+    """Each epoch, which frames the model weighed for a few validation clips, as TensorBoard images.
+
+    For models with an `attention` layer (`attention_layer`): one image per
+    clip, its frames with the attention weights under them
+    (`attention_map_image`), tagged `attention/<k>_<class>` at step = epoch.
+    """
+
+    def __init__(self, dataset, log_dir, class_names, max_clips=4):
+        super().__init__()
+        self.dataset = dataset
+        self.log_dir = log_dir
+        self.class_names = class_names
+        self.max_clips = max_clips
+
+    def on_train_begin(self, logs=None):
+        self.clips, self.labels = pick_clips(self.dataset, self.max_clips)
+        layer = attention_layer(self.model)
+        self.probe = keras.Model(self.model.input, layer.output[1])
+        self.writer = tf.summary.create_file_writer(self.log_dir)
+
+    def on_epoch_end(self, epoch, logs=None):
+        if self.clips is None:
+            return
+        rows = frame_weight_rows(self.model, self.probe(self.clips, training=False), self.clips.shape[1])
+        with self.writer.as_default():
+            for k, (clip, label) in enumerate(zip(self.clips, self.labels)):
+                tf.summary.image(f"attention/{k}_{self.class_names[label]}", attention_map_image(clip, rows[k])[None], step=epoch)
+        self.writer.flush()
+
+    def on_train_end(self, logs=None):
+        self.writer.close()

@@ -7,7 +7,8 @@ A run folder holds everything needed to use, inspect or continue the run:
     RUN_DIR/model.keras          the best epoch's model (by validation accuracy)
     RUN_DIR/checkpoints/best.keras
     RUN_DIR/history.csv          one row per epoch (CSVLogger)
-    RUN_DIR/logs/                TensorBoard: train/validation scalars, histograms, graph, input clips
+    RUN_DIR/logs/                TensorBoard: train/validation scalars, histograms, graph, input clips,
+                                 attention maps of validation clips (models with an attention layer)
     RUN_DIR/backup/              present only while a run is unfinished: `train` resumes from it
 """
 
@@ -26,7 +27,7 @@ from vlm_tf.data.pipeline import video_dataset_from_directory
 from vlm_tf.models.registry import build_model
 from vlm_tf.training import config as run_files
 from vlm_tf.training import runtime
-from vlm_tf.training.callbacks import ClipSamples, ModelGraph
+from vlm_tf.training.callbacks import AttentionMaps, ClipSamples, ModelGraph, attention_layer
 from vlm_tf.training.config import RunConfig
 
 VALIDATION_FALLBACK_SPLIT = 0.2
@@ -156,6 +157,8 @@ def _train(data_dir, run_dir, config, train_dir, val_dir, resumed, verbose):
         ModelGraph(os.path.join(log_dir, "train")),
         ClipSamples(train_ds, os.path.join(log_dir, "samples"), class_names),
     ]
+    if attention_layer(model) is not None:
+        callbacks.append(AttentionMaps(val_ds, os.path.join(log_dir, "attention"), class_names))
     with warnings.catch_warnings():
         # Skipping unreadable files leaves the epoch length unknown until the
         # first epoch ends; Keras then warns that the input "ran out of
