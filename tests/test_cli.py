@@ -27,7 +27,7 @@ def assert_one_line_error(done, *needles):
 def test_help_lists_every_command_and_model():
     done = vlm_tf("--help")
     assert done.returncode == 0
-    for command in ("make-data", "train", "evaluate", "predict", "export", "quickstart"):
+    for command in ("make-data", "train", "evaluate", "predict", "export", "compare", "models", "quickstart"):
         assert command in done.stdout
     train_help = vlm_tf("train", "--help").stdout
     for name in MODELS:
@@ -117,3 +117,37 @@ def test_train_with_the_texts_gated_cell(cli_run):
         assert len(f.read().strip().splitlines()) == 3  # header + 2 epochs
     done = vlm_tf("evaluate", run, cli_run / "data" / "test", "--json")
     assert done.returncode == 0 and json.loads(done.stdout)["num_videos"] == 8, done.stderr[-3000:]
+
+
+def test_compare_trains_each_model_once_and_prints_one_table(tiny_dataset, tmp_path):
+    out = tmp_path / "comparison"
+    args = ("compare", tiny_dataset, "--out", out, "--models", "cnn_mean,cnn_lstm_soft_attention", "--epochs", "2", "--frames", "4", "--size", "32")
+    done = vlm_tf(*args, "--json")
+    assert done.returncode == 0, done.stderr
+    rows = json.loads(done.stdout.strip().splitlines()[-1])
+    assert [row["model"] for row in rows] == ["cnn_mean", "cnn_lstm_soft_attention"]
+    for row in rows:
+        assert 0.0 <= row["test_accuracy"] <= 1.0 and row["params"] > 0 and row["gflops_per_clip"] > 0 and row["train_clips_per_s"] > 0
+        history = (out / row["model"] / "history.csv").read_text().splitlines()
+        assert len(history) == 3 and "train_clips_per_s" in history[0]
+    # Same command again: nothing is retrained, the same rows come back as a table.
+    again = vlm_tf(*args)
+    assert again.returncode == 0, again.stderr
+    assert "training" not in again.stdout
+    table = [line for line in again.stdout.splitlines() if line.startswith("| cnn")]
+    assert [line.split("|")[1].strip() for line in table] == ["cnn_mean", "cnn_lstm_soft_attention"]
+    assert f"{rows[0]['test_accuracy']:.3f}" in table[0]
+    assert_one_line_error(vlm_tf("compare", tiny_dataset, "--out", out, "--models", "cnn_lstm,transformer"), "unknown model(s) transformer")
+    assert_one_line_error(vlm_tf("compare", tiny_dataset / "train", "--out", tmp_path / "x", "--models", "cnn_mean"), "test: no such directory")
+
+
+def test_models_lists_parameters_and_flops():
+    done = vlm_tf("models", "--json")
+    assert done.returncode == 0, done.stderr
+    rows = {row["model"]: row for row in json.loads(done.stdout.strip().splitlines()[-1])}
+    assert set(rows) == set(MODELS)
+    # At 16 frames of 64x64 (512 tokens), joint attention costs more than space, then time...
+    assert rows["video_transformer_joint"]["gflops_per_clip"] > 1.3 * rows["video_transformer"]["gflops_per_clip"]
+    # ...and at 4 frames of 32x32 (32 tokens) less: the factorised block pays for two sets of projections.
+    small = {row["model"]: row for row in json.loads(vlm_tf("models", "--json", "--frames", "4", "--size", "32").stdout.strip().splitlines()[-1])}
+    assert small["video_transformer_joint"]["gflops_per_clip"] < small["video_transformer"]["gflops_per_clip"]

@@ -177,6 +177,42 @@ def cmd_export(args):
     _export(args.run_dir, args.out)
 
 
+# --- compare / models -----------------------------------------------------------
+
+
+def _model_list(text):
+    names = [name.strip() for name in text.split(",") if name.strip()]
+    unknown = [name for name in names if name not in MODELS]
+    if not names or unknown:
+        raise argparse.ArgumentTypeError(f"unknown model(s) {', '.join(unknown) or repr(text)}; registered models: {', '.join(MODELS)}")
+    return names
+
+
+def cmd_compare(args):
+    from vlm_tf.training.compare import compare_models, format_table
+
+    config = _run_config(argparse.Namespace(**{**vars(args), "model": args.models[0]}))
+    rows = compare_models(args.data_dir, args.out, args.models, config, progress=None if args.json else _say)
+    _say(json.dumps(rows) if args.json else "\n" + format_table(rows))
+
+
+def cmd_models(args):
+    from vlm_tf.models import build_model
+    from vlm_tf.models.flops import count_flops
+
+    rows = []
+    for name, spec in MODELS.items():
+        model = build_model(name, num_classes=8, image_size=(args.size, args.size))
+        rows.append({"model": name, "params": model.count_params(), "gflops_per_clip": count_flops(model, num_frames=args.frames) / 1e9, "description": spec.description})
+    if args.json:
+        _say(json.dumps(rows))
+        return
+    _say(f"8 classes, clips of {args.frames} frames of {args.size}x{args.size}; FLOPs of one forward pass (training costs about 3x)")
+    width = max(len(row["model"]) for row in rows)
+    for row in rows:
+        _say(f"  {row['model']:<{width}}  {row['params']:>11,} params  {row['gflops_per_clip']:7.3f} GFLOPs/clip")
+
+
 # --- quickstart ------------------------------------------------------------------
 
 
@@ -213,6 +249,20 @@ def cmd_quickstart(args):
 # --- parser ----------------------------------------------------------------------
 
 
+def _add_training_options(p, defaults):
+    """The `RunConfig` options `train` and `compare` share (all but the model)."""
+    p.add_argument("--epochs", type=_positive_int, default=defaults.epochs, help="(default: %(default)s)")
+    p.add_argument("--frames", type=_positive_int, default=defaults.num_frames, help="frames per clip (default: %(default)s)")
+    p.add_argument("--size", type=_positive_int, default=defaults.image_size, help="frame size in pixels (default: %(default)s)")
+    p.add_argument("--batch-size", type=_positive_int, default=defaults.batch_size, help="(default: %(default)s)")
+    p.add_argument("--learning-rate", type=_positive_float, default=defaults.learning_rate, help="adam learning rate (default: %(default)s)")
+    p.add_argument("--lr-schedule", choices=LR_SCHEDULES, default=defaults.lr_schedule, help="cosine decay over the run, or the text's constant rate (default: %(default)s)")
+    p.add_argument("--seed", type=int, default=defaults.seed, help="(default: %(default)s)")
+    p.add_argument("--no-augment", action="store_true", help="train without augmentation")
+    p.add_argument("--precision", choices=PRECISIONS, default=defaults.precision, help="float32, mixed_float16, mixed_bfloat16, or mixed (float16 on GPU, bfloat16 on CPU) (default: %(default)s)")
+    p.add_argument("--jit", choices=JIT_MODES, default=defaults.jit, help="XLA compilation (default: %(default)s)")
+
+
 def build_parser():
     defaults = RunConfig()
     parser = argparse.ArgumentParser(prog="vlm-tf", description="Video classification with the text's CNN-LSTM: data, training, evaluation, export.")
@@ -228,23 +278,15 @@ def build_parser():
     p.add_argument("--seed", type=int, default=DATA_DEFAULTS["seed"], help="dataset seed (default: %(default)s)")
     p.set_defaults(func=cmd_make_data)
 
-    models = "\n".join(f"  {name:<16}{spec.description}" for name, spec in MODELS.items())
+    width = max(len(name) for name in MODELS) + 2
+    models = "\n".join(f"  {name:<{width}}{spec.description}" for name, spec in MODELS.items())
     p = commands.add_parser("train", help="train a model on DATA_DIR/train (validated on DATA_DIR/val, else on 20%% of train)",
                             formatter_class=argparse.RawDescriptionHelpFormatter,
                             description="Train on DATA_DIR/train/<class>/<video>, validate on DATA_DIR/val (else on 20% of train; DATA_DIR/test is never used).\n\nmodels:\n" + models)
     p.add_argument("data_dir", metavar="DATA_DIR")
     p.add_argument("--out", required=True, metavar="RUN_DIR", help="run folder: config, checkpoints, model, class names, TensorBoard logs")
     p.add_argument("--model", default=DEFAULT_MODEL, choices=list(MODELS), metavar="NAME", help=f"one of: {', '.join(MODELS)} (default: %(default)s)")
-    p.add_argument("--epochs", type=_positive_int, default=defaults.epochs, help="(default: %(default)s)")
-    p.add_argument("--frames", type=_positive_int, default=defaults.num_frames, help="frames per clip (default: %(default)s)")
-    p.add_argument("--size", type=_positive_int, default=defaults.image_size, help="frame size in pixels (default: %(default)s)")
-    p.add_argument("--batch-size", type=_positive_int, default=defaults.batch_size, help="(default: %(default)s)")
-    p.add_argument("--learning-rate", type=_positive_float, default=defaults.learning_rate, help="adam learning rate (default: %(default)s)")
-    p.add_argument("--lr-schedule", choices=LR_SCHEDULES, default=defaults.lr_schedule, help="cosine decay over the run, or the text's constant rate (default: %(default)s)")
-    p.add_argument("--seed", type=int, default=defaults.seed, help="(default: %(default)s)")
-    p.add_argument("--no-augment", action="store_true", help="train without augmentation")
-    p.add_argument("--precision", choices=PRECISIONS, default=defaults.precision, help="float32, mixed_float16, mixed_bfloat16, or mixed (float16 on GPU, bfloat16 on CPU) (default: %(default)s)")
-    p.add_argument("--jit", choices=JIT_MODES, default=defaults.jit, help="XLA compilation (default: %(default)s)")
+    _add_training_options(p, defaults)
     p.add_argument("--quiet", action="store_true", help="no per-epoch output")
     p.set_defaults(func=cmd_train)
 
@@ -267,6 +309,22 @@ def build_parser():
     p.add_argument("--format", choices=["saved_model"], default="saved_model", help="(default: %(default)s)")
     p.add_argument("--out", metavar="PATH", help=f"(default: RUN_DIR/{SAVED_MODEL_DIR})")
     p.set_defaults(func=cmd_export)
+
+    p = commands.add_parser("compare", help="train several models on the same data, budget and seed; print one table",
+                            description="Train each model like `vlm-tf train` into OUT_DIR/<model>, score it on DATA_DIR/test, and print test accuracy, "
+                                        "parameters, FLOPs per clip and training clips/s. Rerun the same command to continue a stopped comparison.")
+    p.add_argument("data_dir", metavar="DATA_DIR")
+    p.add_argument("--out", required=True, metavar="OUT_DIR", help="one run folder per model, plus comparison.json")
+    p.add_argument("--models", type=_model_list, default=list(MODELS), metavar="A,B,...", help="comma-separated registered models (default: all of them)")
+    _add_training_options(p, defaults)
+    p.add_argument("--json", action="store_true", help="print the rows as one JSON list")
+    p.set_defaults(func=cmd_compare)
+
+    p = commands.add_parser("models", help="the registered models with their parameters and FLOPs per clip")
+    p.add_argument("--frames", type=_positive_int, default=defaults.num_frames, help="frames per clip (default: %(default)s)")
+    p.add_argument("--size", type=_positive_int, default=defaults.image_size, help="frame size in pixels (default: %(default)s)")
+    p.add_argument("--json", action="store_true", help="print one JSON list")
+    p.set_defaults(func=cmd_models)
 
     p = commands.add_parser("quickstart", help="make-data + train + evaluate + export, about 10 minutes on 2 CPU cores")
     p.add_argument("--out", default=QUICKSTART_DIR, metavar="DIR", help="(default: ./%(default)s)")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import keras
 import numpy as np
 import tensorflow as tf
@@ -73,6 +75,33 @@ class ModelGraph(keras.callbacks.Callback):
         with writer.as_default():
             tf.summary.graph(graph)
         writer.close()
+
+
+class TrainingThroughput(keras.callbacks.Callback):
+    """Adds `train_clips_per_s` to each epoch's logs: training clips over the time of the epoch's training part.
+
+    The clock stops when validation starts, so the figure is the training
+    steps with their input pipeline, not evaluation. CSVLogger and
+    TensorBoard, later in the callback list, record it with the other
+    metrics.
+    """
+
+    def __init__(self, num_clips):
+        super().__init__()
+        self.num_clips = num_clips
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.started = time.perf_counter()
+        self.train_seconds = None
+
+    def on_test_begin(self, logs=None):
+        if self.train_seconds is None:
+            self.train_seconds = time.perf_counter() - self.started
+
+    def on_epoch_end(self, epoch, logs=None):
+        seconds = self.train_seconds if self.train_seconds is not None else time.perf_counter() - self.started
+        if logs is not None:
+            logs["train_clips_per_s"] = self.num_clips / seconds
 
 
 def attention_layer(model):

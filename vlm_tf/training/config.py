@@ -7,6 +7,7 @@ folder.
 
 from __future__ import annotations
 
+import csv
 import dataclasses
 import json
 import os
@@ -76,3 +77,12 @@ def write_json(path, obj):
 def read_json(path):
     with open(path, encoding="utf-8") as f:
         return json.load(f)
+
+
+def read_history(run_dir):
+    """The run's `history.csv` as one dict of floats per epoch (missing values left out); `[]` before the first epoch."""
+    path = os.path.join(run_dir, HISTORY_FILE)
+    if not os.path.isfile(path):
+        return []
+    with open(path, newline="", encoding="utf-8") as f:
+        return [{key: float(value) for key, value in row.items() if value} for row in csv.DictReader(f)]

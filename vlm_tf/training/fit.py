@@ -14,7 +14,6 @@ A run folder holds everything needed to use, inspect or continue the run:
 
 from __future__ import annotations
 
-import csv
 import math
 import dataclasses
 import os
@@ -27,7 +26,7 @@ from vlm_tf.data.pipeline import video_dataset_from_directory
 from vlm_tf.models.registry import build_model
 from vlm_tf.training import config as run_files
 from vlm_tf.training import runtime
-from vlm_tf.training.callbacks import AttentionMaps, ClipSamples, ModelGraph, attention_layer
+from vlm_tf.training.callbacks import AttentionMaps, ClipSamples, ModelGraph, TrainingThroughput, attention_layer
 from vlm_tf.training.config import RunConfig
 
 VALIDATION_FALLBACK_SPLIT = 0.2
@@ -76,12 +75,9 @@ def _check_run_dir(run_dir, config):
     return False
 
 
-def _best_so_far(history_path):
-    """Best validation accuracy already in history.csv, so a resumed run's checkpoint only improves on it."""
-    if not os.path.isfile(history_path):
-        return None
-    with open(history_path, newline="", encoding="utf-8") as f:
-        values = [float(row["val_accuracy"]) for row in csv.DictReader(f) if row.get("val_accuracy")]
+def best_validation_accuracy(run_dir):
+    """Best validation accuracy already in the run's history.csv (`None` before the first epoch)."""
+    values = [row["val_accuracy"] for row in run_files.read_history(run_dir) if "val_accuracy" in row]
     return max(values) if values else None
 
 
@@ -148,9 +144,11 @@ def _train(data_dir, run_dir, config, train_dir, val_dir, resumed, verbose):
     history_path = os.path.join(run_dir, run_files.HISTORY_FILE)
     log_dir = os.path.join(run_dir, run_files.LOG_DIR)
     callbacks = [
+        # First, so the loggers after it see its figure in the epoch's logs.
+        TrainingThroughput(len(train_ds.file_paths)),
         keras.callbacks.BackupAndRestore(os.path.join(run_dir, run_files.BACKUP_DIR)),
         keras.callbacks.ModelCheckpoint(
-            best_path, monitor="val_accuracy", mode="max", save_best_only=True, initial_value_threshold=_best_so_far(history_path)
+            best_path, monitor="val_accuracy", mode="max", save_best_only=True, initial_value_threshold=best_validation_accuracy(run_dir)
         ),
         keras.callbacks.CSVLogger(history_path, append=True),
         keras.callbacks.TensorBoard(log_dir, histogram_freq=1, write_graph=False),
@@ -174,7 +172,7 @@ def _train(data_dir, run_dir, config, train_dir, val_dir, resumed, verbose):
     return TrainResult(
         run_dir=run_dir,
         model_path=model_path,
-        best_val_accuracy=float(_best_so_far(history_path) or 0.0),
+        best_val_accuracy=float(best_validation_accuracy(run_dir) or 0.0),
         epochs_run=len(history.history.get("loss", [])),
         resumed=resumed,
         skipped=train_ds.skipped + [s for s in val_ds.skipped if s not in train_ds.skipped],

@@ -1,0 +1,97 @@
+"""Every classifier on the same data, budget and seed: one table of accuracy, size, cost and speed.
+
+    OUT_DIR/<model>/          a full `vlm-tf train` run folder per model
+    OUT_DIR/comparison.json   one row per finished model, written after each
+
+A comparison stopped part-way continues where it stopped: rows already in
+`comparison.json` are kept, and an unfinished run folder resumes.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import statistics
+import time
+
+from vlm_tf.training import config as run_files
+
+COMPARISON_FILE = "comparison.json"
+COLUMNS = (
+    ("model", "model", "{}"),
+    ("test_accuracy", "test acc", "{:.3f}"),
+    ("best_val_accuracy", "val acc", "{:.3f}"),
+    ("params", "params", "{:,}"),
+    ("gflops_per_clip", "GFLOPs/clip", "{:.3f}"),
+    ("train_clips_per_s", "train clips/s", "{:.1f}"),
+    ("train_minutes", "minutes", "{:.1f}"),
+)
+
+
+def _median_throughput(run_dir):
+    """Median `train_clips_per_s` over the epochs after the first (which also traces and compiles)."""
+    values = [row["train_clips_per_s"] for row in run_files.read_history(run_dir) if "train_clips_per_s" in row]
+    return statistics.median(values[1:] or values)
+
+
+def compare_models(data_dir, out_dir, models, config, *, progress=None):
+    """Trains each of `models` with `config` (its `model` field replaced) and evaluates it on `DATA_DIR/test`.
+
+    Returns the rows, one dict per model with the keys of `COLUMNS`
+    (accuracy on the held-out test split; validation picked the checkpoint).
+    """
+    from vlm_tf.inference import evaluate_directory, load_run
+    from vlm_tf.models.flops import count_flops
+    from vlm_tf.training.fit import best_validation_accuracy, train
+
+    test_dir = os.path.join(os.fspath(data_dir), "test")
+    if not os.path.isdir(test_dir):
+        raise FileNotFoundError(f"{test_dir}: no such directory (compare scores every model on held-out clips in DATA_DIR/test)")
+    for name in models:
+        dataclasses.replace(config, model=name).validate()
+    os.makedirs(out_dir, exist_ok=True)
+    table_path = os.path.join(out_dir, COMPARISON_FILE)
+    done = {row["model"]: row for row in run_files.read_json(table_path)["rows"]} if os.path.isfile(table_path) else {}
+    rows = []
+    for name in models:
+        if name in done and done[name]["config"] == dataclasses.replace(config, model=name).to_dict():
+            rows.append(done[name])
+            continue
+        run_dir = os.path.join(out_dir, name)
+        if progress:
+            progress(f"training {name} for {config.epochs} epochs into {run_dir}")
+        if os.path.isfile(os.path.join(run_dir, run_files.MODEL_FILE)):
+            # Trained before the comparison was interrupted; its time is unknown.
+            minutes = None
+        else:
+            started = time.perf_counter()
+            train(data_dir, run_dir, dataclasses.replace(config, model=name), verbose=0)
+            minutes = (time.perf_counter() - started) / 60
+        run = load_run(run_dir)
+        if run.config != dataclasses.replace(config, model=name):
+            raise ValueError(f"{run_dir} holds a run with other settings; choose a new output folder")
+        report = evaluate_directory(run, test_dir)
+        row = {
+            "model": name,
+            "test_accuracy": report["accuracy"],
+            "best_val_accuracy": best_validation_accuracy(run_dir),
+            "params": run.model.count_params(),
+            "gflops_per_clip": count_flops(run.model, num_frames=config.num_frames) / 1e9,
+            "train_clips_per_s": _median_throughput(run_dir),
+            "train_minutes": minutes,
+            "config": dataclasses.replace(config, model=name).to_dict(),
+        }
+        rows.append(row)
+        done[name] = row
+        run_files.write_json(table_path, {"data_dir": os.path.abspath(data_dir), "rows": list(done.values())})
+        if progress:
+            progress(format_table([row]).splitlines()[-1])
+    return rows
+
+
+def format_table(rows):
+    """The rows as a Markdown table, in `COLUMNS` order."""
+    lines = ["| " + " | ".join(title for _, title, _ in COLUMNS) + " |", "|" + "|".join("---" for _ in COLUMNS) + "|"]
+    for row in rows:
+        lines.append("| " + " | ".join("-" if row[key] is None else fmt.format(row[key]) for key, _, fmt in COLUMNS) + " |")
+    return "\n".join(lines)
