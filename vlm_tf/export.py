@@ -14,6 +14,8 @@ only casts. Load it with `tf.saved_model.load(path).signatures["serving_default"
 from __future__ import annotations
 
 import os
+import re
+import tempfile
 
 import keras
 import tensorflow as tf
@@ -40,3 +42,42 @@ def export_saved_model(model, path, *, class_names):
     path = os.fspath(path)
     archive.write_out(path, verbose=False)
     return path
+
+
+class TFLiteConversionError(ValueError):
+    """The model needs ops outside TFLite's built-in set; `ops` names them."""
+
+    def __init__(self, message, ops):
+        super().__init__(message)
+        self.ops = ops
+
+
+def convert_to_tflite(model, *, num_frames, select_tf_ops=False):
+    """Converts `model` to a TFLite flatbuffer taking uint8 frames `(1, num_frames, H, W, 3)` → probabilities.
+
+    With `select_tf_ops=False` only TFLite's built-in ops are allowed, so the
+    file runs on any TFLite interpreter; a model that needs more raises
+    `TFLiteConversionError` naming the TensorFlow ops it needs (pass
+    `select_tf_ops=True` to embed them, at the cost of the Flex delegate).
+    The model goes through a SavedModel with that fixed signature: converting
+    a concrete function of a Keras 3 model directly leaves its weights as
+    uninitialised variables in the flatbuffer.
+    """
+    _, _, height, width, channels = model.input_shape
+
+    @tf.function(input_signature=[tf.TensorSpec([1, num_frames, height, width, channels], tf.uint8, name=SERVING_INPUT)])
+    def serve(frames):
+        return {"probabilities": tf.cast(model(tf.cast(frames, tf.float32), training=False), tf.float32)}
+
+    archive = keras.export.ExportArchive()
+    archive.track(model)
+    archive.add_endpoint("serving_default", serve)
+    with tempfile.TemporaryDirectory() as directory:
+        archive.write_out(directory, verbose=False)
+        converter = tf.lite.TFLiteConverter.from_saved_model(directory)
+        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS] + ([tf.lite.OpsSet.SELECT_TF_OPS] if select_tf_ops else [])
+        try:
+            return converter.convert()
+        except Exception as error:  # the converter's own ConverterError, from a module that is not public
+            ops = sorted(set(re.findall(r"\btf\.([A-Z][A-Za-z0-9]+)\b", str(error))))
+            raise TFLiteConversionError(f"{model.name} needs TensorFlow ops outside TFLite's built-in set: {', '.join(ops) or str(error).splitlines()[0]}", ops) from None
