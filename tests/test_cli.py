@@ -119,6 +119,7 @@ def test_train_with_the_texts_gated_cell(cli_run):
     assert done.returncode == 0 and json.loads(done.stdout)["num_videos"] == 8, done.stderr[-3000:]
 
 
+@pytest.mark.slow
 def test_compare_trains_each_model_once_and_prints_one_table(tiny_dataset, tmp_path):
     out = tmp_path / "comparison"
     args = ("compare", tiny_dataset, "--out", out, "--models", "cnn_mean,cnn_lstm_soft_attention", "--epochs", "2", "--frames", "4", "--size", "32")

@@ -15,6 +15,7 @@ MAX_NOTEBOOK_BYTES = 1_000_000
 # Notebooks whose defaults train for minutes (their committed outputs are
 # those runs) are executed with these lines appended to the parameters cell.
 TEST_PARAMETERS = {
+    "ch02_concepts": "ATTENTION_VIDEOS_PER_CLASS = 6\nATTENTION_EPOCHS = 1\nATTENTION_SIZE = 32",
     "ch04_math": "VIDEOS_PER_CLASS = 6\nFRAMES = 8\nCLIP_FRAMES = 8\nSIZE = 32\nEPOCHS = 1",
 }
 
