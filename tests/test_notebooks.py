@@ -16,6 +16,7 @@ MAX_NOTEBOOK_BYTES = 1_000_000
 # those runs) are executed with these lines appended to the parameters cell.
 TEST_PARAMETERS = {
     "ch02_concepts": "ATTENTION_VIDEOS_PER_CLASS = 6\nATTENTION_EPOCHS = 1\nATTENTION_SIZE = 32",
+    "ch09_faq": "LIVE_MODELS = ['cnn_mean', 'cnn_lstm']\nLIVE_EPOCHS = 1\nLIVE_VIDEOS_PER_CLASS = 6",
     "ch04_math": "VIDEOS_PER_CLASS = 6\nFRAMES = 8\nCLIP_FRAMES = 8\nSIZE = 32\nEPOCHS = 1",
 }
 
@@ -32,7 +33,7 @@ def _ensure_kernel():
 
 
 def test_notebooks_exist():
-    assert {path.stem for path in NOTEBOOKS} >= {"ch01_glossary", "ch02_concepts", "ch03_algorithms", "ch04_math", "ch05_cnn_lstm"}
+    assert {path.stem for path in NOTEBOOKS} >= {"ch01_glossary", "ch02_concepts", "ch03_algorithms", "ch04_math", "ch05_cnn_lstm", "ch09_faq"}
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda path: path.stem)
