@@ -36,12 +36,17 @@ def export_saved_model(model, path, *, class_names):
         index = tf.argmax(probabilities, axis=-1)
         return {"probabilities": probabilities, "class_index": index, "class_name": tf.gather(names, index)}
 
+    path = os.fspath(path)
+    _write_archive(model, serve, path)
+    return path
+
+
+def _write_archive(model, serve, path):
+    """Writes a SavedModel of `model`'s weights with `serve` as its `serving_default` signature."""
     archive = keras.export.ExportArchive()
     archive.track(model)
     archive.add_endpoint("serving_default", serve)
-    path = os.fspath(path)
     archive.write_out(path, verbose=False)
-    return path
 
 
 class TFLiteConversionError(ValueError):
@@ -69,11 +74,8 @@ def convert_to_tflite(model, *, num_frames, select_tf_ops=False):
     def serve(frames):
         return {"probabilities": tf.cast(model(tf.cast(frames, tf.float32), training=False), tf.float32)}
 
-    archive = keras.export.ExportArchive()
-    archive.track(model)
-    archive.add_endpoint("serving_default", serve)
     with tempfile.TemporaryDirectory() as directory:
-        archive.write_out(directory, verbose=False)
+        _write_archive(model, serve, directory)
         converter = tf.lite.TFLiteConverter.from_saved_model(directory)
         converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS] + ([tf.lite.OpsSet.SELECT_TF_OPS] if select_tf_ops else [])
         try:

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import keras
 
-from vlm_tf.layers import FrameDifference
 from vlm_tf.layers.transformer import ATTENTION_MODES, ClassAttentionPooling, SpaceTimeBlock, TubeletEmbedding
+from vlm_tf.models.cnn_lstm import apply_input_preprocessing
 
 POOLING = ("class_attention", "mean")
 # Token width, blocks, heads, MLP width. `base` is ViViT-B (ViT-Base).
@@ -87,11 +87,7 @@ def build_video_transformer(
 
     # === Inputs ===
     inputs = keras.Input(shape=(num_frames, *image_size, channels), name="input_layer")
-    x = inputs
-    if rescale:
-        x = keras.layers.Rescaling(1.0 / 255.0, name="rescaling")(x)
-    if frame_difference:
-        x = FrameDifference(name="frame_difference")(x)
+    x = apply_input_preprocessing(inputs, rescale=rescale, frame_difference=frame_difference)
 
     # === Layers: tokens → space-time blocks ===
     x = TubeletEmbedding(hyper["dim"], tubelet_size=tubelet_size, max_frames=max_frames, name="tubelet_embedding")(x)
