@@ -43,9 +43,10 @@ def main():
             times[name].append(time.perf_counter() - start)
     base = float(np.median(times[DEFAULT_MODEL]))
     print(f"batch {args.batch_size}, {args.frames} frames of {args.size}x{args.size}, median of {args.steps} steps")
+    width = max(map(len, names))
     for name in names:
         median = float(np.median(times[name]))
-        print(f"{name:16s} {models[name].count_params():>10,d} params {median * 1000:8.1f} ms / step  {median / base:5.2f}x {DEFAULT_MODEL}")
+        print(f"{name:{width}s} {models[name].count_params():>10,d} params {median * 1000:8.1f} ms / step  {median / base:5.2f}x {DEFAULT_MODEL}")
 
 
 if __name__ == "__main__":

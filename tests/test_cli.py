@@ -32,7 +32,7 @@ def test_help_lists_every_command_and_model():
     train_help = vlm_tf("train", "--help").stdout
     for name in MODELS:
         assert name in train_help
-    for option in ("--epochs", "--frames", "--size", "--batch-size", "--seed", "--precision", "--jit", "--model"):
+    for option in ("--epochs", "--frames", "--size", "--batch-size", "--seed", "--precision", "--jit", "--model", "--optimizer", "--weight-decay", "--warmup-epochs"):
         assert option in train_help
 
 
@@ -40,6 +40,7 @@ def test_bad_arguments_and_paths_give_one_line(tmp_path):
     assert_one_line_error(vlm_tf("make-data", tmp_path / "d", "--frames", "zero"), "--frames", "zero")
     assert_one_line_error(vlm_tf("train", tmp_path / "nowhere", "--out", tmp_path / "run"), "nowhere")
     assert_one_line_error(vlm_tf("train", tmp_path, "--out", tmp_path / "run", "--model", "vgg"), "vgg")
+    assert_one_line_error(vlm_tf("train", tmp_path, "--out", tmp_path / "run", "--weight-decay", "-1"), "--weight-decay", "-1")
     assert_one_line_error(vlm_tf("evaluate", tmp_path / "no_run", tmp_path), "config.json")
     assert_one_line_error(vlm_tf("export", tmp_path / "no_run"), "no_run")
     assert not (tmp_path / "run").exists()

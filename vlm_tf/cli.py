@@ -15,7 +15,7 @@ import sys
 
 from vlm_tf.data import synthetic
 from vlm_tf.models.registry import DEFAULT_MODEL, MODELS
-from vlm_tf.training.config import JIT_MODES, LOG_DIR, LR_SCHEDULES, PRECISIONS, SAVED_MODEL_DIR, RunConfig
+from vlm_tf.training.config import JIT_MODES, LOG_DIR, LR_SCHEDULES, OPTIMIZERS, PRECISIONS, SAVED_MODEL_DIR, RunConfig
 
 DATA_DEFAULTS = {
     "videos_per_class": synthetic.DEFAULT_VIDEOS_PER_CLASS,
@@ -38,6 +38,26 @@ def _positive_int(text):
         raise argparse.ArgumentTypeError(f"expected a positive integer, received {text!r}") from None
     if value < 1:
         raise argparse.ArgumentTypeError(f"expected a positive integer, received {text!r}")
+    return value
+
+
+def _non_negative_int(text):
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer of 0 or more, received {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected an integer of 0 or more, received {text!r}")
+    return value
+
+
+def _non_negative_float(text):
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of 0 or more, received {text!r}") from None
+    if not value >= 0:
+        raise argparse.ArgumentTypeError(f"expected a number of 0 or more, received {text!r}")
     return value
 
 
@@ -91,6 +111,9 @@ def _run_config(args):
         batch_size=args.batch_size,
         learning_rate=args.learning_rate,
         lr_schedule=args.lr_schedule,
+        optimizer=args.optimizer,
+        weight_decay=args.weight_decay,
+        warmup_epochs=args.warmup_epochs,
         seed=args.seed,
         augment=not args.no_augment,
         precision=args.precision,
@@ -255,8 +278,12 @@ def _add_training_options(p, defaults):
     p.add_argument("--frames", type=_positive_int, default=defaults.num_frames, help="frames per clip (default: %(default)s)")
     p.add_argument("--size", type=_positive_int, default=defaults.image_size, help="frame size in pixels (default: %(default)s)")
     p.add_argument("--batch-size", type=_positive_int, default=defaults.batch_size, help="(default: %(default)s)")
-    p.add_argument("--learning-rate", type=_positive_float, default=defaults.learning_rate, help="adam learning rate (default: %(default)s)")
+    # The optimizer options default to the model's recipe (RunConfig.resolved).
+    p.add_argument("--optimizer", choices=OPTIMIZERS, help="(default: the model's recipe; adam, the text's, unless the model says otherwise)")
+    p.add_argument("--learning-rate", type=_positive_float, help="peak learning rate (default: the model's recipe; 1e-3, the text's, unless the model says otherwise)")
     p.add_argument("--lr-schedule", choices=LR_SCHEDULES, default=defaults.lr_schedule, help="cosine decay over the run, or the text's constant rate (default: %(default)s)")
+    p.add_argument("--weight-decay", type=_non_negative_float, help="decoupled weight decay, adamw only (default: the model's recipe)")
+    p.add_argument("--warmup-epochs", type=_non_negative_int, help="epochs of linear learning-rate warmup, at most half the run (default: the model's recipe; 0 unless the model says otherwise)")
     p.add_argument("--seed", type=int, default=defaults.seed, help="(default: %(default)s)")
     p.add_argument("--no-augment", action="store_true", help="train without augmentation")
     p.add_argument("--precision", choices=PRECISIONS, default=defaults.precision, help="float32, mixed_float16, mixed_bfloat16, or mixed (float16 on GPU, bfloat16 on CPU) (default: %(default)s)")

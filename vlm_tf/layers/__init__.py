@@ -1,8 +1,23 @@
-"""Custom Keras layers, each serializable through `get_config`."""
+"""Custom Keras layers, each serializable through `get_config`.
+
+Importing this package registers every one of them, so `keras.models.load_model`
+reads any model `vlm_tf.models` builds after `import vlm_tf.layers`.
+"""
 
 from vlm_tf.layers.attention import HardAttention, MultiScaleAttention, SoftAttention
 from vlm_tf.layers.frame_difference import FrameDifference
 from vlm_tf.layers.text_gated import TextGatedRNNCell
 from vlm_tf.layers.time_distributed import TimeDistributed
+from vlm_tf.layers.transformer import ClassAttentionPooling, SpaceTimeBlock, TubeletEmbedding
 
-__all__ = ["FrameDifference", "HardAttention", "MultiScaleAttention", "SoftAttention", "TextGatedRNNCell", "TimeDistributed"]
+__all__ = [
+    "ClassAttentionPooling",
+    "FrameDifference",
+    "HardAttention",
+    "MultiScaleAttention",
+    "SoftAttention",
+    "SpaceTimeBlock",
+    "TextGatedRNNCell",
+    "TimeDistributed",
+    "TubeletEmbedding",
+]

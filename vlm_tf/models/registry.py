@@ -19,6 +19,10 @@ class ModelSpec:
     builder: str
     description: str
     kwargs: dict = dataclasses.field(default_factory=dict)
+    # How the model trains unless a run says otherwise: any of `optimizer`,
+    # `learning_rate`, `weight_decay`, `warmup_epochs` (RunConfig fields);
+    # what is missing comes from `vlm_tf.training.config.RECIPE_DEFAULTS`.
+    training: dict = dataclasses.field(default_factory=dict)
 
     def builder_function(self):
         module, function = self.builder.split(":")
@@ -31,11 +35,11 @@ class ModelSpec:
 MODELS: dict[str, ModelSpec] = {}
 
 
-def register_model(name, builder, description, **kwargs):
-    """Registers `builder` ("module:function") under `name`, with fixed keyword arguments."""
+def register_model(name, builder, description, *, training=None, **kwargs):
+    """Registers `builder` ("module:function") under `name`, with fixed keyword arguments and its training recipe."""
     if name in MODELS:
         raise ValueError(f"a model named {name!r} is already registered")
-    MODELS[name] = ModelSpec(name, builder, description, kwargs)
+    MODELS[name] = ModelSpec(name, builder, description, kwargs, dict(training or {}))
 
 
 def get_model_spec(name):
@@ -115,14 +119,24 @@ del _kind, _words
 
 # --- video transformers, vlm_tf.models.video_transformer ---
 
+# Trained from scratch on a few hundred clips, the transformers stay at
+# chance with the text's adam at 1e-3 from the first step. AdamW at 3e-4
+# after two warmup epochs learns on frames next to their differences (0.61
+# validation accuracy after 7 epochs) but not on raw pixels (still at
+# chance after 7); docs/design.md, "The transformer's recipe".
+TRANSFORMER_RECIPE = {"optimizer": "adamw", "learning_rate": 3e-4, "weight_decay": 0.05, "warmup_epochs": 2}
 register_model(
     "video_transformer",
     "vlm_tf.models.video_transformer:build_video_transformer",
-    "ViViT-style transformer, tiny: 2x8x8 tubelets, 4 factorised space-then-time blocks of width 64, class-attention head",
+    "ViViT-style transformer, tiny: frame differences, 2x8x8 tubelets, 4 factorised space-then-time blocks of width 64, class-attention head; trains with AdamW 3e-4 after 2 warmup epochs",
+    training=TRANSFORMER_RECIPE,
+    frame_difference=True,
 )
 register_model(
     "video_transformer_joint",
     "vlm_tf.models.video_transformer:build_video_transformer",
-    "the tiny video transformer with joint space-time attention (every token attends to every other)",
+    "the tiny video transformer with joint space-time attention (every token attends to every other); same recipe",
+    training=TRANSFORMER_RECIPE,
+    frame_difference=True,
     attention="joint",
 )

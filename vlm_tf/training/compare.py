@@ -37,6 +37,10 @@ def _median_throughput(run_dir):
 def compare_models(data_dir, out_dir, models, config, *, progress=None):
     """Trains each of `models` with `config` (its `model` field replaced) and evaluates it on `DATA_DIR/test`.
 
+    Optimizer fields `config` leaves at None follow each model's recipe
+    (`RunConfig.resolved`), so the budget (data, epochs, batch, seed) is the
+    same for all and each model trains the way it is meant to.
+
     Returns the rows, one dict per model with the keys of `COLUMNS`
     (accuracy on the held-out test split; validation picked the checkpoint).
     """
@@ -47,14 +51,14 @@ def compare_models(data_dir, out_dir, models, config, *, progress=None):
     test_dir = os.path.join(os.fspath(data_dir), "test")
     if not os.path.isdir(test_dir):
         raise FileNotFoundError(f"{test_dir}: no such directory (compare scores every model on held-out clips in DATA_DIR/test)")
-    for name in models:
-        dataclasses.replace(config, model=name).validate()
+    # Each model with its own recipe where `config` leaves the optimizer open.
+    configs = {name: dataclasses.replace(config, model=name).resolved() for name in models}
     os.makedirs(out_dir, exist_ok=True)
     table_path = os.path.join(out_dir, COMPARISON_FILE)
     done = {row["model"]: row for row in run_files.read_json(table_path)["rows"]} if os.path.isfile(table_path) else {}
     rows = []
     for name in models:
-        if name in done and done[name]["config"] == dataclasses.replace(config, model=name).to_dict():
+        if name in done and done[name]["config"] == configs[name].to_dict():
             rows.append(done[name])
             continue
         run_dir = os.path.join(out_dir, name)
@@ -65,10 +69,10 @@ def compare_models(data_dir, out_dir, models, config, *, progress=None):
             minutes = None
         else:
             started = time.perf_counter()
-            train(data_dir, run_dir, dataclasses.replace(config, model=name), verbose=0)
+            train(data_dir, run_dir, configs[name], verbose=0)
             minutes = (time.perf_counter() - started) / 60
         run = load_run(run_dir)
-        if run.config != dataclasses.replace(config, model=name):
+        if run.config != configs[name]:
             raise ValueError(f"{run_dir} holds a run with other settings; choose a new output folder")
         report = evaluate_directory(run, test_dir)
         row = {
@@ -79,7 +83,7 @@ def compare_models(data_dir, out_dir, models, config, *, progress=None):
             "gflops_per_clip": count_flops(run.model, num_frames=config.num_frames) / 1e9,
             "train_clips_per_s": _median_throughput(run_dir),
             "train_minutes": minutes,
-            "config": dataclasses.replace(config, model=name).to_dict(),
+            "config": configs[name].to_dict(),
         }
         rows.append(row)
         done[name] = row

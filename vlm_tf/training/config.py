@@ -17,6 +17,10 @@ from vlm_tf.models.registry import DEFAULT_MODEL, get_model_spec
 PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16", "mixed")
 JIT_MODES = ("off", "on", "auto")
 LR_SCHEDULES = ("cosine", "constant")
+OPTIMIZERS = ("adam", "adamw")
+# The optimizer fields a run leaves at None come from its model's recipe
+# (`ModelSpec.training`), then from here: the text's adam at 1e-3 (§5.2.1).
+RECIPE_DEFAULTS = {"optimizer": "adam", "learning_rate": 1e-3, "weight_decay": 0.0, "warmup_epochs": 0}
 
 CONFIG_FILE = "config.json"
 CLASS_NAMES_FILE = "class_names.json"
@@ -35,22 +39,38 @@ class RunConfig:
     num_frames: int = 16
     image_size: int = 64
     batch_size: int = 8
-    learning_rate: float = 1e-3
+    learning_rate: float | None = None
     lr_schedule: str = "cosine"
+    optimizer: str | None = None
+    weight_decay: float | None = None
+    warmup_epochs: int | None = None
     seed: int = 0
     augment: bool = True
     precision: str = "float32"
     jit: str = "off"
 
+    def resolved(self):
+        """A validated copy with every optimizer field left at None filled from the model's recipe, then `RECIPE_DEFAULTS`."""
+        recipe = {**RECIPE_DEFAULTS, **get_model_spec(self.model).training}
+        chosen = {key: getattr(self, key) for key in RECIPE_DEFAULTS}
+        return dataclasses.replace(self, **{key: recipe[key] if value is None else value for key, value in chosen.items()}).validate()
+
     def validate(self):
+        """Checks every field that is set; returns `self`."""
         get_model_spec(self.model)
         for field in ("epochs", "num_frames", "image_size", "batch_size"):
             if int(getattr(self, field)) < 1:
                 raise ValueError(f"{field} must be a positive integer, received {getattr(self, field)!r}")
         if self.image_size < 16:
             raise ValueError(f"image_size must be at least 16 pixels, received {self.image_size}")
-        if not self.learning_rate > 0:
+        if self.learning_rate is not None and not self.learning_rate > 0:
             raise ValueError(f"learning_rate must be positive, received {self.learning_rate!r}")
+        if self.optimizer is not None and self.optimizer not in OPTIMIZERS:
+            raise ValueError(f"optimizer must be one of {OPTIMIZERS}, received {self.optimizer!r}")
+        if self.weight_decay is not None and not self.weight_decay >= 0:
+            raise ValueError(f"weight_decay must be zero or positive, received {self.weight_decay!r}")
+        if self.warmup_epochs is not None and int(self.warmup_epochs) < 0:
+            raise ValueError(f"warmup_epochs must be zero or positive, received {self.warmup_epochs!r}")
         if self.lr_schedule not in LR_SCHEDULES:
             raise ValueError(f"lr_schedule must be one of {LR_SCHEDULES}, received {self.lr_schedule!r}")
         if self.precision not in PRECISIONS:
