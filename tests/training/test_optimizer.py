@@ -17,6 +17,10 @@ def test_recipe_fills_only_what_the_run_leaves_open():
     mine = RunConfig(model="video_transformer", learning_rate=5e-4, warmup_epochs=0).resolved()
     assert (mine.optimizer, mine.learning_rate, mine.warmup_epochs) == ("adamw", 5e-4, 0)
     assert RunConfig(model="video_transformer").resolved() == transformer.resolved(), "resolving twice changes nothing"
+    text_way = RunConfig(model="video_transformer", optimizer="adam").resolved()
+    assert (text_way.optimizer, text_way.weight_decay) == ("adam", 0.0), "the recipe's decay goes with its adamw"
+    with pytest.raises(ValueError, match="weight_decay=0.1 needs optimizer='adamw'"):
+        RunConfig(model="cnn_lstm", weight_decay=0.1).resolved()
 
 
 @pytest.mark.parametrize(

@@ -51,9 +51,16 @@ class RunConfig:
 
     def resolved(self):
         """A validated copy with every optimizer field left at None filled from the model's recipe, then `RECIPE_DEFAULTS`."""
+        self.validate()
         recipe = {**RECIPE_DEFAULTS, **get_model_spec(self.model).training}
-        chosen = {key: getattr(self, key) for key in RECIPE_DEFAULTS}
-        return dataclasses.replace(self, **{key: recipe[key] if value is None else value for key, value in chosen.items()}).validate()
+        values = {key: recipe[key] if getattr(self, key) is None else getattr(self, key) for key in RECIPE_DEFAULTS}
+        if values["optimizer"] == "adam":
+            # Adam has no decoupled decay: a recipe's decay goes with its
+            # adamw, and one asked for with adam would be silently ignored.
+            if self.weight_decay:
+                raise ValueError(f"weight_decay={self.weight_decay!r} needs optimizer='adamw' (adam has no decoupled weight decay)")
+            values["weight_decay"] = 0.0
+        return dataclasses.replace(self, **values).validate()
 
     def validate(self):
         """Checks every field that is set; returns `self`."""
