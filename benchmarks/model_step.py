@@ -14,7 +14,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import numpy as np  # noqa: E402
 
-from vlm_tf.models import MODELS, build_model  # noqa: E402
+from vlm_tf.models import build_model, model_names  # noqa: E402
 from vlm_tf.models.registry import DEFAULT_MODEL  # noqa: E402
 
 
@@ -24,7 +24,7 @@ def main():
     parser.add_argument("--frames", type=int, default=16)
     parser.add_argument("--size", type=int, default=64)
     parser.add_argument("--batch-size", type=int, default=8)
-    parser.add_argument("--models", nargs="+", default=list(MODELS), choices=list(MODELS))
+    parser.add_argument("--models", nargs="+", default=model_names(), choices=model_names())
     args = parser.parse_args()
     names = [DEFAULT_MODEL] + [name for name in args.models if name != DEFAULT_MODEL]
     rng = np.random.default_rng(0)

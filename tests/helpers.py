@@ -204,3 +204,28 @@ def text_notation_weights(layer, gates):
         weights[f"W_{gate}"] = np.concatenate([recurrent[:, part].T, kernel[:, part].T], axis=1)
         weights[f"b_{gate}"] = bias[part]
     return weights
+
+
+def call_signature_in_subprocess(saved_model_path, **inputs):
+    """Runs a SavedModel's serving_default on NumPy `inputs` in a fresh process with plain TensorFlow; its outputs as NumPy arrays."""
+    inputs_path = os.path.join(saved_model_path, os.pardir, "inputs.npz")
+    outputs_path = os.path.join(saved_model_path, os.pardir, "outputs.npz")
+    np.savez(inputs_path, **inputs)
+    script = textwrap.dedent(
+        """
+        import sys
+        import numpy as np
+        import tensorflow as tf
+        serve = tf.saved_model.load(sys.argv[1]).signatures["serving_default"]
+        inputs = np.load(sys.argv[2])
+        out = serve(**{name: tf.constant(inputs[name]) for name in inputs.files})
+        assert "vlm_tf" not in sys.modules
+        np.savez(sys.argv[3], **{name: value.numpy() for name, value in out.items()})
+        """
+    )
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    done = subprocess.run([sys.executable, "-c", script, saved_model_path, inputs_path, outputs_path], capture_output=True, text=True, env=env, cwd="/")
+    assert done.returncode == 0, done.stderr[-3000:]
+    # String outputs (class names) come back as object arrays.
+    with np.load(outputs_path, allow_pickle=True) as outputs:
+        return {name: outputs[name] for name in outputs.files}

@@ -17,7 +17,7 @@ import textwrap
 import numpy as np
 import pytest
 
-from vlm_tf.models import MODELS, build_model
+from vlm_tf.models import build_model, model_names
 
 LOADER = textwrap.dedent(
     """
@@ -57,7 +57,7 @@ BACKENDS = [
 def test_models_saved_under_tensorflow_load_and_train_in_a_fresh_process(backend, tmp_path):
     frames = np.random.default_rng(0).integers(0, 256, (2, 6, 32, 32, 3)).astype("float32")
     np.save(tmp_path / "frames.npy", frames)
-    names = sorted(MODELS)
+    names = sorted(model_names())
     for name in names:
         model = build_model(name, num_classes=3, num_frames=6, image_size=(32, 32))
         model.save(tmp_path / f"{name}.keras")

@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from vlm_tf.models import MODELS
+from vlm_tf.models import MODELS, model_names
 
 
 def vlm_tf(*args, cwd=None):
@@ -27,12 +27,12 @@ def assert_one_line_error(done, *needles):
 def test_help_lists_every_command_and_model():
     done = vlm_tf("--help")
     assert done.returncode == 0
-    for command in ("make-data", "train", "evaluate", "predict", "export", "compare", "models", "quickstart"):
+    for command in ("make-data", "train", "evaluate", "predict", "export", "compare", "models", "quickstart", "generate", "score-generated", "predict-frames"):
         assert command in done.stdout
     train_help = vlm_tf("train", "--help").stdout
     for name in MODELS:
         assert name in train_help
-    for option in ("--epochs", "--frames", "--size", "--batch-size", "--seed", "--precision", "--jit", "--model", "--optimizer", "--weight-decay", "--warmup-epochs"):
+    for option in ("--epochs", "--frames", "--size", "--batch-size", "--seed", "--precision", "--jit", "--model", "--optimizer", "--weight-decay", "--warmup-epochs", "--gan-loss"):
         assert option in train_help
 
 
@@ -147,7 +147,7 @@ def test_models_lists_parameters_and_flops():
     done = vlm_tf("models", "--json")
     assert done.returncode == 0, done.stderr
     rows = {row["model"]: row for row in json.loads(done.stdout.strip().splitlines()[-1])}
-    assert set(rows) == set(MODELS)
+    assert set(rows) == set(model_names())
     # At 16 frames of 64x64 (512 tokens), joint attention costs more than space, then time...
     assert rows["video_transformer_joint"]["gflops_per_clip"] > 1.3 * rows["video_transformer"]["gflops_per_clip"]
     # ...and at 4 frames of 32x32 (32 tokens) less: the factorised block pays for two sets of projections.

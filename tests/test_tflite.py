@@ -5,11 +5,11 @@ import pytest
 import tensorflow as tf
 
 from vlm_tf.export import convert_to_tflite
-from vlm_tf.models import MODELS, build_model
+from vlm_tf.models import build_model, model_names
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name", sorted(MODELS))
+@pytest.mark.parametrize("name", sorted(model_names()))
 def test_registered_model_runs_in_the_tflite_interpreter(name):
     model = build_model(name, num_classes=8, image_size=(32, 32))
     frames = np.random.default_rng(0).integers(0, 256, (1, 4, 32, 32, 3), dtype=np.uint8)

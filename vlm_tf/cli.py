@@ -14,8 +14,8 @@ import os
 import sys
 
 from vlm_tf.data import synthetic
-from vlm_tf.models.registry import DEFAULT_MODEL, MODELS
-from vlm_tf.training.config import JIT_MODES, LOG_DIR, LR_SCHEDULES, OPTIMIZERS, PRECISIONS, SAVED_MODEL_DIR, RunConfig
+from vlm_tf.models.registry import DEFAULT_MODEL, MODELS, model_names
+from vlm_tf.training.config import GAN_LOSSES, JIT_MODES, LOG_DIR, LR_SCHEDULES, OPTIMIZERS, PRECISIONS, RECIPE_DEFAULTS, SAVED_MODEL_DIR, RunConfig
 
 DATA_DEFAULTS = {
     "videos_per_class": synthetic.DEFAULT_VIDEOS_PER_CLASS,
@@ -83,7 +83,7 @@ def cmd_make_data(args):
 # --- train -----------------------------------------------------------------------
 
 
-def _run_config(args):
+def _run_config(args, **extra):
     return RunConfig(
         model=args.model,
         epochs=args.epochs,
@@ -99,6 +99,7 @@ def _run_config(args):
         augment=not args.no_augment,
         precision=args.precision,
         jit=args.jit,
+        **extra,
     )
 
 
@@ -108,14 +109,18 @@ def _train(data_dir, run_dir, config, verbose):
     result = train(data_dir, run_dir, config, verbose=verbose)
     for item in result.skipped:
         _say(f"  skipped {item['path']}: {item['reason']}")
-    _say(f"{'resumed and finished' if result.resumed else 'finished'}: best validation accuracy {result.best_val_accuracy:.3f}")
+    if result.best_val_accuracy is not None:
+        outcome = f"best validation accuracy {result.best_val_accuracy:.3f}"
+    else:
+        outcome = ", ".join(f"{key} {value:.3f}" for key, value in result.summary.items() if key != "train_clips_per_s")
+    _say(f"{'resumed and finished' if result.resumed else 'finished'}: {outcome}")
     _say(f"model: {result.model_path}")
     _say(f"TensorBoard: tensorboard --logdir {os.path.join(run_dir, LOG_DIR)}")
     return result
 
 
 def cmd_train(args):
-    _train(args.data_dir, args.out, _run_config(args), verbose=0 if args.quiet else 2 if not sys.stdout.isatty() else 1)
+    _train(args.data_dir, args.out, _run_config(args, gan_loss=args.gan_loss), verbose=0 if args.quiet else 2 if not sys.stdout.isatty() else 1)
 
 
 # --- evaluate / predict ----------------------------------------------------------------
@@ -134,14 +139,65 @@ def _print_evaluation(report):
         _say(f"skipped {item['path']}: {item['reason']}")
 
 
-def cmd_evaluate(args):
-    from vlm_tf.inference import evaluate_directory, load_run
+def _print_prediction(report):
+    baseline = report["baseline"]
+    _say(f"next {report['predicted_frames']} frames after {report['observed_frames']} observed, {report['num_videos']} videos")
+    _say(f"  model            PSNR {report['psnr']:6.2f} dB  SSIM {report['ssim']:.3f}")
+    _say(f"  copy last frame  PSNR {baseline['psnr']:6.2f} dB  SSIM {baseline['ssim']:.3f}")
+    _say("  PSNR by step ahead: " + " ".join(f"{v:.1f}" for v in report["psnr_by_step"]))
+    for item in report["skipped"]:
+        _say(f"skipped {item['path']}: {item['reason']}")
 
-    report = evaluate_directory(load_run(args.run_dir), args.data_dir, strict=args.strict)
+
+def cmd_evaluate(args):
+    from vlm_tf.inference import evaluate_directory, evaluate_prediction, load_run
+
+    run = load_run(args.run_dir)
+    if run.task == "generate":
+        raise CommandError(f"{args.run_dir} is a GAN run: write clips with `vlm-tf generate {args.run_dir} --out DIR`, then score them with `vlm-tf evaluate CLASSIFIER_RUN DIR` or `vlm-tf score-generated`")
+    if run.task == "predict_frames":
+        report, show = evaluate_prediction(run, args.data_dir, strict=args.strict), _print_prediction
+    else:
+        report, show = evaluate_directory(run, args.data_dir, strict=args.strict), _print_evaluation
     if args.json:
         _say(json.dumps(report))
     else:
-        _print_evaluation(report)
+        show(report)
+
+
+# --- generate / score-generated / predict-frames ----------------------------------------
+
+
+def cmd_generate(args):
+    from vlm_tf.inference import load_run, write_generated_videos
+
+    run = load_run(args.run_dir)
+    run.require("generate", "`vlm-tf generate`")
+    paths = write_generated_videos(run, args.out, per_class=args.per_class, seed=args.seed)
+    _say(f"wrote {len(paths)} clips ({args.per_class} per class, {len(run.class_names)} classes) to {args.out}/<class>/")
+    _say(f"score them: vlm-tf evaluate CLASSIFIER_RUN {args.out}")
+
+
+def cmd_score_generated(args):
+    from vlm_tf.inference import load_run, score_generated
+
+    report = score_generated(load_run(args.classifier_run), args.generated_dir, args.real, reference_dir=args.reference)
+    if args.json:
+        _say(json.dumps(report))
+        return
+    _print_evaluation(report)
+    _say(f"Fréchet distance to {args.real} in the classifier's {report['feature_layer']} features: {report['frechet_distance']:.3f}")
+    if "reference_frechet_distance" in report:
+        _say(f"  the same distance from {args.reference} (real clips): {report['reference_frechet_distance']:.3f}")
+
+
+def cmd_predict_frames(args):
+    from vlm_tf.inference import load_run, write_predicted_video
+
+    result = write_predicted_video(load_run(args.run_dir), args.video, args.out, side_by_side=args.side_by_side)
+    _say(f"{args.out}: {result['observed_frames']} observed + {result['predicted_frames']} predicted frames")
+    if "psnr" in result:
+        _say(f"against the video's own next frames: PSNR {result['psnr']:.2f} dB (copy last frame: {result['baseline_psnr']:.2f} dB)")
 
 
 def cmd_predict(args):
@@ -165,15 +221,23 @@ def cmd_predict(args):
 
 
 def _export(run_dir, out):
-    from vlm_tf.export import export_saved_model
+    from vlm_tf.export import export_frame_predictor, export_generator, export_saved_model
     from vlm_tf.inference import load_run
 
     out = out or os.path.join(run_dir, SAVED_MODEL_DIR)
     if os.path.exists(out) and (not os.path.isdir(out) or os.listdir(out)):
         raise CommandError(f"{out} already exists; choose another --out or remove it")
     run = load_run(run_dir)
-    export_saved_model(run.model, out, class_names=run.class_names)
-    _say(f"SavedModel: {out} (serving_default takes uint8 frames (batch, time, {run.config.image_size}, {run.config.image_size}, 3))")
+    size = run.config.image_size
+    if run.task == "generate":
+        export_generator(run.model, out, class_names=run.class_names)
+        _say(f"SavedModel: {out} (serving_default takes noise float32 (batch, {run.model.input_shape[0][-1]}) and label int32 (batch,), returns uint8 frames)")
+    elif run.task == "predict_frames":
+        export_frame_predictor(run.model, out)
+        _say(f"SavedModel: {out} (serving_default takes uint8 frames (batch, {run.model.input_shape[1]}, {size}, {size}, 3), returns the next {run.model.output_shape[1]})")
+    else:
+        export_saved_model(run.model, out, class_names=run.class_names)
+        _say(f"SavedModel: {out} (serving_default takes uint8 frames (batch, time, {size}, {size}, 3))")
     return out
 
 
@@ -186,9 +250,10 @@ def cmd_export(args):
 
 def _model_list(text):
     names = [name.strip() for name in text.split(",") if name.strip()]
-    unknown = [name for name in names if name not in MODELS]
+    classifiers = model_names()
+    unknown = [name for name in names if name not in classifiers]
     if not names or unknown:
-        raise argparse.ArgumentTypeError(f"unknown model(s) {', '.join(unknown) or repr(text)}; registered models: {', '.join(MODELS)}")
+        raise argparse.ArgumentTypeError(f"unknown classifier(s) {', '.join(unknown) or repr(text)}; registered classifiers: {', '.join(classifiers)}")
     return names
 
 
@@ -205,7 +270,8 @@ def cmd_models(args):
     from vlm_tf.models.flops import count_flops
 
     rows = []
-    for name, spec in MODELS.items():
+    for name in model_names():
+        spec = MODELS[name]
         model = build_model(name, num_classes=8, image_size=(args.size, args.size))
         rows.append({"model": name, "params": model.count_params(), "gflops_per_clip": count_flops(model, num_frames=args.frames) / 1e9, "description": spec.description})
     if args.json:
@@ -257,7 +323,7 @@ def _add_training_options(p, defaults):
     """The `RunConfig` options `train` and `compare` share (all but the model)."""
     p.add_argument("--epochs", type=_positive_int, default=defaults.epochs, help="(default: %(default)s)")
     p.add_argument("--frames", type=_positive_int, default=defaults.num_frames, help="frames per clip (default: %(default)s)")
-    p.add_argument("--size", type=_positive_int, default=defaults.image_size, help="frame size in pixels (default: %(default)s)")
+    p.add_argument("--size", type=_positive_int, help=f"frame size in pixels (default: the model's recipe; {RECIPE_DEFAULTS['image_size']} unless the model says otherwise)")
     p.add_argument("--batch-size", type=_positive_int, default=defaults.batch_size, help="(default: %(default)s)")
     # The optimizer options default to the model's recipe (RunConfig.resolved).
     p.add_argument("--optimizer", choices=OPTIMIZERS, help="(default: the model's recipe; adam, the text's, unless the model says otherwise)")
@@ -295,6 +361,7 @@ def build_parser():
     p.add_argument("--out", required=True, metavar="RUN_DIR", help="run folder: config, checkpoints, model, class names, TensorBoard logs")
     p.add_argument("--model", default=DEFAULT_MODEL, choices=list(MODELS), metavar="NAME", help=f"one of: {', '.join(MODELS)} (default: %(default)s)")
     _add_training_options(p, defaults)
+    p.add_argument("--gan-loss", choices=GAN_LOSSES, default=defaults.gan_loss, help="generator loss of gan and fusion: the non-saturating -log D(G(z)), or the text's D(E(x)) - D(G(z)) of §4.3.1 (default: %(default)s)")
     p.add_argument("--quiet", action="store_true", help="no per-epoch output")
     p.set_defaults(func=cmd_train)
 
@@ -312,7 +379,32 @@ def build_parser():
     p.add_argument("--top", type=_positive_int, default=3, help="classes listed per video (default: %(default)s)")
     p.set_defaults(func=cmd_predict)
 
-    p = commands.add_parser("export", help="write a SavedModel taking uint8 RGB frames")
+    p = commands.add_parser("generate", help="write clips of a GAN run as video files, one folder per class",
+                            description="Write OUT/<class>/generated_NNNN.mp4 from a `--model gan` run; `vlm-tf evaluate CLASSIFIER_RUN OUT` scores them.")
+    p.add_argument("run_dir", metavar="RUN_DIR")
+    p.add_argument("--out", required=True, metavar="DIR", help="a new or empty folder")
+    p.add_argument("--per-class", type=_positive_int, default=16, help="clips per class (default: %(default)s)")
+    p.add_argument("--seed", type=int, default=0, help="noise seed (default: %(default)s)")
+    p.set_defaults(func=cmd_generate)
+
+    p = commands.add_parser("score-generated", help="a classifier's accuracy on generated clips and their Fréchet distance to real ones",
+                            description="Evaluate CLASSIFIER_RUN on GENERATED_DIR/<class>/<video> and measure the Fréchet distance between the generated and the real clips "
+                                        "in the classifier's features (the input of its output layer); docs/design.md has the protocol.")
+    p.add_argument("classifier_run", metavar="CLASSIFIER_RUN")
+    p.add_argument("generated_dir", metavar="GENERATED_DIR")
+    p.add_argument("--real", required=True, metavar="REAL_DIR", help="real clips, DIR/<class>/<video> (e.g. DATA_DIR/train)")
+    p.add_argument("--reference", metavar="DIR", help="other real clips (e.g. DATA_DIR/test): their distance to --real is the floor to compare with")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.set_defaults(func=cmd_score_generated)
+
+    p = commands.add_parser("predict-frames", help="write a video's first frames and the frames a fusion run predicts after them")
+    p.add_argument("run_dir", metavar="RUN_DIR")
+    p.add_argument("video", metavar="VIDEO")
+    p.add_argument("--out", required=True, metavar="FILE", help="the video to write (.mp4, .avi, ...)")
+    p.add_argument("--side-by-side", action="store_true", help="each frame as the video's own frame | the model's (observed frames appear twice)")
+    p.set_defaults(func=cmd_predict_frames)
+
+    p = commands.add_parser("export", help="write a SavedModel taking uint8 RGB frames (a GAN run: noise and label)")
     p.add_argument("run_dir", metavar="RUN_DIR")
     p.add_argument("--format", choices=["saved_model"], default="saved_model", help="(default: %(default)s)")
     p.add_argument("--out", metavar="PATH", help=f"(default: RUN_DIR/{SAVED_MODEL_DIR})")
@@ -323,14 +415,14 @@ def build_parser():
                                         "parameters, FLOPs per clip and training clips/s. Rerun the same command to continue a stopped comparison.")
     p.add_argument("data_dir", metavar="DATA_DIR")
     p.add_argument("--out", required=True, metavar="OUT_DIR", help="one run folder per model, plus comparison.json")
-    p.add_argument("--models", type=_model_list, default=list(MODELS), metavar="A,B,...", help="comma-separated registered models (default: all of them)")
+    p.add_argument("--models", type=_model_list, default=model_names(), metavar="A,B,...", help="comma-separated registered classifiers (default: all of them)")
     _add_training_options(p, defaults)
     p.add_argument("--json", action="store_true", help="print the rows as one JSON list")
     p.set_defaults(func=cmd_compare)
 
-    p = commands.add_parser("models", help="the registered models with their parameters and FLOPs per clip")
+    p = commands.add_parser("models", help="the registered classifiers with their parameters and FLOPs per clip")
     p.add_argument("--frames", type=_positive_int, default=defaults.num_frames, help="frames per clip (default: %(default)s)")
-    p.add_argument("--size", type=_positive_int, default=defaults.image_size, help="frame size in pixels (default: %(default)s)")
+    p.add_argument("--size", type=_positive_int, default=RECIPE_DEFAULTS["image_size"], help="frame size in pixels (default: %(default)s)")
     p.add_argument("--json", action="store_true", help="print one JSON list")
     p.set_defaults(func=cmd_models)
 

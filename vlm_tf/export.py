@@ -9,6 +9,11 @@ The serving signature takes what a decoder produces, `uint8` RGB frames
 
 The model rescales pixels itself (its `rescaling` layer), so the signature
 only casts. Load it with `tf.saved_model.load(path).signatures["serving_default"]`.
+
+The generative runs export their own signatures: a GAN's generator takes
+noise and a label and returns uint8 frames (`export_generator`); the fusion
+model takes uint8 frames and returns the uint8 frames it predicts next
+(`export_frame_predictor`).
 """
 
 from __future__ import annotations
@@ -38,6 +43,39 @@ def export_saved_model(model, path, *, class_names):
 
     path = os.fspath(path)
     _write_archive(model, serve, path)
+    return path
+
+
+def export_generator(generator, path, *, class_names):
+    """Writes a GAN's generator as a SavedModel: `noise` float32 `(batch, Z)` and `label` int32 `(batch,)` → uint8 `frames` `(batch, T, H, W, 3)`.
+
+    The signature also returns `class_name` (string, per clip), so a served
+    clip says what it was asked to show.
+    """
+    latent_dim = generator.input_shape[0][-1]
+    names = tf.constant(list(class_names))
+
+    @tf.function(input_signature=[tf.TensorSpec([None, latent_dim], tf.float32, name="noise"), tf.TensorSpec([None], tf.int32, name="label")])
+    def serve(noise, label):
+        clips = tf.cast(generator([noise, label], training=False), tf.float32)
+        return {"frames": tf.cast(tf.round(tf.clip_by_value(clips, 0.0, 255.0)), tf.uint8), "class_name": tf.gather(names, label)}
+
+    path = os.fspath(path)
+    _write_archive(generator, serve, path)
+    return path
+
+
+def export_frame_predictor(predictor, path):
+    """Writes a next-frame predictor as a SavedModel: uint8 `frames` `(batch, observed, H, W, 3)` → uint8 `next_frames` `(batch, predicted, H, W, 3)`."""
+    _, observed, height, width, channels = predictor.input_shape
+
+    @tf.function(input_signature=[tf.TensorSpec([None, observed, height, width, channels], tf.uint8, name=SERVING_INPUT)])
+    def serve(frames):
+        clips = tf.cast(predictor(tf.cast(frames, tf.float32), training=False), tf.float32)
+        return {"next_frames": tf.cast(tf.round(tf.clip_by_value(clips, 0.0, 255.0)), tf.uint8)}
+
+    path = os.fspath(path)
+    _write_archive(predictor, serve, path)
     return path
 
 

@@ -1,4 +1,4 @@
-"""Using a finished run: load it, evaluate it on a folder, predict single videos."""
+"""Using a finished run: load it, evaluate it on a folder, predict single videos, generate clips, predict next frames."""
 
 from __future__ import annotations
 
@@ -7,12 +7,14 @@ import os
 
 import keras
 import numpy as np
+import tensorflow as tf
 
 # Registers vlm_tf's custom layers, which model.keras files refer to by name.
 import vlm_tf.layers  # noqa: F401
 from vlm_tf.data import sampling
-from vlm_tf.data.decode import VideoReadError, read_frames
+from vlm_tf.data.decode import VideoReadError, read_frames, write_video
 from vlm_tf.data.pipeline import index_directory, video_dataset_from_directory
+from vlm_tf.models.registry import get_model_spec
 from vlm_tf.training import config as run_files
 from vlm_tf.training.config import RunConfig
 
@@ -27,6 +29,16 @@ class Run:
     @property
     def image_size(self):
         return (self.config.image_size, self.config.image_size)
+
+    @property
+    def task(self):
+        """`classify`, `generate` or `predict_frames` (`vlm_tf.models.registry.TASKS`)."""
+        return get_model_spec(self.config.model).task
+
+    def require(self, task, doing):
+        """Raises a one-line ValueError unless the run's model does `task`."""
+        if self.task != task:
+            raise ValueError(f"{self.run_dir} is a {self.config.model} run ({self.task}); {doing} needs a {task} run")
 
 
 def load_run(run_dir):
@@ -53,6 +65,7 @@ def evaluate_directory(run, data_dir, *, strict=False, batch_size=None):
         true class, columns: predicted, in `class_names` order),
         `class_names` and `skipped` (`[{"path", "reason"}]`).
     """
+    run.require("classify", "evaluate_directory")
     folders = set(index_directory(data_dir)[2])
     unknown = sorted(folders - set(run.class_names))
     if unknown:
@@ -112,3 +125,197 @@ def predict_videos(run, paths, *, top=3):
             "probabilities": {name: float(p) for name, p in zip(run.class_names, probabilities)},
         })
     return results
+
+
+# --- generation (gan runs) --------------------------------------------------------
+
+# Frames per second of written clips: the synthetic dataset's rate.
+GENERATED_FPS = 10.0
+
+
+def generate_clips(run, labels, *, seed=0):
+    """Clips of a `gan` run for each of `labels` (class indices), from seeded noise: uint8 `(N, T, H, W, 3)`."""
+    run.require("generate", "generating clips")
+    labels = np.asarray(labels, np.int32).reshape(-1)
+    if labels.size and (labels.min() < 0 or labels.max() >= len(run.class_names)):
+        raise ValueError(f"labels must be class indices in [0, {len(run.class_names)}), received {labels.min()}..{labels.max()}")
+    latent_dim = run.model.input_shape[0][-1]
+    noise = np.random.default_rng(seed).normal(size=(len(labels), latent_dim)).astype(np.float32)
+    clips = run.model.predict([noise, labels], batch_size=32, verbose=0)
+    return np.round(np.clip(clips, 0, 255)).astype(np.uint8)
+
+
+def write_generated_videos(run, out_dir, *, per_class, seed=0, fps=GENERATED_FPS, extension=".mp4"):
+    """Writes `per_class` generated clips of every class as `out_dir/<class>/generated_NNNN<extension>`.
+
+    The layout is a dataset's, so `vlm-tf evaluate CLASSIFIER_RUN out_dir`
+    scores the clips with a classifier. Class k's clips come from the noise
+    stream `(seed, k)`: asking for more clips adds to a class without
+    changing the ones already written by the same seed. Returns the paths.
+    """
+    out_dir = os.fspath(out_dir)
+    if os.path.exists(out_dir) and (not os.path.isdir(out_dir) or os.listdir(out_dir)):
+        raise ValueError(f"{out_dir} already exists and is not empty; choose another folder")
+    if int(per_class) < 1:
+        raise ValueError(f"per_class must be a positive integer, received {per_class!r}")
+    paths = []
+    for label, name in enumerate(run.class_names):
+        clips = generate_clips(run, np.full(per_class, label), seed=[seed, label])
+        os.makedirs(os.path.join(out_dir, name), exist_ok=True)
+        for index, clip in enumerate(clips):
+            paths.append(write_video(os.path.join(out_dir, name, f"generated_{index:04d}{extension}"), clip, fps=fps))
+    return paths
+
+
+def clip_features(run, data_dir, *, batch_size=None):
+    """Feature vectors of a classifier run for every clip in `data_dir/<class>/<video>`: the input of its output layer, `(N, F)`.
+
+    This is the feature space of `frechet_distance`; for the default model
+    it is the LSTM's last state (64 values).
+    """
+    run.require("classify", "clip_features")
+    probe = keras.Model(run.model.inputs, feature_layer(run.model).output)
+    dataset = video_dataset_from_directory(
+        data_dir, num_frames=run.config.num_frames, image_size=run.image_size, batch_size=batch_size or run.config.batch_size, shuffle=False
+    )
+    return np.concatenate([np.asarray(probe(clips, training=False), np.float64) for clips, _ in dataset])
+
+
+def frechet_distance(features_a, features_b):
+    """‖μa − μb‖² + tr(Σa + Σb − 2 (Σa Σb)^½) between Gaussians fitted to two sets of feature vectors `(N, F)`.
+
+    tr (Σa Σb)^½ is the sum of the square roots of the eigenvalues of
+    Σa^½ Σb Σa^½, a symmetric matrix with the same eigenvalues as Σa Σb, so
+    no general matrix square root (and no SciPy) is needed.
+    """
+    a, b = np.asarray(features_a, np.float64), np.asarray(features_b, np.float64)
+    if a.ndim != 2 or b.ndim != 2 or a.shape[1] != b.shape[1] or min(len(a), len(b)) < 2:
+        raise ValueError(f"need two sets of at least 2 feature vectors of the same length, received shapes {a.shape} and {b.shape}")
+    sigma_a, sigma_b = np.cov(a, rowvar=False), np.cov(b, rowvar=False)
+    values, vectors = np.linalg.eigh(sigma_a)
+    root_a = (vectors * np.sqrt(np.clip(values, 0.0, None))) @ vectors.T
+    cross = np.sqrt(np.clip(np.linalg.eigvalsh(root_a @ sigma_b @ root_a), 0.0, None)).sum()
+    return float(np.sum((a.mean(axis=0) - b.mean(axis=0)) ** 2) + np.trace(sigma_a) + np.trace(sigma_b) - 2.0 * cross)
+
+
+def score_generated(classifier_run, generated_dir, real_dir, *, reference_dir=None):
+    """How well a classifier trained on real clips recognises generated ones, and how far apart the two sets are.
+
+    Returns the classifier's `evaluate_directory` report on `generated_dir`
+    with `frechet_distance` (generated vs `real_dir`, in the classifier's
+    feature space) added and, given `reference_dir` (other real clips, e.g.
+    the test split against the training split), `reference_frechet_distance`:
+    the distance two real samples already have, the floor to compare with.
+    """
+    report = evaluate_directory(classifier_run, generated_dir)
+    real = clip_features(classifier_run, real_dir)
+    report["frechet_distance"] = frechet_distance(real, clip_features(classifier_run, generated_dir))
+    if reference_dir is not None:
+        report["reference_frechet_distance"] = frechet_distance(real, clip_features(classifier_run, reference_dir))
+    report["feature_layer"] = feature_layer(classifier_run.model).name
+    return report
+
+
+def feature_layer(model):
+    """The layer whose output the classifier's `output_layer` reads (`lstm1` in the default model)."""
+    features = model.get_layer("output_layer").input
+    return next(layer for layer in model.layers if layer.output is features)
+
+
+# --- next-frame prediction (fusion runs) -------------------------------------------
+
+
+def _quality(predicted, truth):
+    """Per-frame PSNR and SSIM, `(B, K)` each, of uint8-range clips (`tf.image.psnr` / `tf.image.ssim`)."""
+    predicted, truth = tf.cast(predicted, tf.float32), tf.cast(truth, tf.float32)
+    return tf.image.psnr(predicted, truth, max_val=255.0).numpy(), tf.image.ssim(predicted, truth, max_val=255.0).numpy()
+
+
+def _as_pixels(clips):
+    """Model output → what a video file would hold: uint8 values, as float32."""
+    return np.round(np.clip(np.asarray(clips), 0, 255)).astype(np.float32)
+
+
+def evaluate_prediction(run, data_dir, *, strict=False, batch_size=None):
+    """PSNR and SSIM of a fusion run's predicted frames against the true ones, next to the copy-last-frame baseline.
+
+    Every video in `data_dir/<class>/<video>` gives one clip: its first
+    `observed + predicted` frames, at the run's frame size. The model sees
+    the first `observed`; its next `predicted` frames, rounded to uint8 as a
+    video would store them, are compared with the true ones, frame by frame
+    (`tf.image.psnr`, `tf.image.ssim` with its default 11×11 Gaussian
+    window, on RGB in [0, 255]). The baseline repeats the last observed
+    frame. Figures are means over every predicted frame; `psnr_by_step` is
+    the mean PSNR k frames ahead.
+    """
+    run.require("predict_frames", "evaluate_prediction")
+    observed, predicted = run.model.input_shape[1], run.model.output_shape[1]
+    dataset = video_dataset_from_directory(
+        data_dir,
+        num_frames=observed + predicted,
+        image_size=run.image_size,
+        batch_size=batch_size or run.config.batch_size,
+        shuffle=False,
+        sampling="consecutive",
+        strict=strict,
+    )
+    scores = {"model": ([], []), "baseline": ([], [])}
+    for clips, _ in dataset:
+        clips = clips.numpy()
+        seen, truth = clips[:, :observed], clips[:, observed:]
+        guesses = {"model": _as_pixels(run.model(seen, training=False)), "baseline": np.repeat(seen[:, -1:], predicted, axis=1)}
+        for name, guess in guesses.items():
+            psnr, ssim = _quality(guess, truth)
+            scores[name][0].append(psnr)
+            scores[name][1].append(ssim)
+    (psnr, ssim), (base_psnr, base_ssim) = ((np.concatenate(p), np.concatenate(q)) for p, q in scores.values())
+    return {
+        "psnr": float(psnr.mean()),
+        "ssim": float(ssim.mean()),
+        "baseline": {"name": "copy_last_frame", "psnr": float(base_psnr.mean()), "ssim": float(base_ssim.mean())},
+        "psnr_by_step": psnr.mean(axis=0).tolist(),
+        "baseline_psnr_by_step": base_psnr.mean(axis=0).tolist(),
+        "num_videos": int(len(psnr)),
+        "observed_frames": int(observed),
+        "predicted_frames": int(predicted),
+        "image_size": list(run.image_size),
+        "skipped": dataset.skipped,
+    }
+
+
+def predict_next_frames(run, path):
+    """A fusion run on one video: its first frames at the run's size, the frames predicted after them, and the true ones (as many as the video has).
+
+    Returns uint8 `(observed, predicted, truth)`; `truth` may be shorter than
+    `predicted`, or empty, when the video ends.
+    """
+    run.require("predict_frames", "predict_next_frames")
+    observed, predicted = run.model.input_shape[1], run.model.output_shape[1]
+    frames = read_frames(path, None, run.image_size)
+    if len(frames) < observed:
+        raise ValueError(f"{os.fspath(path)}: {len(frames)} frames; this model observes {observed}")
+    seen = frames[:observed]
+    guess = _as_pixels(run.model(seen[None].astype(np.float32), training=False))[0].astype(np.uint8)
+    return seen, guess, frames[observed : observed + predicted]
+
+
+def write_predicted_video(run, path, out, *, side_by_side=False, fps=GENERATED_FPS):
+    """Writes `out`: the observed frames of `path`, then the predicted ones (with `side_by_side`, each frame as truth | model).
+
+    Returns the frame counts and, when the video has the frames to compare
+    with, the PSNR of the prediction and of copying the last frame.
+    """
+    seen, guess, truth = predict_next_frames(run, path)
+    if side_by_side:
+        # Where the video has ended, its side stays black.
+        truth_padded = np.zeros_like(guess)
+        truth_padded[: len(truth)] = truth
+        frames = np.concatenate([np.concatenate([seen, seen], axis=2), np.concatenate([truth_padded, guess], axis=2)])
+    else:
+        frames = np.concatenate([seen, guess])
+    write_video(out, frames, fps=fps)
+    result = {"observed_frames": len(seen), "predicted_frames": len(guess)}
+    if len(truth):
+        result["psnr"] = float(_quality(guess[None, : len(truth)], truth[None])[0].mean())
+        result["baseline_psnr"] = float(_quality(np.repeat(seen[None, -1:], len(truth), axis=1), truth[None])[0].mean())
+    return result

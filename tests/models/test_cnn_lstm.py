@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 from helpers import check_model
-from vlm_tf.models import MODELS, build_cnn_lstm, build_model
+from vlm_tf.models import build_cnn_lstm, build_model, model_names
 
 
 def test_the_texts_listing_fails_as_written():
@@ -53,7 +53,7 @@ def test_frame_feature_choices(frame_features, tmp_path):
     check_model(model, tmp_path=tmp_path)
 
 
-@pytest.mark.parametrize("name", sorted(MODELS))
+@pytest.mark.parametrize("name", sorted(model_names()))
 def test_registered_models(name, tmp_path):
     model = build_model(name, num_classes=8, image_size=(48, 48))
     assert model.name == name

@@ -24,6 +24,7 @@ import tensorflow as tf
 
 from vlm_tf.data import sampling, transforms
 from vlm_tf.data.decode import VIDEO_EXTENSIONS, VideoReadError, probe_video, read_frames
+from vlm_tf.data.sampling import EVALUATION_SAMPLING
 from vlm_tf.data.synthetic import DATASET_FILE
 
 logger = logging.getLogger(__name__)
@@ -151,6 +152,10 @@ def make_clip_dataset(
         element_seed = tf.stack([random_value, tf.cast(label, tf.int64)])
         if sampling_mode == "random":
             indices = sampling.random_indices(count, num_frames, element_seed)
+        elif sampling_mode == "consecutive":
+            indices = sampling.consecutive_indices(count, num_frames)
+        elif sampling_mode == "random_consecutive":
+            indices = sampling.consecutive_indices(count, num_frames, element_seed)
         else:
             indices = sampling.uniform_indices(count, num_frames)
         clip = tf.numpy_function(read, [path, indices], tf.uint8, stateful=False)
@@ -210,8 +215,12 @@ def video_dataset_from_directory(
         seed: seed for shuffling, the validation split, sampling and augmentation.
         validation_split: fraction of files held out; requires `subset`.
         subset: `"training"`, `"validation"` or `"both"` (returns a pair).
-        sampling: `"uniform"` or `"random"` frame choice; default `"random"`
-            when augmenting, else `"uniform"`.
+        sampling: how frames are chosen (`vlm_tf.data.sampling`):
+            `"uniform"` or `"random"` (one frame per segment of the whole
+            video), `"consecutive"` or `"random_consecutive"` (neighbouring
+            frames from the first or a random start); default `"random"`
+            when augmenting, else `"uniform"`. A validation subset uses the
+            mode without randomness.
         augment: apply `vlm_tf.data.transforms.augment_clip`.
         label_maps: `{"horizontal_flip": {...}, "time_reversal": {...}}` for the
             label-changing augmentations; `"auto"` reads them from `dataset.json`
@@ -261,7 +270,7 @@ def video_dataset_from_directory(
             [labels[i] for i in indices],
             [counts[i] for i in indices],
             shuffle=shuffle if training else False,
-            sampling_mode=sampling_mode if training else (sampling or "uniform"),
+            sampling_mode=sampling_mode if training else EVALUATION_SAMPLING.get(sampling or "uniform", sampling),
             augment=augment and training,
             **common,
         )

@@ -1,6 +1,6 @@
 """Which frames of a video make a clip.
 
-Both samplers split the video into `clip_length` equal segments and take one
+The segment samplers (`uniform`, `random`) split the video into `clip_length` equal segments and take one
 frame from each (the segment scheme of temporal segment networks): the clip
 always spans the whole video, in order, whatever its length or frame rate.
 
@@ -9,13 +9,21 @@ frame, so frames repeat in order (a 5-frame video sampled to 8 gives
 `0 0 1 2 2 3 4 4`). The motion keeps its direction and covers the whole clip;
 padding with a frozen last frame would instead tell the model that things
 stop halfway.
+
+The consecutive samplers (`consecutive`, `random_consecutive`) take
+neighbouring frames at the video's own rate, from the first frame or from a
+random one: what predicting the next frames needs, where every step between
+two frames must be one frame period. A video shorter than the clip holds its
+last frame.
 """
 
 from __future__ import annotations
 
 import tensorflow as tf
 
-SAMPLING_MODES = ("uniform", "random")
+SAMPLING_MODES = ("uniform", "random", "consecutive", "random_consecutive")
+# The sampler an evaluation uses for a training run's sampler: no randomness.
+EVALUATION_SAMPLING = {"uniform": "uniform", "random": "uniform", "consecutive": "consecutive", "random_consecutive": "consecutive"}
 
 
 def _segment_indices(num_frames, clip_length, offsets):
@@ -37,3 +45,13 @@ def random_indices(num_frames, clip_length, seed):
     """
     offsets = tf.random.stateless_uniform([clip_length], seed=seed, maxval=1.0)
     return _segment_indices(num_frames, clip_length, offsets)
+
+
+def consecutive_indices(num_frames, clip_length, seed=None):
+    """`clip_length` neighbouring frames from the first (`seed=None`) or from a random start."""
+    num_frames = tf.cast(num_frames, tf.int64)
+    latest_start = tf.maximum(num_frames - clip_length, 0)
+    start = tf.constant(0, tf.int64)
+    if seed is not None:
+        start = tf.random.stateless_uniform([], seed=seed, maxval=latest_start + 1, dtype=tf.int64)
+    return tf.minimum(start + tf.range(clip_length, dtype=tf.int64), num_frames - 1)

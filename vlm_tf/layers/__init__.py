@@ -6,6 +6,7 @@ reads any model `vlm_tf.models` builds after `import vlm_tf.layers`.
 
 from vlm_tf.layers.attention import HardAttention, MultiScaleAttention, SoftAttention
 from vlm_tf.layers.frame_difference import FrameDifference
+from vlm_tf.layers.generative import LastFrame, PasteOnLastFrame, SpriteRenderer, ToPixels
 from vlm_tf.layers.text_gated import TextGatedRNNCell
 from vlm_tf.layers.time_distributed import TimeDistributed
 from vlm_tf.layers.transformer import ClassAttentionPooling, SpaceTimeBlock, TubeletEmbedding
@@ -14,10 +15,14 @@ __all__ = [
     "ClassAttentionPooling",
     "FrameDifference",
     "HardAttention",
+    "LastFrame",
     "MultiScaleAttention",
+    "PasteOnLastFrame",
     "SoftAttention",
+    "SpriteRenderer",
     "SpaceTimeBlock",
     "TextGatedRNNCell",
     "TimeDistributed",
+    "ToPixels",
     "TubeletEmbedding",
 ]

@@ -4,9 +4,14 @@ Builders are resolved on first use (`vlm_tf.models.build_cnn_lstm`), so
 importing the registry stays free of TensorFlow.
 """
 
-from vlm_tf.models.registry import DEFAULT_MODEL, MODELS, ModelSpec, build_model, get_model_spec, register_model
+from vlm_tf.models.registry import DEFAULT_MODEL, MODELS, ModelSpec, build_model, get_model_spec, model_names, register_model
 
-_BUILDERS = {"build_cnn_lstm": "vlm_tf.models.cnn_lstm"}
+_BUILDERS = {
+    "build_cnn_lstm": "vlm_tf.models.cnn_lstm",
+    "build_fusion_model": "vlm_tf.models.video_gan",
+    "build_video_discriminator": "vlm_tf.models.video_gan",
+    "build_video_generator": "vlm_tf.models.video_gan",
+}
 
 
 def __getattr__(name):
@@ -17,4 +22,16 @@ def __getattr__(name):
     raise AttributeError(f"module 'vlm_tf.models' has no attribute {name!r}")
 
 
-__all__ = ["DEFAULT_MODEL", "MODELS", "ModelSpec", "build_cnn_lstm", "build_model", "get_model_spec", "register_model"]
+__all__ = [
+    "DEFAULT_MODEL",
+    "MODELS",
+    "ModelSpec",
+    "build_cnn_lstm",
+    "build_fusion_model",
+    "build_model",
+    "build_video_discriminator",
+    "build_video_generator",
+    "get_model_spec",
+    "model_names",
+    "register_model",
+]

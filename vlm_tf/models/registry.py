@@ -11,6 +11,10 @@ import dataclasses
 import importlib
 
 DEFAULT_MODEL = "cnn_lstm"
+# What a model does with a clip: classify it (the default), generate clips
+# from noise and a label (the GAN), or predict a clip's next frames (the
+# §3.4 fusion model). Training, evaluation and export follow the task.
+TASKS = ("classify", "generate", "predict_frames")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -23,6 +27,7 @@ class ModelSpec:
     # `learning_rate`, `weight_decay`, `warmup_epochs` (RunConfig fields);
     # what is missing comes from `vlm_tf.training.config.RECIPE_DEFAULTS`.
     training: dict = dataclasses.field(default_factory=dict)
+    task: str = "classify"
 
     def builder_function(self):
         module, function = self.builder.split(":")
@@ -35,11 +40,18 @@ class ModelSpec:
 MODELS: dict[str, ModelSpec] = {}
 
 
-def register_model(name, builder, description, *, training=None, **kwargs):
-    """Registers `builder` ("module:function") under `name`, with fixed keyword arguments and its training recipe."""
+def register_model(name, builder, description, *, training=None, task="classify", **kwargs):
+    """Registers `builder` ("module:function") under `name`, with fixed keyword arguments, its training recipe and task."""
     if name in MODELS:
         raise ValueError(f"a model named {name!r} is already registered")
-    MODELS[name] = ModelSpec(name, builder, description, kwargs, dict(training or {}))
+    if task not in TASKS:
+        raise ValueError(f"task must be one of {TASKS}, received {task!r}")
+    MODELS[name] = ModelSpec(name, builder, description, kwargs, dict(training or {}), task)
+
+
+def model_names(task="classify"):
+    """The registered models of one task, in registration order."""
+    return [name for name, spec in MODELS.items() if spec.task == task]
 
 
 def get_model_spec(name):
@@ -49,8 +61,11 @@ def get_model_spec(name):
 
 
 def build_model(name, *, num_classes, num_frames=None, image_size=(64, 64), **kwargs):
-    """Builds the registered model `name` for `num_classes` classes and frames of `image_size`."""
-    return get_model_spec(name).build(num_classes=num_classes, num_frames=num_frames, image_size=tuple(image_size), **kwargs)
+    """Builds the registered classifier `name` for `num_classes` classes and frames of `image_size`."""
+    spec = get_model_spec(name)
+    if spec.task != "classify":
+        raise ValueError(f"{name!r} is a {spec.task} model, not a classifier; build it with {spec.builder.replace(':', '.')}")
+    return spec.build(num_classes=num_classes, num_frames=num_frames, image_size=tuple(image_size), **kwargs)
 
 
 register_model(
@@ -139,4 +154,24 @@ register_model(
     training=TRANSFORMER_RECIPE,
     frame_difference=True,
     attention="joint",
+)
+
+# --- generation: the GAN of §3.3 and the CNN + RNN + GAN fusion of §3.4, vlm_tf.models.video_gan ---
+
+# Adam at 2e-4 with β1 = 0.5, the DCGAN setting (vlm_tf.training.gan), on
+# 32×32 frames: the adversarial step costs about eight classifier steps.
+GAN_RECIPE = {"learning_rate": 2e-4, "image_size": 32}
+register_model(
+    "gan",
+    "vlm_tf.models.video_gan:build_video_generator",
+    "conditional video GAN (§3.3): GRU motion path + 2-D frame decoder with a static background, 3-D conv discriminator on frames and differences; `vlm-tf generate` writes its clips",
+    training=GAN_RECIPE,
+    task="generate",
+)
+register_model(
+    "fusion",
+    "vlm_tf.models.video_gan:build_fusion_model",
+    "the §3.4 CNN + RNN + GAN fusion as a next-frame predictor: the first half of each clip in, the second half out; reconstruction + adversarial loss; `vlm-tf predict-frames`",
+    training=GAN_RECIPE,
+    task="predict_frames",
 )

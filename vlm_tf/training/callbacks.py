@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 
 import keras
@@ -201,6 +202,99 @@ class AttentionMaps(keras.callbacks.Callback):
         with self.writer.as_default():
             for k, (clip, label) in enumerate(zip(self.clips, self.labels)):
                 tf.summary.image(f"attention/{k}_{self.class_names[label]}", attention_map_image(clip, rows[k])[None], step=epoch)
+        self.writer.flush()
+
+    def on_train_end(self, logs=None):
+        self.writer.close()
+
+
+def save_model_atomically(model, path):
+    """Saves `model` to `path` (.keras) through a temporary file, so `path` is never half-written."""
+    temporary = f"{path}.tmp.keras"
+    model.save(temporary)
+    os.replace(temporary, path)
+
+
+class SaveSubmodel(keras.callbacks.Callback):
+    """Saves one part of a composite model (`gan.generator`, say) as its own `.keras` file after each epoch.
+
+    `ModelCheckpoint` would save the whole training model, discriminator and
+    all; what is used afterwards is the part. With `monitor`, only epochs
+    that improve on the best value so far (or on `initial_value`) save.
+    """
+
+    def __init__(self, attribute, path, *, monitor=None, mode="max", initial_value=None):
+        super().__init__()
+        self.attribute = attribute
+        self.path = path
+        self.monitor = monitor
+        self.sign = 1.0 if mode == "max" else -1.0
+        self.best = None if initial_value is None else self.sign * initial_value
+
+    def on_epoch_end(self, epoch, logs=None):
+        if self.monitor is not None:
+            value = (logs or {}).get(self.monitor)
+            if value is None or (self.best is not None and self.sign * value <= self.best):
+                return
+            self.best = self.sign * value
+        save_model_atomically(getattr(self.model, self.attribute), self.path)
+
+
+class GeneratedClips(keras.callbacks.Callback):
+    """Each epoch, one TensorBoard image per class: a real clip above clips generated from fixed noise.
+
+    The noise is drawn once, so from epoch to epoch the images show the same
+    samples improving, not new ones.
+    """
+
+    def __init__(self, real_clips, class_names, log_dir, *, per_class=2, seed=0):
+        super().__init__()
+        self.real_clips = real_clips
+        self.class_names = class_names
+        self.log_dir = log_dir
+        self.per_class = per_class
+        self.seed = seed
+
+    def on_train_begin(self, logs=None):
+        rng = np.random.default_rng(self.seed)
+        self.labels = np.repeat(np.arange(len(self.class_names)), self.per_class).astype(np.int32)
+        self.noise = rng.normal(size=(len(self.labels), self.model.latent_dim)).astype(np.float32)
+        self.writer = tf.summary.create_file_writer(self.log_dir)
+
+    def on_epoch_end(self, epoch, logs=None):
+        generated = np.asarray(self.model.generator([self.noise, self.labels], training=False))
+        with self.writer.as_default():
+            for k, name in enumerate(self.class_names):
+                rows = [clip_montage(clip) for clip in generated[k * self.per_class : (k + 1) * self.per_class]]
+                if self.real_clips.get(k) is not None:
+                    rows.insert(0, clip_montage(self.real_clips[k]))
+                tf.summary.image(f"generated/{k}_{name}", np.concatenate(rows, axis=0)[None], step=epoch)
+        self.writer.flush()
+
+    def on_train_end(self, logs=None):
+        self.writer.close()
+
+
+class PredictedFrames(keras.callbacks.Callback):
+    """Each epoch, for a few validation clips: the observed frames, then the true next frames above the predicted ones."""
+
+    def __init__(self, clips, log_dir):
+        super().__init__()
+        self.clips = clips
+        self.log_dir = log_dir
+
+    def on_train_begin(self, logs=None):
+        self.writer = tf.summary.create_file_writer(self.log_dir)
+
+    def on_epoch_end(self, epoch, logs=None):
+        observed_frames = self.model.observed_frames
+        observed, future = self.clips[:, :observed_frames], self.clips[:, observed_frames : observed_frames + self.model.predicted_frames]
+        predicted = np.asarray(self.model.predictor(observed, training=False))
+        with self.writer.as_default():
+            for k in range(len(self.clips)):
+                top = clip_montage(np.concatenate([observed[k], future[k]]), max_frames=len(observed[k]) + len(future[k]))
+                bottom = clip_montage(np.concatenate([observed[k], predicted[k]]), max_frames=len(observed[k]) + len(predicted[k]))
+                tf.summary.image(f"predicted/{k}", np.concatenate([top, bottom], axis=0)[None], step=epoch)
         self.writer.flush()
 
     def on_train_end(self, logs=None):

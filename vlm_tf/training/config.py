@@ -20,7 +20,10 @@ LR_SCHEDULES = ("cosine", "constant")
 OPTIMIZERS = ("adam", "adamw")
 # The optimizer fields a run leaves at None come from its model's recipe
 # (`ModelSpec.training`), then from here: the text's adam at 1e-3 (§5.2.1).
-RECIPE_DEFAULTS = {"optimizer": "adam", "learning_rate": 1e-3, "weight_decay": 0.0, "warmup_epochs": 0}
+# The frame size comes from the recipe too: the generative models train on
+# 32×32 frames unless a run asks for more.
+RECIPE_DEFAULTS = {"optimizer": "adam", "learning_rate": 1e-3, "weight_decay": 0.0, "warmup_epochs": 0, "image_size": 64}
+GAN_LOSSES = ("standard", "text")
 
 CONFIG_FILE = "config.json"
 CLASS_NAMES_FILE = "class_names.json"
@@ -37,7 +40,7 @@ class RunConfig:
     model: str = DEFAULT_MODEL
     epochs: int = 30
     num_frames: int = 16
-    image_size: int = 64
+    image_size: int | None = None
     batch_size: int = 8
     learning_rate: float | None = None
     lr_schedule: str = "cosine"
@@ -48,9 +51,11 @@ class RunConfig:
     augment: bool = True
     precision: str = "float32"
     jit: str = "off"
+    # The generator's loss of the generative models (vlm_tf.training.gan).
+    gan_loss: str = "standard"
 
     def resolved(self):
-        """A validated copy with every optimizer field left at None filled from the model's recipe, then `RECIPE_DEFAULTS`."""
+        """A validated copy with every recipe field (optimizer, frame size) left at None filled from the model's recipe, then `RECIPE_DEFAULTS`."""
         self.validate()
         recipe = {**RECIPE_DEFAULTS, **get_model_spec(self.model).training}
         values = {key: recipe[key] if getattr(self, key) is None else getattr(self, key) for key in RECIPE_DEFAULTS}
@@ -65,10 +70,10 @@ class RunConfig:
     def validate(self):
         """Checks every field that is set; returns `self`."""
         get_model_spec(self.model)
-        for field in ("epochs", "num_frames", "image_size", "batch_size"):
+        for field in ("epochs", "num_frames", "batch_size"):
             if int(getattr(self, field)) < 1:
                 raise ValueError(f"{field} must be a positive integer, received {getattr(self, field)!r}")
-        if self.image_size < 16:
+        if self.image_size is not None and self.image_size < 16:
             raise ValueError(f"image_size must be at least 16 pixels, received {self.image_size}")
         if self.learning_rate is not None and not self.learning_rate > 0:
             raise ValueError(f"learning_rate must be positive, received {self.learning_rate!r}")
@@ -84,6 +89,8 @@ class RunConfig:
             raise ValueError(f"precision must be one of {PRECISIONS}, received {self.precision!r}")
         if self.jit not in JIT_MODES:
             raise ValueError(f"jit must be one of {JIT_MODES}, received {self.jit!r}")
+        if self.gan_loss not in GAN_LOSSES:
+            raise ValueError(f"gan_loss must be one of {GAN_LOSSES}, received {self.gan_loss!r}")
         return self
 
     def to_dict(self):
@@ -112,4 +119,5 @@ def read_history(run_dir):
     if not os.path.isfile(path):
         return []
     with open(path, newline="", encoding="utf-8") as f:
-        return [{key: float(value) for key, value in row.items() if value} for row in csv.DictReader(f)]
+        # CSVLogger writes "NA" for a metric an epoch did not report.
+        return [{key: float(value) for key, value in row.items() if value and value != "NA"} for row in csv.DictReader(f)]

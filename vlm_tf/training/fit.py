@@ -23,7 +23,7 @@ import warnings
 import keras
 
 from vlm_tf.data.pipeline import video_dataset_from_directory
-from vlm_tf.models.registry import build_model
+from vlm_tf.models.registry import build_model, get_model_spec
 from vlm_tf.training import config as run_files
 from vlm_tf.training import runtime
 from vlm_tf.training.callbacks import AttentionMaps, ClipSamples, ModelGraph, TrainingThroughput, attention_layer
@@ -36,10 +36,13 @@ VALIDATION_FALLBACK_SPLIT = 0.2
 class TrainResult:
     run_dir: str
     model_path: str
-    best_val_accuracy: float
+    # None for the generative models, which report `summary` instead.
+    best_val_accuracy: float | None
     epochs_run: int
     resumed: bool
     skipped: list
+    # The figures a run ends with, by name (the generative models: their losses, PSNR, SSIM).
+    summary: dict = dataclasses.field(default_factory=dict)
 
 
 def find_split_dirs(data_dir):
@@ -98,15 +101,19 @@ def train(data_dir, run_dir, config=None, *, verbose=1):
     resumed = _check_run_dir(run_dir, config)
     previous_policy = keras.mixed_precision.global_policy()
     runtime.configure(seed=config.seed, precision=config.precision)
+    if get_model_spec(config.model).task == "classify":
+        train_run = _train
+    else:
+        from vlm_tf.training.gan import train_generative as train_run
     try:
-        return _train(data_dir, run_dir, config, train_dir, val_dir, resumed, verbose)
+        return train_run(data_dir, run_dir, config, train_dir, val_dir, resumed, verbose)
     finally:
         # The dtype policy is process-wide; models built after this run
         # (in a notebook, say) get the caller's policy back.
         keras.mixed_precision.set_global_policy(previous_policy)
 
 
-def make_optimizer(config, steps_per_epoch):
+def make_optimizer(config, steps_per_epoch, *, beta_1=0.9):
     """The optimizer of a resolved `config`: adam or adamw, its learning rate warmed up and then cosine-decayed or held.
 
     The cosine decays to zero at the end of the run, so the last epochs
@@ -116,6 +123,7 @@ def make_optimizer(config, steps_per_epoch):
     with adam's full rate from the first step stay at chance here
     (docs/design.md). AdamW's decay leaves biases, normalisation scales,
     position embeddings and the class token alone, as ViT training does.
+    `beta_1` is Adam's first-moment decay (the GANs take 0.5).
     """
     total = config.epochs * steps_per_epoch
     warmup = min(config.warmup_epochs * steps_per_epoch, total // 2)
@@ -129,30 +137,37 @@ def make_optimizer(config, steps_per_epoch):
             warmup_steps=warmup,
         )
     if config.optimizer == "adamw":
-        optimizer = keras.optimizers.AdamW(learning_rate, weight_decay=config.weight_decay)
+        optimizer = keras.optimizers.AdamW(learning_rate, weight_decay=config.weight_decay, beta_1=beta_1)
         optimizer.exclude_from_weight_decay(var_names=["bias", "gamma", "beta", "position", "class_token"])
         return optimizer
-    return keras.optimizers.Adam(learning_rate)
+    return keras.optimizers.Adam(learning_rate, beta_1=beta_1)
 
 
-def _train(data_dir, run_dir, config, train_dir, val_dir, resumed, verbose):
+def make_run_datasets(train_dir, val_dir, config, *, label_mode, sampling=None):
+    """The run's training and validation datasets: `val_dir`, else a split of `train_dir` (`find_split_dirs`)."""
     image_size = (config.image_size, config.image_size)
-    common = dict(num_frames=config.num_frames, image_size=image_size, batch_size=config.batch_size, label_mode="categorical", seed=config.seed)
+    common = dict(num_frames=config.num_frames, image_size=image_size, batch_size=config.batch_size, label_mode=label_mode, seed=config.seed, sampling=sampling)
     if val_dir is None:
-        train_ds, val_ds = video_dataset_from_directory(
-            train_dir, augment=config.augment, validation_split=VALIDATION_FALLBACK_SPLIT, subset="both", **common
-        )
-    else:
-        train_ds = video_dataset_from_directory(train_dir, augment=config.augment, **common)
-        val_ds = video_dataset_from_directory(val_dir, class_names=train_ds.class_names, shuffle=False, **common)
-    class_names = train_ds.class_names
+        return video_dataset_from_directory(train_dir, augment=config.augment, validation_split=VALIDATION_FALLBACK_SPLIT, subset="both", **common)
+    train_ds = video_dataset_from_directory(train_dir, augment=config.augment, **common)
+    return train_ds, video_dataset_from_directory(val_dir, class_names=train_ds.class_names, shuffle=False, **common)
 
+
+def write_run_header(run_dir, data_dir, config, class_names):
+    """Writes `config.json` and `class_names.json`, what `load_run` and a resumed run read back."""
     os.makedirs(os.path.join(run_dir, os.path.dirname(run_files.BEST_CHECKPOINT)), exist_ok=True)
     run_files.write_json(
         os.path.join(run_dir, run_files.CONFIG_FILE),
         {"run": config.to_dict(), "data_dir": os.path.abspath(data_dir), "class_names": class_names},
     )
     run_files.write_json(os.path.join(run_dir, run_files.CLASS_NAMES_FILE), class_names)
+
+
+def _train(data_dir, run_dir, config, train_dir, val_dir, resumed, verbose):
+    image_size = (config.image_size, config.image_size)
+    train_ds, val_ds = make_run_datasets(train_dir, val_dir, config, label_mode="categorical")
+    class_names = train_ds.class_names
+    write_run_header(run_dir, data_dir, config, class_names)
 
     model = build_model(config.model, num_classes=len(class_names), image_size=image_size)
     model.compile(

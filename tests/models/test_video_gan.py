@@ -1,0 +1,97 @@
+"""The §3.3 generator and discriminator and the §3.4 fusion model: shapes, names, the rendering and the paste, serialisation."""
+
+import keras
+import numpy as np
+import pytest
+
+from vlm_tf.layers import PasteOnLastFrame, SpriteRenderer
+from vlm_tf.models.video_gan import build_fusion_model, build_video_discriminator, build_video_generator
+
+
+def _noise(batch, latent_dim=16, seed=0):
+    return np.random.default_rng(seed).normal(size=(batch, latent_dim)).astype(np.float32)
+
+
+def test_generator_makes_pixel_clips_that_depend_on_noise_and_label(tmp_path):
+    generator = build_video_generator(num_classes=3, latent_dim=16, num_frames=6, image_size=(16, 16), filters=32, motion_units=16)
+    noise, labels = _noise(3), np.array([0, 1, 2], np.int32)
+    clips = np.asarray(generator([noise, labels]))
+    assert clips.shape == (3, 6, 16, 16, 3)
+    assert clips.min() >= 0.0 and clips.max() <= 255.0
+    same_noise = np.asarray(generator([np.repeat(noise[:1], 3, axis=0), labels]))
+    assert not np.allclose(same_noise[0], same_noise[1], atol=1e-3)
+    other_noise = np.asarray(generator([_noise(3, seed=1), labels]))
+    assert not np.allclose(clips[0], other_noise[0], atol=1e-3)
+
+    path = tmp_path / "generator.keras"
+    generator.save(path)
+    np.testing.assert_allclose(np.asarray(keras.models.load_model(path)([noise, labels])), clips, atol=1e-4)
+
+
+def test_discriminator_conditional_and_unconditional():
+    clips = np.random.default_rng(0).uniform(0, 255, (2, 8, 16, 16, 3)).astype(np.float32)
+    conditional = build_video_discriminator(num_classes=5, num_frames=8, image_size=(16, 16), filters=8)
+    logit, class_logits = conditional([clips, np.array([0, 4], np.int32)])
+    assert logit.shape == (2, 1) and class_logits.shape == (2, 5)
+    # The projection term: the same clip judged as another class scores differently.
+    other, _ = conditional([clips, np.array([1, 3], np.int32)])
+    assert not np.allclose(logit, other)
+    unconditional = build_video_discriminator(num_classes=None, num_frames=8, image_size=(16, 16), filters=8)
+    assert unconditional(clips).shape == (2, 1)
+
+
+@pytest.mark.parametrize("size", [(12, 12), (32, 16), (2, 2)])
+def test_generator_refuses_sizes_the_decoder_cannot_reach(size):
+    with pytest.raises(ValueError, match="4·2\\^k"):
+        build_video_generator(num_classes=2, image_size=size)
+
+
+def test_sprite_renderer_moves_the_sprite_with_the_pose():
+    size = 16
+    background = np.full((1, size, size, 3), -1.0, np.float32)
+    # A white, fully opaque sprite: what shows is the Gaussian window, centred at rest.
+    sprite = np.concatenate([np.full((1, size, size, 3), 10.0), np.full((1, size, size, 1), 10.0)], axis=-1).astype(np.float32)
+    shift = np.arctanh(0.5 / 0.75)  # x translation of half a half-frame: 4 pixels
+    pose = np.array([[[0.0, 0.0, 0.0, 0.0], [shift, 0.0, 0.0, 0.0], [0.0, shift, 0.0, 0.0]]], np.float32)
+    frames = np.asarray(SpriteRenderer()([background, sprite, pose]))[0]
+    assert frames.shape == (3, size, size, 3)
+
+    def centre(frame):
+        weight = frame[..., 0] + 1.0
+        ys, xs = np.mgrid[0:size, 0:size]
+        return (weight * xs).sum() / weight.sum(), (weight * ys).sum() / weight.sum()
+
+    (x0, y0), (x1, y1), (x2, y2) = (centre(frame) for frame in frames)
+    assert x0 == pytest.approx(size / 2 - 0.5, abs=0.05) and y0 == pytest.approx(size / 2 - 0.5, abs=0.05)
+    assert x1 - x0 == pytest.approx(4.0, abs=0.5) and y1 == pytest.approx(y0, abs=0.05)
+    assert y2 - y0 == pytest.approx(4.0, abs=0.5) and x2 == pytest.approx(x0, abs=0.05)
+
+
+def test_fusion_model_has_the_texts_parts_and_pastes_on_the_last_frame(tmp_path):
+    model = build_fusion_model(observed_frames=4, predicted_frames=3, image_size=(16, 16), filters=(8, 16), rnn_units=8)
+    for name in ("CNN", "RNN", "Fusion", "Generator", "OutputLayer"):
+        model.get_layer(name)
+    assert isinstance(model.get_layer("OutputLayer"), PasteOnLastFrame)
+    clips = np.random.default_rng(0).uniform(0, 255, (2, 4, 16, 16, 3)).astype(np.float32)
+    assert model(clips).shape == (2, 3, 16, 16, 3)
+
+    # With the mask channels pushed to 0 the prediction is the last observed frame, exactly.
+    frames_layer = model.get_layer("Generator").get_layer("frames")
+    kernel, bias = frames_layer.get_weights()
+    mask_channels = np.arange(bias.size) % 4 == 3
+    bias[mask_channels] = -100.0
+    kernel[..., mask_channels] = 0.0
+    frames_layer.set_weights([kernel, bias])
+    predicted = np.asarray(model(clips))
+    np.testing.assert_allclose(predicted, np.repeat(clips[:, -1:], 3, axis=1), atol=1e-3)
+
+    path = tmp_path / "fusion.keras"
+    model.save(path)
+    np.testing.assert_allclose(np.asarray(keras.models.load_model(path)(clips)), predicted, atol=1e-4)
+
+
+def test_fusion_model_checks_its_arguments():
+    with pytest.raises(ValueError, match="divisible by 8"):
+        build_fusion_model(image_size=(20, 20), filters=(8, 8, 8))
+    with pytest.raises(ValueError, match="observed_frames"):
+        build_fusion_model(observed_frames=0)

@@ -1,0 +1,140 @@
+"""The GAN and the fusion model as a user runs them: `vlm-tf train`, `generate`, `score-generated`, `predict-frames`, `evaluate`, `export`."""
+
+import json
+
+import numpy as np
+import pytest
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+from tests.helpers import call_signature_in_subprocess
+from tests.test_cli import assert_one_line_error, vlm_tf
+from vlm_tf.data import read_frames, write_video
+# vlm_tf.inference also registers the layers model.keras files name.
+from vlm_tf.inference import frechet_distance
+
+FRAMES, SIZE = 8, 32
+
+
+def _tags(log_dir, kind):
+    accumulator = EventAccumulator(str(log_dir), size_guidance={"tensors": 0, "images": 0, "scalars": 0})
+    accumulator.Reload()
+    return accumulator.Tags()[kind]
+
+
+@pytest.fixture(scope="module")
+def gan_run(tiny_dataset, tmp_path_factory):
+    run_dir = tmp_path_factory.mktemp("gan") / "run"
+    done = vlm_tf("train", tiny_dataset, "--model", "gan", "--out", run_dir, "--epochs", 2, "--frames", FRAMES, "--size", SIZE, "--quiet")
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "finished: " in done.stdout and "d_loss" in done.stdout
+    return run_dir
+
+
+def test_gan_run_logs_losses_and_generated_clips(gan_run):
+    assert {"epoch_d_loss", "epoch_g_loss"} <= set(_tags(gan_run / "logs" / "train", "tensors"))
+    images = _tags(gan_run / "logs" / "samples", "tensors")
+    assert len([tag for tag in images if tag.startswith("generated/")]) == 8
+
+
+def test_generate_writes_videos_a_classifier_reads(gan_run, tiny_dataset, tmp_path):
+    out = tmp_path / "generated"
+    done = vlm_tf("generate", gan_run, "--out", out, "--per-class", 2, "--seed", 5)
+    assert done.returncode == 0, done.stderr[-3000:]
+    videos = sorted(out.glob("*/*.mp4"))
+    assert len(videos) == 16 and {video.parent.name for video in videos} == {p.name for p in (tiny_dataset / "train").iterdir() if p.is_dir()}
+    assert read_frames(videos[0]).shape == (FRAMES, SIZE, SIZE, 3)
+    # The same seed gives the same clips.
+    again = tmp_path / "again"
+    assert vlm_tf("generate", gan_run, "--out", again, "--per-class", 2, "--seed", 5).returncode == 0
+    np.testing.assert_array_equal(read_frames(again / videos[0].relative_to(out)), read_frames(videos[0]))
+    assert_one_line_error(vlm_tf("generate", gan_run, "--out", out), str(out), "not empty")
+    assert_one_line_error(vlm_tf("evaluate", gan_run, out), "GAN run", "vlm-tf generate")
+
+
+def test_generator_exports_and_serves_in_plain_tensorflow(gan_run, tmp_path):
+    import keras
+
+    done = vlm_tf("export", gan_run, "--out", tmp_path / "saved_model")
+    assert done.returncode == 0, done.stderr[-3000:]
+    noise = np.random.default_rng(0).normal(size=(3, 64)).astype(np.float32)
+    labels = np.array([0, 3, 7], np.int32)
+    served = call_signature_in_subprocess(str(tmp_path / "saved_model"), noise=noise, label=labels)
+    assert served["frames"].dtype == np.uint8 and served["frames"].shape == (3, FRAMES, SIZE, SIZE, 3)
+    expected = np.asarray(keras.models.load_model(gan_run / "model.keras")([noise, labels]))
+    assert np.abs(served["frames"].astype(np.float32) - expected).max() <= 0.51
+    names = json.loads((gan_run / "class_names.json").read_text())
+    assert [name.decode() for name in served["class_name"]] == [names[k] for k in labels]
+
+
+def test_score_generated_reports_accuracy_and_frechet_distance(gan_run, tiny_dataset, tmp_path):
+    classifier = tmp_path / "classifier"
+    assert vlm_tf("train", tiny_dataset, "--out", classifier, "--epochs", 1, "--frames", FRAMES, "--size", SIZE, "--quiet").returncode == 0
+    generated = tmp_path / "generated"
+    assert vlm_tf("generate", gan_run, "--out", generated, "--per-class", 2).returncode == 0
+    done = vlm_tf("score-generated", classifier, generated, "--real", tiny_dataset / "train", "--reference", tiny_dataset / "test", "--json")
+    assert done.returncode == 0, done.stderr[-3000:]
+    report = json.loads(done.stdout.strip().splitlines()[-1])
+    assert report["num_videos"] == 16 and 0.0 <= report["accuracy"] <= 1.0
+    assert report["feature_layer"] == "lstm1"
+    assert report["frechet_distance"] >= 0.0 and report["reference_frechet_distance"] >= 0.0
+
+
+@pytest.fixture(scope="module")
+def fusion_run(tiny_dataset, tmp_path_factory):
+    run_dir = tmp_path_factory.mktemp("fusion") / "run"
+    done = vlm_tf("train", tiny_dataset, "--model", "fusion", "--out", run_dir, "--epochs", 1, "--frames", FRAMES, "--size", SIZE, "--quiet")
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "val_psnr" in done.stdout
+    return run_dir
+
+
+def test_fusion_evaluate_compares_with_copying_the_last_frame(fusion_run, tiny_dataset):
+    done = vlm_tf("evaluate", fusion_run, tiny_dataset / "test", "--json")
+    assert done.returncode == 0, done.stderr[-3000:]
+    report = json.loads(done.stdout.strip().splitlines()[-1])
+    assert report["num_videos"] == 8 and report["observed_frames"] == 4 and report["predicted_frames"] == 4
+    assert len(report["psnr_by_step"]) == 4
+    assert report["baseline"]["name"] == "copy_last_frame" and report["baseline"]["psnr"] > 10.0
+    assert 0.0 < report["ssim"] <= 1.0
+    assert {"epoch_psnr", "epoch_reconstruction"} <= set(_tags(fusion_run / "logs" / "train", "tensors"))
+    assert any(tag.startswith("predicted/") for tag in _tags(fusion_run / "logs" / "samples", "tensors"))
+
+
+def test_predict_frames_writes_observed_then_predicted_frames(fusion_run, tiny_dataset, tmp_path):
+    video = next((tiny_dataset / "test").glob("*/*.mp4"))
+    out = tmp_path / "predicted.mp4"
+    done = vlm_tf("predict-frames", fusion_run, video, "--out", out)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "copy last frame" in done.stdout
+    assert read_frames(out).shape == (FRAMES, SIZE, SIZE, 3)
+    side = tmp_path / "side.mp4"
+    assert vlm_tf("predict-frames", fusion_run, video, "--out", side, "--side-by-side").returncode == 0
+    assert read_frames(side).shape == (FRAMES, SIZE, 2 * SIZE, 3)
+
+    short = write_video(tmp_path / "short.mp4", np.zeros((2, SIZE, SIZE, 3), np.uint8))
+    assert_one_line_error(vlm_tf("predict-frames", fusion_run, short, "--out", tmp_path / "x.mp4"), "short.mp4", "observes 4")
+    assert_one_line_error(vlm_tf("predict-frames", fusion_run, tmp_path / "missing.mp4", "--out", tmp_path / "y.mp4"), "missing.mp4")
+
+
+def test_fusion_exports_and_serves_in_plain_tensorflow(fusion_run, tiny_dataset, tmp_path):
+    import keras
+
+    assert vlm_tf("export", fusion_run, "--out", tmp_path / "saved_model").returncode == 0
+    frames = read_frames(next((tiny_dataset / "test").glob("*/*.mp4")), None, (SIZE, SIZE))[None, :4]
+    served = call_signature_in_subprocess(str(tmp_path / "saved_model"), frames=frames)
+    assert served["next_frames"].dtype == np.uint8 and served["next_frames"].shape == (1, 4, SIZE, SIZE, 3)
+    expected = np.asarray(keras.models.load_model(fusion_run / "model.keras")(frames.astype(np.float32)))
+    assert np.abs(served["next_frames"].astype(np.float32) - expected).max() <= 0.51
+
+
+def test_frechet_distance_against_the_closed_form():
+    rng = np.random.default_rng(0)
+    a = rng.normal(0.0, 1.0, (4000, 3))
+    b = rng.normal(0.0, 2.0, (4000, 3)) + np.array([1.0, 0.0, -2.0])
+    # Independent coordinates: Σ (μa − μb)² + σa² + σb² − 2 σa σb per coordinate.
+    sa, sb = a.std(axis=0, ddof=1), b.std(axis=0, ddof=1)
+    expected = np.sum((a.mean(axis=0) - b.mean(axis=0)) ** 2) + np.sum((sa - sb) ** 2)
+    assert frechet_distance(a, b) == pytest.approx(expected, rel=0.02)
+    assert frechet_distance(a, a) == pytest.approx(0.0, abs=1e-6)
+    with pytest.raises(ValueError, match="same length"):
+        frechet_distance(a, b[:, :2])

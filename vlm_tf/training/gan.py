@@ -1,0 +1,368 @@
+"""Adversarial training (§3.3 对抗训练, §4.3): `VideoGAN` and the §3.4 fusion predictor's `FramePredictionGAN`.
+
+Both are `keras.Model`s with their own `compile(d_optimizer, g_optimizer,
+...)` and `train_step`, so `fit`, callbacks, TensorBoard and
+`BackupAndRestore` work as for any Keras model. Each step trains the
+discriminator once, then the generator once, on fresh noise.
+
+The losses, on the discriminator's logits l (D(x) = sigmoid(l)):
+
+    D_Loss (§4.3.2)       −log D(x) − log(1 − D(G(z)))   = softplus(−l_real) + softplus(l_fake)
+    "standard" G_Loss     −log D(G(z))                     = softplus(−l_fake)   (non-saturating, the default)
+    "text" G_Loss (§4.3.1)  D(E(x)) − D(G(z)), E the identity (docs/errata.md)
+
+Written on logits they are exact where the probabilities would round to 0
+or 1; `vlm_tf.math` holds the same losses on probabilities and the tests
+check one against the other.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import warnings
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from vlm_tf.models.registry import get_model_spec
+from vlm_tf.models.video_gan import build_video_discriminator
+from vlm_tf.training import config as run_files
+from vlm_tf.training.callbacks import GeneratedClips, PredictedFrames, SaveSubmodel, TrainingThroughput
+from vlm_tf.training.config import GAN_LOSSES
+from vlm_tf.training.fit import TrainResult, make_optimizer, make_run_datasets, write_run_header
+from vlm_tf.training.runtime import jit_compile_argument
+
+DISCRIMINATOR_FILE = "discriminator.keras"
+
+# The fusion model's generator loss: L1 reconstruction plus this much of
+# the adversarial loss, pix2pix's 1 : 0.01. Much more and the prediction
+# trades PSNR for texture the truth does not have (docs/design.md).
+FUSION_ADVERSARIAL_WEIGHT = 0.01
+# Adam's β1 for both players, the DCGAN setting: a shorter momentum follows
+# an opponent that keeps moving.
+GAN_BETA_1 = 0.5
+SAMPLE_CLIPS = 4
+
+
+def discriminator_loss(real_logits, fake_logits):
+    """§4.3.2: mean −log σ(l_real) + mean −log(1 − σ(l_fake))."""
+    return tf.reduce_mean(tf.nn.softplus(-real_logits)) + tf.reduce_mean(tf.nn.softplus(fake_logits))
+
+
+def generator_loss(fake_logits, real_logits=None, *, kind="standard"):
+    """G's loss: `"standard"` −log σ(l_fake); `"text"` σ(l_real) − σ(l_fake), the §4.3.1 form with E the identity."""
+    if kind == "standard":
+        return tf.reduce_mean(tf.nn.softplus(-fake_logits))
+    if kind == "text":
+        return tf.reduce_mean(tf.sigmoid(real_logits)) - tf.reduce_mean(tf.sigmoid(fake_logits))
+    raise ValueError(f"loss must be one of {GAN_LOSSES}, received {kind!r}")
+
+
+def _class_loss(labels, class_logits):
+    return tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(labels=labels, logits=class_logits))
+
+
+def _check_loss(loss):
+    if loss not in GAN_LOSSES:
+        raise ValueError(f"loss must be one of {GAN_LOSSES}, received {loss!r}")
+    return loss
+
+
+def shift_clips(clips, max_shift, seed):
+    """Moves every clip of the batch by one random offset of up to `max_shift` pixels (zero-padded), the same for all its frames.
+
+    The discriminator sees real and generated clips through this
+    (differentiable) augmentation, as DiffAugment does: a few hundred
+    training clips are otherwise memorised within a few epochs, and the
+    generator's gradient turns to noise. One offset for the whole clip
+    leaves the motion, which the label is about, unchanged.
+    """
+    if not max_shift:
+        return clips
+    batch = tf.shape(clips)[0]
+    height, width = clips.shape[2], clips.shape[3]
+    padded = tf.pad(clips, [[0, 0], [0, 0], [max_shift, max_shift], [max_shift, max_shift], [0, 0]])
+    offsets = tf.random.stateless_uniform((batch, 2), seed=seed, minval=0, maxval=2 * max_shift + 1, dtype=tf.int32)
+    rows = offsets[:, :1] + tf.range(height)[None]
+    cols = offsets[:, 1:] + tf.range(width)[None]
+    # (B, H) and (B, W) index sets → gather rows, then columns, per clip.
+    shifted = tf.gather(padded, rows, axis=2, batch_dims=1)
+    return tf.gather(shifted, cols, axis=3, batch_dims=1)
+
+
+class VideoGAN(keras.Model):
+    """A conditional video GAN: `generator([noise, label])` → clip, `discriminator([clip, label])` → logit.
+
+    `fit` takes batches of `(clips, labels)` with integer labels and clips
+    in [0, 255] (what `video_dataset_from_directory(label_mode="int")`
+    yields). Calling the model generates: `gan([noise, label])`.
+    """
+
+    def __init__(self, generator, discriminator, *, latent_dim=None, seed=0, **kwargs):
+        super().__init__(**kwargs)
+        self.generator = generator
+        self.discriminator = discriminator
+        self.latent_dim = latent_dim or generator.input_shape[0][-1]
+        self.seed_generator = keras.random.SeedGenerator(seed)
+        self.d_loss_tracker = keras.metrics.Mean(name="d_loss")
+        self.g_loss_tracker = keras.metrics.Mean(name="g_loss")
+        self.d_real_tracker = keras.metrics.Mean(name="d_real")
+        self.d_fake_tracker = keras.metrics.Mean(name="d_fake")
+        # Both players are built functional models: nothing is left to build
+        # (BackupAndRestore refuses an unbuilt model).
+        self.built = True
+
+    def compile(self, *, d_optimizer, g_optimizer, loss="standard", augment_shift=2, class_weight=1.0, **kwargs):
+        """`loss`: the generator's, `"standard"` (non-saturating) or `"text"` (§4.3.1); D's is always §4.3.2.
+
+        `augment_shift`: the largest shift in pixels of `shift_clips`, applied
+        to every clip the discriminator sees (0 turns it off).
+        `class_weight`: weight of the auxiliary classifier's cross-entropy,
+        added to D's loss on real clips and to G's on generated ones: G is
+        told directly that a "move_left" clip must look like one to a
+        classifier, not only like some real clip (0 turns it off).
+        """
+        super().compile(**kwargs)
+        self.d_optimizer = d_optimizer
+        self.g_optimizer = g_optimizer
+        self.loss_kind = _check_loss(loss)
+        self.augment_shift = int(augment_shift)
+        self.class_weight = float(class_weight)
+
+    @property
+    def metrics(self):
+        return [self.d_loss_tracker, self.g_loss_tracker, self.d_real_tracker, self.d_fake_tracker]
+
+    def call(self, inputs, training=False):
+        return self.generator(inputs, training=training)
+
+    def _noise(self, batch):
+        return keras.random.normal((batch, self.latent_dim), seed=self.seed_generator)
+
+    def _judge(self, clips, labels, training):
+        seed = keras.random.randint((2,), 0, 2**30, seed=self.seed_generator)
+        return self.discriminator([shift_clips(clips, self.augment_shift, seed), labels], training=training)
+
+    def train_step(self, data):
+        clips, labels = data
+        labels = tf.cast(tf.reshape(labels, [-1]), tf.int32)
+        batch = tf.shape(clips)[0]
+
+        # Discriminator: real clips up, generated ones down (§4.3.2).
+        fake = self.generator([self._noise(batch), labels], training=True)
+        with tf.GradientTape() as tape:
+            real_logits, real_classes = self._judge(clips, labels, True)
+            fake_logits, _ = self._judge(fake, labels, True)
+            d_loss = discriminator_loss(real_logits, fake_logits) + self.class_weight * _class_loss(labels, real_classes)
+        grads = tape.gradient(d_loss, self.discriminator.trainable_weights)
+        self.d_optimizer.apply_gradients(zip(grads, self.discriminator.trainable_weights))
+
+        # Generator: fresh noise, the discriminator fixed.
+        with tf.GradientTape() as tape:
+            fake = self.generator([self._noise(batch), labels], training=True)
+            fake_logits, fake_classes = self._judge(fake, labels, False)
+            # The text's loss needs D(E(x)); it carries no gradient to G.
+            real_term = tf.stop_gradient(real_logits) if self.loss_kind == "text" else None
+            g_loss = generator_loss(fake_logits, real_term, kind=self.loss_kind) + self.class_weight * _class_loss(labels, fake_classes)
+        grads = tape.gradient(g_loss, self.generator.trainable_weights)
+        self.g_optimizer.apply_gradients(zip(grads, self.generator.trainable_weights))
+
+        self.d_loss_tracker.update_state(d_loss)
+        self.g_loss_tracker.update_state(g_loss)
+        self.d_real_tracker.update_state(tf.reduce_mean(tf.sigmoid(real_logits)))
+        self.d_fake_tracker.update_state(tf.reduce_mean(tf.sigmoid(fake_logits)))
+        return {m.name: m.result() for m in self.metrics}
+
+
+def split_clip(clips, observed_frames, predicted_frames):
+    """`(B, T, ...)` → the first `observed_frames` and the `predicted_frames` after them."""
+    if clips.shape[1] is not None and clips.shape[1] < observed_frames + predicted_frames:
+        raise ValueError(f"clips of {clips.shape[1]} frames are too short to observe {observed_frames} and predict {predicted_frames}")
+    return clips[:, :observed_frames], clips[:, observed_frames : observed_frames + predicted_frames]
+
+
+def frame_psnr(predicted, target):
+    """Mean PSNR in dB over every frame of `(B, K, H, W, 3)` clips in [0, 255] (`tf.image.psnr` per frame)."""
+    return tf.reduce_mean(tf.image.psnr(tf.cast(predicted, tf.float32), tf.cast(target, tf.float32), max_val=255.0))
+
+
+def frame_ssim(predicted, target):
+    """Mean SSIM over every frame of `(B, K, H, W, 3)` clips in [0, 255] (`tf.image.ssim` per frame, its default 11×11 Gaussian window)."""
+    return tf.reduce_mean(tf.image.ssim(tf.cast(predicted, tf.float32), tf.cast(target, tf.float32), max_val=255.0))
+
+
+class FramePredictionGAN(keras.Model):
+    """§3.4 trained: `predictor(observed)` → the next frames, by reconstruction plus an adversarial loss.
+
+    `fit` takes `(clips, labels)` batches (labels unused) of at least
+    `observed_frames + predicted_frames` frames; the first frames are the
+    input, the next ones the target. The generator's loss is
+
+        reconstruction_weight · mean |Y − truth| / 255  +  adversarial_weight · −log D([X, Y])
+
+    where the (unconditional) discriminator judges the observed frames
+    followed by the predicted ones against the observed frames followed by
+    the true ones. The L1 term alone predicts the average of the possible
+    futures, a blur; the adversarial term pulls the prediction towards one
+    sharp future. `adversarial_weight=0` trains by reconstruction only.
+    """
+
+    def __init__(self, predictor, discriminator=None, **kwargs):
+        super().__init__(**kwargs)
+        self.predictor = predictor
+        self.discriminator = discriminator
+        self.observed_frames = predictor.input_shape[1]
+        self.predicted_frames = predictor.output_shape[1]
+        self.trackers = {name: keras.metrics.Mean(name=name) for name in ("g_loss", "reconstruction", "d_loss", "psnr", "ssim")}
+        self.built = True
+
+    def compile(self, *, g_optimizer, d_optimizer=None, reconstruction_weight=1.0, adversarial_weight=FUSION_ADVERSARIAL_WEIGHT, loss="standard", **kwargs):
+        """`loss` is the adversarial term's kind, as for `VideoGAN.compile`."""
+        super().compile(**kwargs)
+        self.loss_kind = _check_loss(loss)
+        if adversarial_weight and (self.discriminator is None or d_optimizer is None):
+            raise ValueError("adversarial_weight > 0 needs a discriminator and a d_optimizer")
+        self.g_optimizer = g_optimizer
+        self.d_optimizer = d_optimizer
+        self.reconstruction_weight = float(reconstruction_weight)
+        self.adversarial_weight = float(adversarial_weight)
+
+    @property
+    def metrics(self):
+        return list(self.trackers.values())
+
+    def call(self, inputs, training=False):
+        return self.predictor(inputs, training=training)
+
+    def _reconstruction(self, predicted, future):
+        return tf.reduce_mean(tf.abs(predicted - future)) / 255.0
+
+    def train_step(self, data):
+        observed, future = split_clip(data[0] if isinstance(data, tuple) else data, self.observed_frames, self.predicted_frames)
+        if self.adversarial_weight:
+            predicted = self.predictor(observed, training=True)
+            with tf.GradientTape() as tape:
+                real_logits = self.discriminator(tf.concat([observed, future], axis=1), training=True)
+                fake_logits = self.discriminator(tf.concat([observed, predicted], axis=1), training=True)
+                d_loss = discriminator_loss(real_logits, fake_logits)
+            grads = tape.gradient(d_loss, self.discriminator.trainable_weights)
+            self.d_optimizer.apply_gradients(zip(grads, self.discriminator.trainable_weights))
+            self.trackers["d_loss"].update_state(d_loss)
+        with tf.GradientTape() as tape:
+            predicted = self.predictor(observed, training=True)
+            reconstruction = self._reconstruction(predicted, future)
+            g_loss = self.reconstruction_weight * reconstruction
+            if self.adversarial_weight:
+                fake_logits = self.discriminator(tf.concat([observed, predicted], axis=1), training=False)
+                real_term = tf.stop_gradient(real_logits) if self.loss_kind == "text" else None
+                g_loss += self.adversarial_weight * generator_loss(fake_logits, real_term, kind=self.loss_kind)
+        grads = tape.gradient(g_loss, self.predictor.trainable_weights)
+        self.g_optimizer.apply_gradients(zip(grads, self.predictor.trainable_weights))
+        self.trackers["g_loss"].update_state(g_loss)
+        self._update_quality(predicted, future, reconstruction)
+        return {name: tracker.result() for name, tracker in self.trackers.items() if name != "d_loss" or self.adversarial_weight}
+
+    def test_step(self, data):
+        observed, future = split_clip(data[0] if isinstance(data, tuple) else data, self.observed_frames, self.predicted_frames)
+        predicted = self.predictor(observed, training=False)
+        self._update_quality(predicted, future, self._reconstruction(predicted, future))
+        return {name: self.trackers[name].result() for name in ("reconstruction", "psnr", "ssim")}
+
+    def _update_quality(self, predicted, future, reconstruction):
+        self.trackers["reconstruction"].update_state(reconstruction)
+        self.trackers["psnr"].update_state(frame_psnr(predicted, future))
+        self.trackers["ssim"].update_state(frame_ssim(predicted, future))
+
+
+def _first_clip_per_class(dataset, num_classes):
+    """`{label: clip}` from the first batches of an int-labelled dataset (one clip per class where found)."""
+    found = {}
+    for clips, labels in dataset.take(8):
+        for clip, label in zip(clips.numpy(), labels.numpy()):
+            found.setdefault(int(label), clip)
+        if len(found) == num_classes:
+            break
+    return found
+
+
+def train_generative(data_dir, run_dir, config, train_dir, val_dir, resumed, verbose):
+    """Trains the `gan` or `fusion` model of a resolved `config` into `run_dir` (called by `vlm_tf.training.train`).
+
+    The run folder is a classifier's (`vlm_tf.training.fit`), with
+    `model.keras` the part a user runs: the generator (gan) or the
+    predictor with the best validation PSNR (fusion); `discriminator.keras`
+    beside it.
+    """
+    spec = get_model_spec(config.model)
+    predicting = spec.task == "predict_frames"
+    image_size = (config.image_size, config.image_size)
+    # Prediction needs one frame period between frames; the GAN learns the
+    # clips a classifier sees (segments spanning the whole video).
+    train_ds, val_ds = make_run_datasets(train_dir, val_dir, config, label_mode="int", sampling="random_consecutive" if predicting else None)
+    class_names = train_ds.class_names
+    write_run_header(run_dir, data_dir, config, class_names)
+    steps = -(-len(train_ds.file_paths) // config.batch_size)
+    optimizers = {name: make_optimizer(config, steps, beta_1=GAN_BETA_1) for name in ("d_optimizer", "g_optimizer")}
+    log_dir = os.path.join(run_dir, run_files.LOG_DIR)
+    model_path = os.path.join(run_dir, run_files.MODEL_FILE)
+    best_path = os.path.join(run_dir, run_files.BEST_CHECKPOINT)
+
+    if predicting:
+        observed = config.num_frames // 2
+        if observed < 1:
+            raise ValueError(f"the fusion model needs clips of at least 2 frames (half observed, half predicted), received num_frames={config.num_frames}")
+        predictor = spec.build(observed_frames=observed, predicted_frames=config.num_frames - observed, image_size=image_size)
+        discriminator = build_video_discriminator(num_classes=None, num_frames=config.num_frames, image_size=image_size)
+        model = FramePredictionGAN(predictor, discriminator)
+        model.compile(**optimizers, adversarial_weight=FUSION_ADVERSARIAL_WEIGHT, loss=config.gan_loss, jit_compile=jit_compile_argument(config.jit))
+        sample_clips = np.concatenate([clips.numpy() for clips, _ in val_ds.take(1)])[:SAMPLE_CLIPS]
+        callbacks = [
+            SaveSubmodel("predictor", best_path, monitor="val_psnr", mode="max", initial_value=_best_logged(run_dir, "val_psnr")),
+            PredictedFrames(sample_clips, os.path.join(log_dir, "samples")),
+        ]
+        validation = val_ds
+    else:
+        generator = spec.build(num_classes=len(class_names), num_frames=config.num_frames, image_size=image_size)
+        discriminator = build_video_discriminator(num_classes=len(class_names), num_frames=config.num_frames, image_size=image_size)
+        model = VideoGAN(generator, discriminator, seed=config.seed)
+        model.compile(**optimizers, loss=config.gan_loss, jit_compile=jit_compile_argument(config.jit))
+        callbacks = [
+            SaveSubmodel("generator", best_path),
+            GeneratedClips(_first_clip_per_class(val_ds, len(class_names)), class_names, os.path.join(log_dir, "samples"), seed=config.seed),
+        ]
+        # A GAN has no validation loss worth the time: its losses measure
+        # the two players against each other, not the clips.
+        validation = None
+    callbacks = [
+        TrainingThroughput(len(train_ds.file_paths)),
+        keras.callbacks.BackupAndRestore(os.path.join(run_dir, run_files.BACKUP_DIR)),
+        *callbacks,
+        keras.callbacks.CSVLogger(os.path.join(run_dir, run_files.HISTORY_FILE), append=True),
+        keras.callbacks.TensorBoard(log_dir, write_graph=False),
+    ]
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Your input ran out of data")
+        history = model.fit(train_ds, validation_data=validation, epochs=config.epochs, callbacks=callbacks, verbose=verbose, shuffle=False)
+
+    shutil.copyfile(best_path, model_path)
+    model.discriminator.save(os.path.join(run_dir, DISCRIMINATOR_FILE))
+    rows = run_files.read_history(run_dir)
+    summary = dict(max(rows, key=lambda row: row.get("val_psnr", 0.0)) if predicting else rows[-1]) if rows else {}
+    summary.pop("epoch", None)
+    return TrainResult(
+        run_dir=run_dir,
+        model_path=model_path,
+        best_val_accuracy=None,
+        epochs_run=len(history.history.get("g_loss", [])),
+        resumed=resumed,
+        skipped=train_ds.skipped + [s for s in val_ds.skipped if s not in train_ds.skipped],
+        summary=summary,
+    )
+
+
+def _best_logged(run_dir, key):
+    """The best (largest) `key` in the run's history so far, or None."""
+    values = [row[key] for row in run_files.read_history(run_dir) if key in row]
+    return max(values) if values else None
