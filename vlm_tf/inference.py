@@ -7,7 +7,6 @@ import os
 
 import keras
 import numpy as np
-import tensorflow as tf
 
 # Registers vlm_tf's custom layers, which model.keras files refer to by name.
 import vlm_tf.layers  # noqa: F401
@@ -17,6 +16,7 @@ from vlm_tf.data.pipeline import index_directory, video_dataset_from_directory
 from vlm_tf.models.registry import get_model_spec
 from vlm_tf.training import config as run_files
 from vlm_tf.training.config import RunConfig
+from vlm_tf.training.gan import frame_quality
 
 
 @dataclasses.dataclass
@@ -225,10 +225,8 @@ def feature_layer(model):
 # --- next-frame prediction (fusion runs) -------------------------------------------
 
 
-def _quality(predicted, truth):
-    """Per-frame PSNR and SSIM, `(B, K)` each, of uint8-range clips (`tf.image.psnr` / `tf.image.ssim`)."""
-    predicted, truth = tf.cast(predicted, tf.float32), tf.cast(truth, tf.float32)
-    return tf.image.psnr(predicted, truth, max_val=255.0).numpy(), tf.image.ssim(predicted, truth, max_val=255.0).numpy()
+def _frame_quality(predicted, truth):
+    return tuple(np.asarray(values) for values in frame_quality(predicted, truth))
 
 
 def _as_pixels(clips):
@@ -265,7 +263,7 @@ def evaluate_prediction(run, data_dir, *, strict=False, batch_size=None):
         seen, truth = clips[:, :observed], clips[:, observed:]
         guesses = {"model": _as_pixels(run.model(seen, training=False)), "baseline": np.repeat(seen[:, -1:], predicted, axis=1)}
         for name, guess in guesses.items():
-            psnr, ssim = _quality(guess, truth)
+            psnr, ssim = _frame_quality(guess, truth)
             scores[name][0].append(psnr)
             scores[name][1].append(ssim)
     (psnr, ssim), (base_psnr, base_ssim) = ((np.concatenate(p), np.concatenate(q)) for p, q in scores.values())
@@ -316,6 +314,6 @@ def write_predicted_video(run, path, out, *, side_by_side=False, fps=GENERATED_F
     write_video(out, frames, fps=fps)
     result = {"observed_frames": len(seen), "predicted_frames": len(guess)}
     if len(truth):
-        result["psnr"] = float(_quality(guess[None, : len(truth)], truth[None])[0].mean())
-        result["baseline_psnr"] = float(_quality(np.repeat(seen[None, -1:], len(truth), axis=1), truth[None])[0].mean())
+        result["psnr"] = float(_frame_quality(guess[None, : len(truth)], truth[None])[0].mean())
+        result["baseline_psnr"] = float(_frame_quality(np.repeat(seen[None, -1:], len(truth), axis=1), truth[None])[0].mean())
     return result

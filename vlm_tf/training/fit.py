@@ -78,9 +78,9 @@ def _check_run_dir(run_dir, config):
     return False
 
 
-def best_validation_accuracy(run_dir):
-    """Best validation accuracy already in the run's history.csv (`None` before the first epoch)."""
-    values = [row["val_accuracy"] for row in run_files.read_history(run_dir) if "val_accuracy" in row]
+def best_validation_accuracy(run_dir, key="val_accuracy"):
+    """Best (largest) `key`, validation accuracy by default, already in the run's history.csv (`None` before the first epoch)."""
+    values = [row[key] for row in run_files.read_history(run_dir) if key in row]
     return max(values) if values else None
 
 

@@ -29,9 +29,9 @@ import tensorflow as tf
 from vlm_tf.models.registry import get_model_spec
 from vlm_tf.models.video_gan import build_video_discriminator
 from vlm_tf.training import config as run_files
-from vlm_tf.training.callbacks import GeneratedClips, PredictedFrames, SaveSubmodel, TrainingThroughput
+from vlm_tf.training.callbacks import GeneratedClips, PredictedFrames, SaveSubmodel, TrainingThroughput, pick_clips
 from vlm_tf.training.config import GAN_LOSSES
-from vlm_tf.training.fit import TrainResult, make_optimizer, make_run_datasets, write_run_header
+from vlm_tf.training.fit import TrainResult, best_validation_accuracy, make_optimizer, make_run_datasets, write_run_header
 from vlm_tf.training.runtime import jit_compile_argument
 
 DISCRIMINATOR_FILE = "discriminator.keras"
@@ -185,14 +185,14 @@ def split_clip(clips, observed_frames, predicted_frames):
     return clips[:, :observed_frames], clips[:, observed_frames : observed_frames + predicted_frames]
 
 
-def frame_psnr(predicted, target):
-    """Mean PSNR in dB over every frame of `(B, K, H, W, 3)` clips in [0, 255] (`tf.image.psnr` per frame)."""
-    return tf.reduce_mean(tf.image.psnr(tf.cast(predicted, tf.float32), tf.cast(target, tf.float32), max_val=255.0))
+def frame_quality(predicted, target):
+    """PSNR (dB) and SSIM of every frame of `(B, K, H, W, 3)` clips in [0, 255]: two `(B, K)` tensors.
 
-
-def frame_ssim(predicted, target):
-    """Mean SSIM over every frame of `(B, K, H, W, 3)` clips in [0, 255] (`tf.image.ssim` per frame, its default 11×11 Gaussian window)."""
-    return tf.reduce_mean(tf.image.ssim(tf.cast(predicted, tf.float32), tf.cast(target, tf.float32), max_val=255.0))
+    `tf.image.psnr` and `tf.image.ssim` (its default 11×11 Gaussian window,
+    so frames of at least 11 pixels) on RGB.
+    """
+    predicted, target = tf.cast(predicted, tf.float32), tf.cast(target, tf.float32)
+    return tf.image.psnr(predicted, target, max_val=255.0), tf.image.ssim(predicted, target, max_val=255.0)
 
 
 class FramePredictionGAN(keras.Model):
@@ -276,19 +276,9 @@ class FramePredictionGAN(keras.Model):
 
     def _update_quality(self, predicted, future, reconstruction):
         self.trackers["reconstruction"].update_state(reconstruction)
-        self.trackers["psnr"].update_state(frame_psnr(predicted, future))
-        self.trackers["ssim"].update_state(frame_ssim(predicted, future))
-
-
-def _first_clip_per_class(dataset, num_classes):
-    """`{label: clip}` from the first batches of an int-labelled dataset (one clip per class where found)."""
-    found = {}
-    for clips, labels in dataset.take(8):
-        for clip, label in zip(clips.numpy(), labels.numpy()):
-            found.setdefault(int(label), clip)
-        if len(found) == num_classes:
-            break
-    return found
+        psnr, ssim = frame_quality(predicted, future)
+        self.trackers["psnr"].update_state(tf.reduce_mean(psnr))
+        self.trackers["ssim"].update_state(tf.reduce_mean(ssim))
 
 
 def train_generative(data_dir, run_dir, config, train_dir, val_dir, resumed, verbose):
@@ -323,18 +313,19 @@ def train_generative(data_dir, run_dir, config, train_dir, val_dir, resumed, ver
         model.compile(**optimizers, adversarial_weight=FUSION_ADVERSARIAL_WEIGHT, loss=config.gan_loss, jit_compile=jit_compile_argument(config.jit))
         sample_clips = np.concatenate([clips.numpy() for clips, _ in val_ds.take(1)])[:SAMPLE_CLIPS]
         callbacks = [
-            SaveSubmodel("predictor", best_path, monitor="val_psnr", mode="max", initial_value=_best_logged(run_dir, "val_psnr")),
+            SaveSubmodel("predictor", best_path, monitor="val_psnr", mode="max", initial_value=best_validation_accuracy(run_dir, "val_psnr")),
             PredictedFrames(sample_clips, os.path.join(log_dir, "samples")),
         ]
         validation = val_ds
     else:
+        real_clips, real_labels = pick_clips(val_ds, len(class_names))
         generator = spec.build(num_classes=len(class_names), num_frames=config.num_frames, image_size=image_size)
         discriminator = build_video_discriminator(num_classes=len(class_names), num_frames=config.num_frames, image_size=image_size)
         model = VideoGAN(generator, discriminator, seed=config.seed)
         model.compile(**optimizers, loss=config.gan_loss, jit_compile=jit_compile_argument(config.jit))
         callbacks = [
             SaveSubmodel("generator", best_path),
-            GeneratedClips(_first_clip_per_class(val_ds, len(class_names)), class_names, os.path.join(log_dir, "samples"), seed=config.seed),
+            GeneratedClips(dict(zip(real_labels, real_clips)), class_names, os.path.join(log_dir, "samples"), seed=config.seed),
         ]
         # A GAN has no validation loss worth the time: its losses measure
         # the two players against each other, not the clips.
@@ -365,8 +356,3 @@ def train_generative(data_dir, run_dir, config, train_dir, val_dir, resumed, ver
         summary=summary,
     )
 
-
-def _best_logged(run_dir, key):
-    """The best (largest) `key` in the run's history so far, or None."""
-    values = [row[key] for row in run_files.read_history(run_dir) if key in row]
-    return max(values) if values else None
