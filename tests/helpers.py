@@ -1,4 +1,4 @@
-"""Shared test helpers: the one model check every model test calls, and videos from another encoder."""
+"""Shared test helpers: the one model check every model test calls, videos from another encoder, and the CLI run as a user runs it."""
 
 from __future__ import annotations
 
@@ -229,3 +229,17 @@ def call_signature_in_subprocess(saved_model_path, **inputs):
     # String outputs (class names) come back as object arrays.
     with np.load(outputs_path, allow_pickle=True) as outputs:
         return {name: outputs[name] for name in outputs.files}
+
+
+def vlm_tf(*args, cwd=None):
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    return subprocess.run([sys.executable, "-m", "vlm_tf.cli", *map(str, args)], capture_output=True, text=True, env=env, cwd=cwd)
+
+
+def assert_one_line_error(done, *needles):
+    assert done.returncode != 0
+    assert "Traceback" not in done.stderr, done.stderr
+    lines = [line for line in done.stderr.splitlines() if line.startswith("vlm-tf")]
+    assert len(lines) == 1, done.stderr
+    for needle in needles:
+        assert needle in lines[0], lines[0]

@@ -2,26 +2,11 @@
 
 import json
 import os
-import subprocess
-import sys
 
 import pytest
 
+from helpers import assert_one_line_error, vlm_tf
 from vlm_tf.models import MODELS, model_names
-
-
-def vlm_tf(*args, cwd=None):
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
-    return subprocess.run([sys.executable, "-m", "vlm_tf.cli", *map(str, args)], capture_output=True, text=True, env=env, cwd=cwd)
-
-
-def assert_one_line_error(done, *needles):
-    assert done.returncode != 0
-    assert "Traceback" not in done.stderr, done.stderr
-    lines = [line for line in done.stderr.splitlines() if line.startswith("vlm-tf")]
-    assert len(lines) == 1, done.stderr
-    for needle in needles:
-        assert needle in lines[0], lines[0]
 
 
 def test_help_lists_every_command_and_model():

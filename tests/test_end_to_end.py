@@ -5,8 +5,7 @@ import re
 
 import pytest
 
-from helpers import CAMERA_CLASSES, serve_in_subprocess, write_camera_motion_dataset
-from test_cli import vlm_tf
+from helpers import CAMERA_CLASSES, serve_in_subprocess, vlm_tf, write_camera_motion_dataset
 
 
 @pytest.mark.slow

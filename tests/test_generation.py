@@ -6,8 +6,7 @@ import numpy as np
 import pytest
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from tests.helpers import call_signature_in_subprocess
-from tests.test_cli import assert_one_line_error, vlm_tf
+from helpers import assert_one_line_error, call_signature_in_subprocess, vlm_tf
 from vlm_tf.data import read_frames, write_video
 # vlm_tf.inference also registers the layers model.keras files name.
 from vlm_tf.inference import frechet_distance
