@@ -124,7 +124,7 @@ def test_compare_trains_each_model_once_and_prints_one_table(tiny_dataset, tmp_p
     table = [line for line in again.stdout.splitlines() if line.startswith("| cnn")]
     assert [line.split("|")[1].strip() for line in table] == ["cnn_mean", "cnn_lstm_soft_attention"]
     assert f"{rows[0]['test_accuracy']:.3f}" in table[0]
-    assert_one_line_error(vlm_tf("compare", tiny_dataset, "--out", out, "--models", "cnn_lstm,transformer"), "unknown model(s) transformer")
+    assert_one_line_error(vlm_tf("compare", tiny_dataset, "--out", out, "--models", "cnn_lstm,transformer"), "unknown classifier(s) transformer")
     assert_one_line_error(vlm_tf("compare", tiny_dataset / "train", "--out", tmp_path / "x", "--models", "cnn_mean"), "test: no such directory")
 
 
