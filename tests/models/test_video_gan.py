@@ -4,7 +4,7 @@ import keras
 import numpy as np
 import pytest
 
-from vlm_tf.layers import PasteOnLastFrame, SpriteRenderer
+from vlm_tf.layers import FlatSprite, IntegrateMotion, SpriteRenderer, TwoColourBackground, WarpLastFrame
 from vlm_tf.models.video_gan import build_fusion_model, build_video_discriminator, build_video_generator
 
 
@@ -67,23 +67,58 @@ def test_sprite_renderer_moves_the_sprite_with_the_pose():
     assert y2 - y0 == pytest.approx(4.0, abs=0.5) and x2 == pytest.approx(x0, abs=0.05)
 
 
+def test_integrate_motion_is_a_steady_motion_centred_on_the_pose():
+    rng = np.random.default_rng(0)
+    pose, velocity = rng.normal(size=(2, 4)).astype(np.float32), rng.normal(size=(2, 4)).astype(np.float32)
+    steady = np.asarray(IntegrateMotion()([pose, velocity, np.zeros((2, 7, 4), np.float32)]))
+    np.testing.assert_allclose(np.diff(steady, axis=1), np.repeat(velocity[:, None], 6, axis=1), atol=1e-5)
+    np.testing.assert_allclose(steady.mean(axis=1), pose, atol=1e-5)
+    # The residual adds to the velocity, scaled down.
+    residual = np.zeros((2, 7, 4), np.float32)
+    residual[:, 3, 0] = 1.0
+    jolted = np.asarray(IntegrateMotion(residual_scale=0.5)([pose, velocity, residual]))
+    np.testing.assert_allclose(np.diff(jolted, axis=1)[:, 2, 0], velocity[:, 0] + 0.5, atol=1e-5)
+
+
+def test_background_mixes_two_colours_and_the_sprite_has_one():
+    colours = np.array([[-1, -1, -1, 1, 0.5, 0]], np.float32)
+    pattern = np.zeros((1, 2, 2, 1), np.float32)
+    pattern[0, :, 1] = 1.0
+    background = np.asarray(TwoColourBackground((8, 8))([pattern, colours]))
+    assert background.shape == (1, 8, 8, 3)
+    np.testing.assert_allclose(background[0, :, 0], -1.0, atol=1e-6)
+    np.testing.assert_allclose(background[0, :, -1], np.broadcast_to([1, 0.5, 0], (8, 3)), atol=1e-6)
+    shape = np.random.default_rng(0).normal(size=(1, 8, 8, 1)).astype(np.float32)
+    sprite = np.asarray(FlatSprite()([np.array([[0.1, 0.2, 0.3]], np.float32), shape]))
+    np.testing.assert_allclose(sprite[..., :3], np.broadcast_to([0.1, 0.2, 0.3], (1, 8, 8, 3)), atol=1e-7)
+    np.testing.assert_allclose(sprite[..., 3:], shape)
+
+
 def test_fusion_model_has_the_texts_parts_and_pastes_on_the_last_frame(tmp_path):
     model = build_fusion_model(observed_frames=4, predicted_frames=3, image_size=(16, 16), filters=(8, 16), rnn_units=8)
     for name in ("CNN", "RNN", "Fusion", "Generator", "OutputLayer"):
         model.get_layer(name)
-    assert isinstance(model.get_layer("OutputLayer"), PasteOnLastFrame)
+    assert isinstance(model.get_layer("OutputLayer"), WarpLastFrame)
     clips = np.random.default_rng(0).uniform(0, 255, (2, 4, 16, 16, 3)).astype(np.float32)
     assert model(clips).shape == (2, 3, 16, 16, 3)
 
-    # With the mask channels pushed to 0 the prediction is the last observed frame, exactly.
+    # With the mask pushed to 0 and no flow the prediction is the last
+    # observed frame, exactly; a flow of 1 pixel in x shifts it by one column.
     frames_layer = model.get_layer("Generator").get_layer("frames")
     kernel, bias = frames_layer.get_weights()
-    mask_channels = np.arange(bias.size) % 4 == 3
-    bias[mask_channels] = -100.0
-    kernel[..., mask_channels] = 0.0
+    channel = np.arange(bias.size) % 6
+    kernel[:] = 0.0
+    bias[:] = 0.0
+    bias[channel == 3] = -100.0
+    frames_layer.set_weights([kernel, bias])
+    np.testing.assert_allclose(np.asarray(model(clips)), np.repeat(clips[:, -1:], 3, axis=1), atol=1e-3)
+    max_flow = model.get_layer("OutputLayer").max_flow
+    bias[channel == 4] = np.arctanh(1.0 / max_flow)
     frames_layer.set_weights([kernel, bias])
     predicted = np.asarray(model(clips))
-    np.testing.assert_allclose(predicted, np.repeat(clips[:, -1:], 3, axis=1), atol=1e-3)
+    np.testing.assert_allclose(predicted[:, :, :, :-1], np.repeat(clips[:, -1:, :, 1:], 3, axis=1), atol=1e-2)
+    # The border repeats the last column instead of going black.
+    np.testing.assert_allclose(predicted[:, :, :, -1], np.repeat(clips[:, -1:, :, -1], 3, axis=1), atol=1e-2)
 
     path = tmp_path / "fusion.keras"
     model.save(path)

@@ -6,18 +6,19 @@ reads any model `vlm_tf.models` builds after `import vlm_tf.layers`.
 
 from vlm_tf.layers.attention import HardAttention, MultiScaleAttention, SoftAttention
 from vlm_tf.layers.frame_difference import FrameDifference
-from vlm_tf.layers.generative import LastFrame, PasteOnLastFrame, SpriteRenderer, ToPixels
+from vlm_tf.layers.generative import FlatSprite, IntegrateMotion, LastFrame, SpriteRenderer, ToPixels, TwoColourBackground, WarpLastFrame
 from vlm_tf.layers.text_gated import TextGatedRNNCell
 from vlm_tf.layers.time_distributed import TimeDistributed
 from vlm_tf.layers.transformer import ClassAttentionPooling, SpaceTimeBlock, TubeletEmbedding
 
 __all__ = [
     "ClassAttentionPooling",
+    "FlatSprite",
     "FrameDifference",
     "HardAttention",
+    "IntegrateMotion",
     "LastFrame",
     "MultiScaleAttention",
-    "PasteOnLastFrame",
     "SoftAttention",
     "SpriteRenderer",
     "SpaceTimeBlock",
@@ -25,4 +26,6 @@ __all__ = [
     "TimeDistributed",
     "ToPixels",
     "TubeletEmbedding",
+    "TwoColourBackground",
+    "WarpLastFrame",
 ]

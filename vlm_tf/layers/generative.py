@@ -1,4 +1,4 @@
-"""Layers of the generative models (vlm_tf.models.video_gan): rendering a sprite over a background, compositing, pixel ranges."""
+"""Layers of the generative models (vlm_tf.models.video_gan): backgrounds, sprites and their motion, rendering, compositing, pixel ranges."""
 
 from __future__ import annotations
 
@@ -62,6 +62,73 @@ class SpriteRenderer(keras.layers.Layer):
         return (background[0], pose[1], *background[1:])
 
 
+@keras.saving.register_keras_serializable(package="vlm_tf")
+class TwoColourBackground(keras.layers.Layer):
+    """`[pattern (B, h, w, 1) in [0, 1], colours (B, 6) in [−1, 1]]` → a background `(B, H, W, 3)`: the two colours mixed by the pattern.
+
+    The pattern is upsampled bilinearly from `(h, w)` to `size`, so the
+    background has no sharp detail of its own (see `build_video_generator`).
+    """
+
+    def __init__(self, size, **kwargs):
+        super().__init__(**kwargs)
+        self.size = tuple(size)
+
+    def get_config(self):
+        return {**super().get_config(), "size": self.size}
+
+    def call(self, inputs):
+        pattern, colours = inputs
+        pattern = ops.image.resize(ops.cast(pattern, "float32"), self.size, interpolation="bilinear")
+        first = ops.cast(colours[:, None, None, :3], "float32")
+        second = ops.cast(colours[:, None, None, 3:], "float32")
+        return first * (1.0 - pattern) + second * pattern
+
+    def compute_output_shape(self, input_shapes):
+        return (input_shapes[0][0], *self.size, 3)
+
+
+@keras.saving.register_keras_serializable(package="vlm_tf")
+class FlatSprite(keras.layers.Layer):
+    """`[colour (B, 3), shape (B, H, W, 1)]` → the RGBA sprite `(B, H, W, 4)` `SpriteRenderer` takes: one colour, opacity logits from the shape."""
+
+    def call(self, inputs):
+        colour, shape = inputs
+        colour = ops.cast(colour[:, None, None, :], shape.dtype) * ops.ones_like(shape)
+        return ops.concatenate([colour, shape], axis=-1)
+
+    def compute_output_shape(self, input_shapes):
+        return (*input_shapes[1][:-1], 4)
+
+
+@keras.saving.register_keras_serializable(package="vlm_tf")
+class IntegrateMotion(keras.layers.Layer):
+    """`[pose (B, P), velocity (B, P), residual (B, T, P)]` → per-frame poses `(B, T, P)`.
+
+    Frame t's pose is the running sum of `velocity + residual_scale ·
+    residual` up to t, shifted so that its mean over the clip is `pose`: a
+    constant velocity is a straight, steady motion centred on `pose`, which
+    keeps the object in the frame whichever way it moves. The scale keeps
+    the residual a correction: its weights learn at the optimizer's rate,
+    and unscaled they soon outweigh the velocity they correct.
+    """
+
+    def __init__(self, *, residual_scale=0.03, **kwargs):
+        super().__init__(**kwargs)
+        self.residual_scale = residual_scale
+
+    def get_config(self):
+        return {**super().get_config(), "residual_scale": self.residual_scale}
+
+    def call(self, inputs):
+        pose, velocity, residual = inputs
+        path = ops.cumsum(velocity[:, None, :] + self.residual_scale * residual, axis=1)
+        return pose[:, None, :] + path - ops.mean(path, axis=1, keepdims=True)
+
+    def compute_output_shape(self, input_shapes):
+        return input_shapes[2]
+
+
 def _bilinear(image, u, v, batch, frames):
     """Samples `image (B,H,W,C)` at `(u, v)` in [−1, 1], shaped `(B,T,H',W')` → `(B,T,H',W',C)`; zero outside."""
     height, width, channels = image.shape[1], image.shape[2], image.shape[3]
@@ -103,21 +170,45 @@ class LastFrame(keras.layers.Layer):
 
 
 @keras.saving.register_keras_serializable(package="vlm_tf")
-class PasteOnLastFrame(keras.layers.Layer):
-    """`[generated (B, K, H, W, 4), observed (B, T, H, W, 3) in [0, 255]]` → `(B, K, H, W, 3)` in [0, 255].
+class WarpLastFrame(keras.layers.Layer):
+    """`[generated (B, K, H, W, 6), observed (B, T, H, W, 3) in [0, 255]]` → `(B, K, H, W, 3)` in [0, 255].
 
-    Each predicted frame is the generated colour (tanh) where the generated
-    mask (sigmoid) says so, and the last observed frame elsewhere: what did
-    not move is copied, so the model starts from the copy-last-frame
-    baseline and learns only what changes.
+    Each predicted frame is the last observed frame warped by a generated
+    flow (channels 4–5: how far, in pixels up to `max_flow`, to look back
+    for each output pixel), with the generated colour (channels 0–2, tanh)
+    pasted where the generated mask (channel 3, sigmoid) says: what moves
+    is moved, what appears is painted. A zero flow and mask is the
+    copy-last-frame baseline, where training starts.
     """
+
+    # sigmoid(x − 4): a zero channel is a mask of 0.02, so the model starts
+    # from the (warped) last frame, not from half a grey frame.
+    MASK_OFFSET = 4.0
+
+    def __init__(self, *, max_flow=8.0, **kwargs):
+        super().__init__(**kwargs)
+        self.max_flow = max_flow
+
+    def get_config(self):
+        return {**super().get_config(), "max_flow": self.max_flow}
 
     def call(self, inputs):
         generated, observed = inputs
+        generated = ops.cast(generated, "float32")
+        last = ops.cast(observed[:, -1], "float32")
+        height, width = last.shape[1], last.shape[2]
+        batch, frames = ops.shape(generated)[0], ops.shape(generated)[1]
+        ys = (ops.arange(height, dtype="float32") + 0.5) / height * 2.0 - 1.0
+        xs = (ops.arange(width, dtype="float32") + 0.5) / width * 2.0 - 1.0
+        grid_y, grid_x = ops.meshgrid(ys, xs, indexing="ij")
+        flow = self.max_flow * ops.tanh(generated[..., 4:6])
+        # Pixels → [−1, 1] units; clipped to the frame, so the border repeats instead of going black.
+        u = ops.clip(grid_x + flow[..., 0] * 2.0 / width, -1.0 + 1.0 / width, 1.0 - 1.0 / width)
+        v = ops.clip(grid_y + flow[..., 1] * 2.0 / height, -1.0 + 1.0 / height, 1.0 - 1.0 / height)
+        warped = _bilinear(last, u, v, batch, frames)
         colour = (ops.tanh(generated[..., :3]) + 1.0) * 127.5
-        mask = ops.sigmoid(generated[..., 3:])
-        last = ops.expand_dims(ops.cast(observed[:, -1], colour.dtype), 1)
-        return ops.cast(mask * colour + (1.0 - mask) * last, "float32")
+        mask = ops.sigmoid(generated[..., 3:4] - self.MASK_OFFSET)
+        return mask * colour + (1.0 - mask) * warped
 
     def compute_output_shape(self, input_shapes):
         return (*input_shapes[0][:-1], 3)

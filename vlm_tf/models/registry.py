@@ -164,7 +164,7 @@ GAN_RECIPE = {"learning_rate": 2e-4, "image_size": 32}
 register_model(
     "gan",
     "vlm_tf.models.video_gan:build_video_generator",
-    "conditional video GAN (§3.3): GRU motion path + 2-D frame decoder with a static background, 3-D conv discriminator on frames and differences; `vlm-tf generate` writes its clips",
+    "conditional video GAN (§3.3): a sprite moved by per-class velocities over a two-colour background, 3-D conv discriminator on frames and differences; `vlm-tf generate` writes its clips",
     training=GAN_RECIPE,
     task="generate",
 )

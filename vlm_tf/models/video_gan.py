@@ -25,13 +25,25 @@ import math
 
 import keras
 
-from vlm_tf.layers import FrameDifference, LastFrame, PasteOnLastFrame, SpriteRenderer, TimeDistributed, ToPixels
+from vlm_tf.layers import FlatSprite, FrameDifference, IntegrateMotion, LastFrame, SpriteRenderer, TimeDistributed, ToPixels, TwoColourBackground, WarpLastFrame
 
 DEFAULT_LATENT_DIM = 64
 DEFAULT_GAN_FRAMES = 16
 DEFAULT_GAN_SIZE = 32
 # The frame decoders start from a 4×4 grid and double it until the frame size.
 SEED_GRID = 4
+# The sprite's shape logits start here: sigmoid(2) ≈ 0.88, an opaque sprite
+# from the first step, so the discriminator sees an object move at once.
+SPRITE_OPACITY_BIAS = 2.0
+# Per-frame velocities start small (in pose units, tanh-squashed later: 0.1
+# is about 1 pixel a frame at 32 px) and random, so the classes move apart
+# from the start. Adam moves a weight by about its learning rate a step,
+# whatever the scale of the gradient, so the velocity is an embedding
+# times VELOCITY_GAIN: at 2e-4 a step, a velocity stored as is needs some
+# 25 epochs to turn round (it was still learning the classes after 14);
+# times 10 it needs a few.
+VELOCITY_STDDEV = 0.1
+VELOCITY_GAIN = 10.0
 
 
 def _check_size(image_size):
@@ -47,25 +59,23 @@ def _check_positive(**values):
             raise ValueError(f"{key} must be a positive integer, received {value!r}")
 
 
-def _decoder(x, *, steps, filters, out_channels, prefix, per_frame):
-    """`(…, 4, 4, C)` → `(…, 4·2^steps, 4·2^steps, out_channels)`: (upsample ×2 → conv 3×3 → batch norm → ReLU) × steps → conv 3×3.
-
-    With `per_frame=True` the input has a time axis and every layer runs on
-    each frame (`TimeDistributed`, time folded into the batch, so batch norm
-    normalises over all frames of the batch).
-    """
-
-    def apply(layer, inputs):
-        return TimeDistributed(layer, name=layer.name)(inputs) if per_frame else layer(inputs)
-
+def _decoder(x, *, steps, filters, out_channels, prefix, bias=0.0):
+    """`(B, 4, 4, C)` → `(B, 4·2^steps, 4·2^steps, out_channels)`: (upsample ×2 → conv 3×3 → batch norm → ReLU) × steps → conv 3×3."""
     for step in range(1, steps + 1):
         width = max(filters // 2 ** (step - 1), 16)
         name = f"{prefix}_block{step}"
-        x = apply(keras.layers.UpSampling2D(2, name=f"{name}_up"), x)
-        x = apply(keras.layers.Conv2D(width, 3, padding="same", use_bias=False, name=f"{name}_conv"), x)
-        x = apply(keras.layers.BatchNormalization(name=f"{name}_bn"), x)
-        x = apply(keras.layers.ReLU(name=f"{name}_relu"), x)
-    return apply(keras.layers.Conv2D(out_channels, 3, padding="same", name=f"{prefix}_out"), x)
+        x = keras.layers.UpSampling2D(2, name=f"{name}_up")(x)
+        x = keras.layers.Conv2D(width, 3, padding="same", use_bias=False, name=f"{name}_conv")(x)
+        x = keras.layers.BatchNormalization(name=f"{name}_bn")(x)
+        x = keras.layers.ReLU(name=f"{name}_relu")(x)
+    return keras.layers.Conv2D(out_channels, 3, padding="same", bias_initializer=keras.initializers.Constant(bias), name=f"{prefix}_out")(x)
+
+
+def _seed_grid(content, filters, prefix):
+    x = keras.layers.Dense(SEED_GRID * SEED_GRID * filters, use_bias=False, name=f"{prefix}_seed")(content)
+    x = keras.layers.Reshape((SEED_GRID, SEED_GRID, filters), name=f"{prefix}_grid")(x)
+    x = keras.layers.BatchNormalization(name=f"{prefix}_seed_bn")(x)
+    return keras.layers.ReLU(name=f"{prefix}_seed_relu")(x)
 
 
 def build_video_generator(
@@ -84,25 +94,37 @@ def build_video_generator(
 
         label → Embedding → (B, Z);  code = [noise, embedding] → (B, 2Z)
         content = Dense(code) → (B, 2F)
-        background = Dense(content) → (B, 4, 4, F) → decoder → (B, H, W, 3)
-        sprite     = Dense(content) → (B, 4, 4, F) → decoder → (B, H, W, 4)      colour + opacity
-        motion     = GRU(RepeatVector(T)(code)) → (B, T, U) → Dense → pose (B, T, 4)   x, y, log-scale, angle
+        background: Dense(content) → (B, 4, 4, F) → decoder → pattern (B, 8, 8, 1)
+                    + two colours Dense(content) → (B, 6)  → TwoColourBackground → (B, H, W, 3)
+        sprite:     Dense(content) → (B, 4, 4, F) → decoder → shape (B, H, W, 1)
+                    + one colour Dense(content) → (B, 3)   → FlatSprite → (B, H, W, 4)
+        motion:     velocity = Embedding(label) · 10 → (B, 4)                 one motion per class
+                    residual = Dense(GRU(RepeatVector(T)(code))) → (B, T, 4)
+                    pose = IntegrateMotion([Dense(code), velocity, residual]) → (B, T, 4)   x, y, log-scale, angle
         clip = SpriteRenderer([background, sprite, pose]) → (B, T, H, W, 3) → pixels
 
-    Each decoder doubles the 4×4 grid log2(H/4) times (upsample, 3×3 conv,
-    batch norm, ReLU), halving the filters each time.
+    Each decoder doubles the 4×4 grid (upsample, 3×3 conv, batch norm,
+    ReLU), halving the filters each time.
 
     The generator draws one object (the sprite) and moves it over a still
-    background, frame by frame, with a pose from a recurrent motion path:
-    a layered design in the manner of VGAN's static background (Vondrick et
-    al., 2016) and MoCoGAN's motion codes (Tulyakov et al., 2018), with the
-    motion made explicit. A plain decoder that paints every frame (tried
-    first: a per-frame 2-D decoder with a mask over the background, 10
-    epochs) collapsed to one still texture for every class on 2 CPU cores;
-    with the pose explicit, the discriminator's judgement of the motion
-    turns directly into a gradient on where the object goes. The price is
-    generality: it generates scenes of one moving object on a still
-    background, which is what the synthetic classes are (docs/design.md).
+    background: a layered design in the manner of VGAN's static background
+    (Vondrick et al., 2016) and MoCoGAN's motion codes (Tulyakov et al.,
+    2018), with the motion made explicit. Each choice answers a failure
+    seen while training on 2 CPU cores (docs/design.md):
+
+    - A decoder that paints every frame collapsed to one still texture for
+      every class.
+    - With a full-resolution background, the sprite faded and the objects
+      were painted into the still background: the background is two colours
+      mixed by an 8×8 pattern, as the data's are, so sharp edges can only
+      come from the sprite. The sprite starts opaque (its shape logits
+      start at +2) and has one flat colour, as the data's objects do.
+    - A motion path that had to learn motion from a GRU let it die out
+      within five epochs. Each class now has a velocity of its own (in x,
+      y, log-scale and angle), integrated over the frames, and the GRU adds
+      a per-clip residual: every class of the data (moving, growing,
+      shrinking, turning) is a steady velocity, and the class loss moves
+      eight small vectors instead of a recurrent network.
 
     Args:
         num_classes: labels the generator is conditioned on.
@@ -126,23 +148,25 @@ def build_video_generator(
     code = keras.layers.Concatenate(name="code")([noise, embedding])
     content = keras.layers.Dense(2 * filters, activation="relu", name="content")(code)
 
-    # === Layers: a still background and one sprite per clip ===
-    images = {}
-    for part, channels in (("background", 3), ("sprite", 4)):
-        x = keras.layers.Dense(SEED_GRID * SEED_GRID * filters, use_bias=False, name=f"{part}_seed")(content)
-        x = keras.layers.Reshape((SEED_GRID, SEED_GRID, filters), name=f"{part}_grid")(x)
-        x = keras.layers.BatchNormalization(name=f"{part}_seed_bn")(x)
-        x = keras.layers.ReLU(name=f"{part}_seed_relu")(x)
-        images[part] = _decoder(x, steps=steps, filters=filters, out_channels=channels, prefix=part, per_frame=False)
-    background = keras.layers.Activation("tanh", name="background")(images["background"])
+    # === Layers: a still two-colour background and one flat-coloured sprite ===
+    pattern = _decoder(_seed_grid(content, filters, "background"), steps=1, filters=filters, out_channels=1, prefix="background")
+    pattern = keras.layers.Activation("sigmoid", name="background_pattern")(pattern)
+    colours = keras.layers.Dense(6, activation="tanh", name="background_colours")(content)
+    background = TwoColourBackground(image_size, name="background")([pattern, colours])
+    shape = _decoder(_seed_grid(content, filters, "sprite"), steps=steps, filters=filters, out_channels=1, prefix="sprite", bias=SPRITE_OPACITY_BIAS)
+    sprite = FlatSprite(name="sprite")([keras.layers.Dense(3, name="sprite_colour")(content), shape])
 
     # === Layers: the motion path, one pose per frame ===
+    velocity = keras.layers.Embedding(num_classes, 4, embeddings_initializer=keras.initializers.RandomNormal(stddev=VELOCITY_STDDEV / VELOCITY_GAIN), name="class_velocity")(label)
+    velocity = keras.layers.Rescaling(VELOCITY_GAIN, name="velocity_gain")(velocity)
     motion = keras.layers.RepeatVector(num_frames, name="repeat_code")(code)
     motion = keras.layers.GRU(motion_units, return_sequences=True, name="motion")(motion)
-    pose = keras.layers.Dense(4, name="pose")(motion)
+    # Weights of 0.3 give residuals of order 1, which IntegrateMotion scales to a few hundredths a frame.
+    residual = keras.layers.Dense(4, kernel_initializer=keras.initializers.RandomNormal(stddev=0.3), name="motion_residual")(motion)
+    pose = IntegrateMotion(name="pose")([keras.layers.Dense(4, name="mean_pose")(code), velocity, residual])
 
     # === Functional Model ===
-    clip = SpriteRenderer(name="renderer")([background, images["sprite"], pose])
+    clip = SpriteRenderer(name="renderer")([background, sprite, pose])
     return keras.Model([noise, label], ToPixels(name="pixels")(clip), name=name)
 
 
@@ -225,8 +249,8 @@ def build_fusion_model(
         X_space      = CNN(X)                     (B, T, h, w, F)      conv stride 2 per frame, h = H / 2^blocks
         X_time       = RNN(X_space)               (B, h, w, U)         ConvLSTM2D over the T maps, the last state
         X_multimodal = Fusion([X_space[:, -1], X_time])  (B, h, w, F+U)  the last frame's features next to the dynamics
-        X_fake       = Generator(X_multimodal)    (B, K, H, W, 4)      upsample back to H × W, colour + mask per frame
-        Y            = OutputLayer([X_fake, X])   (B, K, H, W, 3)      PasteOnLastFrame
+        X_fake       = Generator(X_multimodal)    (B, K, H, W, 6)      upsample back to H × W: colour, mask, flow per frame
+        Y            = OutputLayer([X_fake, X])   (B, K, H, W, 3)      WarpLastFrame
 
     Two readings of the text are fixed here (docs/errata.md §3.4): the RNN
     reads the CNN's feature maps, not raw pixels, and it is a convolutional
@@ -267,11 +291,12 @@ def build_fusion_model(
     for block, block_filters in enumerate(reversed(filters), start=1):
         Generator.add(keras.layers.UpSampling2D(2, name=f"up{block}"))
         Generator.add(keras.layers.Conv2D(block_filters, 3, padding="same", activation="relu", name=f"conv{block}"))
-    Generator.add(keras.layers.Conv2D(predicted_frames * 4, 3, padding="same", name="frames"))
-    Generator.add(keras.layers.Reshape((height, width, predicted_frames, 4), name="split_frames"))
+    # Starts at zero: no flow, a mask of 0.02: the copy-last baseline, nearly.
+    Generator.add(keras.layers.Conv2D(predicted_frames * 6, 3, padding="same", kernel_initializer="zeros", name="frames"))
+    Generator.add(keras.layers.Reshape((height, width, predicted_frames, 6), name="split_frames"))
     Generator.add(keras.layers.Permute((3, 1, 2, 4), name="time_first"))
     X_fake = Generator(X_multimodal)
 
     # === Functional Model ===
-    Y = PasteOnLastFrame(name="OutputLayer")([X_fake, X])
+    Y = WarpLastFrame(name="OutputLayer")([X_fake, X])
     return keras.Model(X, Y, name=name)

@@ -113,7 +113,7 @@ def train(data_dir, run_dir, config=None, *, verbose=1):
         keras.mixed_precision.set_global_policy(previous_policy)
 
 
-def make_optimizer(config, steps_per_epoch, *, beta_1=0.9):
+def make_optimizer(config, steps_per_epoch, *, beta_1=0.9, lr_scale=1.0):
     """The optimizer of a resolved `config`: adam or adamw, its learning rate warmed up and then cosine-decayed or held.
 
     The cosine decays to zero at the end of the run, so the last epochs
@@ -123,17 +123,19 @@ def make_optimizer(config, steps_per_epoch, *, beta_1=0.9):
     with adam's full rate from the first step stay at chance here
     (docs/design.md). AdamW's decay leaves biases, normalisation scales,
     position embeddings and the class token alone, as ViT training does.
-    `beta_1` is Adam's first-moment decay (the GANs take 0.5).
+    `beta_1` is Adam's first-moment decay (the GANs take 0.5); `lr_scale`
+    multiplies the configured rate (a GAN's discriminator learns faster).
     """
     total = config.epochs * steps_per_epoch
     warmup = min(config.warmup_epochs * steps_per_epoch, total // 2)
-    learning_rate = config.learning_rate
+    peak = config.learning_rate * lr_scale
+    learning_rate = peak
     if config.lr_schedule == "cosine" or warmup:
         learning_rate = keras.optimizers.schedules.CosineDecay(
-            0.0 if warmup else config.learning_rate,
+            0.0 if warmup else peak,
             max(total - warmup, 1),
             alpha=1.0 if config.lr_schedule == "constant" else 0.0,
-            warmup_target=config.learning_rate if warmup else None,
+            warmup_target=peak if warmup else None,
             warmup_steps=warmup,
         )
     if config.optimizer == "adamw":

@@ -45,6 +45,10 @@ FUSION_ADVERSARIAL_WEIGHT = 1e-4
 # Adam's β1 for both players, the DCGAN setting: a shorter momentum follows
 # an opponent that keeps moving.
 GAN_BETA_1 = 0.5
+# The discriminator learns at 3× the generator's rate (the two time-scale
+# rule, Heusel et al., 2017): its class head must learn the motions before
+# the generator can be told which motion a label means.
+DISCRIMINATOR_LR_SCALE = 3.0
 SAMPLE_CLIPS = 4
 
 
@@ -116,11 +120,16 @@ class VideoGAN(keras.Model):
         # (BackupAndRestore refuses an unbuilt model).
         self.built = True
 
-    def compile(self, *, d_optimizer, g_optimizer, loss="standard", augment_shift=2, class_weight=1.0, **kwargs):
+    def compile(self, *, d_optimizer, g_optimizer, loss="standard", augment_shift=2, augment_noise=8.0, class_weight=1.0, **kwargs):
         """`loss`: the generator's, `"standard"` (non-saturating) or `"text"` (§4.3.1); D's is always §4.3.2.
 
         `augment_shift`: the largest shift in pixels of `shift_clips`, applied
         to every clip the discriminator sees (0 turns it off).
+        `augment_noise`: the standard deviation, in pixel values, of Gaussian
+        noise added to every clip the discriminator sees. The data's clips
+        carry sensor noise of up to 8 that a generator of smooth images
+        does not make; under the same noise the discriminator cannot tell
+        the two apart by it (0 turns it off).
         `class_weight`: weight of the auxiliary classifier's cross-entropy,
         added to D's loss on real clips and to G's on generated ones: G is
         told directly that a "move_left" clip must look like one to a
@@ -131,6 +140,7 @@ class VideoGAN(keras.Model):
         self.g_optimizer = g_optimizer
         self.loss_kind = _check_loss(loss)
         self.augment_shift = int(augment_shift)
+        self.augment_noise = float(augment_noise)
         self.class_weight = float(class_weight)
 
     @property
@@ -145,7 +155,10 @@ class VideoGAN(keras.Model):
 
     def _judge(self, clips, labels, training):
         seed = keras.random.randint((2,), 0, 2**30, seed=self.seed_generator)
-        return self.discriminator([shift_clips(clips, self.augment_shift, seed), labels], training=training)
+        clips = shift_clips(clips, self.augment_shift, seed)
+        if self.augment_noise:
+            clips = clips + keras.random.normal(tf.shape(clips), stddev=self.augment_noise, seed=self.seed_generator)
+        return self.discriminator([clips, labels], training=training)
 
     def train_step(self, data):
         clips, labels = data
@@ -298,7 +311,10 @@ def train_generative(data_dir, run_dir, config, train_dir, val_dir, resumed, ver
     class_names = train_ds.class_names
     write_run_header(run_dir, data_dir, config, class_names)
     steps = -(-len(train_ds.file_paths) // config.batch_size)
-    optimizers = {name: make_optimizer(config, steps, beta_1=GAN_BETA_1) for name in ("d_optimizer", "g_optimizer")}
+    optimizers = {
+        "d_optimizer": make_optimizer(config, steps, beta_1=GAN_BETA_1, lr_scale=DISCRIMINATOR_LR_SCALE),
+        "g_optimizer": make_optimizer(config, steps, beta_1=GAN_BETA_1),
+    }
     log_dir = os.path.join(run_dir, run_files.LOG_DIR)
     model_path = os.path.join(run_dir, run_files.MODEL_FILE)
     best_path = os.path.join(run_dir, run_files.BEST_CHECKPOINT)
