@@ -36,10 +36,7 @@ class SpriteRenderer(keras.layers.Layer):
         background, sprite, pose = inputs
         height, width = sprite.shape[1], sprite.shape[2]
         batch, frames = ops.shape(pose)[0], ops.shape(pose)[1]
-        # Output pixel centres in [−1, 1].
-        ys = (ops.arange(height, dtype="float32") + 0.5) / height * 2.0 - 1.0
-        xs = (ops.arange(width, dtype="float32") + 0.5) / width * 2.0 - 1.0
-        grid_y, grid_x = ops.meshgrid(ys, xs, indexing="ij")
+        grid_y, grid_x = _pixel_centres(height, width)
         pose = ops.cast(pose, "float32")
         shift_x = self.max_shift * ops.tanh(pose[..., 0])[..., None, None]
         shift_y = self.max_shift * ops.tanh(pose[..., 1])[..., None, None]
@@ -129,6 +126,13 @@ class IntegrateMotion(keras.layers.Layer):
         return input_shapes[2]
 
 
+def _pixel_centres(height, width):
+    """`(H, W)` grids of the y and x of every pixel centre, in the [−1, 1] units `_bilinear` samples at."""
+    ys = (ops.arange(height, dtype="float32") + 0.5) / height * 2.0 - 1.0
+    xs = (ops.arange(width, dtype="float32") + 0.5) / width * 2.0 - 1.0
+    return ops.meshgrid(ys, xs, indexing="ij")
+
+
 def _bilinear(image, u, v, batch, frames):
     """Samples `image (B,H,W,C)` at `(u, v)` in [−1, 1], shaped `(B,T,H',W')` → `(B,T,H',W',C)`; zero outside."""
     height, width, channels = image.shape[1], image.shape[2], image.shape[3]
@@ -198,9 +202,7 @@ class WarpLastFrame(keras.layers.Layer):
         last = ops.cast(observed[:, -1], "float32")
         height, width = last.shape[1], last.shape[2]
         batch, frames = ops.shape(generated)[0], ops.shape(generated)[1]
-        ys = (ops.arange(height, dtype="float32") + 0.5) / height * 2.0 - 1.0
-        xs = (ops.arange(width, dtype="float32") + 0.5) / width * 2.0 - 1.0
-        grid_y, grid_x = ops.meshgrid(ys, xs, indexing="ij")
+        grid_y, grid_x = _pixel_centres(height, width)
         flow = self.max_flow * ops.tanh(generated[..., 4:6])
         # Pixels → [−1, 1] units; clipped to the frame, so the border repeats instead of going black.
         u = ops.clip(grid_x + flow[..., 0] * 2.0 / width, -1.0 + 1.0 / width, 1.0 - 1.0 / width)
