@@ -1,4 +1,4 @@
-"""The §3.3 generator and discriminator and the §3.4 fusion model: shapes, names, the rendering and the paste, serialisation."""
+"""The §3.3 generator and discriminator and the §3.4 fusion model: shapes, names, the rendering and the warp, serialisation."""
 
 import keras
 import numpy as np
@@ -94,7 +94,7 @@ def test_background_mixes_two_colours_and_the_sprite_has_one():
     np.testing.assert_allclose(sprite[..., 3:], shape)
 
 
-def test_fusion_model_has_the_texts_parts_and_pastes_on_the_last_frame(tmp_path):
+def test_fusion_model_has_the_texts_parts_and_warps_the_last_frame(tmp_path):
     model = build_fusion_model(observed_frames=4, predicted_frames=3, image_size=(16, 16), filters=(8, 16), rnn_units=8)
     for name in ("CNN", "RNN", "Fusion", "Generator", "OutputLayer"):
         model.get_layer(name)
