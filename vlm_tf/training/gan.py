@@ -45,9 +45,10 @@ FUSION_ADVERSARIAL_WEIGHT = 1e-4
 # Adam's β1 for both players, the DCGAN setting: a shorter momentum follows
 # an opponent that keeps moving.
 GAN_BETA_1 = 0.5
-# The discriminator learns at 3× the generator's rate (the two time-scale
-# rule, Heusel et al., 2017): its class head must learn the motions before
-# the generator can be told which motion a label means.
+# The GAN's discriminator learns at 3× the generator's rate (the two
+# time-scale rule, Heusel et al., 2017): its class head must learn the
+# motions before the generator can be told which motion a label means. The
+# fusion model's discriminator has no class head, so it keeps the shared rate.
 DISCRIMINATOR_LR_SCALE = 3.0
 SAMPLE_CLIPS = 4
 
@@ -312,7 +313,7 @@ def train_generative(data_dir, run_dir, config, train_dir, val_dir, resumed, ver
     write_run_header(run_dir, data_dir, config, class_names)
     steps = -(-len(train_ds.file_paths) // config.batch_size)
     optimizers = {
-        "d_optimizer": make_optimizer(config, steps, beta_1=GAN_BETA_1, lr_scale=DISCRIMINATOR_LR_SCALE),
+        "d_optimizer": make_optimizer(config, steps, beta_1=GAN_BETA_1, lr_scale=1.0 if predicting else DISCRIMINATOR_LR_SCALE),
         "g_optimizer": make_optimizer(config, steps, beta_1=GAN_BETA_1),
     }
     log_dir = os.path.join(run_dir, run_files.LOG_DIR)
