@@ -14,8 +14,8 @@ import os
 import sys
 
 from vlm_tf.data import synthetic
-from vlm_tf.models.registry import DEFAULT_MODEL, MODELS, model_names
-from vlm_tf.training.config import GAN_LOSSES, JIT_MODES, LOG_DIR, LR_SCHEDULES, OPTIMIZERS, PRECISIONS, RECIPE_DEFAULTS, SAVED_MODEL_DIR, RunConfig
+from vlm_tf.models.registry import DEFAULT_MODEL, MODELS, RESTORATION_TASKS, TASKS, default_model, get_model_spec, model_names
+from vlm_tf.training.config import GAN_LOSSES, JIT_MODES, LOG_DIR, LR_SCHEDULES, OPTIMIZERS, PRECISIONS, RECIPE_DEFAULTS, SAVED_MODEL_DIR, SCALES, RunConfig
 
 DATA_DEFAULTS = {
     "videos_per_class": synthetic.DEFAULT_VIDEOS_PER_CLASS,
@@ -119,8 +119,19 @@ def _train(data_dir, run_dir, config, verbose):
     return result
 
 
+def _model_for_task(model, task):
+    """`--model` and `--task` → the model to train: the task's default when no model is named."""
+    if model is None:
+        return default_model(task or "classify")
+    if task is not None and get_model_spec(model).task != task:
+        raise CommandError(f"--model {model} is a {get_model_spec(model).task} model, not {task}; {task} models: {', '.join(model_names(task))}")
+    return model
+
+
 def cmd_train(args):
-    _train(args.data_dir, args.out, _run_config(args, gan_loss=args.gan_loss), verbose=0 if args.quiet else 2 if not sys.stdout.isatty() else 1)
+    args.model = _model_for_task(args.model, args.task)
+    config = _run_config(args, gan_loss=args.gan_loss, scale=args.scale, noise_sigma=args.noise_sigma)
+    _train(args.data_dir, args.out, config, verbose=0 if args.quiet else 2 if not sys.stdout.isatty() else 1)
 
 
 # --- evaluate / predict ----------------------------------------------------------------
@@ -149,14 +160,31 @@ def _print_prediction(report):
         _say(f"skipped {item['path']}: {item['reason']}")
 
 
+def _print_restoration(report):
+    detail = {"denoise": f"noise σ {report.get('noise_sigma', 0):g} + shot noise", "superres": f"×{report.get('scale')}", "enhance": "dark, flat, tinted"}[report["task"]]
+    _say(f"{report['task']} ({detail}): {report['num_videos']} videos, {report['frames']} frames each, window of {report['window']}")
+    rows = [("model", report)]
+    if "degraded" in report:
+        rows.append(("degraded input", report["degraded"]))
+    rows += [(f"{name} ({scores['setting']})" if scores.get("setting") else name, scores) for name, scores in report["baselines"].items()]
+    width = max(len(name) for name, _ in rows)
+    for name, scores in rows:
+        best = "  (best baseline)" if name.split(" ")[0] == report["baseline"]["name"] else ""
+        _say(f"  {name:<{width}}  PSNR {scores['psnr']:6.2f} dB  SSIM {scores['ssim']:.3f}{best}")
+    for item in report["skipped"]:
+        _say(f"skipped {item['path']}: {item['reason']}")
+
+
 def cmd_evaluate(args):
-    from vlm_tf.inference import evaluate_directory, evaluate_prediction, load_run
+    from vlm_tf.inference import evaluate_directory, evaluate_prediction, evaluate_restoration, load_run
 
     run = load_run(args.run_dir)
     if run.task == "generate":
         raise CommandError(f"{args.run_dir} is a GAN run: write clips with `vlm-tf generate {args.run_dir} --out DIR`, then score them with `vlm-tf evaluate CLASSIFIER_RUN DIR` or `vlm-tf score-generated`")
     if run.task == "predict_frames":
         report, show = evaluate_prediction(run, args.data_dir, strict=args.strict), _print_prediction
+    elif run.task in RESTORATION_TASKS:
+        report, show = evaluate_restoration(run, args.data_dir, strict=args.strict), _print_restoration
     else:
         report, show = evaluate_directory(run, args.data_dir, strict=args.strict), _print_evaluation
     if args.json:
@@ -200,6 +228,17 @@ def cmd_predict_frames(args):
         _say(f"against the video's own next frames: PSNR {result['psnr']:.2f} dB (copy last frame: {result['baseline_psnr']:.2f} dB)")
 
 
+def cmd_apply(args):
+    from vlm_tf.inference import load_run, write_restored_video
+
+    report = write_restored_video(load_run(args.run_dir), args.video, args.out, degrade_first=args.degrade, side_by_side=args.side_by_side, seed=args.seed)
+    (height, width), (out_height, out_width) = report["input_size"], report["output_size"]
+    _say(f"{args.out}: {report['frames']} frames, {height}x{width} in, {out_height}x{out_width} out{' (input | output)' if args.side_by_side else ''}")
+    if "psnr" in report:
+        base = report["baseline"]
+        _say(f"against the original: PSNR {report['psnr']:.2f} dB, SSIM {report['ssim']:.3f} ({base['name']}: {base['psnr']:.2f} dB, {base['ssim']:.3f})")
+
+
 def cmd_predict(args):
     from vlm_tf.inference import load_run, predict_videos
 
@@ -221,7 +260,7 @@ def cmd_predict(args):
 
 
 def _export(run_dir, out):
-    from vlm_tf.export import export_frame_predictor, export_generator, export_saved_model
+    from vlm_tf.export import export_frame_predictor, export_generator, export_restorer, export_saved_model
     from vlm_tf.inference import load_run
 
     out = out or os.path.join(run_dir, SAVED_MODEL_DIR)
@@ -232,6 +271,9 @@ def _export(run_dir, out):
     if run.task == "generate":
         export_generator(run.model, out, class_names=run.class_names)
         _say(f"SavedModel: {out} (serving_default takes noise float32 (batch, {run.model.input_shape[0][-1]}) and label int32 (batch,), returns uint8 frames)")
+    elif run.task in RESTORATION_TASKS:
+        export_restorer(run.model, out)
+        _say(f"SavedModel: {out} (serving_default takes one clip's uint8 frames (time, height, width, 3), returns them restored)")
     elif run.task == "predict_frames":
         export_frame_predictor(run.model, out)
         _say(f"SavedModel: {out} (serving_default takes uint8 frames (batch, {run.model.input_shape[1]}, {size}, {size}, 3), returns the next {run.model.output_shape[1]})")
@@ -356,21 +398,36 @@ def build_parser():
     models = "\n".join(f"  {name:<{width}}{spec.description}" for name, spec in MODELS.items())
     p = commands.add_parser("train", help="train a model on DATA_DIR/train (validated on DATA_DIR/val, else on 20%% of train)",
                             formatter_class=argparse.RawDescriptionHelpFormatter,
-                            description="Train on DATA_DIR/train/<class>/<video>, validate on DATA_DIR/val (else on 20% of train; DATA_DIR/test is never used).\n\nmodels:\n" + models)
+                            description="Train on DATA_DIR/train/<class>/<video>, validate on DATA_DIR/val (else on 20% of train; DATA_DIR/test is never used). "
+                                        "The restoration tasks take any folder of videos (DATA_DIR/train if there is one) and degrade them into training pairs.\n\nmodels:\n" + models)
     p.add_argument("data_dir", metavar="DATA_DIR")
     p.add_argument("--out", required=True, metavar="RUN_DIR", help="run folder: config, checkpoints, model, class names, TensorBoard logs")
-    p.add_argument("--model", default=DEFAULT_MODEL, choices=list(MODELS), metavar="NAME", help=f"one of: {', '.join(MODELS)} (default: %(default)s)")
+    p.add_argument("--task", choices=TASKS, help="what to train: classify (the default), generate (gan), predict_frames (fusion), or a chapter-6 restoration task on any folder of videos: "
+                                                 "denoise, superres, enhance (docs/design.md, \"Restoration\"); picks the task's default model")
+    p.add_argument("--model", choices=list(MODELS), metavar="NAME", help=f"one of: {', '.join(MODELS)} (default: {DEFAULT_MODEL}, or the --task's first model)")
     _add_training_options(p, defaults)
+    p.add_argument("--scale", type=int, choices=SCALES, default=defaults.scale, help="superres: the upscaling factor; its training pairs are blurred and shrunk by it (default: %(default)s)")
+    p.add_argument("--noise-sigma", type=_non_negative_float, default=defaults.noise_sigma, help="denoise: the std of the Gaussian noise, in 0-255 pixel values, added to the shot noise (default: %(default)s)")
     p.add_argument("--gan-loss", choices=GAN_LOSSES, default=defaults.gan_loss, help="generator loss of gan and fusion: the non-saturating -log D(G(z)), or the text's D(E(x)) - D(G(z)) of §4.3.1 (default: %(default)s)")
     p.add_argument("--quiet", action="store_true", help="no per-epoch output")
     p.set_defaults(func=cmd_train)
 
-    p = commands.add_parser("evaluate", help="accuracy, per-class accuracy and confusion matrix on DATA_DIR/<class>/<video>")
+    p = commands.add_parser("evaluate", help="accuracy, per-class accuracy and confusion matrix on DATA_DIR/<class>/<video> (restoration and fusion runs: PSNR and SSIM against their baselines)")
     p.add_argument("run_dir", metavar="RUN_DIR")
     p.add_argument("data_dir", metavar="DATA_DIR")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.add_argument("--strict", action="store_true", help="stop at the first unreadable file instead of skipping it")
     p.set_defaults(func=cmd_evaluate)
+
+    p = commands.add_parser("apply", help="restore VIDEO with a denoise, superres or enhance run and write the result",
+                            description="Restore every frame of VIDEO (at its own size) from the frames around it, and write OUT.")
+    p.add_argument("run_dir", metavar="RUN_DIR")
+    p.add_argument("video", metavar="VIDEO")
+    p.add_argument("--out", required=True, metavar="FILE", help="the video to write (.mp4, .avi, ...)")
+    p.add_argument("--side-by-side", action="store_true", help="each frame as input | output")
+    p.add_argument("--degrade", action="store_true", help="degrade VIDEO the way the run was trained first, and score the result against the original next to the classical baseline")
+    p.add_argument("--seed", type=int, default=0, help="seed of --degrade's noise (default: %(default)s)")
+    p.set_defaults(func=cmd_apply)
 
     p = commands.add_parser("predict", help="label and probabilities for each VIDEO")
     p.add_argument("run_dir", metavar="RUN_DIR")

@@ -13,7 +13,8 @@ only casts. Load it with `tf.saved_model.load(path).signatures["serving_default"
 The generative runs export their own signatures: a GAN's generator takes
 noise and a label and returns uint8 frames (`export_generator`); the fusion
 model takes uint8 frames and returns the uint8 frames it predicts next
-(`export_frame_predictor`).
+(`export_frame_predictor`). A restoration model takes a degraded clip's
+uint8 frames, of any size, and returns them restored (`export_restorer`).
 """
 
 from __future__ import annotations
@@ -76,6 +77,27 @@ def export_frame_predictor(predictor, path):
 
     path = os.fspath(path)
     _write_archive(predictor, serve, path)
+    return path
+
+
+def export_restorer(restorer, path):
+    """Writes a restoration model as a SavedModel: uint8 `frames` `(T, h, w, 3)`, one degraded clip of any size → uint8 `restored` `(T, h·s, w·s, 3)`.
+
+    Each frame is restored from the window of frames centred on it, the
+    clip's first and last frames repeated past its ends, as
+    `vlm_tf.inference.restore_frames` does.
+    """
+    from vlm_tf.training.restore import sliding_windows
+
+    window = restorer.input_shape[1]
+
+    @tf.function(input_signature=[tf.TensorSpec([None, None, None, 3], tf.uint8, name=SERVING_INPUT)])
+    def serve(frames):
+        restored = tf.cast(restorer(sliding_windows(tf.cast(frames, tf.float32), window), training=False), tf.float32)
+        return {"restored": tf.cast(tf.round(tf.clip_by_value(restored, 0.0, 255.0)), tf.uint8)}
+
+    path = os.fspath(path)
+    _write_archive(restorer, serve, path)
     return path
 
 

@@ -1,4 +1,4 @@
-"""Using a finished run: load it, evaluate it on a folder, predict single videos, generate clips, predict next frames."""
+"""Using a finished run: load it, evaluate it on a folder, predict single videos, generate clips, predict next frames, restore videos."""
 
 from __future__ import annotations
 
@@ -10,13 +10,17 @@ import numpy as np
 
 # Registers vlm_tf's custom layers, which model.keras files refer to by name.
 import vlm_tf.layers  # noqa: F401
+from vlm_tf import baselines
 from vlm_tf.data import sampling
-from vlm_tf.data.decode import VideoReadError, read_frames, write_video
+from vlm_tf.data.decode import VideoReadError, probe_video, read_frames, write_video
+from vlm_tf.data.degrade import degrade
 from vlm_tf.data.pipeline import index_directory, video_dataset_from_directory
-from vlm_tf.models.registry import get_model_spec
+from vlm_tf.models.registry import RESTORATION_TASKS, get_model_spec
 from vlm_tf.training import config as run_files
 from vlm_tf.training.config import RunConfig
 from vlm_tf.training.gan import frame_quality
+# Registers the restoration metrics a restorer's model.keras was compiled with.
+from vlm_tf.training.restore import list_videos, restoration_pairs, sliding_windows
 
 
 @dataclasses.dataclass
@@ -317,3 +321,138 @@ def write_predicted_video(run, path, out, *, side_by_side=False, fps=GENERATED_F
         result["psnr"] = float(_frame_quality(guess[None, : len(truth)], truth[None])[0].mean())
         result["baseline_psnr"] = float(_frame_quality(np.repeat(seen[None, -1:], len(truth), axis=1), truth[None])[0].mean())
     return result
+
+
+# --- restoration (denoise, superres and enhance runs) ---------------------------------
+
+# Windows restored per model call when a whole video is restored.
+RESTORE_BATCH = 16
+
+
+def restore_frames(model, frames):
+    """Every frame of a degraded clip `(T, h, w, 3)` restored from the window centred on it: uint8 `(T, h·s, w·s, 3)`."""
+    windows = sliding_windows(np.asarray(frames, np.float32), model.input_shape[1])
+    restored = [model(windows[k : k + RESTORE_BATCH], training=False) for k in range(0, len(windows), RESTORE_BATCH)]
+    return _as_pixels(np.concatenate(restored)).astype(np.uint8)
+
+
+def _require_restoration(run, doing):
+    if run.task not in RESTORATION_TASKS:
+        raise ValueError(f"{run.run_dir} is a {run.config.model} run ({run.task}); {doing} needs a denoise, superres or enhance run")
+
+
+def _scores(restored, clean):
+    psnr, ssim = _frame_quality(restored[None], clean[None])
+    return psnr[0], ssim[0]
+
+
+def evaluate_restoration(run, data_dir, *, strict=False, batch_size=None):
+    """PSNR and SSIM of a restoration run on every video under `data_dir`, next to the classical baselines on the same clips.
+
+    Each video gives one clip: its first `num_frames` frames (the run's
+    `--frames`) at the run's frame size, degraded as in training with a
+    fixed seed (`vlm_tf.training.restore.restoration_pairs`). The model
+    restores every frame from the window centred on it (`restore_frames`);
+    each baseline of `vlm_tf.baselines.candidates`, at the setting that
+    suits the first batch best (`vlm_tf.baselines.choose_settings`),
+    restores the same degraded frames. Scores are means over every frame (`tf.image.psnr`,
+    `tf.image.ssim` on RGB in [0, 255], after rounding to uint8).
+    `baseline` is the best baseline by PSNR; `baselines` holds them all,
+    and `degraded` the score of the degraded frames themselves (not for
+    super-resolution, whose frames are smaller).
+    """
+    _require_restoration(run, "evaluate_restoration")
+    config = run.config
+    dataset = restoration_pairs(
+        list_videos(data_dir),
+        task=run.task,
+        num_frames=config.num_frames,
+        image_size=run.image_size,
+        scale=config.scale,
+        noise_sigma=config.noise_sigma,
+        batch_size=batch_size or config.batch_size,
+        seed=config.seed,
+        strict=strict,
+    )
+    methods = None
+    scores = {}
+    for degraded_batch, clean_batch in dataset:
+        degraded_batch, clean_batch = degraded_batch.numpy().astype(np.uint8), clean_batch.numpy()
+        if methods is None:
+            # Each baseline at its best setting, chosen on the first batch.
+            methods = baselines.choose_settings(baselines.candidates(run.task, scale=config.scale), degraded_batch, clean_batch)
+        for degraded, clean in zip(degraded_batch, clean_batch):
+            guesses = {"model": restore_frames(run.model, degraded), **{name: function(degraded) for name, (_, function) in methods.items()}}
+            if run.task != "superres":
+                guesses["degraded"] = degraded
+            for name, guess in guesses.items():
+                psnr, ssim = _scores(guess, clean)
+                scores.setdefault(name, ([], []))
+                scores[name][0].append(psnr)
+                scores[name][1].append(ssim)
+    means = {name: {"psnr": float(np.concatenate(p).mean()), "ssim": float(np.concatenate(q).mean())} for name, (p, q) in scores.items()}
+    for name, (setting, _) in methods.items():
+        if setting:
+            means[name]["setting"] = setting
+    model = means.pop("model")
+    degraded = means.pop("degraded", None)
+    best = max(means, key=lambda name: means[name]["psnr"])
+    report = {
+        "task": run.task,
+        "psnr": model["psnr"],
+        "ssim": model["ssim"],
+        "baseline": {"name": best, **means[best]},
+        "baselines": means,
+        "num_videos": len(dataset.file_paths),
+        "frames": int(config.num_frames),
+        "image_size": list(run.image_size),
+        "window": int(run.model.input_shape[1]),
+        "skipped": dataset.skipped,
+    }
+    if degraded is not None:
+        report["degraded"] = degraded
+    if run.task == "superres":
+        report["scale"] = int(config.scale)
+    elif run.task == "denoise":
+        report["noise_sigma"] = float(config.noise_sigma)
+    return report
+
+
+def write_restored_video(run, path, out, *, degrade_first=False, side_by_side=False, seed=0, fps=None):
+    """Restores every frame of the video at `path` (at its own size) and writes the result to `out`.
+
+    With `degrade_first`, the video is first degraded the way the run was
+    trained (to see what the model does to a clean video of one's own);
+    the report then has the PSNR and SSIM of the result against the
+    original, and of the task's best classical baseline. With
+    `side_by_side`, each written frame is input | output (a smaller input
+    enlarged by repeating pixels). `fps` defaults to the input's.
+    """
+    _require_restoration(run, "restoring a video")
+    info = probe_video(path)
+    frames = read_frames(path)
+    scale = run.config.scale if run.task == "superres" else 1
+    report = {"frames": len(frames), "input_size": list(frames.shape[1:3])}
+    if degrade_first:
+        clean = frames
+        if scale > 1:
+            height, width = (n - n % scale for n in frames.shape[1:3])
+            clean = frames[:, :height, :width]
+        degraded = degrade(clean[None].astype(np.float32), [seed, 0], run.task, scale=scale, noise_sigma=run.config.noise_sigma)
+        frames = np.asarray(degraded[0]).astype(np.uint8)
+    restored = restore_frames(run.model, frames)
+    report["output_size"] = list(restored.shape[1:3])
+    if degrade_first:
+        psnr, ssim = _scores(restored, clean)
+        report.update(psnr=float(psnr.mean()), ssim=float(ssim.mean()))
+        best = None
+        for name, (setting, method) in baselines.choose_settings(baselines.candidates(run.task, scale=scale), [frames], [clean]).items():
+            base_psnr, base_ssim = _scores(method(frames), clean)
+            if best is None or base_psnr.mean() > best["psnr"]:
+                best = {"name": name, "setting": setting, "psnr": float(base_psnr.mean()), "ssim": float(base_ssim.mean())}
+        report["baseline"] = best
+    if side_by_side:
+        shown = np.repeat(np.repeat(frames, scale, axis=1), scale, axis=2)
+        restored = np.concatenate([shown, restored], axis=2)
+    write_video(out, restored, fps=fps or info.fps or GENERATED_FPS)
+    return report

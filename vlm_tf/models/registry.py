@@ -12,9 +12,11 @@ import importlib
 
 DEFAULT_MODEL = "cnn_lstm"
 # What a model does with a clip: classify it (the default), generate clips
-# from noise and a label (the GAN), or predict a clip's next frames (the
-# §3.4 fusion model). Training, evaluation and export follow the task.
-TASKS = ("classify", "generate", "predict_frames")
+# from noise and a label (the GAN), predict a clip's next frames (the §3.4
+# fusion model), or restore degraded frames (chapter 6: denoise,
+# super-resolve, enhance). Training, evaluation and export follow the task.
+RESTORATION_TASKS = ("denoise", "superres", "enhance")
+TASKS = ("classify", "generate", "predict_frames", *RESTORATION_TASKS)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -52,6 +54,13 @@ def register_model(name, builder, description, *, training=None, task="classify"
 def model_names(task="classify"):
     """The registered models of one task, in registration order."""
     return [name for name, spec in MODELS.items() if spec.task == task]
+
+
+def default_model(task):
+    """The model `vlm-tf train --task TASK` trains when no `--model` is given: the task's first registered one."""
+    if task not in TASKS:
+        raise ValueError(f"task must be one of {TASKS}, received {task!r}")
+    return DEFAULT_MODEL if task == "classify" else model_names(task)[0]
 
 
 def get_model_spec(name):
@@ -175,3 +184,27 @@ register_model(
     training=GAN_RECIPE,
     task="predict_frames",
 )
+
+# --- restoration (chapter 6: §6.4 enhancement, §6.6 super-resolution, §6.7 denoising), vlm_tf.models.restoration ---
+
+_RESTORATION_WORDS = {
+    "denoise": "denoising (Poisson + Gaussian noise)",
+    "superres": "super-resolution (blur + downscale by --scale)",
+    "enhance": "enhancement (low light, low contrast, colour cast)",
+}
+for _task, _words in _RESTORATION_WORDS.items():
+    register_model(
+        f"{_task}_window",
+        "vlm_tf.models.restoration:build_video_restorer",
+        f"{_words}: 5 neighbouring frames stacked as channels → residual CNN → the clean centre frame; the --task {_task} default",
+        task=_task,
+        window=5,
+    )
+    register_model(
+        f"{_task}_single",
+        "vlm_tf.models.restoration:build_video_restorer",
+        f"{_words} from the one frame alone: the same CNN without temporal context, the comparison for {_task}_window",
+        task=_task,
+        window=1,
+    )
+del _task, _words

@@ -24,6 +24,8 @@ OPTIMIZERS = ("adam", "adamw")
 # 32×32 frames unless a run asks for more.
 RECIPE_DEFAULTS = {"optimizer": "adam", "learning_rate": 1e-3, "weight_decay": 0.0, "warmup_epochs": 0, "image_size": 64}
 GAN_LOSSES = ("standard", "text")
+# Super-resolution factors with measured models (docs/design.md).
+SCALES = (2, 4)
 
 CONFIG_FILE = "config.json"
 CLASS_NAMES_FILE = "class_names.json"
@@ -53,6 +55,11 @@ class RunConfig:
     jit: str = "off"
     # The generator's loss of the generative models (vlm_tf.training.gan).
     gan_loss: str = "standard"
+    # The restoration tasks' degradations (vlm_tf.data.degrade): the
+    # super-resolution factor, and the Gaussian part of denoising's noise
+    # (pixel values 0-255) on top of its shot noise.
+    scale: int = 2
+    noise_sigma: float = 15.0
 
     def resolved(self):
         """A validated copy with every recipe field (optimizer, frame size) left at None filled from the model's recipe, then `RECIPE_DEFAULTS`."""
@@ -91,6 +98,10 @@ class RunConfig:
             raise ValueError(f"jit must be one of {JIT_MODES}, received {self.jit!r}")
         if self.gan_loss not in GAN_LOSSES:
             raise ValueError(f"gan_loss must be one of {GAN_LOSSES}, received {self.gan_loss!r}")
+        if self.scale not in SCALES:
+            raise ValueError(f"scale must be one of {SCALES}, received {self.scale!r}")
+        if not self.noise_sigma >= 0:
+            raise ValueError(f"noise_sigma must be zero or positive, received {self.noise_sigma!r}")
         return self
 
     def to_dict(self):

@@ -23,7 +23,7 @@ import warnings
 import keras
 
 from vlm_tf.data.pipeline import video_dataset_from_directory
-from vlm_tf.models.registry import build_model, get_model_spec
+from vlm_tf.models.registry import RESTORATION_TASKS, build_model, get_model_spec
 from vlm_tf.training import config as run_files
 from vlm_tf.training import runtime
 from vlm_tf.training.callbacks import AttentionMaps, ClipSamples, ModelGraph, TrainingThroughput, attention_layer
@@ -97,16 +97,23 @@ def train(data_dir, run_dir, config=None, *, verbose=1):
     """
     config = (config or RunConfig()).resolved()
     run_dir = os.fspath(run_dir)
-    train_dir, val_dir = find_split_dirs(data_dir)
+    task = get_model_spec(config.model).task
+    if task in RESTORATION_TASKS:
+        from vlm_tf.training.restore import restoration_split, train_restoration as train_run
+
+        # Any folder of videos will do: its videos are degraded into pairs.
+        splits = restoration_split(data_dir, seed=config.seed)
+    else:
+        splits = find_split_dirs(data_dir)
+        if task == "classify":
+            train_run = _train
+        else:
+            from vlm_tf.training.gan import train_generative as train_run
     resumed = _check_run_dir(run_dir, config)
     previous_policy = keras.mixed_precision.global_policy()
     runtime.configure(seed=config.seed, precision=config.precision)
-    if get_model_spec(config.model).task == "classify":
-        train_run = _train
-    else:
-        from vlm_tf.training.gan import train_generative as train_run
     try:
-        return train_run(data_dir, run_dir, config, train_dir, val_dir, resumed, verbose)
+        return train_run(data_dir, run_dir, config, *splits, resumed, verbose)
     finally:
         # The dtype policy is process-wide; models built after this run
         # (in a notebook, say) get the caller's policy back.
