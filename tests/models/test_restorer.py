@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from vlm_tf.layers import CentreFrame, FoldTime, GlobalContext, PixelShuffle, Upscale
+from vlm_tf.layers import CentreFrame, FoldTime, GlobalContext, PixelShuffle, RelativeToCentre, Upscale
 from vlm_tf.models.registry import default_model, get_model_spec, model_names
 from vlm_tf.models.restoration import build_video_restorer
 
@@ -35,6 +35,16 @@ def test_fold_time_stacks_each_frame_as_channels():
     assert folded.shape == (2, 4, 5, 9)
     for t in range(3):
         np.testing.assert_array_equal(folded[..., 3 * t : 3 * t + 3], x[:, t])
+
+
+def test_relative_to_centre_keeps_the_centre_and_subtracts_it_from_the_rest():
+    x = _frames((2, 5, 4, 4, 3))
+    out = np.asarray(RelativeToCentre()(x))
+    np.testing.assert_array_equal(out[:, 2], x[:, 2])
+    for t in (0, 1, 3, 4):
+        np.testing.assert_allclose(out[:, t], x[:, t] - x[:, 2], atol=1e-4)
+    single = _frames((2, 1, 4, 4, 3))
+    np.testing.assert_array_equal(RelativeToCentre()(single), single)
 
 
 def test_centre_frame_and_global_context_start_as_the_identity():

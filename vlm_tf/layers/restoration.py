@@ -19,6 +19,23 @@ class CentreFrame(keras.layers.Layer):
 
 
 @keras.saving.register_keras_serializable(package="vlm_tf")
+class RelativeToCentre(keras.layers.Layer):
+    """`(B, T, H, W, C)` → the same shape: the centre frame kept, every other frame replaced by its difference from the centre one.
+
+    The same information, arranged so that a network which ignores the
+    neighbours is a single-frame network: where nothing moves the
+    differences hold only noise, and where something does they hold the
+    motion, next to the frame they are to be aligned with.
+    """
+
+    def call(self, inputs):
+        centre = inputs[:, inputs.shape[1] // 2 : inputs.shape[1] // 2 + 1]
+        mask = np.ones((1, inputs.shape[1], 1, 1, 1), np.float32)
+        mask[0, inputs.shape[1] // 2] = 0.0
+        return inputs - centre * ops.cast(mask, inputs.dtype)
+
+
+@keras.saving.register_keras_serializable(package="vlm_tf")
 class FoldTime(keras.layers.Layer):
     """`(B, T, H, W, C)` → `(B, H, W, T·C)`: the frames of a window stacked as channels.
 

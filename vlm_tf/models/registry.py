@@ -196,7 +196,7 @@ for _task, _words in _RESTORATION_WORDS.items():
     register_model(
         f"{_task}_window",
         "vlm_tf.models.restoration:build_video_restorer",
-        f"{_words}: 5 neighbouring frames stacked as channels → residual CNN → the clean centre frame; the --task {_task} default",
+        f"{_words}: 5 neighbouring frames (4 as differences from the centre one) stacked as channels → residual CNN → the clean centre frame; the --task {_task} default",
         task=_task,
         window=5,
     )

@@ -199,14 +199,33 @@ def split_clip(clips, observed_frames, predicted_frames):
     return clips[:, :observed_frames], clips[:, observed_frames : observed_frames + predicted_frames]
 
 
+def psnr_ceiling(frame_shape):
+    """The highest finite PSNR a uint8 frame of `(H, W, C)` can score: one value one level off, 10·log10(255² · H·W·C)."""
+    return 10.0 * np.log10(255.0**2 * np.prod(frame_shape))
+
+
+def capped_psnr(predicted, target):
+    """`tf.image.psnr` per frame (pixels in [0, 255]) with an exact match counted as one level off (`psnr_ceiling`), not infinity.
+
+    Real clips hold identical neighbouring frames (a slow object, no noise,
+    at a small size), where copying the last frame is exact; one infinite
+    frame would make the mean over a test set infinite.
+    """
+    psnr = tf.image.psnr(predicted, target, max_val=255.0)
+    values = tf.cast(tf.reduce_prod(tf.shape(predicted)[-3:]), tf.float32)
+    # psnr_ceiling, for frames whose size is known only when called.
+    ceiling = 10.0 * tf.math.log(255.0**2 * values) / tf.math.log(10.0)
+    return tf.minimum(psnr, ceiling)
+
+
 def frame_quality(predicted, target):
-    """PSNR (dB) and SSIM of every frame of `(B, K, H, W, 3)` clips in [0, 255]: two `(B, K)` tensors.
+    """PSNR (dB, `capped_psnr`) and SSIM of every frame of `(B, K, H, W, 3)` clips in [0, 255]: two `(B, K)` tensors.
 
     `tf.image.psnr` and `tf.image.ssim` (its default 11×11 Gaussian window,
     so frames of at least 11 pixels) on RGB.
     """
     predicted, target = tf.cast(predicted, tf.float32), tf.cast(target, tf.float32)
-    return tf.image.psnr(predicted, target, max_val=255.0), tf.image.ssim(predicted, target, max_val=255.0)
+    return capped_psnr(predicted, target), tf.image.ssim(predicted, target, max_val=255.0)
 
 
 class FramePredictionGAN(keras.Model):

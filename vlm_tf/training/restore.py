@@ -22,6 +22,7 @@ from vlm_tf.data.pipeline import VIDEO_EXTENSIONS, make_clip_dataset, probe_file
 from vlm_tf.models.registry import RESTORATION_TASKS, get_model_spec
 from vlm_tf.training import config as run_files
 from vlm_tf.training.callbacks import TrainingThroughput, clip_montage
+from vlm_tf.training.gan import capped_psnr
 from vlm_tf.training.fit import VALIDATION_FALLBACK_SPLIT, TrainResult, best_validation_accuracy, make_optimizer, write_run_header
 from vlm_tf.training.runtime import jit_compile_argument
 
@@ -117,8 +118,8 @@ def centre_targets(dataset):
 
 @keras.saving.register_keras_serializable(package="vlm_tf")
 def psnr(y_true, y_pred):
-    """PSNR in dB of each restored frame, pixels in [0, 255] (`tf.image.psnr`), after rounding as a video file would."""
-    return tf.image.psnr(tf.clip_by_value(tf.round(y_pred), 0.0, 255.0), y_true, max_val=255.0)
+    """PSNR in dB of each restored frame, pixels in [0, 255] (`tf.image.psnr`, an exact match capped as in `capped_psnr`), after rounding as a video file would."""
+    return capped_psnr(tf.clip_by_value(tf.round(y_pred), 0.0, 255.0), tf.cast(y_true, tf.float32))
 
 
 @keras.saving.register_keras_serializable(package="vlm_tf")
