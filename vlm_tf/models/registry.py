@@ -192,13 +192,20 @@ _RESTORATION_WORDS = {
     "superres": "super-resolution (blur + downscale by --scale)",
     "enhance": "enhancement (low light, low contrast, colour cast)",
 }
+# How the window's neighbours enter, chosen by measurement (docs/design.md,
+# "Restoration"): as they are for denoising, where the clean frame is
+# close to their plain average; as differences from the centre frame for
+# the others, where a single frame already says most of it.
+_RELATIVE = {"denoise": False, "superres": True, "enhance": True}
 for _task, _words in _RESTORATION_WORDS.items():
+    _inputs = "differences from the centre one" if _RELATIVE[_task] else "as they are"
     register_model(
         f"{_task}_window",
         "vlm_tf.models.restoration:build_video_restorer",
-        f"{_words}: 5 neighbouring frames (4 as differences from the centre one) stacked as channels → residual CNN → the clean centre frame; the --task {_task} default",
+        f"{_words}: 5 neighbouring frames ({_inputs}) stacked as channels → residual CNN → the clean centre frame; the --task {_task} default",
         task=_task,
         window=5,
+        relative=_RELATIVE[_task],
     )
     register_model(
         f"{_task}_single",
@@ -207,4 +214,4 @@ for _task, _words in _RESTORATION_WORDS.items():
         task=_task,
         window=1,
     )
-del _task, _words
+del _task, _words, _inputs

@@ -6,7 +6,7 @@ restores a video of any size. Shape flow, for a window of T frames, output
 frames of H × W and an upscaling factor s (1 unless super-resolving):
 
     window (B, T, H/s, W/s, 3), pixels in [0, 255]
-      → Rescaling to [0, 1] → RelativeToCentre → FoldTime (B, H/s, W/s, 3T)
+      → Rescaling to [0, 1] → [RelativeToCentre] → FoldTime (B, H/s, W/s, 3T)
       → Conv 3×3 (F) ReLU → GlobalContext → (Conv 3×3 (F) ReLU) × (depth − 2)
       → Conv 3×3 (3·s², zero start) → PixelShuffle(s) → (B, H, W, 3) residual × 255
     + CentreFrame (B, H/s, W/s, 3) → bicubic upsampling by s
@@ -18,11 +18,13 @@ upscaling, and only has to learn the correction (the residual learning of
 VDSR, Kim et al., 2016). With `window=1` it is the single-frame variant,
 the same network without temporal context; the docs give both figures.
 
-The neighbours enter as differences from the centre frame. Stacked as
-they are, five frames trained slower than one and ended behind it
-(×2 super-resolution, 15 epochs: 38.26 dB against 39.47); as differences,
-a network that ignores them is the single-frame one, and the window
-model ends ahead (docs/design.md, "Restoration").
+With `relative=True` the neighbours enter as differences from the centre
+frame, so a network that ignores them is the single-frame one. For ×2
+super-resolution, stacked as they are, five frames trained slower than one
+and ended behind it (15 epochs: 38.26 dB against 39.47); as differences
+they end ahead. For denoising the plain stack does better, the clean frame
+being close to the frames' average. The registry sets it per task
+(docs/design.md, "Restoration").
 
 The text (§6.4) says enhancement uses a GAN. A GAN's loss rewards texture
 that looks right over the true pixels, which lowers PSNR and SSIM, the
