@@ -92,11 +92,15 @@ def test_non_local_means_removes_noise_and_its_strength_is_chosen():
 def test_bicubic_and_equalisation_baselines_keep_shape_and_type():
     frames = _clip().astype(np.uint8)
     assert baselines.bicubic(frames[:, ::2, ::2], 2).shape == frames.shape
-    for method in (baselines.clahe, baselines.equalize_histogram):
+    for method in (baselines.clahe, baselines.equalize_histogram, baselines.auto_levels):
         out = method(frames // 4)
         assert out.shape == frames.shape and out.dtype == np.uint8
         # Spread over the range again: a dark clip comes out brighter.
         assert out.mean() > (frames // 4).mean()
+    # Auto levels stretches each channel to the full range: a cast goes.
+    tinted = (frames * np.array([1.0, 0.6, 0.3])).astype(np.uint8)
+    levelled = baselines.auto_levels(tinted).reshape(-1, 3)
+    assert np.all(np.percentile(levelled, 99, axis=0) >= 250) and np.all(np.percentile(levelled, 1, axis=0) <= 5)
 
 
 @pytest.fixture(scope="module")
@@ -180,8 +184,10 @@ def test_restorer_exports_and_serves_clips_of_any_size_in_plain_tensorflow(super
 
 
 # The acceptance runs (slow): one small dataset, each task's default model.
+# Denoising starts slowest (8 epochs left it at 27.0 dB, under non-local
+# means' 28.3; 20 epochs passed it in PSNR, not in SSIM).
 ACCEPTANCE_VIDEOS_PER_CLASS = 30
-ACCEPTANCE_EPOCHS = 8
+ACCEPTANCE_EPOCHS = {"denoise": 30, "superres": 8, "enhance": 8}
 ACCEPTANCE_SIZE = 32
 
 
@@ -202,7 +208,7 @@ def test_restoration_beats_its_classical_baseline(task, acceptance_data, tmp_pat
     from vlm_tf.models.registry import default_model
     from vlm_tf.training import RunConfig, train
 
-    config = RunConfig(model=default_model(task), epochs=ACCEPTANCE_EPOCHS, image_size=ACCEPTANCE_SIZE, seed=0)
+    config = RunConfig(model=default_model(task), epochs=ACCEPTANCE_EPOCHS[task], image_size=ACCEPTANCE_SIZE, seed=0)
     run = train(acceptance_data, tmp_path / task, config, verbose=0)
     report = evaluate_restoration(load_run(run.run_dir), acceptance_data / "test")
     assert report["num_videos"] == len(list((acceptance_data / "test").glob("*/*.mp4")))

@@ -7,8 +7,10 @@ uint8 RGB frames at the clean size, using OpenCV only:
   (`cv2.fastNlMeansDenoisingColored`) and over a window of neighbouring
   frames (`cv2.fastNlMeansDenoisingColoredMulti`);
 - super-resolution: bicubic upscaling (`cv2.resize`, `INTER_CUBIC`);
-- enhancement: CLAHE on the lightness of CIELAB, and histogram
-  equalisation of the luma of YCrCb.
+- enhancement: CLAHE on the lightness of CIELAB, histogram equalisation
+  of the luma of YCrCb, and auto levels (each channel's 1st-99th
+  percentiles stretched to the full range, which also undoes a colour
+  cast).
 
 Non-local means needs its filter strength `h` matched to the noise:
 `choose_settings` picks, for each method, the strength of `NLM_STRENGTHS`
@@ -82,6 +84,15 @@ def equalize_histogram(frames):
     return np.stack(out)
 
 
+def auto_levels(frames, low=1.0, high=99.0):
+    """Each channel stretched so that its `low`-th and `high`-th percentiles over the frame become 0 and 255."""
+    out = []
+    for frame in frames.astype(np.float32):
+        bottom, top = np.percentile(frame.reshape(-1, 3), [low, high], axis=0)
+        out.append(np.clip((frame - bottom) * (255.0 / np.maximum(top - bottom, 1.0)), 0, 255))
+    return np.round(np.stack(out)).astype(np.uint8)
+
+
 def candidates(task, *, scale=2):
     """`{method: {setting: function(frames) → frames}}`: the baselines of a restoration task, with every setting to choose from."""
     if task == "denoise":
@@ -92,7 +103,7 @@ def candidates(task, *, scale=2):
     if task == "superres":
         return {"bicubic": {f"x{scale}": lambda frames: bicubic(frames, scale)}}
     if task == "enhance":
-        return {"clahe": {f"clip {CLAHE_CLIP_LIMIT:g}": clahe}, "equalize_histogram": {"": equalize_histogram}}
+        return {"clahe": {f"clip {CLAHE_CLIP_LIMIT:g}": clahe}, "equalize_histogram": {"": equalize_histogram}, "auto_levels": {"1-99%": auto_levels}}
     raise ValueError(f"no baselines for task {task!r}")
 
 
