@@ -36,13 +36,15 @@ class Run:
 
     @property
     def task(self):
-        """`classify`, `generate` or `predict_frames` (`vlm_tf.models.registry.TASKS`)."""
+        """`classify`, `generate`, `predict_frames`, `denoise`, `superres` or `enhance` (`vlm_tf.models.registry.TASKS`)."""
         return get_model_spec(self.config.model).task
 
     def require(self, task, doing):
-        """Raises a one-line ValueError unless the run's model does `task`."""
-        if self.task != task:
-            raise ValueError(f"{self.run_dir} is a {self.config.model} run ({self.task}); {doing} needs a {task} run")
+        """Raises a one-line ValueError unless the run's model does `task` (a task, or a tuple of tasks any of which will do)."""
+        tasks = (task,) if isinstance(task, str) else tuple(task)
+        if self.task not in tasks:
+            wanted = tasks[0] if len(tasks) == 1 else f"{', '.join(tasks[:-1])} or {tasks[-1]}"
+            raise ValueError(f"{self.run_dir} is a {self.config.model} run ({self.task}); {doing} needs a {wanted} run")
 
 
 def load_run(run_dir):
@@ -336,11 +338,6 @@ def restore_frames(model, frames):
     return _as_pixels(np.concatenate(restored)).astype(np.uint8)
 
 
-def _require_restoration(run, doing):
-    if run.task not in RESTORATION_TASKS:
-        raise ValueError(f"{run.run_dir} is a {run.config.model} run ({run.task}); {doing} needs a denoise, superres or enhance run")
-
-
 def _scores(restored, clean):
     psnr, ssim = _frame_quality(restored[None], clean[None])
     return psnr[0], ssim[0]
@@ -361,7 +358,7 @@ def evaluate_restoration(run, data_dir, *, strict=False, batch_size=None):
     and `degraded` the score of the degraded frames themselves (not for
     super-resolution, whose frames are smaller).
     """
-    _require_restoration(run, "evaluate_restoration")
+    run.require(RESTORATION_TASKS, "evaluate_restoration")
     config = run.config
     dataset = restoration_pairs(
         list_videos(data_dir),
@@ -428,7 +425,7 @@ def write_restored_video(run, path, out, *, degrade_first=False, side_by_side=Fa
     `side_by_side`, each written frame is input | output (a smaller input
     enlarged by repeating pixels). `fps` defaults to the input's.
     """
-    _require_restoration(run, "restoring a video")
+    run.require(RESTORATION_TASKS, "restoring a video")
     info = probe_video(path)
     frames = read_frames(path)
     scale = run.config.scale if run.task == "superres" else 1

@@ -32,6 +32,15 @@ logger = logging.getLogger(__name__)
 LABEL_MODES = ("int", "categorical")
 
 
+def list_video_files(directory):
+    """Every video file under `directory`, at any depth, sorted; hidden folders skipped."""
+    paths = []
+    for root, dirs, files in os.walk(directory):
+        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        paths += [os.path.join(root, f) for f in sorted(files) if f.lower().endswith(VIDEO_EXTENSIONS)]
+    return paths
+
+
 def index_directory(directory, class_names=None):
     """Lists `directory/<class>/<video>` files.
 
@@ -55,12 +64,9 @@ def index_directory(directory, class_names=None):
         class_dir = os.path.join(directory, name)
         if not os.path.isdir(class_dir):
             continue
-        for root, dirs, files in os.walk(class_dir):
-            dirs.sort()
-            for file in sorted(files):
-                if file.lower().endswith(VIDEO_EXTENSIONS):
-                    paths.append(os.path.join(root, file))
-                    labels.append(label)
+        found = list_video_files(class_dir)
+        paths += found
+        labels += [label] * len(found)
     if not paths:
         raise ValueError(
             f"{directory}: no video files found (expected {directory}/<class>/<video> with one of {', '.join(VIDEO_EXTENSIONS)})"

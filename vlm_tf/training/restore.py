@@ -18,7 +18,7 @@ import numpy as np
 import tensorflow as tf
 
 from vlm_tf.data.degrade import degrade
-from vlm_tf.data.pipeline import VIDEO_EXTENSIONS, make_clip_dataset, probe_files
+from vlm_tf.data.pipeline import VIDEO_EXTENSIONS, list_video_files, make_clip_dataset, probe_files
 from vlm_tf.models.registry import RESTORATION_TASKS, get_model_spec
 from vlm_tf.training import config as run_files
 from vlm_tf.training.callbacks import TrainingThroughput, clip_montage
@@ -34,10 +34,7 @@ def list_videos(directory):
     directory = os.fspath(directory)
     if not os.path.isdir(directory):
         raise FileNotFoundError(f"{directory}: no such directory (expected a folder of videos)")
-    paths = []
-    for root, dirs, files in os.walk(directory):
-        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
-        paths += [os.path.join(root, f) for f in sorted(files) if f.lower().endswith(VIDEO_EXTENSIONS)]
+    paths = list_video_files(directory)
     if not paths:
         raise ValueError(f"{directory}: no video files found (expected files ending in one of {', '.join(VIDEO_EXTENSIONS)})")
     return paths
