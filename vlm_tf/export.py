@@ -26,6 +26,8 @@ import tempfile
 import keras
 import tensorflow as tf
 
+from vlm_tf import atomic
+
 SERVING_INPUT = "frames"
 
 
@@ -106,7 +108,9 @@ def _write_archive(model, serve, path):
     archive = keras.export.ExportArchive()
     archive.track(model)
     archive.add_endpoint("serving_default", serve)
-    archive.write_out(path, verbose=False)
+    # Through a temporary folder: a half-written SavedModel would look finished.
+    with atomic.replacing(path) as temporary:
+        archive.write_out(temporary, verbose=False)
 
 
 class TFLiteConversionError(ValueError):

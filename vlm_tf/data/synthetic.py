@@ -21,6 +21,7 @@ import os
 import cv2
 import numpy as np
 
+from vlm_tf import atomic
 from vlm_tf.data.decode import write_video
 
 CLASS_NAMES = (
@@ -238,7 +239,7 @@ def write_dataset(out_dir, *, videos_per_class=DEFAULT_VIDEOS_PER_CLASS, num_fra
     # Validate the clip arguments before creating anything on disk.
     render_clip(CLASS_NAMES[0], num_frames=num_frames, size=size, seed=seed)
     os.makedirs(out_dir, exist_ok=True)
-    _write_json(manifest_path, {**manifest, "complete": False})
+    atomic.write_json(manifest_path, {**manifest, "complete": False})
     total = len(CLASS_NAMES) * videos_per_class
     done = 0
     for split_index, (split, count) in enumerate(manifest["splits"].items()):
@@ -249,7 +250,7 @@ def write_dataset(out_dir, *, videos_per_class=DEFAULT_VIDEOS_PER_CLASS, num_fra
                 frames, boxes, shape = render_clip(label, num_frames=num_frames, size=size, seed=(seed, split_index, class_index, i))
                 stem = os.path.join(class_dir, f"{label}_{i:04d}")
                 write_video(stem + extension, frames, fps)
-                _write_json(stem + ".json", {
+                atomic.write_json(stem + ".json", {
                     "label": label,
                     "shape": shape,
                     "fps": fps,
@@ -262,15 +263,10 @@ def write_dataset(out_dir, *, videos_per_class=DEFAULT_VIDEOS_PER_CLASS, num_fra
                 if progress is not None:
                     progress(done, total)
     manifest["complete"] = True
-    _write_json(manifest_path, manifest)
+    atomic.write_json(manifest_path, manifest)
     return manifest
 
 
 def _read_json(path):
     with open(path, encoding="utf-8") as f:
         return json.load(f)
-
-
-def _write_json(path, obj):
-    with open(path, "w", encoding="utf-8") as f:
-        json.dump(obj, f, indent=1)

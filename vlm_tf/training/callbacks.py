@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import os
+import shutil
 import time
 
 import keras
 import numpy as np
 import tensorflow as tf
 
+from vlm_tf import atomic
 from vlm_tf.layers import HardAttention, MultiScaleAttention, SoftAttention
 from vlm_tf.layers.transformer import ClassAttentionPooling, TubeletEmbedding
+from vlm_tf.training import config as run_files
 
 ATTENTION_LAYER = "attention"
 # Height in pixels of one row of weights under the frames.
@@ -208,25 +211,21 @@ class AttentionMaps(keras.callbacks.Callback):
         self.writer.close()
 
 
-def save_model_atomically(model, path):
-    """Saves `model` to `path` (.keras) through a temporary file, so `path` is never half-written."""
-    temporary = f"{path}.tmp.keras"
-    model.save(temporary)
-    os.replace(temporary, path)
+class SaveModel(keras.callbacks.Callback):
+    """Saves the model, or one part of it (`part="generator"`, say), as a `.keras` file after each epoch, never half-written.
 
-
-class SaveSubmodel(keras.callbacks.Callback):
-    """Saves one part of a composite model (`gan.generator`, say) as its own `.keras` file after each epoch.
-
-    `ModelCheckpoint` would save the whole training model, discriminator and
-    all; what is used afterwards is the part. With `monitor`, only epochs
-    that improve on the best value so far (or on `initial_value`) save.
+    With `monitor`, only epochs that improve on the best value so far (or on
+    `initial_value`, the best of the epochs before a resume) save: Keras'
+    `ModelCheckpoint` with `save_best_only`, except that it writes through a
+    temporary file (a kill during its write left a file that could not be
+    read) and can save a part of a composite model, which is what is used
+    afterwards (a GAN's generator, not the generator and discriminator).
     """
 
-    def __init__(self, attribute, path, *, monitor=None, mode="max", initial_value=None):
+    def __init__(self, path, *, part=None, monitor=None, mode="max", initial_value=None):
         super().__init__()
-        self.attribute = attribute
         self.path = path
+        self.part = part
         self.monitor = monitor
         self.sign = 1.0 if mode == "max" else -1.0
         self.best = None if initial_value is None else self.sign * initial_value
@@ -237,7 +236,64 @@ class SaveSubmodel(keras.callbacks.Callback):
             if value is None or (self.best is not None and self.sign * value <= self.best):
                 return
             self.best = self.sign * value
-        save_model_atomically(getattr(self.model, self.attribute), self.path)
+        atomic.save_model(self.model if self.part is None else getattr(self.model, self.part), self.path)
+
+
+class ResumableBackup(keras.callbacks.BackupAndRestore):
+    """`BackupAndRestore` whose saved state a kill cannot spoil.
+
+    Keras writes `latest.weights.h5` in place, so a SIGKILL during that
+    write leaves a file h5py cannot open and the run cannot resume. Here each
+    epoch's state (weights and epoch count) is written into a folder under a
+    temporary name and renamed to `state-NNNNN` once whole; a restart
+    restores the newest whole state, and older ones are removed once a newer
+    one exists. Put it last in the callback list: a saved state N then means
+    every other end-of-epoch write of epoch N is on disk too. The backup
+    stays after training so the caller can remove it (`discard`) only once
+    the run's final model is written.
+    """
+
+    STATE_PREFIX = "state-"
+    WEIGHTS_FILE = "latest.weights.h5"
+    METADATA_FILE = "training_metadata.json"
+
+    def __init__(self, backup_dir):
+        super().__init__(backup_dir, delete_checkpoint=False)
+
+    def _states(self):
+        if not os.path.isdir(self.backup_dir):
+            return []
+        names = [name for name in os.listdir(self.backup_dir) if name.startswith(self.STATE_PREFIX)]
+        return [os.path.join(self.backup_dir, name) for name in sorted(names)]
+
+    def saved_epoch(self):
+        """How many epochs the newest saved state has completed (0 when there is none)."""
+        states = self._states()
+        if not states:
+            return 0
+        return int(run_files.read_json(os.path.join(states[-1], self.METADATA_FILE))["epoch"])
+
+    def on_train_begin(self, logs=None):
+        states = self._states()
+        if states:
+            # The base class restores from these two paths.
+            self._weights_path = os.path.join(states[-1], self.WEIGHTS_FILE)
+            self._training_metadata_path = os.path.join(states[-1], self.METADATA_FILE)
+            self._load_model()
+
+    def _save_model(self):
+        os.makedirs(self.backup_dir, exist_ok=True)
+        older = self._states()
+        with atomic.replacing(os.path.join(self.backup_dir, f"{self.STATE_PREFIX}{self._current_epoch:05d}")) as state:
+            os.makedirs(state)
+            self.model.save_weights(os.path.join(state, self.WEIGHTS_FILE))
+            atomic.write_json(os.path.join(state, self.METADATA_FILE), {"epoch": self._current_epoch, "batch": self._last_batch_seen})
+        for path in older:
+            shutil.rmtree(path)
+
+    def discard(self):
+        """Removes the backup: the run is finished."""
+        shutil.rmtree(self.backup_dir, ignore_errors=True)
 
 
 class GeneratedClips(keras.callbacks.Callback):

@@ -14,6 +14,7 @@ import os
 import statistics
 import time
 
+from vlm_tf import atomic
 from vlm_tf.training import config as run_files
 
 COMPARISON_FILE = "comparison.json"
@@ -87,7 +88,7 @@ def compare_models(data_dir, out_dir, models, config, *, progress=None):
         }
         rows.append(row)
         done[name] = row
-        run_files.write_json(table_path, {"data_dir": os.path.abspath(data_dir), "rows": list(done.values())})
+        atomic.write_json(table_path, {"data_dir": os.path.abspath(data_dir), "rows": list(done.values())})
         if progress:
             progress(format_table([row]).splitlines()[-1])
     return rows

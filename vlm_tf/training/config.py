@@ -12,6 +12,7 @@ import dataclasses
 import json
 import os
 
+from vlm_tf.atomic import replacing
 from vlm_tf.models.registry import DEFAULT_MODEL, get_model_spec
 
 PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16", "mixed")
@@ -113,12 +114,6 @@ class RunConfig:
         return cls(**{key: value for key, value in values.items() if key in known})
 
 
-def write_json(path, obj):
-    with open(path, "w", encoding="utf-8") as f:
-        json.dump(obj, f, indent=2)
-        f.write("\n")
-
-
 def read_json(path):
     with open(path, encoding="utf-8") as f:
         return json.load(f)
@@ -132,3 +127,23 @@ def read_history(run_dir):
     with open(path, newline="", encoding="utf-8") as f:
         # CSVLogger writes "NA" for a metric an epoch did not report.
         return [{key: float(value) for key, value in row.items() if value and value != "NA"} for row in csv.DictReader(f)]
+
+
+def trim_history(run_dir, epochs):
+    """Keeps only the first `epochs` epochs in the run's `history.csv`.
+
+    A run killed after an epoch's row was written but before its state was
+    backed up repeats that epoch when resumed; without this the epoch would
+    appear twice.
+    """
+    path = os.path.join(run_dir, HISTORY_FILE)
+    if not os.path.isfile(path):
+        return
+    with open(path, newline="", encoding="utf-8") as f:
+        reader = csv.DictReader(f)
+        fields, rows = reader.fieldnames, [row for row in reader if int(row["epoch"]) < epochs]
+    with replacing(path) as temporary:
+        with open(temporary, "w", newline="", encoding="utf-8") as f:
+            writer = csv.DictWriter(f, fieldnames=fields)
+            writer.writeheader()
+            writer.writerows(rows)

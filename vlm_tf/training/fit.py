@@ -17,16 +17,16 @@ from __future__ import annotations
 import math
 import dataclasses
 import os
-import shutil
 import warnings
 
 import keras
 
+from vlm_tf import atomic
 from vlm_tf.data.pipeline import video_dataset_from_directory
 from vlm_tf.models.registry import RESTORATION_TASKS, build_model, get_model_spec
 from vlm_tf.training import config as run_files
 from vlm_tf.training import runtime
-from vlm_tf.training.callbacks import AttentionMaps, ClipSamples, ModelGraph, TrainingThroughput, attention_layer
+from vlm_tf.training.callbacks import AttentionMaps, ClipSamples, ModelGraph, ResumableBackup, SaveModel, TrainingThroughput, attention_layer
 from vlm_tf.training.config import RunConfig
 
 VALIDATION_FALLBACK_SPLIT = 0.2
@@ -165,11 +165,11 @@ def make_run_datasets(train_dir, val_dir, config, *, label_mode, sampling=None):
 def write_run_header(run_dir, data_dir, config, class_names):
     """Writes `config.json` and `class_names.json`, what `load_run` and a resumed run read back."""
     os.makedirs(os.path.join(run_dir, os.path.dirname(run_files.BEST_CHECKPOINT)), exist_ok=True)
-    run_files.write_json(
+    atomic.write_json(
         os.path.join(run_dir, run_files.CONFIG_FILE),
         {"run": config.to_dict(), "data_dir": os.path.abspath(data_dir), "class_names": class_names},
     )
-    run_files.write_json(os.path.join(run_dir, run_files.CLASS_NAMES_FILE), class_names)
+    atomic.write_json(os.path.join(run_dir, run_files.CLASS_NAMES_FILE), class_names)
 
 
 def _train(data_dir, run_dir, config, train_dir, val_dir, resumed, verbose):
@@ -191,13 +191,12 @@ def _train(data_dir, run_dir, config, train_dir, val_dir, resumed, verbose):
     best_path = os.path.join(run_dir, run_files.BEST_CHECKPOINT)
     history_path = os.path.join(run_dir, run_files.HISTORY_FILE)
     log_dir = os.path.join(run_dir, run_files.LOG_DIR)
+    backup = ResumableBackup(os.path.join(run_dir, run_files.BACKUP_DIR))
+    run_files.trim_history(run_dir, backup.saved_epoch())
     callbacks = [
         # First, so the loggers after it see its figure in the epoch's logs.
         TrainingThroughput(len(train_ds.file_paths)),
-        keras.callbacks.BackupAndRestore(os.path.join(run_dir, run_files.BACKUP_DIR)),
-        keras.callbacks.ModelCheckpoint(
-            best_path, monitor="val_accuracy", mode="max", save_best_only=True, initial_value_threshold=best_validation_accuracy(run_dir)
-        ),
+        SaveModel(best_path, monitor="val_accuracy", initial_value=best_validation_accuracy(run_dir)),
         keras.callbacks.CSVLogger(history_path, append=True),
         keras.callbacks.TensorBoard(log_dir, histogram_freq=1, write_graph=False),
         ModelGraph(os.path.join(log_dir, "train")),
@@ -211,12 +210,14 @@ def _train(data_dir, run_dir, config, train_dir, val_dir, resumed, verbose):
         # data", which is how every epoch is meant to end here.
         warnings.filterwarnings("ignore", message="Your input ran out of data")
         # The dataset shuffles its files itself; fit's own shuffle does not apply.
-        history = model.fit(train_ds, validation_data=val_ds, epochs=config.epochs, callbacks=callbacks, verbose=verbose, shuffle=False)
+        # The backup goes last, after every other end-of-epoch write.
+        history = model.fit(train_ds, validation_data=val_ds, epochs=config.epochs, callbacks=[*callbacks, backup], verbose=verbose, shuffle=False)
 
     model_path = os.path.join(run_dir, run_files.MODEL_FILE)
     # The run's model is its best epoch, which after a resume may be an epoch
     # from before the interruption.
-    shutil.copyfile(best_path, model_path)
+    atomic.copy_file(best_path, model_path)
+    backup.discard()
     return TrainResult(
         run_dir=run_dir,
         model_path=model_path,

@@ -19,17 +19,17 @@ check one against the other.
 from __future__ import annotations
 
 import os
-import shutil
 import warnings
 
 import keras
 import numpy as np
 import tensorflow as tf
 
+from vlm_tf import atomic
 from vlm_tf.models.registry import get_model_spec
 from vlm_tf.models.video_gan import build_video_discriminator
 from vlm_tf.training import config as run_files
-from vlm_tf.training.callbacks import GeneratedClips, PredictedFrames, SaveSubmodel, TrainingThroughput, pick_clips
+from vlm_tf.training.callbacks import GeneratedClips, PredictedFrames, ResumableBackup, SaveModel, TrainingThroughput, pick_clips
 from vlm_tf.training.config import GAN_LOSSES
 from vlm_tf.training.fit import TrainResult, best_validation_accuracy, make_optimizer, make_run_datasets, write_run_header
 from vlm_tf.training.runtime import jit_compile_argument
@@ -338,6 +338,8 @@ def train_generative(data_dir, run_dir, config, train_dir, val_dir, resumed, ver
     log_dir = os.path.join(run_dir, run_files.LOG_DIR)
     model_path = os.path.join(run_dir, run_files.MODEL_FILE)
     best_path = os.path.join(run_dir, run_files.BEST_CHECKPOINT)
+    backup = ResumableBackup(os.path.join(run_dir, run_files.BACKUP_DIR))
+    run_files.trim_history(run_dir, backup.saved_epoch())
 
     if predicting:
         observed = config.num_frames // 2
@@ -349,7 +351,7 @@ def train_generative(data_dir, run_dir, config, train_dir, val_dir, resumed, ver
         model.compile(**optimizers, adversarial_weight=FUSION_ADVERSARIAL_WEIGHT, loss=config.gan_loss, jit_compile=jit_compile_argument(config.jit))
         sample_clips = np.concatenate([clips.numpy() for clips, _ in val_ds.take(1)])[:SAMPLE_CLIPS]
         callbacks = [
-            SaveSubmodel("predictor", best_path, monitor="val_psnr", mode="max", initial_value=best_validation_accuracy(run_dir, "val_psnr")),
+            SaveModel(best_path, part="predictor", monitor="val_psnr", initial_value=best_validation_accuracy(run_dir, "val_psnr")),
             PredictedFrames(sample_clips, os.path.join(log_dir, "samples")),
         ]
         validation = val_ds
@@ -360,7 +362,7 @@ def train_generative(data_dir, run_dir, config, train_dir, val_dir, resumed, ver
         model = VideoGAN(generator, discriminator, seed=config.seed)
         model.compile(**optimizers, loss=config.gan_loss, jit_compile=jit_compile_argument(config.jit))
         callbacks = [
-            SaveSubmodel("generator", best_path),
+            SaveModel(best_path, part="generator"),
             GeneratedClips(dict(zip(real_labels, real_clips)), class_names, os.path.join(log_dir, "samples"), seed=config.seed),
         ]
         # A GAN has no validation loss worth the time: its losses measure
@@ -368,17 +370,19 @@ def train_generative(data_dir, run_dir, config, train_dir, val_dir, resumed, ver
         validation = None
     callbacks = [
         TrainingThroughput(len(train_ds.file_paths)),
-        keras.callbacks.BackupAndRestore(os.path.join(run_dir, run_files.BACKUP_DIR)),
         *callbacks,
         keras.callbacks.CSVLogger(os.path.join(run_dir, run_files.HISTORY_FILE), append=True),
         keras.callbacks.TensorBoard(log_dir, write_graph=False),
+        backup,
     ]
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="Your input ran out of data")
         history = model.fit(train_ds, validation_data=validation, epochs=config.epochs, callbacks=callbacks, verbose=verbose, shuffle=False)
 
-    shutil.copyfile(best_path, model_path)
-    model.discriminator.save(os.path.join(run_dir, DISCRIMINATOR_FILE))
+    atomic.save_model(model.discriminator, os.path.join(run_dir, DISCRIMINATOR_FILE))
+    # model.keras last: its presence is what marks the run finished.
+    atomic.copy_file(best_path, model_path)
+    backup.discard()
     rows = run_files.read_history(run_dir)
     summary = dict(max(rows, key=lambda row: row.get("val_psnr", 0.0)) if predicting else rows[-1]) if rows else {}
     summary.pop("epoch", None)

@@ -10,18 +10,18 @@ the same degradation on every pass in validation and evaluation.
 from __future__ import annotations
 
 import os
-import shutil
 import warnings
 
 import keras
 import numpy as np
 import tensorflow as tf
 
+from vlm_tf import atomic
 from vlm_tf.data.degrade import degrade
 from vlm_tf.data.pipeline import VIDEO_EXTENSIONS, list_video_files, make_clip_dataset, probe_files
 from vlm_tf.models.registry import RESTORATION_TASKS, get_model_spec
 from vlm_tf.training import config as run_files
-from vlm_tf.training.callbacks import TrainingThroughput, clip_montage
+from vlm_tf.training.callbacks import ResumableBackup, SaveModel, TrainingThroughput, clip_montage
 from vlm_tf.training.gan import capped_psnr
 from vlm_tf.training.fit import VALIDATION_FALLBACK_SPLIT, TrainResult, best_validation_accuracy, make_optimizer, write_run_header
 from vlm_tf.training.runtime import jit_compile_argument
@@ -188,18 +188,21 @@ def train_restoration(data_dir, run_dir, config, train_paths, val_paths, resumed
     log_dir = os.path.join(run_dir, run_files.LOG_DIR)
     best_path = os.path.join(run_dir, run_files.BEST_CHECKPOINT)
     model_path = os.path.join(run_dir, run_files.MODEL_FILE)
+    backup = ResumableBackup(os.path.join(run_dir, run_files.BACKUP_DIR))
+    run_files.trim_history(run_dir, backup.saved_epoch())
     callbacks = [
         TrainingThroughput(len(train_ds.file_paths)),
-        keras.callbacks.BackupAndRestore(os.path.join(run_dir, run_files.BACKUP_DIR)),
-        keras.callbacks.ModelCheckpoint(best_path, monitor="val_psnr", mode="max", save_best_only=True, initial_value_threshold=best_validation_accuracy(run_dir, "val_psnr")),
+        SaveModel(best_path, monitor="val_psnr", initial_value=best_validation_accuracy(run_dir, "val_psnr")),
         keras.callbacks.CSVLogger(os.path.join(run_dir, run_files.HISTORY_FILE), append=True),
         keras.callbacks.TensorBoard(log_dir, write_graph=False),
         RestoredFrames(degraded.numpy()[:SAMPLE_CLIPS], clean.numpy()[:SAMPLE_CLIPS], os.path.join(log_dir, "samples")),
+        backup,
     ]
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="Your input ran out of data")
         history = model.fit(centre_targets(train_ds), validation_data=centre_targets(val_ds), epochs=config.epochs, callbacks=callbacks, verbose=verbose, shuffle=False)
-    shutil.copyfile(best_path, model_path)
+    atomic.copy_file(best_path, model_path)
+    backup.discard()
     rows = run_files.read_history(run_dir)
     summary = dict(max(rows, key=lambda row: row.get("val_psnr", 0.0))) if rows else {}
     summary.pop("epoch", None)
