@@ -121,3 +121,130 @@ def choose_settings(methods, degraded_clips, clean_clips):
         setting = min(settings, key=lambda name: error(settings[name]))
         chosen[method] = (setting, settings[setting])
     return chosen
+
+
+# --- detection (§6.2): background subtraction + contours -------------------------
+
+# Settings tried on the training videos: the median background's threshold
+# on the largest channel difference (0-255), and MOG2's `varThreshold` (its
+# default is 16).
+MEDIAN_THRESHOLDS = (15, 25, 40, 60)
+MOG2_THRESHOLDS = (16, 32, 64)
+MIN_BOX_AREA = 16
+_KERNEL = np.ones((3, 3), np.uint8)
+
+
+def foreground_masks(frames, method="median", threshold=25):
+    """Per-frame foreground masks `(T, H, W)` uint8 of a still-camera clip.
+
+    `median`: the per-pixel median of the clip is the background; a pixel
+    whose largest channel difference exceeds `threshold` is foreground.
+    `mog2`: OpenCV's Gaussian-mixture subtractor (`varThreshold=threshold`),
+    run over the clip once to learn the background and again, without
+    learning, to label it: a clip of a few dozen frames is too short for it
+    to learn while it labels.
+    """
+    frames = np.asarray(frames)
+    if method == "median":
+        background = np.median(frames, axis=0)
+        masks = (np.abs(frames.astype(np.float32) - background).max(axis=-1) > threshold).astype(np.uint8)
+    elif method == "mog2":
+        subtractor = cv2.createBackgroundSubtractorMOG2(history=len(frames), varThreshold=threshold, detectShadows=False)
+        for frame in frames:
+            subtractor.apply(_bgr(frame))
+        masks = np.stack([(subtractor.apply(_bgr(frame), learningRate=0) > 0).astype(np.uint8) for frame in frames])
+    else:
+        raise ValueError(f"background method must be 'median' or 'mog2', received {method!r}")
+    return np.stack([cv2.morphologyEx(cv2.morphologyEx(mask, cv2.MORPH_OPEN, _KERNEL), cv2.MORPH_CLOSE, _KERNEL) for mask in masks])
+
+
+SHAPE_FEATURES = 4
+
+
+def shape_features(contour):
+    """A contour's first four Hu moments on a log scale (what `cv2.matchShapes` compares): invariant to position, size and rotation.
+
+    The last three, of high order, are mostly pixel noise on objects a
+    dozen pixels wide: with all seven the nearest class mean named the shape
+    of 23 % of the matched regions of generated clips, with four 54 %.
+    """
+    hu = cv2.HuMoments(cv2.moments(contour)).ravel()[:SHAPE_FEATURES]
+    return -np.sign(hu) * np.log10(np.abs(hu) + 1e-30)
+
+
+def moving_regions(frames, method="median", threshold=25, min_area=MIN_BOX_AREA):
+    """Per frame, the outer contours of the foreground: a list of `(box [x0, y0, x1, y1], features, score)`.
+
+    The score, for ranking boxes in average precision, is the share of the
+    box that is foreground.
+    """
+    regions = []
+    for mask in foreground_masks(frames, method, threshold):
+        contours, _ = cv2.findContours(mask, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+        found = []
+        for contour in contours:
+            x, y, w, h = cv2.boundingRect(contour)
+            if w * h >= min_area:
+                found.append(([x, y, x + w, y + h], shape_features(contour), float(mask[y:y + h, x:x + w].mean())))
+        regions.append(found)
+    return regions
+
+
+class BackgroundSubtractionDetector:
+    """The classical detector: moving regions by background subtraction, each given the class whose shape it is closest to.
+
+    Classes come from the nearest class mean of `shape_features`, learnt by
+    `fit` from the regions that overlap a ground-truth box of the training
+    videos (IoU >= 0.5); the background method and threshold are the ones
+    with the best mAP@0.5 on those same videos.
+    """
+
+    def __init__(self, method="median", threshold=25, centres=None):
+        self.method, self.threshold = method, threshold
+        self.centres = None if centres is None else np.asarray(centres, np.float64)
+
+    def detect(self, frames):
+        """`[(boxes (N, 4), scores (N,), classes (N,))]`, one per frame."""
+        detections = []
+        for found in moving_regions(frames, self.method, self.threshold):
+            boxes = np.array([box for box, _, _ in found], np.float32).reshape(-1, 4)
+            scores = np.array([score for _, _, score in found], np.float32)
+            features = np.array([f for _, f, _ in found]).reshape(-1, SHAPE_FEATURES)
+            classes = np.argmin(((features[:, None, :] - self.centres[None]) ** 2).sum(-1), axis=1) if len(found) else np.zeros(0, int)
+            detections.append((boxes, scores, classes))
+        return detections
+
+    @classmethod
+    def fit(cls, clips, truths, num_classes):
+        """Chooses the setting and learns the class shapes from training `clips` (uint8 `(T, H, W, 3)` each) and `truths` (per clip, per frame `(boxes, classes)`)."""
+        from vlm_tf.tracking import box_iou, mean_average_precision
+
+        best = None
+        for method, thresholds in (("median", MEDIAN_THRESHOLDS), ("mog2", MOG2_THRESHOLDS)):
+            for threshold in thresholds:
+                regions = [moving_regions(clip, method, threshold) for clip in clips]
+                sums, counts = np.zeros((num_classes, SHAPE_FEATURES)), np.zeros(num_classes)
+                for clip_regions, clip_truth in zip(regions, truths):
+                    for found, (true_boxes, true_classes) in zip(clip_regions, clip_truth):
+                        if not found or not len(true_boxes):
+                            continue
+                        iou = box_iou([box for box, _, _ in found], true_boxes)
+                        for k, (_, features, _) in enumerate(found):
+                            if iou[k].max() >= 0.5:
+                                c = int(true_classes[int(iou[k].argmax())])
+                                sums[c] += features
+                                counts[c] += 1
+                # A class never seen gets a centre no region is near.
+                centres = np.where(counts[:, None] > 0, sums / np.maximum(counts[:, None], 1), 1e6)
+                detector = cls(method, threshold, centres)
+                score = mean_average_precision([d for clip in clips for d in detector.detect(clip)], [t for clip in truths for t in clip], num_classes)["map"]
+                if best is None or score > best[0]:
+                    best = (score, detector)
+        return best[1]
+
+    def to_dict(self):
+        return {"method": self.method, "threshold": self.threshold, "centres": self.centres.tolist()}
+
+    @classmethod
+    def from_dict(cls, values):
+        return cls(values["method"], values["threshold"], values["centres"])

@@ -14,6 +14,7 @@ import os
 import sys
 
 from vlm_tf.data import synthetic
+from vlm_tf.data.detection import DEFAULT_DETECTION_VIDEOS
 from vlm_tf.models.registry import DEFAULT_MODEL, MODELS, RESTORATION_TASKS, TASKS, default_model, get_model_spec, model_names
 from vlm_tf.training.config import GAN_LOSSES, JIT_MODES, LOG_DIR, LR_SCHEDULES, OPTIMIZERS, PRECISIONS, RECIPE_DEFAULTS, SAVED_MODEL_DIR, SCALES, RunConfig
 
@@ -77,6 +78,12 @@ def _make_data(out_dir, *, videos_per_class, frames, size, seed):
 
 
 def cmd_make_data(args):
+    if args.task == "detect":
+        from vlm_tf.data.detection import write_detection_dataset
+
+        manifest = write_detection_dataset(args.out_dir, videos=args.videos, num_frames=args.frames, size=args.size, seed=args.seed)
+        _say(f"dataset: {args.out_dir} (detection: {len(manifest['classes'])} shape classes, 1-{manifest['max_objects']} objects a video, splits {manifest['splits']} videos)")
+        return
     _make_data(args.out_dir, videos_per_class=args.videos_per_class, frames=args.frames, size=args.size, seed=args.seed)
 
 
@@ -175,8 +182,19 @@ def _print_restoration(report):
         _say(f"skipped {item['path']}: {item['reason']}")
 
 
+def _print_detection(report):
+    _say(f"detection: {report['num_videos']} videos, {report['num_objects']} objects")
+    rows = [("model", report), (report["baseline"]["name"], report["baseline"])]
+    width = max(len(name) for name, _ in rows)
+    for name, scores in rows:
+        _say(f"  {name:<{width}}  mAP@0.5 {scores['map50']:.3f}  class-agnostic {scores['map50_agnostic']:.3f}  IoU {scores['mean_iou']:.3f}  ID switches {scores['id_switches']}")
+    _say("  AP@0.5 per class: " + ", ".join(f"{name} {'-' if ap is None else f'{ap:.3f}'}" for name, ap in report["ap50_per_class"].items()))
+    for item in report["skipped"]:
+        _say(f"skipped {item['path']}: {item['reason']}")
+
+
 def cmd_evaluate(args):
-    from vlm_tf.inference import evaluate_directory, evaluate_prediction, evaluate_restoration, load_run
+    from vlm_tf.inference import evaluate_detection, evaluate_directory, evaluate_prediction, evaluate_restoration, load_run
 
     run = load_run(args.run_dir)
     if run.task == "generate":
@@ -185,6 +203,8 @@ def cmd_evaluate(args):
         report, show = evaluate_prediction(run, args.data_dir, strict=args.strict), _print_prediction
     elif run.task in RESTORATION_TASKS:
         report, show = evaluate_restoration(run, args.data_dir, strict=args.strict), _print_restoration
+    elif run.task == "detect":
+        report, show = evaluate_detection(run, args.data_dir, strict=args.strict), _print_detection
     else:
         report, show = evaluate_directory(run, args.data_dir, strict=args.strict), _print_evaluation
     if args.json:
@@ -229,9 +249,17 @@ def cmd_predict_frames(args):
 
 
 def cmd_apply(args):
-    from vlm_tf.inference import load_run, write_restored_video
+    from vlm_tf.inference import load_run, write_detected_video, write_restored_video
 
-    report = write_restored_video(load_run(args.run_dir), args.video, args.out, degrade_first=args.degrade, side_by_side=args.side_by_side, seed=args.seed)
+    run = load_run(args.run_dir)
+    if run.task == "detect":
+        if args.degrade:
+            raise CommandError("--degrade is for the restoration runs; a detect run draws its boxes on VIDEO as it is")
+        report = write_detected_video(run, args.video, args.out, side_by_side=args.side_by_side)
+        height, width = report["size"]
+        _say(f"{args.out}: {report['frames']} frames, {height}x{width}, {report['detections']} boxes in {report['tracks']} tracks{' (input | output)' if args.side_by_side else ''}")
+        return
+    report = write_restored_video(run, args.video, args.out, degrade_first=args.degrade, side_by_side=args.side_by_side, seed=args.seed)
     (height, width), (out_height, out_width) = report["input_size"], report["output_size"]
     _say(f"{args.out}: {report['frames']} frames, {height}x{width} in, {out_height}x{out_width} out{' (input | output)' if args.side_by_side else ''}")
     if "psnr" in report:
@@ -260,7 +288,7 @@ def cmd_predict(args):
 
 
 def _export(run_dir, out):
-    from vlm_tf.export import export_frame_predictor, export_generator, export_restorer, export_saved_model
+    from vlm_tf.export import export_detector, export_frame_predictor, export_generator, export_restorer, export_saved_model
     from vlm_tf.inference import load_run
 
     out = out or os.path.join(run_dir, SAVED_MODEL_DIR)
@@ -274,6 +302,9 @@ def _export(run_dir, out):
     elif run.task in RESTORATION_TASKS:
         export_restorer(run.model, out)
         _say(f"SavedModel: {out} (serving_default takes one clip's uint8 frames (time, height, width, 3), returns them restored)")
+    elif run.task == "detect":
+        export_detector(run.model, out, class_names=run.class_names)
+        _say(f"SavedModel: {out} (serving_default takes one video's uint8 frames (time, height, width, 3), returns boxes, scores, class_index, class_name per frame)")
     elif run.task == "predict_frames":
         export_frame_predictor(run.model, out)
         _say(f"SavedModel: {out} (serving_default takes uint8 frames (batch, {run.model.input_shape[1]}, {size}, {size}, 3), returns the next {run.model.output_shape[1]})")
@@ -392,6 +423,9 @@ def build_parser():
     p.add_argument("--frames", type=_positive_int, default=DATA_DEFAULTS["frames"], help="frames per video (default: %(default)s)")
     p.add_argument("--size", type=_positive_int, default=DATA_DEFAULTS["size"], help="frame height and width in pixels (default: %(default)s)")
     p.add_argument("--seed", type=int, default=DATA_DEFAULTS["seed"], help="dataset seed (default: %(default)s)")
+    p.add_argument("--task", choices=["classify", "detect"], default="classify",
+                   help="classify: the eight motion classes; detect: OUT_DIR/{train,val,test}/clip_NNNN.mp4 with 1-3 moving shapes each and their boxes (default: %(default)s)")
+    p.add_argument("--videos", type=_positive_int, default=DEFAULT_DETECTION_VIDEOS, help="--task detect: videos over all splits, 70/15/15 (default: %(default)s)")
     p.set_defaults(func=cmd_make_data)
 
     width = max(len(name) for name in MODELS) + 2
@@ -402,8 +436,9 @@ def build_parser():
                                         "The restoration tasks take any folder of videos (DATA_DIR/train if there is one) and degrade them into training pairs.\n\nmodels:\n" + models)
     p.add_argument("data_dir", metavar="DATA_DIR")
     p.add_argument("--out", required=True, metavar="RUN_DIR", help="run folder: config, checkpoints, model, class names, TensorBoard logs")
-    p.add_argument("--task", choices=TASKS, help="what to train: classify (the default), generate (gan), predict_frames (fusion), or a chapter-6 restoration task on any folder of videos: "
-                                                 "denoise, superres, enhance (docs/design.md, \"Restoration\"); picks the task's default model")
+    p.add_argument("--task", choices=TASKS, help="what to train: classify (the default), generate (gan), predict_frames (fusion), detect (videos with a box file each, "
+                                                 "vlm_tf.data.detection), or a chapter-6 restoration task on any folder of videos: denoise, superres, enhance "
+                                                 "(docs/design.md, \"Detection\" and \"Restoration\"); picks the task's default model")
     p.add_argument("--model", choices=list(MODELS), metavar="NAME", help=f"one of: {', '.join(MODELS)} (default: {DEFAULT_MODEL}, or the --task's first model)")
     _add_training_options(p, defaults)
     p.add_argument("--scale", type=int, choices=SCALES, default=defaults.scale, help="superres: the upscaling factor; its training pairs are blurred and shrunk by it (default: %(default)s)")
@@ -412,15 +447,15 @@ def build_parser():
     p.add_argument("--quiet", action="store_true", help="no per-epoch output")
     p.set_defaults(func=cmd_train)
 
-    p = commands.add_parser("evaluate", help="accuracy, per-class accuracy and confusion matrix on DATA_DIR/<class>/<video> (restoration and fusion runs: PSNR and SSIM against their baselines)")
+    p = commands.add_parser("evaluate", help="accuracy, per-class accuracy and confusion matrix on DATA_DIR/<class>/<video> (restoration and fusion runs: PSNR and SSIM; detect runs: mAP@0.5, IoU and ID switches; each against its classical baseline)")
     p.add_argument("run_dir", metavar="RUN_DIR")
     p.add_argument("data_dir", metavar="DATA_DIR")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.add_argument("--strict", action="store_true", help="stop at the first unreadable file instead of skipping it")
     p.set_defaults(func=cmd_evaluate)
 
-    p = commands.add_parser("apply", help="restore VIDEO with a denoise, superres or enhance run and write the result",
-                            description="Restore every frame of VIDEO (at its own size) from the frames around it, and write OUT.")
+    p = commands.add_parser("apply", help="restore VIDEO with a denoise, superres or enhance run, or draw a detect run's tracked boxes on it, and write the result",
+                            description="Restore every frame of VIDEO (at its own size) from the frames around it, or draw the boxes, track IDs and classes a detect run finds, and write OUT.")
     p.add_argument("run_dir", metavar="RUN_DIR")
     p.add_argument("video", metavar="VIDEO")
     p.add_argument("--out", required=True, metavar="FILE", help="the video to write (.mp4, .avi, ...)")

@@ -14,7 +14,9 @@ The generative runs export their own signatures: a GAN's generator takes
 noise and a label and returns uint8 frames (`export_generator`); the fusion
 model takes uint8 frames and returns the uint8 frames it predicts next
 (`export_frame_predictor`). A restoration model takes a degraded clip's
-uint8 frames, of any size, and returns them restored (`export_restorer`).
+uint8 frames, of any size, and returns them restored (`export_restorer`);
+a detector takes a video's uint8 frames, of any size, and returns boxes,
+scores and classes per frame (`export_detector`).
 """
 
 from __future__ import annotations
@@ -100,6 +102,40 @@ def export_restorer(restorer, path):
 
     path = os.fspath(path)
     _write_archive(restorer, serve, path)
+    return path
+
+
+def export_detector(detector, path, *, class_names, max_detections=20):
+    """Writes a detect run's model as a SavedModel: uint8 `frames` `(T, H, W, 3)`, one video of any size →
+
+        boxes        float32 (T, K, 4)  [x_min, y_min, x_max, y_max] in the frames' pixels
+        scores       float32 (T, K)     best first; `vlm-tf apply` keeps those >= 0.3
+        class_index  int32   (T, K)
+        class_name   string  (T, K)
+
+    with K = `max_detections`. Frames are resized to the model's size as
+    `read_frames` does (area averaging to shrink, bilinear to enlarge), and
+    the boxes scaled back. Tracking stays outside: it is a few lines of
+    bookkeeping per frame (`vlm_tf.tracking.IoUTracker`).
+    """
+    from vlm_tf.models.detection import decode_detections
+
+    _, _, height, width, _ = detector.input_shape
+    names = tf.constant(list(class_names))
+
+    @tf.function(input_signature=[tf.TensorSpec([None, None, None, 3], tf.uint8, name=SERVING_INPUT)])
+    def serve(frames):
+        pixels = tf.cast(frames, tf.float32)
+        size = tf.shape(frames)[1:3]
+        shrinking = tf.reduce_any(size > [height, width])
+        resized = tf.cond(shrinking, lambda: tf.image.resize(pixels, (height, width), method="area"), lambda: tf.image.resize(pixels, (height, width), method="bilinear"))
+        outputs = detector(resized[None], training=False)[0]
+        boxes, scores, classes = decode_detections(outputs, num_classes=len(class_names), max_detections=max_detections)
+        scale = tf.cast(tf.stack([size[1] / width, size[0] / height] * 2), tf.float32)
+        return {"boxes": boxes * scale, "scores": scores, "class_index": classes, "class_name": tf.gather(names, classes)}
+
+    path = os.fspath(path)
+    _write_archive(detector, serve, path)
     return path
 
 

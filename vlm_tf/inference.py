@@ -12,12 +12,16 @@ import numpy as np
 import vlm_tf.layers  # noqa: F401
 from vlm_tf import baselines
 from vlm_tf.data import sampling
-from vlm_tf.data.decode import VideoReadError, probe_video, read_frames, write_video
+from vlm_tf.data.decode import VideoReadError, probe_video, read_frames, resize_frame, write_video
+from vlm_tf.data.detection import draw_boxes
 from vlm_tf.data.degrade import degrade
 from vlm_tf.data.pipeline import index_directory, video_dataset_from_directory
+from vlm_tf.models.detection import detect_clip
 from vlm_tf.models.registry import RESTORATION_TASKS, get_model_spec
+from vlm_tf.tracking import IoUTracker, count_id_switches, mean_average_precision
 from vlm_tf.training import config as run_files
 from vlm_tf.training.config import RunConfig
+from vlm_tf.training.detect import BASELINE_FILE, annotated_videos, score_detections
 from vlm_tf.training.gan import frame_quality
 # Registers the restoration metrics a restorer's model.keras was compiled with.
 from vlm_tf.training.restore import list_videos, restoration_pairs, sliding_windows
@@ -453,3 +457,114 @@ def write_restored_video(run, path, out, *, degrade_first=False, side_by_side=Fa
         restored = np.concatenate([shown, restored], axis=2)
     write_video(out, restored, fps=fps or info.fps or GENERATED_FPS)
     return report
+
+
+# --- detection and tracking (§6.2) ---------------------------------------------------
+
+# Detections at least this confident are tracked and drawn; mAP ranks all of them.
+DETECTION_THRESHOLD = 0.3
+
+
+def detect_video(run, frames, *, threshold=DETECTION_THRESHOLD):
+    """Detects and tracks objects in one video's RGB frames `(T, H, W, 3)` of any size.
+
+    The frames are resized to the run's size for the model and the boxes
+    scaled back. Returns one dict per frame: `boxes` `(K, 4)` in the
+    frames' pixels, `scores`, `classes` (indices into `run.class_names`),
+    best first, every candidate; and `tracked`, the indices of those at
+    least `threshold` confident, with `track_ids`, their identities from
+    `vlm_tf.tracking.IoUTracker`.
+    """
+    run.require("detect", "detect_video")
+    frames = np.asarray(frames)
+    height, width = frames.shape[1:3]
+    resized = np.stack([resize_frame(frame, run.image_size) for frame in frames])
+    scale = np.array([width / run.image_size[1], height / run.image_size[0]] * 2, np.float32)
+    tracker = IoUTracker()
+    results = []
+    for boxes, scores, classes in detect_clip(run.model, resized, len(run.class_names)):
+        boxes = boxes * scale
+        tracked = np.nonzero(scores >= threshold)[0]
+        ids = tracker.update(boxes[tracked], classes[tracked])
+        results.append({"boxes": boxes, "scores": scores, "classes": classes, "tracked": tracked, "track_ids": ids})
+    return results
+
+
+def _baseline_tracks(detector, frames):
+    tracker = IoUTracker()
+    detections = detector.detect(frames)
+    return detections, [tracker.update(boxes, classes) for boxes, _, classes in detections]
+
+
+def evaluate_detection(run, data_dir, *, strict=False):
+    """mAP@0.5, mean IoU and ID switches of a detect run on every annotated video under `data_dir`, next to the background-subtraction baseline's.
+
+    Each whole video is scored at its own size against its box file
+    (`vlm_tf.data.detection`). `map50` is PASCAL VOC's all-point AP at IoU
+    0.5 averaged over classes; `map50_agnostic` the same with classes
+    ignored (how well boxes are found at all: the fair comparison for a
+    background model, which only guesses classes from shapes);
+    `mean_iou` the IoU of the true positives; `id_switches` CLEAR MOT's
+    identity switches of the tracks (`vlm_tf.tracking`), summed over videos.
+    Videos without a readable box file are skipped and listed.
+    """
+    run.require("detect", "evaluate_detection")
+    videos, skipped = annotated_videos(list_videos(data_dir), strict=strict)
+    if not videos:
+        first = f"; first: {skipped[0]['path']} ({skipped[0]['reason']})" if skipped else ""
+        raise ValueError(f"{data_dir}: no video with a readable box file{first}")
+    detector = baselines.BackgroundSubtractionDetector.from_dict(run_files.read_json(os.path.join(run.run_dir, BASELINE_FILE)))
+    found = {"model": ([], 0), "baseline": ([], 0)}
+    truths = []
+    for video in videos:
+        frames = read_frames(video.path)
+        truth = video.truth(run.class_names)
+        truths.append(truth)
+        results = detect_video(run, frames)
+        model_detections = [(r["boxes"], r["scores"], r["classes"]) for r in results]
+        model_tracks = [(r["boxes"][r["tracked"]], r["track_ids"]) for r in results]
+        base_detections, base_ids = _baseline_tracks(detector, frames)
+        base_tracks = [(boxes, ids) for (boxes, _, _), ids in zip(base_detections, base_ids)]
+        object_truth = [(boxes, ids) for boxes, _, ids in truth]
+        for name, detections, tracks in (("model", model_detections, model_tracks), ("baseline", base_detections, base_tracks)):
+            found[name][0].append(detections)
+            found[name] = (found[name][0], found[name][1] + count_id_switches(tracks, object_truth))
+    report = {"task": "detect"}
+    for name, (detections, switches) in found.items():
+        aware = score_detections(detections, truths, len(run.class_names))
+        agnostic = mean_average_precision(
+            [(b, s, np.zeros(len(b), int)) for video in detections for b, s, _ in video], [(b, np.zeros(len(b), int)) for video in truths for b, _, _ in video], 1
+        )
+        scores = {"map50": aware["map"], "map50_agnostic": agnostic["map"], "mean_iou": aware["mean_iou"], "id_switches": int(switches),
+                  "ap50_per_class": dict(zip(run.class_names, aware["per_class"]))}
+        if name == "model":
+            report.update(scores)
+        else:
+            report["baseline"] = {"name": f"background subtraction ({detector.method}, threshold {detector.threshold:g}) + contour shape", **scores}
+    report.update(num_videos=len(videos), num_objects=int(sum(len({i for _, _, ids in t for i in ids}) for t in truths)), skipped=skipped)
+    return report
+
+
+def write_detected_video(run, path, out, *, side_by_side=False, threshold=DETECTION_THRESHOLD, fps=None):
+    """Writes the video at `path` with its tracked detections drawn: a box, track ID and class per object, a colour per track.
+
+    With `side_by_side`, each frame is input | output. Returns
+    `{"frames", "size", "tracks", "detections"}`.
+    """
+    run.require("detect", "drawing detections")
+    info = probe_video(path)
+    frames = read_frames(path)
+    results = detect_video(run, frames, threshold=threshold)
+    palette = np.array([[230, 25, 75], [60, 180, 75], [255, 225, 25], [0, 130, 200], [245, 130, 48], [145, 30, 180], [70, 240, 240], [240, 50, 230]])
+    drawn = []
+    for frame, result in zip(frames, results):
+        kept = result["tracked"]
+        captions = [f"{i} {run.class_names[c]}" for i, c in zip(result["track_ids"], result["classes"][kept])]
+        colours = [palette[i % len(palette)] for i in result["track_ids"]]
+        drawn.append(draw_boxes(frame, result["boxes"][kept], captions, colour=colours) if len(kept) else frame)
+    drawn = np.stack(drawn)
+    if side_by_side:
+        drawn = np.concatenate([frames, drawn], axis=2)
+    write_video(out, drawn, fps=fps or info.fps or GENERATED_FPS)
+    return {"frames": len(frames), "size": [info.height, info.width], "tracks": len({i for r in results for i in r["track_ids"]}),
+            "detections": int(sum(len(r["tracked"]) for r in results))}

@@ -98,7 +98,8 @@ def probe_video(path) -> VideoInfo:
     return VideoInfo(os.fspath(path), num_frames, fps, width, height)
 
 
-def _resize(frame, size, crop_to_aspect_ratio):
+def resize_frame(frame, size, crop_to_aspect_ratio=False):
+    """One frame resized to `size` `(height, width)` as `read_frames` resizes: INTER_AREA to shrink, bilinear to enlarge."""
     height, width = size
     if crop_to_aspect_ratio:
         # Centre crop to the target aspect ratio first, as
@@ -168,4 +169,4 @@ def read_frames(path, indices=None, size=None, *, crop_to_aspect_ratio=False) ->
 
 def _to_rgb(bgr, size, crop_to_aspect_ratio):
     rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
-    return rgb if size is None else _resize(rgb, size, crop_to_aspect_ratio)
+    return rgb if size is None else resize_frame(rgb, size, crop_to_aspect_ratio)

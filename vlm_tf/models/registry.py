@@ -13,10 +13,11 @@ import importlib
 DEFAULT_MODEL = "cnn_lstm"
 # What a model does with a clip: classify it (the default), generate clips
 # from noise and a label (the GAN), predict a clip's next frames (the §3.4
-# fusion model), or restore degraded frames (chapter 6: denoise,
-# super-resolve, enhance). Training, evaluation and export follow the task.
+# fusion model), find and track objects (chapter 6: detect), or restore
+# degraded frames (chapter 6: denoise, super-resolve, enhance). Training,
+# evaluation and export follow the task.
 RESTORATION_TASKS = ("denoise", "superres", "enhance")
-TASKS = ("classify", "generate", "predict_frames", *RESTORATION_TASKS)
+TASKS = ("classify", "generate", "predict_frames", "detect", *RESTORATION_TASKS)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -183,6 +184,23 @@ register_model(
     "the §3.4 CNN + RNN + GAN fusion as a next-frame predictor: the first half of each clip in, the second half out; reconstruction + adversarial loss; `vlm-tf predict-frames`",
     training=GAN_RECIPE,
     task="predict_frames",
+)
+
+# --- detection and tracking (chapter 6: §6.2), vlm_tf.models.detection ---
+
+register_model(
+    "detect_cnn_rnn",
+    "vlm_tf.models.detection:build_video_detector",
+    "the text's CNN + RNN for detection (§6.2): per-frame conv trunk, bidirectional ConvLSTM over the frames, centre heat maps + box sides per class; the --task detect default",
+    task="detect",
+    temporal=True,
+)
+register_model(
+    "detect_frame",
+    "vlm_tf.models.detection:build_video_detector",
+    "the same detector with a per-frame conv in the ConvLSTM's place: the comparison for detect_cnn_rnn",
+    task="detect",
+    temporal=False,
 )
 
 # --- restoration (chapter 6: §6.4 enhancement, §6.6 super-resolution, §6.7 denoising), vlm_tf.models.restoration ---

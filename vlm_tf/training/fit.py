@@ -103,6 +103,12 @@ def train(data_dir, run_dir, config=None, *, verbose=1):
 
         # Any folder of videos will do: its videos are degraded into pairs.
         splits = restoration_split(data_dir, seed=config.seed)
+    elif task == "detect":
+        from vlm_tf.training.detect import train_detection as train_run
+        from vlm_tf.training.restore import restoration_split
+
+        # Any folder of videos with a box file beside each.
+        splits = restoration_split(data_dir, seed=config.seed)
     else:
         splits = find_split_dirs(data_dir)
         if task == "classify":

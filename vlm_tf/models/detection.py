@@ -1,0 +1,135 @@
+"""Object detection in video (§6.2): the text's CNN + RNN, as a centre-point detector.
+
+Shape flow for frames of 64×64 (`C` classes):
+
+    (B, T, 64, 64, 3)       uint8-range RGB frames, any number T
+    spatial_features        chapter 5's CNN trunk, per frame: two conv/conv/pool blocks → (B, T, 16, 16, 64)
+    temporal_features       a bidirectional ConvLSTM over the frames → (B, T, 16, 16, 64): each place
+                            sees the same place in the frames before and after (the text's RNN)
+    detection_head          conv 3×3 → C centre heat maps (logits) + 4 box sides → (B, T, 16, 16, C + 4)
+
+Each cell of the 16×16 grid (a stride of 4 pixels) says how likely an
+object of each class has its centre there and, if so, how far the box's
+left, top, right and bottom sides lie from the cell's centre (in cells).
+Decoding keeps the cells that are the largest in their 3×3 neighbourhood
+(so no box-overlap suppression is needed) and turns the best of them into
+boxes; this is CenterNet (Zhou et al., 2019), which needs no anchors and
+only convolutions, so the whole detector is a plain Keras functional model.
+`temporal=False` puts a per-frame conv in the RNN's place: the comparison
+that says what the neighbouring frames add.
+"""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+import tensorflow as tf
+from keras import layers, ops
+
+# Keras' own TimeDistributed gives one frame when the number of frames is
+# unknown inside a tf.function (a SavedModel); vlm_tf's keeps them all.
+from vlm_tf.layers import TimeDistributed
+
+STRIDE = 4
+# A heat map's prior: sigmoid(-2.19) = 0.1, CenterNet's start, so the first
+# steps are not swamped by the loss of every empty cell.
+_HEAT_PRIOR = -2.19
+_BOX_LOSS_WEIGHT = 1.0
+
+
+def build_video_detector(num_classes, *, num_frames=None, image_size=(64, 64), filters=(32, 64), temporal=True, name="video_detector"):
+    """A functional detector: frames `(B, T, H, W, 3)` in [0, 255] → `(B, T, H/4, W/4, num_classes + 4)`.
+
+    `H` and `W` must be multiples of 4; `num_frames=None` takes any length.
+    """
+    height, width = image_size
+    if height % STRIDE or width % STRIDE:
+        raise ValueError(f"the detector's frame size must be a multiple of {STRIDE}, received {image_size}")
+    inputs = keras.Input((num_frames, height, width, 3), name="frames")
+    x = layers.Rescaling(1.0 / 255.0, name="rescale")(inputs)
+    for block, width_ in enumerate(filters):
+        for k in range(2):
+            x = TimeDistributed(layers.Conv2D(width_, 3, padding="same", activation="relu"), name=f"spatial_features_{block + 1}{'ab'[k]}")(x)
+        x = TimeDistributed(layers.MaxPooling2D(2), name=f"spatial_pool_{block + 1}")(x)
+    if temporal:
+        context = layers.Bidirectional(
+            layers.ConvLSTM2D(filters[-1] // 2, 3, padding="same", return_sequences=True), merge_mode="concat", name="temporal_features"
+        )(x)
+    else:
+        context = TimeDistributed(layers.Conv2D(filters[-1], 3, padding="same", activation="relu"), name="frame_features")(x)
+    # The frame's own features next to their temporal context: where an
+    # object is shows best in its own frame.
+    x = layers.Concatenate(name="features")([x, context])
+    x = TimeDistributed(layers.Conv2D(64, 3, padding="same", activation="relu"), name="detection_head")(x)
+    heat = TimeDistributed(layers.Conv2D(num_classes, 1, bias_initializer=keras.initializers.Constant(_HEAT_PRIOR)), name="centre_heat")(x)
+    sides = TimeDistributed(layers.Conv2D(4, 1), name="box_sides")(x)
+    outputs = layers.Concatenate(name="detections", dtype="float32")([heat, sides])
+    return keras.Model(inputs, outputs, name=name)
+
+
+@keras.saving.register_keras_serializable(package="vlm_tf")
+def detection_loss(y_true, y_pred):
+    """CenterNet's loss: focal loss on the centre heat maps plus L1 on the box sides at object centres.
+
+    `y_true` is `(…, C + 5)`: C Gaussian heat targets (1 at a centre cell),
+    the 4 box sides at centre cells, and a mask that is 1 at centre cells.
+    Both terms are divided by the number of objects.
+    """
+    y_pred = ops.cast(y_pred, "float32")
+    num_classes = ops.shape(y_pred)[-1] - 4
+    heat_true, sides_true, mask = y_true[..., :num_classes], y_true[..., num_classes:-1], y_true[..., -1:]
+    logits, sides = y_pred[..., :num_classes], y_pred[..., num_classes:]
+    probability = ops.sigmoid(logits)
+    centre = ops.cast(ops.equal(heat_true, 1.0), "float32")
+    positive = centre * ops.square(1.0 - probability) * -ops.log_sigmoid(logits)
+    negative = (1.0 - centre) * ops.power(1.0 - heat_true, 4.0) * ops.square(probability) * -ops.log_sigmoid(-logits)
+    objects = ops.maximum(ops.sum(mask), 1.0)
+    box = ops.sum(mask * ops.abs(sides - sides_true))
+    return (ops.sum(positive + negative) + _BOX_LOSS_WEIGHT * box) / objects
+
+
+def detection_targets(frame_objects, num_classes, grid_size):
+    """Training targets for one frame: `frame_objects` = `(boxes (N, 4) in input pixels, classes (N,))` → `(Hg, Wg, C + 5)` float32."""
+    grid_h, grid_w = grid_size
+    target = np.zeros((grid_h, grid_w, num_classes + 5), np.float32)
+    rows, columns = np.mgrid[0:grid_h, 0:grid_w].astype(np.float32) + 0.5
+    boxes, classes = frame_objects
+    for box, c in zip(np.asarray(boxes, np.float32).reshape(-1, 4) / STRIDE, classes):
+        centre_x, centre_y = (box[0] + box[2]) / 2, (box[1] + box[3]) / 2
+        j, i = int(np.clip(centre_x, 0, grid_w - 1e-3)), int(np.clip(centre_y, 0, grid_h - 1e-3))
+        # Spread as CenterNet's, about a sixth of the box, at least half a cell.
+        sigma = max(0.5, (box[2] - box[0] + box[3] - box[1]) / 12.0)
+        bump = np.exp(-((columns - centre_x) ** 2 + (rows - centre_y) ** 2) / (2 * sigma**2))
+        bump[i, j] = 1.0
+        target[..., c] = np.maximum(target[..., c], bump)
+        target[i, j, num_classes:num_classes + 4] = [j + 0.5 - box[0], i + 0.5 - box[1], box[2] - j - 0.5, box[3] - i - 0.5]
+        target[i, j, -1] = 1.0
+    return target
+
+
+def decode_detections(outputs, *, num_classes, max_detections=20):
+    """Frames' detector outputs `(N, Hg, Wg, C + 4)` → `(boxes (N, K, 4) in input pixels, scores (N, K), classes (N, K) int32)`.
+
+    TensorFlow ops only, so the same decoding runs inside the SavedModel.
+    The K = `max_detections` best peaks come sorted by score; a caller keeps
+    those above its own threshold.
+    """
+    outputs = tf.cast(outputs, tf.float32)
+    heat = tf.sigmoid(outputs[..., :num_classes])
+    sides = tf.nn.relu(outputs[..., num_classes:])
+    peaks = tf.where(tf.equal(heat, tf.nn.max_pool2d(heat, 3, 1, "SAME")), heat, 0.0)
+    shape = tf.shape(heat)
+    scores, flat = tf.math.top_k(tf.reshape(peaks, [shape[0], -1]), k=tf.minimum(max_detections, shape[1] * shape[2] * num_classes))
+    cell, classes = flat // num_classes, flat % num_classes
+    row, column = cell // shape[2], cell % shape[2]
+    centre_x, centre_y = tf.cast(column, tf.float32) + 0.5, tf.cast(row, tf.float32) + 0.5
+    picked = tf.gather_nd(tf.reshape(sides, [shape[0], -1, 4]), cell[..., None], batch_dims=1)
+    boxes = tf.stack([centre_x - picked[..., 0], centre_y - picked[..., 1], centre_x + picked[..., 2], centre_y + picked[..., 3]], axis=-1) * STRIDE
+    return boxes, scores, tf.cast(classes, tf.int32)
+
+
+def detect_clip(model, frames, num_classes, *, max_detections=20):
+    """Runs `model` over one clip `(T, H, W, 3)` at its input size: per frame `(boxes (K, 4), scores (K,), classes (K,))` as numpy, best first."""
+    outputs = model(np.asarray(frames, np.float32)[None], training=False)[0]
+    boxes, scores, classes = (x.numpy() for x in decode_detections(outputs, num_classes=num_classes, max_detections=max_detections))
+    return list(zip(boxes, scores, classes))

@@ -1,0 +1,156 @@
+"""Boxes over time (§6.2): IoU, a tracker that gives boxes identities, and the scores detection and tracking are measured by.
+
+Boxes are `[x_min, y_min, x_max, y_max]` in pixels, as float arrays `(N, 4)`.
+
+- `mean_average_precision`: PASCAL VOC's all-point interpolated average
+  precision per class at an IoU threshold (0.5: "mAP@0.5"), averaged over
+  the classes that have ground truth, with the mean IoU of the true positives.
+- `count_id_switches`: CLEAR MOT's identity switches: a ground-truth object
+  matched (IoU >= 0.5) to a different track than the last time it was matched.
+- `IoUTracker`: links each frame's detections to the tracks of the frames
+  before by IoU with where each track is expected to be (its last box moved
+  by its last velocity), so objects that cross keep their identities more
+  often than with the last box alone; a track unseen for `max_age` frames ends.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def box_iou(a, b):
+    """IoU of every box in `a` `(N, 4)` with every box in `b` `(M, 4)` → `(N, M)`."""
+    a, b = np.asarray(a, np.float64).reshape(-1, 4), np.asarray(b, np.float64).reshape(-1, 4)
+    top_left = np.maximum(a[:, None, :2], b[None, :, :2])
+    bottom_right = np.minimum(a[:, None, 2:], b[None, :, 2:])
+    overlap = np.prod(np.clip(bottom_right - top_left, 0, None), axis=-1)
+    area_a = np.prod(a[:, 2:] - a[:, :2], axis=-1)
+    area_b = np.prod(b[:, 2:] - b[:, :2], axis=-1)
+    union = area_a[:, None] + area_b[None, :] - overlap
+    return np.where(union > 0, overlap / np.maximum(union, 1e-12), 0.0)
+
+
+def greedy_match(iou, threshold):
+    """Pairs `(row, column)` of largest IoU first, each row and column used once, IoU >= `threshold`."""
+    pairs, used_rows, used_columns = [], set(), set()
+    for flat in np.argsort(-iou, axis=None, kind="stable"):
+        row, column = np.unravel_index(flat, iou.shape)
+        if iou[row, column] < threshold:
+            break
+        if row not in used_rows and column not in used_columns:
+            pairs.append((int(row), int(column)))
+            used_rows.add(row)
+            used_columns.add(column)
+    return pairs
+
+
+def average_precision(scores, true_positive, num_truth):
+    """All-point interpolated AP (PASCAL VOC 2010 on) of detections with `scores` and a `true_positive` flag each."""
+    if num_truth == 0:
+        return None
+    order = np.argsort(-np.asarray(scores, np.float64), kind="stable")
+    hits = np.asarray(true_positive, np.float64)[order]
+    true_positives, false_positives = np.cumsum(hits), np.cumsum(1.0 - hits)
+    recall = np.concatenate([[0.0], true_positives / num_truth, [1.0]])
+    precision = np.concatenate([[0.0], true_positives / np.maximum(true_positives + false_positives, 1e-12), [0.0]])
+    # Precision made non-increasing from the right: the best precision at
+    # this recall or any higher one.
+    precision = np.maximum.accumulate(precision[::-1])[::-1]
+    steps = np.nonzero(recall[1:] != recall[:-1])[0]
+    return float(np.sum((recall[steps + 1] - recall[steps]) * precision[steps + 1]))
+
+
+def mean_average_precision(detections, truths, num_classes, *, iou_threshold=0.5):
+    """mAP of `detections` against `truths`, frame by frame.
+
+    Args:
+        detections: one `(boxes (N, 4), scores (N,), classes (N,))` per frame.
+        truths: one `(boxes (M, 4), classes (M,))` per frame, in the same order.
+
+    Returns:
+        `{"map": float, "per_class": [AP or None per class], "mean_iou": float}`:
+        a detection is a true positive when it is the most confident one on an
+        unclaimed ground-truth box of its class with IoU >= `iou_threshold`
+        (VOC's rule); `mean_iou` averages the IoU of the true positives.
+    """
+    if len(detections) != len(truths):
+        raise ValueError(f"{len(detections)} frames of detections for {len(truths)} frames of ground truth")
+    scores = [[] for _ in range(num_classes)]
+    hits = [[] for _ in range(num_classes)]
+    counts = np.zeros(num_classes, int)
+    matched_iou = []
+    for (boxes, box_scores, classes), (true_boxes, true_classes) in zip(detections, truths):
+        boxes, classes, box_scores = np.asarray(boxes).reshape(-1, 4), np.asarray(classes, int), np.asarray(box_scores)
+        true_boxes, true_classes = np.asarray(true_boxes).reshape(-1, 4), np.asarray(true_classes, int)
+        counts += np.bincount(true_classes, minlength=num_classes)[:num_classes]
+        for c in range(num_classes):
+            mine, theirs = np.nonzero(classes == c)[0], np.nonzero(true_classes == c)[0]
+            iou = box_iou(boxes[mine], true_boxes[theirs])
+            claimed = np.zeros(len(theirs), bool)
+            for k in np.argsort(-box_scores[mine], kind="stable"):
+                best = int(np.argmax(iou[k])) if len(theirs) else -1
+                hit = best >= 0 and iou[k, best] >= iou_threshold and not claimed[best]
+                if hit:
+                    claimed[best] = True
+                    matched_iou.append(iou[k, best])
+                scores[c].append(box_scores[mine][k])
+                hits[c].append(hit)
+    per_class = [average_precision(scores[c], hits[c], counts[c]) for c in range(num_classes)]
+    present = [ap for ap in per_class if ap is not None]
+    return {"map": float(np.mean(present)) if present else 0.0, "per_class": per_class, "mean_iou": float(np.mean(matched_iou)) if matched_iou else 0.0}
+
+
+def count_id_switches(tracks, truths, *, iou_threshold=0.5):
+    """Identity switches of one video's tracks.
+
+    Args:
+        tracks: one `(boxes (N, 4), track_ids (N,))` per frame.
+        truths: one `(boxes (M, 4), object_ids (M,))` per frame.
+    """
+    last_track = {}
+    switches = 0
+    for (boxes, track_ids), (true_boxes, object_ids) in zip(tracks, truths):
+        for row, column in greedy_match(box_iou(true_boxes, boxes), iou_threshold):
+            object_id, track_id = object_ids[row], track_ids[column]
+            if object_id in last_track and last_track[object_id] != track_id:
+                switches += 1
+            last_track[object_id] = track_id
+    return switches
+
+
+class IoUTracker:
+    """Gives the detections of consecutive frames track identities (1, 2, ...).
+
+    A detection joins the live track of the same class it overlaps most
+    (IoU >= `min_iou`) with that track's predicted box; the rest start new
+    tracks. `update` returns the ids in the order of the detections given.
+    """
+
+    def __init__(self, *, min_iou=0.3, max_age=3):
+        self.min_iou = min_iou
+        self.max_age = max_age
+        self.tracks = []
+        self.next_id = 1
+
+    def update(self, boxes, classes):
+        boxes, classes = np.asarray(boxes, np.float64).reshape(-1, 4), np.asarray(classes, int)
+        expected = np.array([t["box"] + t["velocity"] * t["age"] for t in self.tracks]).reshape(-1, 4)
+        iou = box_iou(boxes, expected)
+        same_class = classes[:, None] == np.array([t["class"] for t in self.tracks], int)[None, :]
+        ids = [0] * len(boxes)
+        for row, column in greedy_match(np.where(same_class, iou, 0.0), self.min_iou):
+            track = self.tracks[column]
+            track["velocity"] = (boxes[row] - track["box"]) / track["age"]
+            track["box"], track["age"] = boxes[row], 1
+            ids[row] = track["id"]
+            track["updated"] = True
+        for track in self.tracks:
+            if not track.pop("updated", False):
+                track["age"] += 1
+        self.tracks = [t for t in self.tracks if t["age"] <= self.max_age]
+        for row in range(len(boxes)):
+            if not ids[row]:
+                ids[row] = self.next_id
+                self.tracks.append({"id": self.next_id, "class": int(classes[row]), "box": boxes[row], "velocity": np.zeros(4), "age": 1})
+                self.next_id += 1
+        return ids
