@@ -184,6 +184,9 @@ def test_training_logs_map_and_frames_with_boxes(detect_run):
     assert config["run"]["model"] == "detect_cnn_rnn" and config["class_names"] == sorted(DETECTION_CLASSES)
     history = (detect_run / "history.csv").read_text().splitlines()
     assert "val_map50" in history[0] and len(history) == 3
+    validation = EventAccumulator(str(detect_run / "logs" / "validation"), size_guidance={"tensors": 0})
+    validation.Reload()
+    assert {"epoch_map50", "epoch_mean_iou"} <= set(validation.Tags()["tensors"])
     samples = EventAccumulator(str(detect_run / "logs" / "samples"), size_guidance={"tensors": 0})
     samples.Reload()
     assert samples.Tags()["tensors"] == ["detections/truth_green_detected_red"]
@@ -254,3 +257,23 @@ def test_detector_exports_and_serves_videos_of_any_size_in_plain_tensorflow(dete
         if frames.shape[1] == 32:
             assert [name.decode() for name in served["class_name"][:, 0]] == [run.class_names[r["classes"][0]] for r in expected]
             np.testing.assert_allclose(served["boxes"][:, 0], np.stack([r["boxes"][0] for r in expected]), atol=1e-2)
+
+
+# The acceptance run (slow): a small dataset at 48 px, the default model.
+ACCEPTANCE_VIDEOS = 150
+ACCEPTANCE_EPOCHS = 25
+
+
+@pytest.mark.slow
+def test_detector_beats_background_subtraction(tmp_path):
+    data = tmp_path / "data"
+    write_detection_dataset(data, videos=ACCEPTANCE_VIDEOS, num_frames=16, size=48, seed=5)
+    run_dir = tmp_path / "run"
+    done = vlm_tf("train", data, "--task", "detect", "--out", run_dir, "--epochs", ACCEPTANCE_EPOCHS, "--frames", 8, "--size", 48, "--quiet")
+    assert done.returncode == 0, done.stderr[-3000:]
+    done = vlm_tf("evaluate", run_dir, data / "test", "--json")
+    assert done.returncode == 0, done.stderr[-3000:]
+    report = json.loads(done.stdout)
+    baseline = report["baseline"]
+    assert report["map50"] > baseline["map50"] and report["map50_agnostic"] > baseline["map50_agnostic"], report
+    assert report["id_switches"] < baseline["id_switches"], report

@@ -3,11 +3,12 @@
 Training clips are `num_frames` consecutive frames from a random start (and
 a random horizontal flip), decoded by OpenCV batch by batch; targets are
 CenterNet's heat maps and box sides (`vlm_tf.models.detection`). Each epoch
-`DetectionScores` runs the detector over whole validation videos and adds
-`val_map50` and `val_mean_iou` to the epoch's logs; the epoch with the best
-`val_map50` becomes `model.keras`. The classical baseline (background
-subtraction, `vlm_tf.baselines.BackgroundSubtractionDetector`) is fitted on
-the training videos once and kept in `RUN_DIR/baseline.json` for `evaluate`.
+`DetectionScores` runs the detector over validation videos (their first
+`FRAMES_PER_VIDEO` frames) and adds `val_map50` and `val_mean_iou` to the
+epoch's logs; the epoch with the best `val_map50` becomes `model.keras`.
+The classical baseline (background subtraction,
+`vlm_tf.baselines.BackgroundSubtractionDetector`) is fitted on the training
+videos once and kept in `RUN_DIR/baseline.json` for `evaluate`.
 """
 
 from __future__ import annotations
@@ -35,9 +36,11 @@ from vlm_tf.training.fit import TrainResult, best_validation_accuracy, make_opti
 from vlm_tf.training.runtime import jit_compile_argument
 
 BASELINE_FILE = "baseline.json"
-# Validation videos scored each epoch, and training videos the baseline is fitted on.
+# Validation videos scored each epoch and training videos the baseline is
+# fitted on, each by its first frames only, so long videos do not fill memory.
 METRIC_VIDEOS = 200
 BASELINE_VIDEOS = 40
+FRAMES_PER_VIDEO = 64
 SAMPLE_FRAMES = 6
 
 
@@ -146,7 +149,7 @@ def score_detections(detections, truths, num_classes):
 
 
 class DetectionScores(keras.callbacks.Callback):
-    """Each epoch: `val_map50` and `val_mean_iou` over whole validation videos into the logs, and frames with boxes in TensorBoard.
+    """Each epoch: `val_map50` and `val_mean_iou` over the validation clips given into the logs, and frames with boxes in TensorBoard.
 
     The image shows the first validation video's frames with its true boxes
     in green and the detections scoring at least `threshold` in red.
@@ -181,11 +184,15 @@ class DetectionScores(keras.callbacks.Callback):
         self.writer.close()
 
 
+def _first_frames(video, size=None):
+    return read_frames(video.path, np.arange(min(video.num_frames, FRAMES_PER_VIDEO)), size=size)
+
+
 def fit_baseline(videos, class_names):
     """The background-subtraction detector fitted on the first `BASELINE_VIDEOS` of `videos`, at their own size."""
     chosen = videos[:BASELINE_VIDEOS]
-    clips = [read_frames(video.path) for video in chosen]
-    truths = [[(boxes, classes) for boxes, classes, _ in video.truth(class_names)] for video in chosen]
+    clips = [_first_frames(video) for video in chosen]
+    truths = [[(boxes, classes) for boxes, classes, _ in video.truth(class_names)[:FRAMES_PER_VIDEO]] for video in chosen]
     return BackgroundSubtractionDetector.fit(clips, truths, len(class_names))
 
 
@@ -219,7 +226,9 @@ def train_detection(data_dir, run_dir, config, train_paths, val_paths, resumed, 
     run_files.trim_history(run_dir, backup.saved_epoch())
     callbacks = [
         TrainingThroughput(len(train_videos)),
-        DetectionScores([read_frames(v.path, size=image_size) for v in metric_videos], [v.truth(class_names, image_size) for v in metric_videos], class_names, os.path.join(log_dir, "samples")),
+        DetectionScores(
+            [_first_frames(v, image_size) for v in metric_videos], [v.truth(class_names, image_size)[:FRAMES_PER_VIDEO] for v in metric_videos], class_names, os.path.join(log_dir, "samples")
+        ),
         SaveModel(best_path, monitor="val_map50", initial_value=best_validation_accuracy(run_dir, "val_map50")),
         keras.callbacks.CSVLogger(os.path.join(run_dir, run_files.HISTORY_FILE), append=True),
         keras.callbacks.TensorBoard(log_dir, write_graph=False),
