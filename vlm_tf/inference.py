@@ -490,12 +490,6 @@ def detect_video(run, frames, *, threshold=DETECTION_THRESHOLD):
     return results
 
 
-def _baseline_tracks(detector, frames):
-    tracker = IoUTracker()
-    detections = detector.detect(frames)
-    return detections, [tracker.update(boxes, classes) for boxes, _, classes in detections]
-
-
 def evaluate_detection(run, data_dir, *, strict=False):
     """mAP@0.5, mean IoU and ID switches of a detect run on every annotated video under `data_dir`, next to the background-subtraction baseline's.
 
@@ -514,28 +508,30 @@ def evaluate_detection(run, data_dir, *, strict=False):
         first = f"; first: {skipped[0]['path']} ({skipped[0]['reason']})" if skipped else ""
         raise ValueError(f"{data_dir}: no video with a readable box file{first}")
     detector = baselines.BackgroundSubtractionDetector.from_dict(run_files.read_json(os.path.join(run.run_dir, BASELINE_FILE)))
-    found = {"model": ([], 0), "baseline": ([], 0)}
+    detections = {"model": [], "baseline": []}
+    switches = {"model": 0, "baseline": 0}
     truths = []
     for video in videos:
         frames = read_frames(video.path)
         truth = video.truth(run.class_names)
         truths.append(truth)
         results = detect_video(run, frames)
-        model_detections = [(r["boxes"], r["scores"], r["classes"]) for r in results]
-        model_tracks = [(r["boxes"][r["tracked"]], r["track_ids"]) for r in results]
-        base_detections, base_ids = _baseline_tracks(detector, frames)
-        base_tracks = [(boxes, ids) for (boxes, _, _), ids in zip(base_detections, base_ids)]
-        object_truth = [(boxes, ids) for boxes, _, ids in truth]
-        for name, detections, tracks in (("model", model_detections, model_tracks), ("baseline", base_detections, base_tracks)):
-            found[name][0].append(detections)
-            found[name] = (found[name][0], found[name][1] + count_id_switches(tracks, object_truth))
+        baseline_detections = detector.detect(frames)
+        tracker = IoUTracker()
+        candidates = {
+            "model": ([(r["boxes"], r["scores"], r["classes"]) for r in results], [(r["boxes"][r["tracked"]], r["track_ids"]) for r in results]),
+            "baseline": (baseline_detections, [(boxes, tracker.update(boxes, classes)) for boxes, _, classes in baseline_detections]),
+        }
+        for name, (found, tracks) in candidates.items():
+            detections[name].append(found)
+            switches[name] += count_id_switches(tracks, [(boxes, ids) for boxes, _, ids in truth])
     report = {"task": "detect"}
-    for name, (detections, switches) in found.items():
-        aware = score_detections(detections, truths, len(run.class_names))
+    for name, found in detections.items():
+        aware = score_detections(found, truths, len(run.class_names))
         agnostic = mean_average_precision(
-            [(b, s, np.zeros(len(b), int)) for video in detections for b, s, _ in video], [(b, np.zeros(len(b), int)) for video in truths for b, _, _ in video], 1
+            [(b, s, np.zeros(len(b), int)) for video in found for b, s, _ in video], [(b, np.zeros(len(b), int)) for video in truths for b, _, _ in video], 1
         )
-        scores = {"map50": aware["map"], "map50_agnostic": agnostic["map"], "mean_iou": aware["mean_iou"], "id_switches": int(switches),
+        scores = {"map50": aware["map"], "map50_agnostic": agnostic["map"], "mean_iou": aware["mean_iou"], "id_switches": int(switches[name]),
                   "ap50_per_class": dict(zip(run.class_names, aware["per_class"]))}
         if name == "model":
             report.update(scores)

@@ -138,14 +138,15 @@ class IoUTracker:
         iou = box_iou(boxes, expected)
         same_class = classes[:, None] == np.array([t["class"] for t in self.tracks], int)[None, :]
         ids = [0] * len(boxes)
+        matched = set()
         for row, column in greedy_match(np.where(same_class, iou, 0.0), self.min_iou):
             track = self.tracks[column]
             track["velocity"] = (boxes[row] - track["box"]) / track["age"]
             track["box"], track["age"] = boxes[row], 1
             ids[row] = track["id"]
-            track["updated"] = True
-        for track in self.tracks:
-            if not track.pop("updated", False):
+            matched.add(column)
+        for column, track in enumerate(self.tracks):
+            if column not in matched:
                 track["age"] += 1
         self.tracks = [t for t in self.tracks if t["age"] <= self.max_age]
         for row in range(len(boxes)):

@@ -34,7 +34,7 @@ import numpy as np
 
 from vlm_tf import atomic
 from vlm_tf.data.decode import write_video
-from vlm_tf.data.synthetic import _SHAPES, DATASET_FILE, _background, _object_colour, _read_json, _split_sizes
+from vlm_tf.data.synthetic import _SHAPES, DATASET_FILE, _background, _object_colour, _read_json, _split_sizes, finished_dataset, outline_points
 
 DETECTION_CLASSES = tuple(_SHAPES)
 MAX_OBJECTS = 3
@@ -87,12 +87,6 @@ def frame_boxes(objects, frame):
     present = [o for o in objects if frame < len(o["boxes"]) and o["boxes"][frame] is not None]
     boxes = np.array([o["boxes"][frame] for o in present], np.float32).reshape(-1, 4)
     return boxes, [o["label"] for o in present], [o["id"] for o in present]
-
-
-def _outline_points(outline, aspect, radius, angle, centre):
-    theta = math.radians(angle)
-    rotation = np.array([[math.cos(theta), -math.sin(theta)], [math.sin(theta), math.cos(theta)]])
-    return (outline * [aspect, 1.0]) @ rotation.T * radius + centre
 
 
 def _bounce(position, velocity, low, high, num_frames):
@@ -148,7 +142,7 @@ def render_detection_clip(*, num_frames=24, size=64, seed=0):
                 cv2.circle(canvas, tuple(centre.tolist()), int(round(distractor["radius"] * 16)), distractor["colour"].tolist(), -1, cv2.LINE_AA, shift=4)
             if mover is None:
                 break
-            points = _outline_points(mover["outline"], mover["aspect"], mover["radius"], mover["angles"][i], mover["track"][i])
+            points = outline_points(mover["outline"], mover["aspect"], mover["radius"], mover["angles"][i], mover["track"][i])
             cv2.fillPoly(canvas, [np.round(points * 16).astype(np.int32)], mover["colour"].tolist(), cv2.LINE_AA, shift=4)
             objects[k]["boxes"].append([round(float(v), 2) for v in (*points.min(axis=0).clip(0, size), *points.max(axis=0).clip(0, size))])
         canvas *= 1.0 + flicker * math.sin(phase + 0.9 * i)
@@ -173,12 +167,9 @@ def write_detection_dataset(out_dir, *, videos=DEFAULT_DETECTION_VIDEOS, num_fra
     manifest = {**params, "task": "detect", "classes": list(DETECTION_CLASSES), "max_objects": MAX_OBJECTS, "splits": splits}
     out_dir = os.fspath(out_dir)
     manifest_path = os.path.join(out_dir, DATASET_FILE)
-    if os.path.isdir(out_dir) and os.listdir(out_dir):
-        existing = _read_json(manifest_path) if os.path.isfile(manifest_path) else None
-        if existing is None or {k: existing.get(k) for k in params} != params:
-            raise ValueError(f"{out_dir} is not empty and does not hold this dataset; choose a new folder")
-        if existing.get("complete"):
-            return existing
+    existing = finished_dataset(out_dir, params)
+    if existing is not None:
+        return existing
     render_detection_clip(num_frames=num_frames, size=size, seed=seed)
     os.makedirs(out_dir, exist_ok=True)
     atomic.write_json(manifest_path, {**manifest, "complete": False})

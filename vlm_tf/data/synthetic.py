@@ -182,9 +182,7 @@ def render_clip(label, *, num_frames=24, size=64, seed=0):
     frames = np.empty((num_frames, size, size, 3), np.uint8)
     boxes = np.empty((num_frames, 4))
     for i in range(num_frames):
-        theta = math.radians(angles[i])
-        rotation = np.array([[math.cos(theta), -math.sin(theta)], [math.sin(theta), math.cos(theta)]])
-        points = (outline * [aspect, 1.0] + [0.0, -offset]) @ rotation.T * radii[i] + [xs[i], ys[i]]
+        points = outline_points(outline, aspect, radii[i], angles[i], [xs[i], ys[i]], offset)
         canvas = background.copy()
         # 4 fractional bits: sub-pixel motion stays smooth at slow speeds.
         cv2.fillPoly(canvas, [np.round(points * 16).astype(np.int32)], colour.tolist(), cv2.LINE_AA, shift=4)
@@ -192,6 +190,28 @@ def render_clip(label, *, num_frames=24, size=64, seed=0):
         frames[i] = canvas.clip(0, 255).astype(np.uint8)
         boxes[i] = [*points.min(axis=0).clip(0, size), *points.max(axis=0).clip(0, size)]
     return frames, boxes, shape
+
+
+def finished_dataset(out_dir, params):
+    """The manifest of the complete dataset with `params` in `out_dir`, or None when `out_dir` is empty, missing or holds an unfinished one.
+
+    Raises ValueError for a non-empty folder holding anything else, so no
+    one's files are overwritten.
+    """
+    if not (os.path.isdir(out_dir) and os.listdir(out_dir)):
+        return None
+    manifest_path = os.path.join(out_dir, DATASET_FILE)
+    existing = _read_json(manifest_path) if os.path.isfile(manifest_path) else None
+    if existing is None or {k: existing.get(k) for k in params} != params:
+        raise ValueError(f"{out_dir} is not empty and does not hold this dataset; choose a new folder")
+    return existing if existing.get("complete") else None
+
+
+def outline_points(outline, aspect, radius, angle, centre, offset=0.0):
+    """A unit outline stretched by `aspect`, shifted `offset` radii up from its pivot, turned `angle` degrees clockwise on screen, scaled and placed at `centre`."""
+    theta = math.radians(angle)
+    rotation = np.array([[math.cos(theta), -math.sin(theta)], [math.sin(theta), math.cos(theta)]])
+    return (outline * [aspect, 1.0] + [0.0, -offset]) @ rotation.T * radius + centre
 
 
 def _split_sizes(videos_per_class):
@@ -229,13 +249,9 @@ def write_dataset(out_dir, *, videos_per_class=DEFAULT_VIDEOS_PER_CLASS, num_fra
     manifest = {**params, "classes": list(CLASS_NAMES), "label_maps": LABEL_MAPS, "splits": _split_sizes(videos_per_class)}
     out_dir = os.fspath(out_dir)
     manifest_path = os.path.join(out_dir, DATASET_FILE)
-    if os.path.isdir(out_dir) and os.listdir(out_dir):
-        existing = _read_json(manifest_path) if os.path.isfile(manifest_path) else None
-        if existing is not None and {k: existing.get(k) for k in params} == params:
-            if existing.get("complete"):
-                return existing
-        else:
-            raise ValueError(f"{out_dir} is not empty and does not hold this dataset; choose a new folder")
+    existing = finished_dataset(out_dir, params)
+    if existing is not None:
+        return existing
     # Validate the clip arguments before creating anything on disk.
     render_clip(CLASS_NAMES[0], num_frames=num_frames, size=size, seed=seed)
     os.makedirs(out_dir, exist_ok=True)

@@ -26,7 +26,7 @@ import tensorflow as tf
 from vlm_tf import atomic
 from vlm_tf.baselines import BackgroundSubtractionDetector
 from vlm_tf.data.decode import VideoReadError, probe_video, read_frames
-from vlm_tf.data.detection import box_file, draw_boxes, read_boxes
+from vlm_tf.data.detection import box_file, draw_boxes, frame_boxes, read_boxes
 from vlm_tf.models.detection import STRIDE, detect_clip, detection_loss, detection_targets
 from vlm_tf.models.registry import get_model_spec
 from vlm_tf.tracking import mean_average_precision
@@ -54,13 +54,12 @@ class AnnotatedVideo:
 
     def truth(self, class_names, size=None):
         """Per frame `(boxes (N, 4), classes (N,), ids (N,))`, boxes scaled to `size` `(height, width)` when given; labels not in `class_names` are left out."""
-        scale = np.ones(4) if size is None else np.array([size[1] / self.width, size[0] / self.height] * 2)
+        scale = np.ones(4, np.float32) if size is None else np.array([size[1] / self.width, size[0] / self.height] * 2, np.float32)
         known = [o for o in self.objects if o["label"] in class_names]
         frames = []
         for t in range(self.num_frames):
-            present = [o for o in known if o["boxes"][t] is not None]
-            boxes = np.array([o["boxes"][t] for o in present], np.float32).reshape(-1, 4) * scale
-            frames.append((boxes.astype(np.float32), np.array([class_names.index(o["label"]) for o in present], int), [o["id"] for o in present]))
+            boxes, labels, ids = frame_boxes(known, t)
+            frames.append((boxes * scale, np.array([class_names.index(label) for label in labels], int), ids))
         return frames
 
 
