@@ -14,7 +14,7 @@ from vlm_tf.baselines import BackgroundSubtractionDetector, moving_regions
 from vlm_tf.data import probe_video, read_frames
 from vlm_tf.data.detection import DETECTION_CLASSES, box_file, frame_boxes, read_boxes, render_detection_clip, write_detection_dataset
 from vlm_tf.models.detection import build_video_detector, decode_detections, detection_loss, detection_targets
-from vlm_tf.tracking import IoUTracker, average_precision, box_iou, count_id_switches, mean_average_precision
+from vlm_tf.tracking import IoUTracker, average_precision, box_iou, clear_mot, mean_average_precision, mota, suppress_overlaps
 
 
 def _truth(objects, num_frames):
@@ -99,6 +99,15 @@ def test_average_precision_by_hand():
     assert result["per_class"] == [1.0, 0.0] and result["mean_iou"] == 1.0
 
 
+def test_overlap_suppression_is_tensorflow_non_max_suppression():
+    rng = np.random.default_rng(1)
+    corners = rng.uniform(0, 30, (40, 2, 2))
+    boxes = np.concatenate([corners.min(axis=1), corners.min(axis=1) + 2 + np.abs(corners[:, 1] - corners[:, 0])], axis=1).astype(np.float32)
+    scores = rng.uniform(size=40).astype(np.float32)
+    expected = tf.image.non_max_suppression(boxes[:, [1, 0, 3, 2]], scores, 40, iou_threshold=0.5).numpy()
+    np.testing.assert_array_equal(suppress_overlaps(boxes, scores, 0.5), expected)
+
+
 def test_tracker_keeps_identities_of_objects_that_cross_and_switches_are_counted():
     # Two boxes moving towards each other, overlapping in the middle frames.
     frames = 12
@@ -108,14 +117,21 @@ def test_tracker_keeps_identities_of_objects_that_cross_and_switches_are_counted
     tracks, truths = [], []
     for t in range(frames):
         boxes = np.stack([right[t], left[t]] if t % 2 else [left[t], right[t]])
-        ids = tracker.update(boxes, [0, 0])
+        ids = tracker.update(boxes)
         tracks.append((boxes, ids))
         truths.append((boxes, ["right", "left"] if t % 2 else ["left", "right"]))
-    assert count_id_switches(tracks, truths) == 0
+    counts = clear_mot(tracks, truths)
+    assert counts == {"objects": 2 * frames, "misses": 0, "false_positives": 0, "id_switches": 0} and mota(counts) == 1.0
     assert len({i for _, ids in tracks for i in ids}) == 2
     # The same tracks with the identities swapped halfway: one switch for each object.
     swapped = [(boxes, ids[::-1] if t >= frames // 2 else ids) for t, (boxes, ids) in enumerate(tracks)]
-    assert count_id_switches(swapped, truths) == 2
+    assert clear_mot(swapped, truths)["id_switches"] == 2
+    # One object lost for the last 4 frames and a box where there is none in frame 0.
+    lossy = [(boxes[:1], ids[:1]) if t >= frames - 4 else (boxes, ids) for t, (boxes, ids) in enumerate(tracks)]
+    lossy[0] = (np.concatenate([lossy[0][0], [[60, 60, 70, 70]]]), lossy[0][1] + [99])
+    counts = clear_mot(lossy, truths)
+    assert (counts["misses"], counts["false_positives"]) == (4, 1)
+    assert mota(counts) == pytest.approx(1 - 5 / (2 * frames))
 
 
 # --- model -----------------------------------------------------------------------------
@@ -202,12 +218,13 @@ def test_evaluate_reports_map_id_switches_and_the_baseline(detect_run, detection
     assert done.returncode == 0, done.stderr[-3000:]
     report = json.loads(done.stdout)
     assert report["task"] == "detect" and report["num_videos"] == 6 and report["skipped"] == []
+    assert report["score_threshold"] == json.loads((detect_run / "tracking.json").read_text())["score_threshold"]
     for scores in (report, report["baseline"]):
         assert 0.0 <= scores["map50"] <= scores["map50_agnostic"] + 1e-9 <= 1.0 + 1e-9
-        assert isinstance(scores["id_switches"], int) and set(scores["ap50_per_class"]) <= set(DETECTION_CLASSES)
+        assert isinstance(scores["id_switches"], int) and scores["mota"] <= 1.0 and set(scores["ap50_per_class"]) <= set(DETECTION_CLASSES)
     assert report["baseline"]["name"].startswith("background subtraction")
     text = vlm_tf("evaluate", detect_run, detection_data / "test")
-    assert "mAP@0.5" in text.stdout and "ID switches" in text.stdout
+    assert "mAP@0.5" in text.stdout and "ID switches" in text.stdout and "MOTA" in text.stdout
 
 
 def test_evaluate_skips_videos_without_boxes_and_corrupt_ones(detect_run, detection_data, tmp_path):
@@ -276,4 +293,4 @@ def test_detector_beats_background_subtraction(tmp_path):
     report = json.loads(done.stdout)
     baseline = report["baseline"]
     assert report["map50"] > baseline["map50"] and report["map50_agnostic"] > baseline["map50_agnostic"], report
-    assert report["id_switches"] < baseline["id_switches"], report
+    assert report["mota"] > baseline["mota"], report

@@ -183,11 +183,11 @@ def _print_restoration(report):
 
 
 def _print_detection(report):
-    _say(f"detection: {report['num_videos']} videos, {report['num_objects']} objects")
+    _say(f"detection: {report['num_videos']} videos, {report['num_objects']} objects; boxes scoring {report['score_threshold']:g} or more are tracked")
     rows = [("model", report), (report["baseline"]["name"], report["baseline"])]
     width = max(len(name) for name, _ in rows)
     for name, scores in rows:
-        _say(f"  {name:<{width}}  mAP@0.5 {scores['map50']:.3f}  class-agnostic {scores['map50_agnostic']:.3f}  IoU {scores['mean_iou']:.3f}  ID switches {scores['id_switches']}")
+        _say(f"  {name:<{width}}  mAP@0.5 {scores['map50']:.3f}  class-agnostic {scores['map50_agnostic']:.3f}  IoU {scores['mean_iou']:.3f}  ID switches {scores['id_switches']}  MOTA {scores['mota']:.3f}")
     _say("  AP@0.5 per class: " + ", ".join(f"{name} {'-' if ap is None else f'{ap:.3f}'}" for name, ap in report["ap50_per_class"].items()))
     for item in report["skipped"]:
         _say(f"skipped {item['path']}: {item['reason']}")

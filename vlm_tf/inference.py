@@ -18,10 +18,10 @@ from vlm_tf.data.degrade import degrade
 from vlm_tf.data.pipeline import index_directory, video_dataset_from_directory
 from vlm_tf.models.detection import detect_clip
 from vlm_tf.models.registry import RESTORATION_TASKS, get_model_spec
-from vlm_tf.tracking import IoUTracker, count_id_switches, mean_average_precision
+from vlm_tf.tracking import clear_mot, mean_average_precision, mota
 from vlm_tf.training import config as run_files
 from vlm_tf.training.config import RunConfig
-from vlm_tf.training.detect import BASELINE_FILE, annotated_videos, score_detections
+from vlm_tf.training.detect import BASELINE_FILE, TRACKING_FILE, annotated_videos, score_detections, track_clip, tracking_counts
 from vlm_tf.training.gan import frame_quality
 # Registers the restoration metrics a restorer's model.keras was compiled with.
 from vlm_tf.training.restore import list_videos, restoration_pairs, sliding_windows
@@ -461,45 +461,44 @@ def write_restored_video(run, path, out, *, degrade_first=False, side_by_side=Fa
 
 # --- detection and tracking (§6.2) ---------------------------------------------------
 
-# Detections at least this confident are tracked and drawn; mAP ranks all of them.
-DETECTION_THRESHOLD = 0.3
+def score_threshold(run):
+    """The detection score above which a detect run's boxes are tracked and drawn, chosen on its validation videos (`RUN_DIR/tracking.json`)."""
+    return float(run_files.read_json(os.path.join(run.run_dir, TRACKING_FILE))["score_threshold"])
 
 
-def detect_video(run, frames, *, threshold=DETECTION_THRESHOLD):
+def detect_video(run, frames, *, threshold=None):
     """Detects and tracks objects in one video's RGB frames `(T, H, W, 3)` of any size.
 
     The frames are resized to the run's size for the model and the boxes
     scaled back. Returns one dict per frame: `boxes` `(K, 4)` in the
     frames' pixels, `scores`, `classes` (indices into `run.class_names`),
     best first, every candidate; and `tracked`, the indices of those at
-    least `threshold` confident, with `track_ids`, their identities from
-    `vlm_tf.tracking.IoUTracker`.
+    least `threshold` confident (the run's `score_threshold` by default)
+    and not overlapping a better one by more than half, with `track_ids`,
+    their identities (`vlm_tf.training.detect.track_clip`).
     """
     run.require("detect", "detect_video")
     frames = np.asarray(frames)
     height, width = frames.shape[1:3]
     resized = np.stack([resize_frame(frame, run.image_size) for frame in frames])
     scale = np.array([width / run.image_size[1], height / run.image_size[0]] * 2, np.float32)
-    tracker = IoUTracker()
-    results = []
-    for boxes, scores, classes in detect_clip(run.model, resized, len(run.class_names)):
-        boxes = boxes * scale
-        tracked = np.nonzero(scores >= threshold)[0]
-        ids = tracker.update(boxes[tracked], classes[tracked])
-        results.append({"boxes": boxes, "scores": scores, "classes": classes, "tracked": tracked, "track_ids": ids})
-    return results
+    detections = [(boxes * scale, scores, classes) for boxes, scores, classes in detect_clip(run.model, resized, len(run.class_names))]
+    tracks = track_clip(detections, score_threshold(run) if threshold is None else threshold)
+    return [{"boxes": boxes, "scores": scores, "classes": classes, "tracked": kept, "track_ids": ids} for (boxes, scores, classes), (kept, ids) in zip(detections, tracks)]
 
 
 def evaluate_detection(run, data_dir, *, strict=False):
-    """mAP@0.5, mean IoU and ID switches of a detect run on every annotated video under `data_dir`, next to the background-subtraction baseline's.
+    """mAP@0.5, mean IoU, ID switches and MOTA of a detect run on every annotated video under `data_dir`, next to the background-subtraction baseline's.
 
     Each whole video is scored at its own size against its box file
     (`vlm_tf.data.detection`). `map50` is PASCAL VOC's all-point AP at IoU
     0.5 averaged over classes; `map50_agnostic` the same with classes
     ignored (how well boxes are found at all: the fair comparison for a
     background model, which only guesses classes from shapes);
-    `mean_iou` the IoU of the true positives; `id_switches` CLEAR MOT's
-    identity switches of the tracks (`vlm_tf.tracking`), summed over videos.
+    `mean_iou` the IoU of the true positives; `id_switches` and `mota`
+    CLEAR MOT's identity switches and tracking accuracy of the tracks
+    (`vlm_tf.tracking`), over all videos; `score_threshold` the run's
+    threshold for tracked boxes.
     Videos without a readable box file are skipped and listed.
     """
     run.require("detect", "evaluate_detection")
@@ -508,44 +507,43 @@ def evaluate_detection(run, data_dir, *, strict=False):
         first = f"; first: {skipped[0]['path']} ({skipped[0]['reason']})" if skipped else ""
         raise ValueError(f"{data_dir}: no video with a readable box file{first}")
     detector = baselines.BackgroundSubtractionDetector.from_dict(run_files.read_json(os.path.join(run.run_dir, BASELINE_FILE)))
+    threshold = score_threshold(run)
     detections = {"model": [], "baseline": []}
-    switches = {"model": 0, "baseline": 0}
+    counts = {"model": [], "baseline": []}
     truths = []
     for video in videos:
         frames = read_frames(video.path)
         truth = video.truth(run.class_names)
         truths.append(truth)
-        results = detect_video(run, frames)
-        baseline_detections = detector.detect(frames)
-        tracker = IoUTracker()
-        candidates = {
-            "model": ([(r["boxes"], r["scores"], r["classes"]) for r in results], [(r["boxes"][r["tracked"]], r["track_ids"]) for r in results]),
-            "baseline": (baseline_detections, [(boxes, tracker.update(boxes, classes)) for boxes, _, classes in baseline_detections]),
-        }
-        for name, (found, tracks) in candidates.items():
-            detections[name].append(found)
-            switches[name] += count_id_switches(tracks, [(boxes, ids) for boxes, _, ids in truth])
+        results = detect_video(run, frames, threshold=threshold)
+        detections["model"].append([(r["boxes"], r["scores"], r["classes"]) for r in results])
+        counts["model"].append(clear_mot([(r["boxes"][r["tracked"]], r["track_ids"]) for r in results], [(boxes, ids) for boxes, _, ids in truth]))
+        detections["baseline"].append(detector.detect(frames))
+        # The background model's boxes are all tracked: it has no score to threshold.
+        counts["baseline"].append(tracking_counts(detections["baseline"][-1], truth, 0.0))
     report = {"task": "detect"}
     for name, found in detections.items():
+        totals = {key: sum(c[key] for c in counts[name]) for key in counts[name][0]}
         aware = score_detections(found, truths, len(run.class_names))
         agnostic = mean_average_precision(
             [(b, s, np.zeros(len(b), int)) for video in found for b, s, _ in video], [(b, np.zeros(len(b), int)) for video in truths for b, _, _ in video], 1
         )
-        scores = {"map50": aware["map"], "map50_agnostic": agnostic["map"], "mean_iou": aware["mean_iou"], "id_switches": int(switches[name]),
+        scores = {"map50": aware["map"], "map50_agnostic": agnostic["map"], "mean_iou": aware["mean_iou"], "id_switches": totals["id_switches"], "mota": mota(totals),
                   "ap50_per_class": dict(zip(run.class_names, aware["per_class"]))}
         if name == "model":
-            report.update(scores)
+            report.update(scores, score_threshold=threshold)
         else:
             report["baseline"] = {"name": f"background subtraction ({detector.method}, threshold {detector.threshold:g}) + contour shape", **scores}
     report.update(num_videos=len(videos), num_objects=int(sum(len({i for _, _, ids in t for i in ids}) for t in truths)), skipped=skipped)
     return report
 
 
-def write_detected_video(run, path, out, *, side_by_side=False, threshold=DETECTION_THRESHOLD, fps=None):
+def write_detected_video(run, path, out, *, side_by_side=False, threshold=None, fps=None):
     """Writes the video at `path` with its tracked detections drawn: a box, track ID and class per object, a colour per track.
 
-    With `side_by_side`, each frame is input | output. Returns
-    `{"frames", "size", "tracks", "detections"}`.
+    Boxes scoring at least `threshold` (the run's `score_threshold` by
+    default) are tracked and drawn. With `side_by_side`, each frame is
+    input | output. Returns `{"frames", "size", "tracks", "detections"}`.
     """
     run.require("detect", "drawing detections")
     info = probe_video(path)

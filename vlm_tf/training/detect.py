@@ -8,7 +8,9 @@ CenterNet's heat maps and box sides (`vlm_tf.models.detection`). Each epoch
 epoch's logs; the epoch with the best `val_map50` becomes `model.keras`.
 The classical baseline (background subtraction,
 `vlm_tf.baselines.BackgroundSubtractionDetector`) is fitted on the training
-videos once and kept in `RUN_DIR/baseline.json` for `evaluate`.
+videos once and kept in `RUN_DIR/baseline.json` for `evaluate`; after
+training, the detection score above which boxes are tracked is chosen on
+the validation videos by MOTA and kept in `RUN_DIR/tracking.json`.
 """
 
 from __future__ import annotations
@@ -29,13 +31,17 @@ from vlm_tf.data.decode import VideoReadError, probe_video, read_frames
 from vlm_tf.data.detection import box_file, draw_boxes, frame_boxes, read_boxes
 from vlm_tf.models.detection import STRIDE, detect_clip, detection_loss, detection_targets
 from vlm_tf.models.registry import get_model_spec
-from vlm_tf.tracking import mean_average_precision
+from vlm_tf.tracking import IoUTracker, clear_mot, mean_average_precision, mota, suppress_overlaps
 from vlm_tf.training import config as run_files
 from vlm_tf.training.callbacks import ResumableBackup, SaveModel, TrainingThroughput, clip_montage
 from vlm_tf.training.fit import TrainResult, best_validation_accuracy, make_optimizer, write_run_header
 from vlm_tf.training.runtime import jit_compile_argument
 
 BASELINE_FILE = "baseline.json"
+TRACKING_FILE = "tracking.json"
+# Detection scores tried as the tracker's threshold; the one with the best
+# MOTA on the validation videos is kept in RUN_DIR/tracking.json.
+SCORE_THRESHOLDS = (0.2, 0.25, 0.3, 0.4, 0.5)
 # Validation videos scored each epoch and training videos the baseline is
 # fitted on, each by its first frames only, so long videos do not fill memory.
 METRIC_VIDEOS = 200
@@ -187,6 +193,34 @@ def _first_frames(video, size=None):
     return read_frames(video.path, np.arange(min(video.num_frames, FRAMES_PER_VIDEO)), size=size)
 
 
+def track_clip(detections, threshold):
+    """One clip's detections (`detect_clip`'s) → per frame `(kept, track_ids)`: the indices of the boxes at least `threshold` confident, one per object (`suppress_overlaps`), and their track identities."""
+    tracker = IoUTracker()
+    tracked = []
+    for boxes, scores, _ in detections:
+        kept = np.nonzero(scores >= threshold)[0]
+        kept = kept[suppress_overlaps(boxes[kept], scores[kept])]
+        tracked.append((kept, tracker.update(boxes[kept])))
+    return tracked
+
+
+def tracking_counts(detections, truth, threshold):
+    """`clear_mot` counts of one clip's tracked detections against its truth (`AnnotatedVideo.truth`)."""
+    tracks = [(boxes[kept], ids) for (boxes, _, _), (kept, ids) in zip(detections, track_clip(detections, threshold))]
+    return clear_mot(tracks, [(boxes, ids) for boxes, _, ids in truth])
+
+
+def choose_score_threshold(model, clips, truths, num_classes):
+    """The score of `SCORE_THRESHOLDS` with which the tracked detections of `clips` have the best MOTA."""
+    detections = [detect_clip(model, clip, num_classes) for clip in clips]
+
+    def accuracy(threshold):
+        counts = [tracking_counts(d, truth, threshold) for d, truth in zip(detections, truths)]
+        return mota({key: sum(c[key] for c in counts) for key in counts[0]})
+
+    return max(SCORE_THRESHOLDS, key=accuracy)
+
+
 def fit_baseline(videos, class_names):
     """The background-subtraction detector fitted on the first `BASELINE_VIDEOS` of `videos`, at their own size."""
     chosen = videos[:BASELINE_VIDEOS]
@@ -218,6 +252,8 @@ def train_detection(data_dir, run_dir, config, train_paths, val_paths, resumed, 
     if not os.path.isfile(baseline_path):
         atomic.write_json(baseline_path, fit_baseline(train_videos, class_names).to_dict())
     metric_videos = val_videos[:METRIC_VIDEOS]
+    metric_clips = [_first_frames(v, image_size) for v in metric_videos]
+    metric_truths = [v.truth(class_names, image_size)[:FRAMES_PER_VIDEO] for v in metric_videos]
     log_dir = os.path.join(run_dir, run_files.LOG_DIR)
     best_path = os.path.join(run_dir, run_files.BEST_CHECKPOINT)
     model_path = os.path.join(run_dir, run_files.MODEL_FILE)
@@ -225,9 +261,7 @@ def train_detection(data_dir, run_dir, config, train_paths, val_paths, resumed, 
     run_files.trim_history(run_dir, backup.saved_epoch())
     callbacks = [
         TrainingThroughput(len(train_videos)),
-        DetectionScores(
-            [_first_frames(v, image_size) for v in metric_videos], [v.truth(class_names, image_size)[:FRAMES_PER_VIDEO] for v in metric_videos], class_names, os.path.join(log_dir, "samples")
-        ),
+        DetectionScores(metric_clips, metric_truths, class_names, os.path.join(log_dir, "samples")),
         SaveModel(best_path, monitor="val_map50", initial_value=best_validation_accuracy(run_dir, "val_map50")),
         keras.callbacks.CSVLogger(os.path.join(run_dir, run_files.HISTORY_FILE), append=True),
         keras.callbacks.TensorBoard(log_dir, write_graph=False),
@@ -237,6 +271,8 @@ def train_detection(data_dir, run_dir, config, train_paths, val_paths, resumed, 
         # PyDataset asks for `super().__init__(**kwargs)`; it is called, with its defaults.
         warnings.filterwarnings("ignore", message=".*PyDataset.*")
         history = model.fit(train_ds, validation_data=val_ds, epochs=config.epochs, callbacks=callbacks, verbose=verbose)
+    best = keras.models.load_model(best_path)
+    atomic.write_json(os.path.join(run_dir, TRACKING_FILE), {"score_threshold": choose_score_threshold(best, metric_clips, metric_truths, len(class_names))})
     atomic.copy_file(best_path, model_path)
     backup.discard()
     rows = run_files.read_history(run_dir)
