@@ -497,7 +497,8 @@ def evaluate_detection(run, data_dir, *, strict=False):
     background model, which only guesses classes from shapes);
     `mean_iou` the IoU of the true positives; `id_switches` and `mota`
     CLEAR MOT's identity switches and tracking accuracy of the tracks
-    (`vlm_tf.tracking`), over all videos; `score_threshold` the run's
+    (`vlm_tf.tracking`), over all videos, from `misses` and
+    `false_positives` out of `object_frames` (objects summed over frames); `score_threshold` the run's
     threshold for tracked boxes.
     Videos without a readable box file are skipped and listed.
     """
@@ -529,6 +530,7 @@ def evaluate_detection(run, data_dir, *, strict=False):
             [(b, s, np.zeros(len(b), int)) for video in found for b, s, _ in video], [(b, np.zeros(len(b), int)) for video in truths for b, _, _ in video], 1
         )
         scores = {"map50": aware["map"], "map50_agnostic": agnostic["map"], "mean_iou": aware["mean_iou"], "id_switches": totals["id_switches"], "mota": mota(totals),
+                  "misses": totals["misses"], "false_positives": totals["false_positives"], "object_frames": totals["objects"],
                   "ap50_per_class": dict(zip(run.class_names, aware["per_class"]))}
         if name == "model":
             report.update(scores, score_threshold=threshold)
