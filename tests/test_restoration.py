@@ -12,7 +12,7 @@ from vlm_tf.data import read_frames, write_video
 from vlm_tf.data.degrade import add_noise
 from vlm_tf.data.synthetic import render_clip
 from vlm_tf.training.gan import psnr_ceiling
-from vlm_tf.training.restore import psnr, restoration_pairs, restoration_split, sliding_windows, ssim
+from vlm_tf.training.restore import psnr, restoration_pairs, video_split, sliding_windows, ssim
 
 SIZE, FRAMES = 32, 8
 
@@ -59,7 +59,7 @@ def test_sliding_windows_repeat_the_end_frames():
 
 
 def test_a_flat_folder_splits_into_training_and_validation(video_folder):
-    train, val = restoration_split(video_folder)
+    train, val = video_split(video_folder)
     assert len(train) == 10 and len(val) == 2 and not set(train) & set(val)
     assert sorted(train + val) == sorted(str(p) for p in video_folder.glob("*.mp4"))
 

@@ -98,17 +98,14 @@ def train(data_dir, run_dir, config=None, *, verbose=1):
     config = (config or RunConfig()).resolved()
     run_dir = os.fspath(run_dir)
     task = get_model_spec(config.model).task
-    if task in RESTORATION_TASKS:
-        from vlm_tf.training.restore import restoration_split, train_restoration as train_run
+    if task in RESTORATION_TASKS or task == "detect":
+        from vlm_tf.training.detect import train_detection
+        from vlm_tf.training.restore import train_restoration, video_split
 
-        # Any folder of videos will do: its videos are degraded into pairs.
-        splits = restoration_split(data_dir, seed=config.seed)
-    elif task == "detect":
-        from vlm_tf.training.detect import train_detection as train_run
-        from vlm_tf.training.restore import restoration_split
-
-        # Any folder of videos with a box file beside each.
-        splits = restoration_split(data_dir, seed=config.seed)
+        # Any folder of videos will do, class folders or not: restoration
+        # degrades them into pairs, detection reads the box file beside each.
+        train_run = train_detection if task == "detect" else train_restoration
+        splits = video_split(data_dir, seed=config.seed)
     else:
         splits = find_split_dirs(data_dir)
         if task == "classify":

@@ -40,7 +40,7 @@ def list_videos(directory):
     return paths
 
 
-def restoration_split(data_dir, seed=0):
+def video_split(data_dir, seed=0):
     """`(train_paths, val_paths)`: DATA_DIR/train and DATA_DIR/val; without val/, 20 % of train/; without train/, 20 % of every video under DATA_DIR.
 
     DATA_DIR/test is never used for validation, as for the classifiers.
@@ -162,7 +162,7 @@ def build_restorer(config):
 
 
 def train_restoration(data_dir, run_dir, config, train_paths, val_paths, resumed, verbose):
-    """Trains a denoise, superres or enhance model of a resolved `config` on the videos of `restoration_split` into `run_dir` (called by `vlm_tf.training.train`).
+    """Trains a denoise, superres or enhance model of a resolved `config` on the videos of `video_split` into `run_dir` (called by `vlm_tf.training.train`).
 
     Squared error on [0, 255] pixels, with PSNR and SSIM as metrics; the
     checkpoint with the best validation PSNR becomes `model.keras`.
