@@ -205,8 +205,12 @@ class BackgroundSubtractionDetector:
 
     def detect(self, frames):
         """`[(boxes (N, 4), scores (N,), classes (N,))]`, one per frame."""
+        return self.label(moving_regions(frames, self.method, self.threshold))
+
+    def label(self, regions):
+        """One clip's `moving_regions` → its detections, each region given the class of the nearest shape mean."""
         detections = []
-        for found in moving_regions(frames, self.method, self.threshold):
+        for found in regions:
             boxes = np.array([box for box, _, _ in found], np.float32).reshape(-1, 4)
             scores = np.array([score for _, _, score in found], np.float32)
             features = np.array([f for _, f, _ in found]).reshape(-1, SHAPE_FEATURES)
@@ -237,7 +241,7 @@ class BackgroundSubtractionDetector:
                 # A class never seen gets a centre no region is near.
                 centres = np.where(counts[:, None] > 0, sums / np.maximum(counts[:, None], 1), 1e6)
                 detector = cls(method, threshold, centres)
-                score = mean_average_precision([d for clip in clips for d in detector.detect(clip)], [t for clip in truths for t in clip], num_classes)["map"]
+                score = mean_average_precision([d for clip_regions in regions for d in detector.label(clip_regions)], [t for clip in truths for t in clip], num_classes)["map"]
                 if best is None or score > best[0]:
                     best = (score, detector)
         return best[1]
