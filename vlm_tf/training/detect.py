@@ -18,7 +18,6 @@ from __future__ import annotations
 import dataclasses
 import math
 import os
-import warnings
 
 import cv2
 import keras
@@ -105,6 +104,8 @@ class DetectionClips(keras.utils.PyDataset):
     def __init__(self, videos, class_names, *, num_frames, image_size, batch_size, training, seed=0):
         super().__init__()
         self.videos, self.class_names = videos, class_names
+        # Every video's boxes as training targets want them, worked out once rather than per batch.
+        self.truths = [video.truth(class_names, image_size) for video in videos]
         self.num_frames, self.image_size, self.batch_size = num_frames, image_size, batch_size
         self.training, self.seed = training, seed
         self.epoch = 0
@@ -127,7 +128,7 @@ class DetectionClips(keras.utils.PyDataset):
             start = int(rng.integers(0, max(1, video.num_frames - self.num_frames + 1))) if self.training else 0
             indices = np.minimum(np.arange(start, start + self.num_frames), video.num_frames - 1)
             frames = read_frames(video.path, indices, size=self.image_size)
-            truth = video.truth(self.class_names, self.image_size)
+            truth = self.truths[k]
             flip = self.training and rng.random() < 0.5
             if flip:
                 frames = frames[:, :, ::-1]
@@ -267,10 +268,7 @@ def train_detection(data_dir, run_dir, config, train_paths, val_paths, resumed, 
         keras.callbacks.TensorBoard(log_dir, write_graph=False),
         backup,
     ]
-    with warnings.catch_warnings():
-        # PyDataset asks for `super().__init__(**kwargs)`; it is called, with its defaults.
-        warnings.filterwarnings("ignore", message=".*PyDataset.*")
-        history = model.fit(train_ds, validation_data=val_ds, epochs=config.epochs, callbacks=callbacks, verbose=verbose)
+    history = model.fit(train_ds, validation_data=val_ds, epochs=config.epochs, callbacks=callbacks, verbose=verbose)
     best = keras.models.load_model(best_path)
     atomic.write_json(os.path.join(run_dir, TRACKING_FILE), {"score_threshold": choose_score_threshold(best, metric_clips, metric_truths, len(class_names))})
     atomic.copy_file(best_path, model_path)
