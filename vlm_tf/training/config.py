@@ -15,7 +15,7 @@ import os
 from vlm_tf.atomic import replacing
 from vlm_tf.models.registry import DEFAULT_MODEL, get_model_spec
 
-PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16", "mixed")
+PRECISIONS = ("auto", "float32", "mixed_float16", "mixed_bfloat16", "mixed")
 JIT_MODES = ("off", "on", "auto")
 LR_SCHEDULES = ("cosine", "constant")
 OPTIMIZERS = ("adam", "adamw")
@@ -34,6 +34,7 @@ MODEL_FILE = "model.keras"
 BEST_CHECKPOINT = os.path.join("checkpoints", "best.keras")
 BACKUP_DIR = "backup"
 HISTORY_FILE = "history.csv"
+EXECUTION_FILE = "execution.json"
 LOG_DIR = "logs"
 SAVED_MODEL_DIR = "saved_model"
 
@@ -52,8 +53,9 @@ class RunConfig:
     warmup_epochs: int | None = None
     seed: int = 0
     augment: bool = True
-    precision: str = "float32"
-    jit: str = "off"
+    # "auto": chosen by device, and on a CPU by measurement (vlm_tf.training.runtime).
+    precision: str = "auto"
+    jit: str = "auto"
     # The generator's loss of the generative models (vlm_tf.training.gan).
     gan_loss: str = "standard"
     # The restoration tasks' degradations (vlm_tf.data.degrade): the

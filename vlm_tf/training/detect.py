@@ -230,7 +230,7 @@ def fit_baseline(videos, class_names):
     return BackgroundSubtractionDetector.fit(clips, truths, len(class_names))
 
 
-def train_detection(data_dir, run_dir, config, train_paths, val_paths, resumed, verbose):
+def train_detection(data_dir, run_dir, config, train_paths, val_paths, resumed, verbose, extras):
     """Trains a detect model of a resolved `config` on the annotated videos among `train_paths` into `run_dir` (called by `vlm_tf.training.train`)."""
     spec = get_model_spec(config.model)
     if spec.task != "detect":
@@ -266,6 +266,7 @@ def train_detection(data_dir, run_dir, config, train_paths, val_paths, resumed, 
         SaveModel(best_path, monitor="val_map50", initial_value=best_validation_accuracy(run_dir, "val_map50")),
         keras.callbacks.CSVLogger(os.path.join(run_dir, run_files.HISTORY_FILE), append=True),
         keras.callbacks.TensorBoard(log_dir, write_graph=False),
+        *extras.callbacks,
         backup,
     ]
     history = model.fit(train_ds, validation_data=val_ds, epochs=config.epochs, callbacks=callbacks, verbose=verbose)

@@ -2,12 +2,13 @@
 
 A run folder holds everything needed to use, inspect or continue the run:
 
-    RUN_DIR/config.json          RunConfig + data folder + class names
+    RUN_DIR/config.json          RunConfig + data folder + class names (precision and jit as settled, never `auto`)
+    RUN_DIR/execution.json       how `auto` precision and jit were settled, with the clips/s measured
     RUN_DIR/class_names.json     label order of the model's outputs
     RUN_DIR/model.keras          the best epoch's model (by validation accuracy)
     RUN_DIR/checkpoints/best.keras
     RUN_DIR/history.csv          one row per epoch (CSVLogger)
-    RUN_DIR/logs/                TensorBoard: train/validation scalars, histograms, graph, input clips,
+    RUN_DIR/logs/                TensorBoard: train/validation scalars, histograms, graph, input clips, profiler trace (`profile=True`),
                                  attention maps of validation clips (models with an attention layer)
     RUN_DIR/backup/              present only while a run is unfinished: `train` resumes from it
 """
@@ -20,13 +21,14 @@ import os
 import warnings
 
 import keras
+import numpy as np
 
 from vlm_tf import atomic
 from vlm_tf.data.pipeline import video_dataset_from_directory
 from vlm_tf.models.registry import RESTORATION_TASKS, build_model, get_model_spec
 from vlm_tf.training import config as run_files
 from vlm_tf.training import runtime
-from vlm_tf.training.callbacks import AttentionMaps, ClipSamples, ModelGraph, ResumableBackup, SaveModel, TrainingThroughput, attention_layer
+from vlm_tf.training.callbacks import AttentionMaps, ClipSamples, ModelGraph, ProfileSteps, ResumableBackup, SaveModel, TrainingThroughput, attention_layer
 from vlm_tf.training.config import RunConfig
 
 VALIDATION_FALLBACK_SPLIT = 0.2
@@ -43,6 +45,8 @@ class TrainResult:
     skipped: list
     # The figures a run ends with, by name (the generative models: their losses, PSNR, SSIM).
     summary: dict = dataclasses.field(default_factory=dict)
+    # The precision and XLA setting it ran with, and how they were chosen.
+    execution: runtime.Execution | None = None
 
 
 def find_split_dirs(data_dir):
@@ -69,6 +73,7 @@ def _check_run_dir(run_dir, config):
     config_path = os.path.join(run_dir, run_files.CONFIG_FILE)
     if os.path.isfile(config_path):
         previous = RunConfig.from_dict(run_files.read_json(config_path)["run"])
+        config = _started_execution(config, previous)
         if previous != config:
             changed = [f"{k}: {v!r} → {config.to_dict()[k]!r}" for k, v in previous.to_dict().items() if config.to_dict()[k] != v]
             raise ValueError(f"{run_dir} holds an unfinished run with other settings ({'; '.join(changed)}); rerun with its settings to resume, or choose a new --out folder")
@@ -84,7 +89,16 @@ def best_validation_accuracy(run_dir, key="val_accuracy"):
     return max(values) if values else None
 
 
-def train(data_dir, run_dir, config=None, *, verbose=1):
+@dataclasses.dataclass(frozen=True)
+class RunExtras:
+    """What a run is given besides its config: it changes how fast a run goes or what it records, never what it learns, so a resumed run may differ in it."""
+
+    callbacks: tuple = ()
+    # `video_dataset_from_directory(cache=...)`: None, "memory" or a folder.
+    cache: str | None = None
+
+
+def train(data_dir, run_dir, config=None, *, verbose=1, profile=False, cache=None):
     """Trains `config.model` on `data_dir` (train/, validated on val/ or a split of train/) and fills `run_dir`.
 
     Compiled as the text compiles (§5.2.1): categorical cross-entropy and
@@ -93,11 +107,18 @@ def train(data_dir, run_dir, config=None, *, verbose=1):
     `make_optimizer`). The learning rate decays on a cosine unless
     `config.lr_schedule == "constant"`. A run folder left unfinished by a killed process is resumed
     from its last completed epoch when `train` is called again with the same
-    config.
+    config. `config.precision` and `config.jit` at `auto` are settled by
+    `runtime.choose_execution`; `profile=True` writes a TensorFlow profiler
+    trace of a few training steps to `RUN_DIR/logs/profile` (TensorBoard's
+    Profile tab, with the tensorboard-plugin-profile package); `cache`
+    (`"memory"` or a folder) decodes each video once instead of every epoch
+    (classify, gan and fusion runs).
     """
     config = (config or RunConfig()).resolved()
     run_dir = os.fspath(run_dir)
     task = get_model_spec(config.model).task
+    if cache is not None and (task in RESTORATION_TASKS or task == "detect"):
+        raise ValueError(f"cache applies to classify, generate and predict_frames runs, not {task} (received cache={cache!r})")
     if task in RESTORATION_TASKS or task == "detect":
         from vlm_tf.training.detect import train_detection
         from vlm_tf.training.restore import train_restoration, video_split
@@ -113,14 +134,58 @@ def train(data_dir, run_dir, config=None, *, verbose=1):
         else:
             from vlm_tf.training.gan import train_generative as train_run
     resumed = _check_run_dir(run_dir, config)
+    config, execution = _settle_execution(config, run_dir, task, splits[0], resumed, verbose)
     previous_policy = keras.mixed_precision.global_policy()
+    # After the measurement, which builds models of its own: the seed fixes
+    # the run's weights and data order whatever was measured.
     runtime.configure(seed=config.seed, precision=config.precision)
     try:
-        return train_run(data_dir, run_dir, config, *splits, resumed, verbose)
+        extras = RunExtras(callbacks=(ProfileSteps(os.path.join(run_dir, run_files.LOG_DIR, "profile")),) if profile else (), cache=cache)
+        result = train_run(data_dir, run_dir, config, *splits, resumed, verbose, extras)
+        atomic.write_json(os.path.join(run_dir, run_files.EXECUTION_FILE), execution.to_dict())
+        return dataclasses.replace(result, execution=execution)
     finally:
         # The dtype policy is process-wide; models built after this run
         # (in a notebook, say) get the caller's policy back.
         keras.mixed_precision.set_global_policy(previous_policy)
+
+
+def _started_execution(config, started):
+    """`config` with its `auto` precision and jit taken from the run it resumes: `auto` never changes a run halfway."""
+    return dataclasses.replace(
+        config,
+        precision=started.precision if config.precision == "auto" else config.precision,
+        jit=started.jit if config.jit == "auto" else config.jit,
+    )
+
+
+def _settle_execution(config, run_dir, task, train_dir, resumed, verbose):
+    """`(config, execution)`: `config` with `auto` precision and jit replaced by what runs (`runtime.choose_execution`).
+
+    The run's `config.json` then holds the settled values; `execution.json`
+    (written when the run ends) says how they were chosen.
+    """
+    if "auto" not in (config.precision, config.jit):
+        return config, runtime.Execution(config.precision, config.jit)
+    if resumed:
+        config = _started_execution(config, RunConfig.from_dict(run_files.read_json(os.path.join(run_dir, run_files.CONFIG_FILE))["run"]))
+        return config, runtime.Execution(config.precision, config.jit, "resumed")
+    measure = {}
+    if task == "classify":
+        num_classes = max(1, len([d for d in os.listdir(train_dir) if os.path.isdir(os.path.join(train_dir, d)) and not d.startswith(".")]))
+        size = config.image_size
+        rng = np.random.default_rng(config.seed)
+        measure = dict(
+            key=f"{config.model}|{num_classes} classes|{config.num_frames}x{size}x{size}|batch {config.batch_size}",
+            build=lambda: build_model(config.model, num_classes=num_classes, image_size=(size, size)),
+            inputs=rng.uniform(0, 255, (config.batch_size, config.num_frames, size, size, 3)).astype("float32"),
+            targets=np.eye(num_classes, dtype="float32")[rng.integers(0, num_classes, config.batch_size)],
+            loss="categorical_crossentropy",
+        )
+    execution = runtime.choose_execution(config.precision, config.jit, **measure)
+    if verbose:
+        print(f"execution: {execution.precision}, XLA {execution.jit} ({execution.source}{': ' + str(execution.measured) if execution.measured else ''})")
+    return dataclasses.replace(config, precision=execution.precision, jit=execution.jit), execution
 
 
 def make_optimizer(config, steps_per_epoch, *, beta_1=0.9, lr_scale=1.0):
@@ -155,10 +220,10 @@ def make_optimizer(config, steps_per_epoch, *, beta_1=0.9, lr_scale=1.0):
     return keras.optimizers.Adam(learning_rate, beta_1=beta_1)
 
 
-def make_run_datasets(train_dir, val_dir, config, *, label_mode, sampling=None):
-    """The run's training and validation datasets: `val_dir`, else a split of `train_dir` (`find_split_dirs`)."""
+def make_run_datasets(train_dir, val_dir, config, *, label_mode, sampling=None, cache=None):
+    """The run's training and validation datasets: `val_dir`, else a split of `train_dir` (`find_split_dirs`); `cache` as `video_dataset_from_directory` takes it."""
     image_size = (config.image_size, config.image_size)
-    common = dict(num_frames=config.num_frames, image_size=image_size, batch_size=config.batch_size, label_mode=label_mode, seed=config.seed, sampling=sampling)
+    common = dict(num_frames=config.num_frames, image_size=image_size, batch_size=config.batch_size, label_mode=label_mode, seed=config.seed, sampling=sampling, cache=cache)
     if val_dir is None:
         return video_dataset_from_directory(train_dir, augment=config.augment, validation_split=VALIDATION_FALLBACK_SPLIT, subset="both", **common)
     train_ds = video_dataset_from_directory(train_dir, augment=config.augment, **common)
@@ -175,9 +240,9 @@ def write_run_header(run_dir, data_dir, config, class_names):
     atomic.write_json(os.path.join(run_dir, run_files.CLASS_NAMES_FILE), class_names)
 
 
-def _train(data_dir, run_dir, config, train_dir, val_dir, resumed, verbose):
+def _train(data_dir, run_dir, config, train_dir, val_dir, resumed, verbose, extras):
     image_size = (config.image_size, config.image_size)
-    train_ds, val_ds = make_run_datasets(train_dir, val_dir, config, label_mode="categorical")
+    train_ds, val_ds = make_run_datasets(train_dir, val_dir, config, label_mode="categorical", cache=extras.cache)
     class_names = train_ds.class_names
     write_run_header(run_dir, data_dir, config, class_names)
 
@@ -214,7 +279,7 @@ def _train(data_dir, run_dir, config, train_dir, val_dir, resumed, verbose):
         warnings.filterwarnings("ignore", message="Your input ran out of data")
         # The dataset shuffles its files itself; fit's own shuffle does not apply.
         # The backup goes last, after every other end-of-epoch write.
-        history = model.fit(train_ds, validation_data=val_ds, epochs=config.epochs, callbacks=[*callbacks, backup], verbose=verbose, shuffle=False)
+        history = model.fit(train_ds, validation_data=val_ds, epochs=config.epochs, callbacks=[*callbacks, *extras.callbacks, backup], verbose=verbose, shuffle=False)
 
     model_path = os.path.join(run_dir, run_files.MODEL_FILE)
     # The run's model is its best epoch, which after a resume may be an epoch

@@ -314,7 +314,7 @@ class FramePredictionGAN(keras.Model):
         self.trackers["ssim"].update_state(tf.reduce_mean(ssim))
 
 
-def train_generative(data_dir, run_dir, config, train_dir, val_dir, resumed, verbose):
+def train_generative(data_dir, run_dir, config, train_dir, val_dir, resumed, verbose, extras):
     """Trains the `gan` or `fusion` model of a resolved `config` into `run_dir` (called by `vlm_tf.training.train`).
 
     The run folder is a classifier's (`vlm_tf.training.fit`), with
@@ -327,7 +327,7 @@ def train_generative(data_dir, run_dir, config, train_dir, val_dir, resumed, ver
     image_size = (config.image_size, config.image_size)
     # Prediction needs one frame period between frames; the GAN learns the
     # clips a classifier sees (segments spanning the whole video).
-    train_ds, val_ds = make_run_datasets(train_dir, val_dir, config, label_mode="int", sampling="random_consecutive" if predicting else None)
+    train_ds, val_ds = make_run_datasets(train_dir, val_dir, config, label_mode="int", sampling="random_consecutive" if predicting else None, cache=extras.cache)
     class_names = train_ds.class_names
     write_run_header(run_dir, data_dir, config, class_names)
     steps = -(-len(train_ds.file_paths) // config.batch_size)
@@ -373,6 +373,7 @@ def train_generative(data_dir, run_dir, config, train_dir, val_dir, resumed, ver
         *callbacks,
         keras.callbacks.CSVLogger(os.path.join(run_dir, run_files.HISTORY_FILE), append=True),
         keras.callbacks.TensorBoard(log_dir, write_graph=False),
+        *extras.callbacks,
         backup,
     ]
     with warnings.catch_warnings():

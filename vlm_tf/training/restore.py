@@ -161,7 +161,7 @@ def build_restorer(config):
     return spec.build(scale=config.scale if spec.task == "superres" else 1)
 
 
-def train_restoration(data_dir, run_dir, config, train_paths, val_paths, resumed, verbose):
+def train_restoration(data_dir, run_dir, config, train_paths, val_paths, resumed, verbose, extras):
     """Trains a denoise, superres or enhance model of a resolved `config` on the videos of `video_split` into `run_dir` (called by `vlm_tf.training.train`).
 
     Squared error on [0, 255] pixels, with PSNR and SSIM as metrics; the
@@ -196,6 +196,7 @@ def train_restoration(data_dir, run_dir, config, train_paths, val_paths, resumed
         keras.callbacks.CSVLogger(os.path.join(run_dir, run_files.HISTORY_FILE), append=True),
         keras.callbacks.TensorBoard(log_dir, write_graph=False),
         RestoredFrames(degraded.numpy()[:SAMPLE_CLIPS], clean.numpy()[:SAMPLE_CLIPS], os.path.join(log_dir, "samples")),
+        *extras.callbacks,
         backup,
     ]
     with warnings.catch_warnings():

@@ -1,16 +1,60 @@
-"""Precision, XLA and seeding: process-wide settings a run makes before building its model."""
+"""Precision, XLA and seeding: process-wide settings a run makes before building its model.
+
+`--precision auto` and `--jit auto` (the defaults) are settled here. On a
+GPU the choice is by device: mixed float16 (tensor cores; the models keep
+their softmax outputs and attention weights in float32) and Keras' own XLA
+choice. On a CPU nothing is assumed: `choose_execution` trains the run's own
+model a few steps under each candidate, side by side, and keeps float32
+without XLA unless another candidate is clearly faster (docs/benchmarks.md
+has what it measured). The choice is remembered per machine, model and
+shape in `execution_cache_path()`, so only the first run of a kind pays for
+the measurement.
+"""
 
 from __future__ import annotations
 
+import dataclasses
+import json
+import os
+import platform
+import time
+
 import keras
+import numpy as np
 import tensorflow as tf
+
+from vlm_tf import atomic
+
+# The float32-without-XLA baseline must be beaten by this factor before a
+# CPU run leaves it: a measured gain smaller than that is noise on a busy machine.
+AUTO_MARGIN = 1.05
+BASELINE = ("float32", "off")
+CPU_CANDIDATES = (BASELINE, ("float32", "on"), ("mixed_bfloat16", "off"), ("mixed_bfloat16", "on"))
+GPU_EXECUTION = ("mixed_float16", "auto")
+
+
+@dataclasses.dataclass(frozen=True)
+class Execution:
+    precision: str
+    jit: str
+    # How it was chosen ("asked", "device", "measured", "remembered"), and the
+    # clips/s of each candidate when measured.
+    source: str = "asked"
+    measured: dict = dataclasses.field(default_factory=dict)
+
+    def to_dict(self):
+        return dataclasses.asdict(self)
+
+
+def has_gpu():
+    return bool(tf.config.list_physical_devices("GPU"))
 
 
 def resolve_precision(precision):
     """`"mixed"` picks float16 on a GPU (tensor cores) and bfloat16 elsewhere (no loss scaling needed)."""
     if precision != "mixed":
         return precision
-    return "mixed_float16" if tf.config.list_physical_devices("GPU") else "mixed_bfloat16"
+    return "mixed_float16" if has_gpu() else "mixed_bfloat16"
 
 
 def configure(*, seed, precision="float32"):
@@ -26,5 +70,115 @@ def configure(*, seed, precision="float32"):
 
 
 def jit_compile_argument(jit):
-    """The CLI's `--jit off|on|auto` as `Model.compile(jit_compile=...)`."""
+    """A settled `jit` (`off`, `on`, or on a GPU Keras' own `auto`) as `Model.compile(jit_compile=...)`."""
     return {"off": False, "on": True, "auto": "auto"}[jit]
+
+
+def execution_cache_path():
+    """Where CPU measurements are remembered: `$VLM_TF_CACHE_DIR` or `~/.cache/vlm_tf`, file `execution.json`."""
+    folder = os.environ.get("VLM_TF_CACHE_DIR") or os.path.join(os.path.expanduser("~"), ".cache", "vlm_tf")
+    return os.path.join(folder, "execution.json")
+
+
+def machine_key():
+    """What a measurement depends on besides the model: the processor, its cores, and the TensorFlow and Keras versions."""
+    processor = platform.processor() or platform.machine()
+    if os.path.isfile("/proc/cpuinfo"):
+        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as f:
+            names = [line.split(":", 1)[1].strip() for line in f if line.startswith("model name")]
+        processor = names[0] if names else processor
+    return f"{processor}|{os.cpu_count()} cores|tf {tf.__version__}|keras {keras.__version__}"
+
+
+def measure_training_rates(build, inputs, targets, *, loss, candidates=CPU_CANDIDATES, rounds=3, steps=2):
+    """Clips per second of one training step of `build()` under each `(precision, jit)` candidate.
+
+    Every candidate is built and warmed up (traced, and compiled by XLA)
+    first, then the candidates take turns, `steps` steps each per round, so
+    a machine that gets busier slows them alike. A candidate that fails to
+    build or compile is left out of the result rather than failing the run.
+    """
+    previous = keras.mixed_precision.global_policy()
+    # Several models training in turn make TensorFlow warn about retracing;
+    # each model traces once, which is what is measured.
+    logger, level = tf.get_logger(), tf.get_logger().level
+    logger.setLevel("ERROR")
+    models = {}
+    try:
+        for precision, jit in candidates:
+            keras.mixed_precision.set_global_policy(precision)
+            try:
+                model = build()
+                model.compile(optimizer="adam", loss=loss, jit_compile=jit_compile_argument(jit))
+                model.train_on_batch(inputs, targets)
+            except Exception:  # noqa: BLE001 - any candidate that cannot train here is simply not a choice
+                continue
+            models[(precision, jit)] = model
+        times = {key: [] for key in models}
+        for _ in range(rounds):
+            for key, model in models.items():
+                start = time.perf_counter()
+                for _ in range(steps):
+                    model.train_on_batch(inputs, targets)
+                times[key].append((time.perf_counter() - start) / steps)
+    finally:
+        keras.mixed_precision.set_global_policy(previous)
+        logger.setLevel(level)
+    batch = int(np.shape(inputs)[0])
+    return {f"{precision}/{jit}": batch / float(np.median(seconds)) for (precision, jit), seconds in times.items()}
+
+
+def pick_fastest(rates, base=BASELINE, margin=AUTO_MARGIN):
+    """The `(precision, jit)` to run: the fastest candidate if it beats `base` by `margin`, else `base`."""
+    name = "/".join(base)
+    if name not in rates:
+        return base
+    best = max(rates, key=rates.get)
+    return tuple(best.split("/")) if rates[best] >= margin * rates[name] else base
+
+
+def choose_execution(precision, jit, *, key=None, build=None, inputs=None, targets=None, loss=None):
+    """Settles `auto` in `precision` and `jit`.
+
+    Args:
+        precision, jit: what the run asks for; values other than `auto` are kept.
+        key: names the model and shapes, for remembering a CPU measurement.
+        build, inputs, targets, loss: the run's model builder and one batch, to
+            measure on a CPU; without them a CPU run takes float32 without XLA.
+
+    Returns:
+        An `Execution`.
+    """
+    if precision != "auto" and jit != "auto":
+        return Execution(precision, jit)
+    if has_gpu():
+        return Execution(GPU_EXECUTION[0] if precision == "auto" else precision, GPU_EXECUTION[1] if jit == "auto" else jit, "device")
+    if build is None:
+        return Execution(BASELINE[0] if precision == "auto" else precision, BASELINE[1] if jit == "auto" else jit, "device")
+    candidates = [(p, j) for p, j in CPU_CANDIDATES if precision in ("auto", p) and jit in ("auto", j)]
+    cache_key = f"{machine_key()}|{key}|{precision}|{jit}"
+    cache_path = execution_cache_path()
+    remembered = _read_cache(cache_path)
+    if cache_key in remembered:
+        entry = remembered[cache_key]
+        return Execution(entry["precision"], entry["jit"], "remembered", entry["measured"])
+    rates = measure_training_rates(build, inputs, targets, loss=loss, candidates=candidates)
+    base = (precision if precision != "auto" else BASELINE[0], jit if jit != "auto" else BASELINE[1])
+    chosen = pick_fastest(rates, base)
+    measured = {name: round(rate, 2) for name, rate in rates.items()}
+    remembered = _read_cache(cache_path)
+    remembered[cache_key] = {"precision": chosen[0], "jit": chosen[1], "measured": measured}
+    try:
+        atomic.write_json(cache_path, remembered)
+    except OSError:
+        pass  # a read-only home only costs the next run the measurement
+    return Execution(chosen[0], chosen[1], "measured", measured)
+
+
+def _read_cache(path):
+    try:
+        with open(path, encoding="utf-8") as f:
+            values = json.load(f)
+        return values if isinstance(values, dict) else {}
+    except (OSError, ValueError):
+        return {}

@@ -1,0 +1,64 @@
+"""`vlm-tf bench`: every figure the speed issue asks for, measured side by side, in one run a user can start."""
+
+import json
+
+import numpy as np
+import pytest
+
+from helpers import vlm_tf
+from vlm_tf.bench import FrameGenerator, measure_decode_ceiling, measure_matmul_gflops
+from vlm_tf.data.pipeline import index_directory, probe_files
+
+KEYS = (
+    "pipeline_clips_per_s",
+    "pipeline_vs_framegenerator",
+    "pipeline_vs_decode_ceiling",
+    "train_clips_per_s",
+    "train_utilisation",
+    "input_stall_fraction",
+    "train_vs_torch_eager",
+    "precision_xla",
+    "serve_ms_per_clip",
+    "cache_speedup",
+)
+
+
+def test_tutorial_loader_reads_the_frames_of_our_clips(tiny_dataset):
+    paths, labels, _ = index_directory(tiny_dataset / "test")
+    clip, label = next(FrameGenerator(paths[:1], labels[:1], num_frames=5, size=20)())
+    assert clip.shape == (5, 20, 20, 3) and int(label) == labels[0]
+    assert 0 <= float(np.min(clip)) and float(np.max(clip)) <= 255 and float(np.std(clip)) > 5
+
+
+def test_decode_ceiling_runs_without_tensorflow(tiny_dataset):
+    paths, _, _ = index_directory(tiny_dataset / "test")
+    counts, _ = probe_files(paths)
+    # The measuring process raises if TensorFlow was imported into it.
+    assert measure_decode_ceiling(paths, counts, passes=1) > 0
+
+
+def test_matmul_ceiling_counts_two_flops_per_multiply_add():
+    # Any real CPU does more than 1 GFLOP/s and no 2-core one does 10 TFLOP/s in float32.
+    assert 1 < measure_matmul_gflops("float32", n=512, repeats=3) < 10_000
+
+
+@pytest.mark.slow
+def test_bench_json_holds_every_figure():
+    done = vlm_tf("bench", "--quick", "--json")
+    assert done.returncode == 0, done.stderr[-3000:]
+    report = json.loads(done.stdout)
+    missing = [key for key in KEYS if key not in report]
+    assert not missing, missing
+    # Our parallel pipeline against a Python generator decoding one video at a time.
+    assert report["pipeline_vs_framegenerator"] > 2, report
+    assert 0 < report["pipeline_vs_decode_ceiling"] < 1.5, report
+    assert 0 <= report["input_stall_fraction"] < 1
+    for name in ("cnn_lstm", "cnn_lstm_text"):
+        assert report["train_clips_per_s"][name] > 0
+        assert 0 < report["train_utilisation"][name] < 1.5, report["train_utilisation"]
+        assert report["precision_xla"][name]["auto"] in report["precision_xla"][name]
+    assert report["serve_ms_per_clip"] > 0
+    if report["train_vs_torch_eager"] is None:
+        assert "not installed" in report["torch_note"]
+    else:
+        assert report["train_vs_torch_eager"] > 0

@@ -1,0 +1,481 @@
+"""`vlm-tf bench`: how fast vlm_tf is, as ratios measured side by side in one run.
+
+Every figure is put next to what a user would otherwise run, on the same
+files and shapes, in the same process (or, for the decode ceiling, a
+process without TensorFlow started by this one):
+
+- input: `video_dataset_from_directory` against the TensorFlow video
+  tutorial's loader (a Python generator decoding one video at a time,
+  frames formatted with `tf.image`, wrapped in `Dataset.from_generator`),
+  and against OpenCV alone decoding and resizing the same clips in one
+  process per core: the most any loader built on OpenCV can deliver here;
+- training: clips per second of one training step of the default model and
+  of the text's §5.2.1 network, and the FLOP/s that achieves (counted from
+  the model: forward and backward, 3× the forward pass) as a share of a
+  float32 matrix product measured in the same run;
+- a real training step fed by the pipeline, and the share of it spent
+  waiting for data;
+- precision and XLA: clips per second of each, and what `--precision auto`
+  / `--jit auto` pick from those figures;
+- the exported SavedModel's latency on one clip;
+- the text's network built the same way in PyTorch, trained eagerly on the
+  same shapes, when PyTorch is installed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+
+import numpy as np
+
+from vlm_tf.data.sampling import uniform_indices
+
+# A clip as the quickstart trains on it.
+NUM_FRAMES = 16
+SIZE = 64
+BATCH = 8
+TEXT_MODEL = "cnn_lstm_text"
+
+# (videos per class written, passes over them, timed training steps, timed serving calls)
+SIZES = {"full": (24, 5, 12, 30), "quick": (4, 2, 3, 5)}
+
+
+def run_bench(*, quick=False, data_dir=None, work_dir=None, progress=None):
+    """Runs every measurement; returns the figures as a dict (`vlm-tf bench --json` prints it).
+
+    Args:
+        quick: small sizes (a smoke run: a minute; the ratios are noisy).
+        data_dir: a folder of `<class>/<video>` files to read instead of
+            writing the synthetic set (a `train` split inside it is used if present).
+        work_dir: where the synthetic set and the SavedModel go; a temporary folder by default.
+        progress: optional callable taking a line of text.
+    """
+    say = progress or (lambda line: None)
+    videos_per_class, passes, train_steps, serve_calls = SIZES["quick" if quick else "full"]
+    with tempfile.TemporaryDirectory(prefix="vlm_tf_bench_") as scratch:
+        work_dir = os.fspath(work_dir or scratch)
+        if data_dir is None:
+            from vlm_tf.data.synthetic import write_dataset
+
+            say(f"writing {videos_per_class * 8} synthetic videos")
+            data_dir = os.path.join(work_dir, "data")
+            write_dataset(data_dir, videos_per_class=videos_per_class, seed=0)
+        folder = _class_folder(data_dir)
+        report = {"machine": machine_description(), "quick": bool(quick), "data": folder, "clip": [NUM_FRAMES, SIZE, SIZE, 3], "batch": BATCH}
+
+        say("input pipeline")
+        report.update(bench_pipeline(folder, passes=passes))
+        say("matrix-product ceiling")
+        report["matmul_gflops"] = {dtype: measure_matmul_gflops(dtype) for dtype in ("float32", _mixed_dtype())}
+        say("training steps")
+        report.update(bench_training(report["matmul_gflops"], steps=train_steps))
+        say("training fed by the pipeline")
+        report.update(bench_input_stall(folder, steps=max(train_steps, 8), execution=report["precision_xla"]["auto"]))
+        say("serving")
+        report["serve_ms_per_clip"] = bench_serving(os.path.join(work_dir, "saved_model"), calls=serve_calls)
+        say("PyTorch")
+        report.update(bench_torch(report["train_clips_per_s_float32"][TEXT_MODEL], steps=train_steps))
+    return report
+
+
+def machine_description():
+    import keras
+    import tensorflow as tf
+
+    from vlm_tf.training.runtime import has_gpu, machine_key
+
+    return {"cpu": machine_key().split("|")[0], "cores": os.cpu_count(), "gpu": has_gpu(), "tensorflow": tf.__version__, "keras": keras.__version__, "python": platform.python_version()}
+
+
+def _class_folder(data_dir):
+    data_dir = os.fspath(data_dir)
+    train = os.path.join(data_dir, "train")
+    return train if os.path.isdir(train) else data_dir
+
+
+# --- input -------------------------------------------------------------------------
+
+
+def bench_pipeline(folder, *, passes):
+    """Clips/s of our pipeline, the tutorial's generator and OpenCV alone, on every video in `folder`; best of `passes` each."""
+    from vlm_tf.data.pipeline import index_directory, probe_files, video_dataset_from_directory
+
+    paths, labels, _ = index_directory(folder)
+    counts, _ = probe_files(paths)
+    common = dict(num_frames=NUM_FRAMES, image_size=(SIZE, SIZE), batch_size=BATCH, shuffle=False)
+    datasets = {
+        "ours": video_dataset_from_directory(folder, **common),
+        "tutorial": frame_generator_dataset(paths, labels, num_frames=NUM_FRAMES, size=SIZE, batch_size=BATCH),
+        "cached": video_dataset_from_directory(folder, cache="memory", **common),
+    }
+    # The cached pipeline's first pass decodes and keeps every video; the
+    # figure is for the epochs after it.
+    _clips_per_second(datasets["cached"])
+    rates = {name: [] for name in datasets}
+    for _ in range(passes):
+        # In turns, so a machine that gets busier slows them alike.
+        for name, dataset in datasets.items():
+            rates[name].append(_clips_per_second(dataset))
+    ceiling = measure_decode_ceiling(paths, counts, passes=passes)
+    best = {name: max(values) for name, values in rates.items()}
+    return {
+        "pipeline_clips_per_s": best["ours"],
+        "framegenerator_clips_per_s": best["tutorial"],
+        "decode_ceiling_clips_per_s": ceiling,
+        "decode_one_thread_clips_per_s": measure_serial_decode(paths, counts),
+        "pipeline_vs_framegenerator": best["ours"] / best["tutorial"],
+        "pipeline_vs_decode_ceiling": best["ours"] / ceiling,
+        "cached_pipeline_clips_per_s": best["cached"],
+        "cache_speedup": best["cached"] / best["ours"],
+    }
+
+
+def measure_serial_decode(paths, counts):
+    """Clips/s of the pipeline's own decode function called in a loop on one thread of this process: what one core gives without tf.data."""
+    from vlm_tf.data.decode import read_frames
+
+    start = time.perf_counter()
+    for path, count in zip(paths, counts):
+        read_frames(path, uniform_indices(count, NUM_FRAMES).numpy(), (SIZE, SIZE), decoder_threads=1)
+    return len(paths) / (time.perf_counter() - start)
+
+
+def _clips_per_second(dataset):
+    clips = 0
+    start = time.perf_counter()
+    for batch, _ in dataset:
+        clips += int(np.asarray(batch).shape[0])
+    return clips / (time.perf_counter() - start)
+
+
+class FrameGenerator:
+    """The loader of TensorFlow's video-classification tutorial, rewritten for the same clips as ours.
+
+    A Python generator opens one video at a time with OpenCV, reads its
+    frames in order, and formats each chosen frame with `tf.image`
+    (`convert_image_dtype`, `resize_with_pad`), then yields the stacked
+    clip. The frames chosen are the ones our pipeline chooses, so both
+    decode the same amount.
+    """
+
+    def __init__(self, paths, labels, *, num_frames, size):
+        self.paths, self.labels = list(paths), list(labels)
+        self.num_frames, self.size = num_frames, size
+
+    def __call__(self):
+        import cv2
+        import tensorflow as tf
+
+        for path, label in zip(self.paths, self.labels):
+            capture = cv2.VideoCapture(path)
+            try:
+                total = int(capture.get(cv2.CAP_PROP_FRAME_COUNT))
+                wanted = uniform_indices(max(total, 1), self.num_frames).numpy().tolist()
+                frames, index = [], 0
+                ok, frame = capture.read()
+                while ok and len(frames) < len(wanted):
+                    while len(frames) < len(wanted) and wanted[len(frames)] == index:
+                        rgb = tf.image.convert_image_dtype(frame[..., ::-1], tf.float32)
+                        frames.append(tf.image.resize_with_pad(rgb, self.size, self.size))
+                    ok, frame = capture.read()
+                    index += 1
+            finally:
+                capture.release()
+            while len(frames) < self.num_frames:
+                frames.append(frames[-1])
+            yield tf.stack(frames) * 255.0, label
+
+
+def frame_generator_dataset(paths, labels, *, num_frames, size, batch_size):
+    import tensorflow as tf
+
+    signature = (tf.TensorSpec((num_frames, size, size, 3), tf.float32), tf.TensorSpec((), tf.int32))
+    generator = FrameGenerator(paths, labels, num_frames=num_frames, size=size)
+    return tf.data.Dataset.from_generator(generator, output_signature=signature).batch(batch_size).prefetch(tf.data.AUTOTUNE)
+
+
+# The decode ceiling runs in a process of its own that never imports
+# TensorFlow: decode.py is loaded from its file, not through the package.
+_CEILING_SCRIPT = r"""
+import importlib.util, json, multiprocessing, os, sys, time
+spec = importlib.util.spec_from_file_location("decode", sys.argv[1])
+decode = importlib.util.module_from_spec(spec)
+sys.modules["decode"] = decode
+spec.loader.exec_module(decode)
+job = json.load(sys.stdin)
+
+def read(item):
+    path, indices = item
+    return decode.read_frames(path, indices, (job["size"], job["size"]), decoder_threads=1).shape[0]
+
+if __name__ == "__main__":
+    items = list(zip(job["paths"], job["indices"]))
+    with multiprocessing.get_context("fork").Pool(os.cpu_count()) as pool:
+        pool.map(abs, range(os.cpu_count()))
+        best = 0.0
+        for _ in range(job["passes"]):
+            start = time.perf_counter()
+            clips = len(pool.map(read, items, chunksize=1))
+            best = max(best, clips / (time.perf_counter() - start))
+    print(json.dumps({"clips_per_s": best, "tensorflow_loaded": "tensorflow" in sys.modules}))
+"""
+
+
+def measure_decode_ceiling(paths, counts, *, passes):
+    """Clips/s of OpenCV alone (one process per core, no TensorFlow) decoding and resizing the clips our pipeline reads."""
+    from vlm_tf.data import decode
+
+    job = {
+        "paths": list(paths),
+        "indices": [uniform_indices(count, NUM_FRAMES).numpy().tolist() for count in counts],
+        "size": SIZE,
+        "passes": passes,
+    }
+    done = subprocess.run(
+        [sys.executable, "-c", _CEILING_SCRIPT, decode.__file__], input=json.dumps(job), capture_output=True, text=True, check=False
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"the decode-ceiling process failed: {done.stderr.strip().splitlines()[-1] if done.stderr.strip() else done.returncode}")
+    result = json.loads(done.stdout)
+    if result["tensorflow_loaded"]:
+        raise RuntimeError("the decode-ceiling process imported TensorFlow; it must measure OpenCV alone")
+    return result["clips_per_s"]
+
+
+# --- compute -----------------------------------------------------------------------
+
+
+def measure_matmul_gflops(dtype, *, n=2048, repeats=10):
+    """GFLOP/s of an `n`×`n` matrix product in TensorFlow, best of `repeats` (the machine's compute ceiling for dense work)."""
+    import tensorflow as tf
+
+    a = tf.random.normal((n, n), dtype=tf.float32)
+    a, b = tf.cast(a, dtype), tf.cast(tf.transpose(a), dtype)
+    product = tf.function(tf.matmul)
+    product(a, b).numpy()
+    best = float("inf")
+    for _ in range(repeats):
+        start = time.perf_counter()
+        product(a, b).numpy()
+        best = min(best, time.perf_counter() - start)
+    return 2 * n**3 / best / 1e9
+
+
+def _batch(num_classes=8, seed=0):
+    rng = np.random.default_rng(seed)
+    x = rng.uniform(0, 255, (BATCH, NUM_FRAMES, SIZE, SIZE, 3)).astype("float32")
+    y = np.eye(num_classes, dtype="float32")[rng.integers(0, num_classes, BATCH)]
+    return x, y
+
+
+def _builder(name):
+    from vlm_tf.models import build_model
+
+    return lambda: build_model(name, num_classes=8, image_size=(SIZE, SIZE))
+
+
+def _mixed_dtype():
+    """The 16-bit type mixed precision computes in on this device."""
+    from vlm_tf.training.runtime import resolve_precision
+
+    return resolve_precision("mixed").split("_")[1]
+
+
+def bench_training(ceiling_gflops, *, steps):
+    """Training throughput of the default model and the text's network under every precision / XLA candidate.
+
+    Utilisation is the FLOP/s achieved under the `auto` pick divided by the
+    matrix-product ceiling of the type it computes in (`ceiling_gflops`, by dtype name).
+    """
+    from vlm_tf.models.flops import count_flops
+    from vlm_tf.models.registry import DEFAULT_MODEL
+    from vlm_tf.training import runtime
+
+    x, y = _batch()
+    mixed = f"mixed_{_mixed_dtype()}"
+    candidates = (runtime.BASELINE, ("float32", "on"), (mixed, "off"), (mixed, "on"))
+    result = {"train_clips_per_s": {}, "train_clips_per_s_float32": {}, "train_gflops_per_clip": {}, "train_utilisation": {}, "precision_xla": {}}
+    for name in (DEFAULT_MODEL, TEXT_MODEL):
+        rates = runtime.measure_training_rates(_builder(name), x, y, loss="categorical_crossentropy", candidates=candidates, rounds=max(3, steps // 2))
+        picked = runtime.pick_fastest(rates)
+        rate = rates["/".join(picked)]
+        # Forward and backward: about three forward passes.
+        flops = 3 * count_flops(_builder(name)(), num_frames=NUM_FRAMES)
+        result["precision_xla"][name] = {**{key: round(value, 2) for key, value in rates.items()}, "auto": "/".join(picked)}
+        result["train_clips_per_s"][name] = rate
+        result["train_clips_per_s_float32"][name] = rates["/".join(runtime.BASELINE)]
+        result["train_gflops_per_clip"][name] = flops / 1e9
+        compute_dtype = "float32" if picked[0] == "float32" else picked[0].split("_")[1]
+        result["train_utilisation"][name] = rate * flops / 1e9 / ceiling_gflops[compute_dtype]
+    result["precision_xla"]["auto"] = result["precision_xla"][DEFAULT_MODEL]["auto"]
+    return result
+
+
+def bench_input_stall(folder, *, steps, execution):
+    """A real training step of the default model fed by the augmented, shuffled training pipeline (decoding every epoch, and from `cache="memory"`).
+
+    Returns clips/s for each and, for the uncached one, the share of the
+    time spent waiting for a batch. On a machine whose cores the training
+    step already fills, decoding slows the step without making it wait,
+    which the two rates show and the waiting share does not.
+    """
+    import keras
+
+    from vlm_tf.data.pipeline import video_dataset_from_directory
+    from vlm_tf.models.registry import DEFAULT_MODEL
+
+    precision, jit = execution.split("/")
+    previous = keras.mixed_precision.global_policy()
+    keras.mixed_precision.set_global_policy(precision)
+    try:
+        model = _builder(DEFAULT_MODEL)()
+    finally:
+        keras.mixed_precision.set_global_policy(previous)
+    model.compile(optimizer="adam", loss="categorical_crossentropy", jit_compile=jit == "on")
+    result = {}
+    for name, cache in (("train_with_pipeline", None), ("train_with_cached_pipeline", "memory")):
+        dataset = video_dataset_from_directory(
+            folder, num_frames=NUM_FRAMES, image_size=(SIZE, SIZE), batch_size=BATCH, label_mode="categorical", seed=0, augment=True, cache=cache
+        )
+        if cache is not None:
+            for _ in dataset:  # the first epoch fills the cache
+                pass
+        batches = iter(dataset.repeat())
+        waited = total = 0.0
+        clips = 0
+        for step in range(steps + 2):
+            start = time.perf_counter()
+            x, y = next(batches)
+            ready = time.perf_counter()
+            model.train_on_batch(x, y)
+            end = time.perf_counter()
+            if step >= 2:  # the first steps trace the model and fill the prefetch buffer
+                waited += ready - start
+                total += end - start
+                clips += int(x.shape[0])
+        result[f"{name}_clips_per_s"] = clips / total
+        if cache is None:
+            result["input_stall_fraction"] = waited / total
+    return result
+
+
+def bench_serving(path, *, calls):
+    """Median milliseconds of the exported SavedModel's `serving_default` on one uint8 clip."""
+    import tensorflow as tf
+
+    from vlm_tf.data.synthetic import CLASS_NAMES
+    from vlm_tf.export import export_saved_model
+    from vlm_tf.models.registry import DEFAULT_MODEL
+
+    export_saved_model(_builder(DEFAULT_MODEL)(), path, class_names=list(CLASS_NAMES))
+    serve = tf.saved_model.load(path).signatures["serving_default"]
+    clip = tf.constant(_batch()[0][:1].astype("uint8"))
+    serve(frames=clip)
+    times = []
+    for _ in range(calls):
+        start = time.perf_counter()
+        serve(frames=clip)["probabilities"].numpy()
+        times.append(time.perf_counter() - start)
+    return 1000 * float(np.median(times))
+
+
+# --- PyTorch -----------------------------------------------------------------------
+
+
+def bench_torch(ours_clips_per_s, *, steps):
+    """The text's network in PyTorch, trained eagerly in float32 on the same shapes; the ratio against ours in float32."""
+    try:
+        import torch
+    except ImportError:
+        return {"torch_clips_per_s": None, "train_vs_torch_eager": None, "torch_note": "PyTorch is not installed (pip install torch); comparison skipped"}
+    torch.manual_seed(0)
+    torch.set_num_threads(os.cpu_count())
+    model = build_text_network_torch(8)
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+    x, y = _batch()
+    # PyTorch's convolutions take channels first.
+    inputs = torch.from_numpy(np.ascontiguousarray(x.transpose(0, 1, 4, 2, 3)))
+    targets = torch.from_numpy(y.argmax(-1))
+
+    def step():
+        optimizer.zero_grad()
+        loss = torch.nn.functional.cross_entropy(model(inputs), targets)
+        loss.backward()
+        optimizer.step()
+
+    step()
+    times = []
+    for _ in range(max(steps, 3)):
+        start = time.perf_counter()
+        step()
+        times.append(time.perf_counter() - start)
+    rate = BATCH / float(np.median(times))
+    return {"torch_clips_per_s": rate, "train_vs_torch_eager": ours_clips_per_s / rate, "torch_version": torch.__version__}
+
+
+def build_text_network_torch(num_classes):
+    """§5.2.1 in PyTorch, as `cnn_lstm_text` builds it: per frame Conv2D(32, 3×3, ReLU) → 2×2 max pooling → flatten; LSTM(64) over the frames; a dense layer."""
+    import torch
+
+    class TextNetwork(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv = torch.nn.Conv2d(3, 32, 3)
+            self.pool = torch.nn.MaxPool2d(2)
+            self.lstm = torch.nn.LSTM(32 * ((SIZE - 2) // 2) ** 2, 64, batch_first=True)
+            self.output = torch.nn.Linear(64, num_classes)
+
+        def forward(self, clips):
+            batch, frames = clips.shape[:2]
+            x = self.pool(torch.relu(self.conv(clips.flatten(0, 1) / 255.0)))
+            _, (hidden, _) = self.lstm(x.reshape(batch, frames, -1))
+            return self.output(hidden[-1])
+
+    return TextNetwork()
+
+
+# --- report ------------------------------------------------------------------------
+
+
+def format_report(report):
+    """The figures as the table `vlm-tf bench` prints."""
+    m = report["machine"]
+    lines = [
+        f"machine: {m['cpu']}, {m['cores']} cores, {'a GPU' if m['gpu'] else 'no GPU'}; TensorFlow {m['tensorflow']}, Keras {m['keras']}",
+        f"clips of {NUM_FRAMES} frames at {SIZE}x{SIZE}, batch {BATCH}{' (quick: small sizes, noisy ratios)' if report['quick'] else ''}",
+        "",
+        "input (clips/s, every video of the folder, batches materialised)",
+        f"  vlm_tf video_dataset_from_directory   {report['pipeline_clips_per_s']:8.1f}",
+        f"  tutorial FrameGenerator               {report['framegenerator_clips_per_s']:8.1f}   ours {report['pipeline_vs_framegenerator']:.2f}x",
+        f"  OpenCV alone, a process per core      {report['decode_ceiling_clips_per_s']:8.1f}   ours {report['pipeline_vs_decode_ceiling']:.2f} of it",
+        f"  OpenCV alone, one thread              {report['decode_one_thread_clips_per_s']:8.1f}",
+        f"  vlm_tf, cache='memory' (later epochs) {report['cached_pipeline_clips_per_s']:8.1f}   {report['cache_speedup']:.2f}x uncached",
+        "",
+        "matrix product 2048x2048: " + ", ".join(f"{dtype} {gflops:.0f} GFLOP/s" for dtype, gflops in report["matmul_gflops"].items()),
+        "training step (clips/s for each precision / XLA; auto = what --precision auto --jit auto picks)",
+    ]
+    for name, rates in report["precision_xla"].items():
+        if name == "auto":
+            continue
+        figures = "  ".join(f"{key} {value:.1f}" for key, value in rates.items() if key != "auto")
+        lines.append(f"  {name:<14s} {figures}  auto: {rates['auto']}")
+        lines.append(
+            f"  {'':<14s} {report['train_clips_per_s'][name]:.1f} clips/s x {report['train_gflops_per_clip'][name]:.2f} GFLOP = "
+            f"{report['train_utilisation'][name]:.2f} of the matmul ceiling in its compute type"
+        )
+    lines += [
+        f"training fed by the pipeline: {report['train_with_pipeline_clips_per_s']:.1f} clips/s, waiting for data {100 * report['input_stall_fraction']:.1f} % of the time; "
+        f"from cache='memory': {report['train_with_cached_pipeline_clips_per_s']:.1f} clips/s",
+        f"SavedModel serving: {report['serve_ms_per_clip']:.1f} ms per clip",
+    ]
+    if report["train_vs_torch_eager"] is None:
+        lines.append(f"PyTorch: {report['torch_note']}")
+    else:
+        lines.append(f"PyTorch {report['torch_version']} eager, the text's network: {report['torch_clips_per_s']:.1f} clips/s; ours in float32 {report['train_vs_torch_eager']:.2f}x")
+    return "\n".join(lines)

@@ -1,0 +1,62 @@
+"""Videos decoded once, kept for the epochs after: in memory, or as `.npy` files in a folder.
+
+A training run reads every video once an epoch, and with random frame
+sampling a different set of frames each time, so what is kept is the whole
+video at the clip size: every frame, resized as `read_frames` resizes them.
+A clip is then a gather of frame indices, the same frames `read_frames`
+would decode for those indices. The folder form outlives the process
+(`vlm-tf train --cache DIR` again, or several runs on one dataset); a file
+is named by the video's path, size and modification time and the frame
+size, so an edited video is decoded again, and it is written under a
+temporary name and renamed, so a killed run never leaves half a file.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+
+import numpy as np
+
+from vlm_tf import atomic
+from vlm_tf.data.decode import read_frames
+
+MEMORY = "memory"
+
+
+class DecodedVideos:
+    """Whole videos at one frame size, decoded on first use and then served from `where` (`"memory"` or a folder)."""
+
+    def __init__(self, where, size, *, crop_to_aspect_ratio=False):
+        self.where = MEMORY if where == MEMORY else os.fspath(where)
+        self.size = tuple(int(v) for v in size)
+        self.crop_to_aspect_ratio = bool(crop_to_aspect_ratio)
+        self._videos = {}
+        if self.where != MEMORY:
+            os.makedirs(self.where, exist_ok=True)
+
+    def read(self, path, indices):
+        """The frames of `path` at `indices` (uint8 `(len(indices), H, W, 3)`), as `read_frames(path, indices, size)` returns them."""
+        return np.asarray(self._video(path)[np.asarray(indices, dtype=np.int64)])
+
+    def _decode(self, path):
+        return read_frames(path, None, self.size, crop_to_aspect_ratio=self.crop_to_aspect_ratio, decoder_threads=1)
+
+    def _video(self, path):
+        if self.where == MEMORY:
+            video = self._videos.get(path)
+            if video is None:
+                video = self._videos[path] = self._decode(path)
+            return video
+        file = os.path.join(self.where, self._file_name(path))
+        if not os.path.isfile(file):
+            frames = self._decode(path)
+            with atomic.replacing(file) as temporary:
+                np.save(temporary, frames)
+            return frames
+        return np.load(file, mmap_mode="r")
+
+    def _file_name(self, path):
+        status = os.stat(path)
+        key = f"{os.path.abspath(path)}|{status.st_size}|{status.st_mtime_ns}|{self.size}|{self.crop_to_aspect_ratio}"
+        return hashlib.sha1(key.encode()).hexdigest() + ".npy"
