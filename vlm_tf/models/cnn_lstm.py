@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import keras
 
-from vlm_tf.layers import FrameDifference, TextGatedRNNCell, TimeDistributed
+from vlm_tf.layers import LSTM, FrameDifference, TextGatedRNNCell, TimeDistributed
 
 FRAME_FEATURES = ("flatten", "global_average")
 RECURRENT_LAYERS = ("lstm", "gru", "text_gated")
@@ -164,7 +164,7 @@ def build_cnn_lstm(
 
     # === Layers: recurrent → dense output ===
     if recurrent == "lstm":
-        x = keras.layers.LSTM(lstm_units, activation=lstm_activation, name="lstm1")(x)
+        x = LSTM(lstm_units, activation=lstm_activation, name="lstm1")(x)
     elif recurrent == "gru":
         x = keras.layers.GRU(lstm_units, name="gru1")(x)
     else:
