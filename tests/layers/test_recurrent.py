@@ -64,3 +64,13 @@ def test_mixed_bfloat16_stays_close_and_config_round_trips(tmp_path):
     assert type(loaded.get_layer("lstm1")) is LSTM
     x = np.random.default_rng(4).normal(0, 1, (2, 4, 40)).astype("float32")
     np.testing.assert_allclose(loaded.predict(x, verbose=0), model.predict(x, verbose=0), rtol=1e-6)
+
+
+def test_trains_under_xla():
+    inputs = keras.Input((5, 40))
+    model = keras.Model(inputs, keras.layers.Dense(2)(LSTM(6, activation="relu")(inputs)))
+    model.compile(optimizer="adam", loss="mse", jit_compile=True)
+    x = np.random.default_rng(5).normal(0, 1, (4, 5, 40)).astype("float32")
+    before = model.predict(x, verbose=0)
+    assert np.isfinite(model.train_on_batch(x, np.ones((4, 2), "float32")))
+    assert np.abs(model.predict(x, verbose=0) - before).max() > 0, "the step changed the weights"

@@ -20,6 +20,24 @@ import keras
 from keras import ops
 
 
+class _RecurrentStep(keras.layers.Layer):
+    """One LSTM step on an input already multiplied by the kernel: `z = x_t + h·R`, then the gates of `cell`, whose weights it uses."""
+
+    def __init__(self, cell, **kwargs):
+        super().__init__(**kwargs)
+        self.lstm_cell = cell
+        self.state_size = [cell.units, cell.units]
+        self.output_size = cell.units
+
+    def call(self, inputs, states, training=False):
+        h, c = states
+        cell = self.lstm_cell
+        i, f, g, o = ops.split(inputs + ops.matmul(h, ops.cast(cell.recurrent_kernel, inputs.dtype)), 4, axis=-1)
+        c = cell.recurrent_activation(f) * c + cell.recurrent_activation(i) * cell.activation(g)
+        h = cell.recurrent_activation(o) * cell.activation(c)
+        return h, [h, c]
+
+
 @keras.saving.register_keras_serializable(package="vlm_tf")
 class LSTM(keras.layers.LSTM):
     """`keras.layers.LSTM` with the input projection hoisted out of the time loop where no fused kernel applies (see module docstring)."""
@@ -29,25 +47,15 @@ class LSTM(keras.layers.LSTM):
         plain = not (self.go_backwards or self.stateful or self.unroll or self.return_state or self.dropout or self.recurrent_dropout)
         return not fused and plain and self.use_bias and mask is None and initial_state is None
 
+    def build(self, sequences_shape, initial_state_shape=None):
+        super().build(sequences_shape, initial_state_shape)
+        # Keras' own loop over time (XLA-ready, masks and all), run on the
+        # projected inputs by a weightless step that borrows this cell's weights.
+        self._loop = keras.layers.RNN(_RecurrentStep(self.cell, dtype=self.dtype_policy), return_sequences=self.return_sequences, dtype=self.dtype_policy)
+
     def call(self, sequences, initial_state=None, mask=None, training=False):
         if not self._projects_inputs(mask, initial_state):
             return super().call(sequences, initial_state=initial_state, mask=mask, training=training)
-        cell, units = self.cell, self.units
+        cell = self.cell
         projected = ops.matmul(sequences, ops.cast(cell.kernel, sequences.dtype)) + ops.cast(cell.bias, sequences.dtype)
-        recurrent = ops.cast(cell.recurrent_kernel, sequences.dtype)
-        state = ops.zeros((ops.shape(sequences)[0], 2 * units), dtype=projected.dtype)
-
-        def step(state, inputs):
-            h, c = state[:, :units], state[:, units:]
-            i, f, g, o = ops.split(inputs + ops.matmul(h, recurrent), 4, axis=-1)
-            c = self.recurrent_activation(f) * c + self.recurrent_activation(i) * self.activation(g)
-            h = self.recurrent_activation(o) * self.activation(c)
-            # h and c travel as one tensor: the TensorFlow backend's scan
-            # needs each step's output to match the carried state's shape.
-            state = ops.concatenate([h, c], axis=-1)
-            return state, state
-
-        state, states = ops.scan(step, state, ops.moveaxis(projected, 1, 0))
-        if self.return_sequences:
-            return ops.moveaxis(states[..., :units], 0, 1)
-        return state[:, :units]
+        return self._loop(projected, training=training)
