@@ -47,7 +47,7 @@ def compare_models(data_dir, out_dir, models, config, *, progress=None):
     """
     from vlm_tf.inference import evaluate_directory, load_run
     from vlm_tf.models.flops import count_flops
-    from vlm_tf.training.fit import best_validation_accuracy, train
+    from vlm_tf.training.fit import best_validation_accuracy, train, with_started_execution
 
     test_dir = os.path.join(os.fspath(data_dir), "test")
     if not os.path.isdir(test_dir):
@@ -73,7 +73,8 @@ def compare_models(data_dir, out_dir, models, config, *, progress=None):
             train(data_dir, run_dir, configs[name], verbose=0)
             minutes = (time.perf_counter() - started) / 60
         run = load_run(run_dir)
-        if run.config != configs[name]:
+        # The run folder holds the precision and XLA setting `auto` settled on.
+        if run.config != with_started_execution(configs[name], run.config):
             raise ValueError(f"{run_dir} holds a run with other settings; choose a new output folder")
         report = evaluate_directory(run, test_dir)
         row = {

@@ -73,7 +73,7 @@ def _check_run_dir(run_dir, config):
     config_path = os.path.join(run_dir, run_files.CONFIG_FILE)
     if os.path.isfile(config_path):
         previous = RunConfig.from_dict(run_files.read_json(config_path)["run"])
-        config = _started_execution(config, previous)
+        config = with_started_execution(config, previous)
         if previous != config:
             changed = [f"{k}: {v!r} → {config.to_dict()[k]!r}" for k, v in previous.to_dict().items() if config.to_dict()[k] != v]
             raise ValueError(f"{run_dir} holds an unfinished run with other settings ({'; '.join(changed)}); rerun with its settings to resume, or choose a new --out folder")
@@ -150,7 +150,7 @@ def train(data_dir, run_dir, config=None, *, verbose=1, profile=False, cache=Non
         keras.mixed_precision.set_global_policy(previous_policy)
 
 
-def _started_execution(config, started):
+def with_started_execution(config, started):
     """`config` with its `auto` precision and jit taken from the run it resumes: `auto` never changes a run halfway."""
     return dataclasses.replace(
         config,
@@ -168,7 +168,7 @@ def _settle_execution(config, run_dir, task, train_dir, resumed, verbose):
     if "auto" not in (config.precision, config.jit):
         return config, runtime.Execution(config.precision, config.jit)
     if resumed:
-        config = _started_execution(config, RunConfig.from_dict(run_files.read_json(os.path.join(run_dir, run_files.CONFIG_FILE))["run"]))
+        config = with_started_execution(config, RunConfig.from_dict(run_files.read_json(os.path.join(run_dir, run_files.CONFIG_FILE))["run"]))
         return config, runtime.Execution(config.precision, config.jit, "resumed")
     measure = {}
     if task == "classify":
