@@ -41,8 +41,8 @@ class _Scorer(keras.layers.Layer):
     def __init__(self, units=None, **kwargs):
         super().__init__(**kwargs)
         self.units = units
-        self.hidden = None if units is None else keras.layers.Dense(units, activation="tanh", name="hidden")
-        self.score = keras.layers.Dense(1, name="score")
+        self.hidden = None if units is None else keras.layers.Dense(units, activation="tanh", name="hidden", dtype=self.dtype_policy)
+        self.score = keras.layers.Dense(1, name="score", dtype=self.dtype_policy)
         # One score per position: a mask on the positions still applies.
         self.supports_masking = True
 
@@ -97,7 +97,7 @@ class SoftAttention(keras.layers.Layer):
             raise ValueError(f"over must be one of {OVER}, received {over!r}")
         self.units = _check_units(units)
         self.over = over
-        self.scorer = _Scorer(self.units, name="scorer")
+        self.scorer = _Scorer(self.units, name="scorer", dtype=self.dtype_policy)
         self.supports_masking = True
 
     def build(self, input_shape):
@@ -175,7 +175,7 @@ class HardAttention(keras.layers.Layer):
         self.units = _check_units(units)
         self.temperature = float(temperature)
         self.seed = seed
-        self.scorer = _Scorer(self.units, name="scorer")
+        self.scorer = _Scorer(self.units, name="scorer", dtype=self.dtype_policy)
         self.seed_generator = keras.random.SeedGenerator(seed)
         self.supports_masking = True
 
@@ -252,8 +252,8 @@ class MultiScaleAttention(keras.layers.Layer):
             raise ValueError(f"scales must be distinct positive window lengths, received {scales!r}")
         self.scales = scales
         self.units = _check_units(units)
-        self.scorers = [_Scorer(self.units, name=f"scorer_{s}") for s in scales]
-        self.scale_scorer = _Scorer(None, name="scale_scorer")
+        self.scorers = [_Scorer(self.units, name=f"scorer_{s}", dtype=self.dtype_policy) for s in scales]
+        self.scale_scorer = _Scorer(None, name="scale_scorer", dtype=self.dtype_policy)
         self.supports_masking = True
 
     def build(self, input_shape):

@@ -67,7 +67,7 @@ class GlobalContext(keras.layers.Layer):
 
     def build(self, input_shape):
         channels = input_shape[-1]
-        self.dense = keras.layers.Dense(channels, kernel_initializer="zeros", name="dense")
+        self.dense = keras.layers.Dense(channels, kernel_initializer="zeros", name="dense", dtype=self.dtype_policy)
         self.dense.build((input_shape[0], channels))
 
     def call(self, inputs):

@@ -43,7 +43,7 @@ class TubeletEmbedding(keras.layers.Layer):
         self.dim = int(dim)
         self.tubelet_size = tubelet_size
         self.max_frames = int(max_frames)
-        self.projection = keras.layers.Conv3D(self.dim, tubelet_size, strides=tubelet_size, name="projection")
+        self.projection = keras.layers.Conv3D(self.dim, tubelet_size, strides=tubelet_size, name="projection", dtype=self.dtype_policy)
 
     def build(self, input_shape):
         if len(input_shape) != 5 or None in input_shape[2:]:
@@ -119,17 +119,17 @@ class SpaceTimeBlock(keras.layers.Layer):
         # kinds name their shared parts alike.
         self.space_norm, self.space_attention = self._attention_parts("space", dim)
         self.time_norm, self.time_attention = self._attention_parts("time", dim) if self.attention == "factorised" else (None, None)
-        self.mlp_norm = keras.layers.LayerNormalization(epsilon=1e-6, name="mlp_norm")
-        self.mlp_hidden = keras.layers.Dense(self.mlp_dim, activation="gelu", name="mlp_hidden")
-        self.mlp_output = keras.layers.Dense(dim, name="mlp_output")
-        self.mlp_dropout = keras.layers.Dropout(self.dropout)
+        self.mlp_norm = keras.layers.LayerNormalization(epsilon=1e-6, name="mlp_norm", dtype=self.dtype_policy)
+        self.mlp_hidden = keras.layers.Dense(self.mlp_dim, activation="gelu", name="mlp_hidden", dtype=self.dtype_policy)
+        self.mlp_output = keras.layers.Dense(dim, name="mlp_output", dtype=self.dtype_policy)
+        self.mlp_dropout = keras.layers.Dropout(self.dropout, dtype=self.dtype_policy)
         self.mlp_norm.build((None, None, dim))
         self.mlp_hidden.build((None, None, dim))
         self.mlp_output.build((None, None, self.mlp_dim))
 
     def _attention_parts(self, part, dim):
-        norm = keras.layers.LayerNormalization(epsilon=1e-6, name=f"{part}_norm")
-        attention = keras.layers.MultiHeadAttention(self.num_heads, dim // self.num_heads, dropout=self.dropout, name=f"{part}_attention")
+        norm = keras.layers.LayerNormalization(epsilon=1e-6, name=f"{part}_norm", dtype=self.dtype_policy)
+        attention = keras.layers.MultiHeadAttention(self.num_heads, dim // self.num_heads, dropout=self.dropout, name=f"{part}_attention", dtype=self.dtype_policy)
         norm.build((None, None, dim))
         attention.build((None, None, dim), (None, None, dim))
         return norm, attention
@@ -197,8 +197,8 @@ class ClassAttentionPooling(keras.layers.Layer):
         if self.dim % self.num_heads:
             raise ValueError(f"token width {self.dim} is not divisible by num_heads={self.num_heads}")
         self.class_token = self.add_weight(shape=(1, 1, self.dim), initializer=keras.initializers.TruncatedNormal(stddev=0.02), name="class_token")
-        self.norm = keras.layers.LayerNormalization(epsilon=1e-6, name="norm")
-        self.attention = keras.layers.MultiHeadAttention(self.num_heads, self.dim // self.num_heads, name="attention")
+        self.norm = keras.layers.LayerNormalization(epsilon=1e-6, name="norm", dtype=self.dtype_policy)
+        self.attention = keras.layers.MultiHeadAttention(self.num_heads, self.dim // self.num_heads, name="attention", dtype=self.dtype_policy)
         self.norm.build((None, None, self.dim))
         self.attention.build((None, 1, self.dim), (None, None, self.dim))
 
