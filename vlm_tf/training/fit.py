@@ -24,7 +24,7 @@ import keras
 import numpy as np
 
 from vlm_tf import atomic
-from vlm_tf.data.pipeline import video_dataset_from_directory
+from vlm_tf.data.pipeline import index_directory, video_dataset_from_directory
 from vlm_tf.models.registry import RESTORATION_TASKS, build_model, get_model_spec
 from vlm_tf.training import config as run_files
 from vlm_tf.training import runtime
@@ -172,7 +172,8 @@ def _settle_execution(config, run_dir, task, train_dir, resumed, verbose):
         return config, runtime.Execution(config.precision, config.jit, "resumed")
     measure = {}
     if task == "classify":
-        num_classes = max(1, len([d for d in os.listdir(train_dir) if os.path.isdir(os.path.join(train_dir, d)) and not d.startswith(".")]))
+        # The dataset's own folder walk: its classes, and a folder without videos refused before any measuring.
+        num_classes = len(index_directory(train_dir)[2])
         size = config.image_size
         rng = np.random.default_rng(config.seed)
         measure = dict(
