@@ -243,3 +243,24 @@ def assert_one_line_error(done, *needles):
     assert len(lines) == 1, done.stderr
     for needle in needles:
         assert needle in lines[0], lines[0]
+
+
+def write_fading_dataset(root, *, train_per_class=16, val_per_class=4, test_per_class=8, num_frames=8, size=32, seed=0):
+    """`root/{train,val,test}/{brighten,darken}/clip_NNN.mp4`: textured clips growing lighter or darker.
+
+    A task any of the models learns in a few epochs at test size, for tests
+    about how a run trains (workers, resuming) rather than what it can learn.
+    """
+    from vlm_tf.data.decode import write_video
+
+    rng = np.random.default_rng(seed)
+    ramp = np.linspace(-60, 60, num_frames)[:, None, None, None]
+    for split, count in (("train", train_per_class), ("val", val_per_class), ("test", test_per_class)):
+        for label, direction in (("brighten", 1), ("darken", -1)):
+            folder = os.path.join(root, split, label)
+            os.makedirs(folder, exist_ok=True)
+            for i in range(count):
+                texture = rng.uniform(70, 185, (1, size, size, 3))
+                frames = np.clip(texture + direction * ramp, 0, 255).astype(np.uint8)
+                write_video(os.path.join(folder, f"clip_{i:03d}.mp4"), frames)
+    return root

@@ -12,7 +12,7 @@ from vlm_tf.models import MODELS, model_names
 def test_help_lists_every_command_and_model():
     done = vlm_tf("--help")
     assert done.returncode == 0
-    for command in ("make-data", "train", "evaluate", "predict", "export", "compare", "models", "quickstart", "generate", "score-generated", "predict-frames", "bench"):
+    for command in ("make-data", "train", "evaluate", "predict", "export", "compare", "models", "quickstart", "generate", "score-generated", "predict-frames", "bench", "stream"):
         assert command in done.stdout
     train_help = vlm_tf("train", "--help").stdout
     for name in MODELS:
@@ -73,6 +73,17 @@ def test_evaluate_refuses_unknown_class_folders(cli_run, tmp_path):
     (tmp_path / "juggling").mkdir()
     (tmp_path / "juggling" / "x.mp4").write_bytes(b"")
     assert_one_line_error(vlm_tf("evaluate", cli_run / "run", tmp_path), "juggling")
+
+
+@pytest.mark.slow
+def test_evaluate_averages_views(cli_run):
+    test_dir = cli_run / "data" / "test"
+    done = vlm_tf("evaluate", cli_run / "run", test_dir, "--views", "2x3", "--json")
+    assert done.returncode == 0, done.stderr[-3000:]
+    report = json.loads(done.stdout)
+    assert report["views"] == {"clips": 2, "crops": 3} and report["num_videos"] == 8
+    assert_one_line_error(vlm_tf("evaluate", cli_run / "run", test_dir, "--views", "2x"), "--views", "2x")
+    assert_one_line_error(vlm_tf("evaluate", cli_run / "run", test_dir, "--views", "1x7"), "crops", "7")
 
 
 def test_predict_and_export(cli_run):

@@ -21,6 +21,7 @@ TEST_PARAMETERS = {
     "ch06_generation": "VIDEOS_PER_CLASS = 6\nFRAMES = 16\nCLASSIFIER_EPOCHS = 1\nGAN_EPOCHS = 1\nFUSION_EPOCHS = 1\nPER_CLASS = 2",
     "ch06_applications": "VIDEOS_PER_CLASS = 6\nFRAMES = 8\nSIZE = 32\nCLASSIFY_EPOCHS = 1\nRESTORE_EPOCHS = 1\nDETECT_VIDEOS = 12\nDETECT_EPOCHS = 1",
     "ch07_tools": "VIDEOS_PER_CLASS = 6\nEPOCHS = 2\nBENCH_QUICK = True",
+    "ch08_trends": "VIDEOS_PER_CLASS = 6\nEPOCHS = 1\nPRUNE_EPOCHS = 1",
 }
 
 
@@ -36,7 +37,7 @@ def _ensure_kernel():
 
 
 def test_notebooks_exist():
-    assert {path.stem for path in NOTEBOOKS} >= {"ch01_glossary", "ch02_concepts", "ch03_algorithms", "ch04_math", "ch05_cnn_lstm", "ch06_applications", "ch06_generation", "ch07_tools", "ch09_faq"}
+    assert {path.stem for path in NOTEBOOKS} >= {"ch01_glossary", "ch02_concepts", "ch03_algorithms", "ch04_math", "ch05_cnn_lstm", "ch06_applications", "ch06_generation", "ch07_tools", "ch08_trends", "ch09_faq"}
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda path: path.stem)

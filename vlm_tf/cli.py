@@ -13,10 +13,11 @@ import json
 import os
 import sys
 
+from vlm_tf.compression import QUANTIZE_MODES
 from vlm_tf.data import synthetic
 from vlm_tf.data.detection import DEFAULT_DETECTION_VIDEOS
 from vlm_tf.models.registry import DEFAULT_MODEL, MODELS, RESTORATION_TASKS, TASKS, default_model, get_model_spec, model_names
-from vlm_tf.training.config import GAN_LOSSES, JIT_MODES, LOG_DIR, LR_SCHEDULES, OPTIMIZERS, PRECISIONS, RECIPE_DEFAULTS, SAVED_MODEL_DIR, SCALES, RunConfig
+from vlm_tf.training.config import GAN_LOSSES, JIT_MODES, LOG_DIR, LR_SCHEDULES, OPTIMIZERS, PRECISIONS, RECIPE_DEFAULTS, SAVED_MODEL_DIR, SCALES, STRATEGIES, RunConfig
 
 DATA_DEFAULTS = {
     "videos_per_class": synthetic.DEFAULT_VIDEOS_PER_CLASS,
@@ -51,6 +52,8 @@ _positive_int = _number_type(int, lambda v: v >= 1, "a positive integer")
 _non_negative_int = _number_type(int, lambda v: v >= 0, "an integer of 0 or more")
 _positive_float = _number_type(float, lambda v: v > 0, "a positive number")
 _non_negative_float = _number_type(float, lambda v: v >= 0, "a number of 0 or more")
+_fraction = _number_type(float, lambda v: 0 < v < 1, "a number between 0 and 1 (exclusive)")
+_unit_float = _number_type(float, lambda v: 0 <= v <= 1, "a number from 0 to 1")
 
 
 def _say(*parts):
@@ -138,7 +141,7 @@ def _model_for_task(model, task):
 def cmd_train(args):
     args.model = _model_for_task(args.model, args.task)
     config = _run_config(args, gan_loss=args.gan_loss, scale=args.scale, noise_sigma=args.noise_sigma)
-    _train(args.data_dir, args.out, config, verbose=0 if args.quiet else 2 if not sys.stdout.isatty() else 1, profile=args.profile, cache=args.cache)
+    _train(args.data_dir, args.out, config, verbose=0 if args.quiet else 2 if not sys.stdout.isatty() else 1, profile=args.profile, cache=args.cache, strategy=args.strategy)
     if args.profile:
         _say(f"profiler trace: {os.path.join(args.out, LOG_DIR, 'profile')} (TensorBoard's Profile tab; pip install tensorboard-plugin-profile)")
 
@@ -195,10 +198,21 @@ def _print_detection(report):
         _say(f"skipped {item['path']}: {item['reason']}")
 
 
+def _views(text):
+    """`--views`: `C` or `CxS` → `(clips, crops)`."""
+    parts = text.lower().split("x")
+    if len(parts) > 2 or not all(part.isdigit() and int(part) >= 1 for part in parts):
+        raise argparse.ArgumentTypeError(f"expected CLIPS or CLIPSxCROPS with positive integers (e.g. 3x3), received {text!r}")
+    return int(parts[0]), int(parts[1]) if len(parts) == 2 else 1
+
+
 def cmd_evaluate(args):
     from vlm_tf.inference import evaluate_detection, evaluate_directory, evaluate_prediction, evaluate_restoration, load_run
 
     run = load_run(args.run_dir)
+    clips, crops = args.views
+    if (clips, crops) != (1, 1) and run.task != "classify":
+        raise CommandError(f"--views is for classify runs; {args.run_dir} is a {run.config.model} run ({run.task})")
     if run.task == "generate":
         raise CommandError(f"{args.run_dir} is a GAN run: write clips with `vlm-tf generate {args.run_dir} --out DIR`, then score them with `vlm-tf evaluate CLASSIFIER_RUN DIR` or `vlm-tf score-generated`")
     if run.task == "predict_frames":
@@ -208,10 +222,12 @@ def cmd_evaluate(args):
     elif run.task == "detect":
         report, show = evaluate_detection(run, args.data_dir, strict=args.strict), _print_detection
     else:
-        report, show = evaluate_directory(run, args.data_dir, strict=args.strict), _print_evaluation
+        report, show = evaluate_directory(run, args.data_dir, strict=args.strict, clips=clips, crops=crops), _print_evaluation
     if args.json:
         _say(json.dumps(report))
     else:
+        if (clips, crops) != (1, 1):
+            _say(f"{clips} clip(s) x {crops} crop(s) per video, probabilities averaged")
         show(report)
 
 
@@ -286,10 +302,63 @@ def cmd_predict(args):
         raise CommandError(f"{sum('error' in r for r in results)} of {len(results)} videos could not be read")
 
 
+# --- stream ----------------------------------------------------------------------
+
+
+def cmd_stream(args):
+    import numpy as np
+
+    from vlm_tf.data.decode import read_frame_stream
+    from vlm_tf.inference import load_run
+    from vlm_tf.streaming import StreamingClassifier
+
+    stream = StreamingClassifier(load_run(args.run_dir), stride=args.stride)
+    # A whole number names a camera (0: the first), unless a file has that name.
+    source = int(args.source) if args.source.isdigit() and not os.path.exists(args.source) else args.source
+    frames, latencies = 0, []
+    for frame in read_frame_stream(source):
+        step = stream.update(frame)
+        frames += 1
+        if step.kept:
+            latencies.append(step.latency_ms)
+        if frames % args.every:
+            continue
+        if args.json:
+            _say(json.dumps({"frame": step.frame_index, "kept": step.kept, "ready": step.ready, "label": step.label, "probability": step.probability, "latency_ms": step.latency_ms}))
+        else:
+            outcome = f"{step.label}  {step.probability:.3f}" if step.ready else f"(waiting for {stream.num_frames} frames)"
+            _say(f"frame {step.frame_index:6d}  {outcome}  {f'{step.latency_ms:.1f} ms' if step.kept else '(skipped by --stride)'}")
+    if not step.ready:
+        needed = (stream.num_frames - 1) * stream.stride + 1
+        raise CommandError(f"{args.source}: the stream ended after {frames} frames, before the first prediction, which needs {needed} ({stream.num_frames} kept at --stride {stream.stride})")
+    summary = {
+        "frames": frames,
+        "kept_frames": len(latencies),
+        "mode": stream.mode,
+        "latency_ms": {"median": float(np.median(latencies)), "p95": float(np.percentile(latencies, 95))},
+        "label": step.label,
+        "probability": step.probability,
+    }
+    if args.json:
+        _say(json.dumps({"summary": summary}))
+        return
+    how = "each frame encoded once, the head over the last features" if stream.mode == "per_frame" else "the whole model on the last frames"
+    _say(f"{frames} frames, {len(latencies)} kept ({how}); latency per kept frame: median {summary['latency_ms']['median']:.1f} ms, 95th percentile {summary['latency_ms']['p95']:.1f} ms")
+    _say(f"final: {step.label} {step.probability:.3f} (the last {stream.num_frames} kept frames)")
+
+
 # --- export ----------------------------------------------------------------------
 
 
-def _export(run_dir, out):
+def _export(run_dir, out, *, export_format="saved_model", quantize="none", data_dir=None):
+    if export_format == "tflite":
+        from vlm_tf.compression.quantize import quantize_run
+
+        path = quantize_run(run_dir, quantize, out=out, data_dir=data_dir)
+        _say(f"TFLite: {path} ({os.path.getsize(path) / 1e6:.2f} MB, quantization {quantize}; takes uint8 frames (1, time, height, width, 3), returns float32 probabilities)")
+        return path
+    if quantize != "none" or data_dir is not None:
+        raise CommandError("--quantize and --data apply to --format tflite only")
     from vlm_tf.export import export_detector, export_frame_predictor, export_generator, export_restorer, export_saved_model
     from vlm_tf.inference import load_run
 
@@ -317,7 +386,44 @@ def _export(run_dir, out):
 
 
 def cmd_export(args):
-    _export(args.run_dir, args.out)
+    _export(args.run_dir, args.out, export_format=args.format, quantize=args.quantize, data_dir=args.data)
+
+
+# --- compress ----------------------------------------------------------------------
+
+
+def cmd_compress(args):
+    if args.method == "quantize":
+        if args.quantize == "none":
+            raise CommandError("--method quantize needs --quantize float16, dynamic or int8")
+        result = _export(args.run_dir, args.out, export_format="tflite", quantize=args.quantize, data_dir=args.data)
+        compressed = (args.run_dir, args.quantize)
+    elif args.method == "prune":
+        from vlm_tf.compression.pruning import prune_run
+
+        report = prune_run(args.run_dir, args.data, sparsity=args.sparsity, epochs=args.epochs or 2, out=args.out, verbose=0 if args.quiet else 2)
+        result = report["run_dir"]
+        _say(f"pruned to {report['sparsity']:.1%} zeros; validation accuracy {report['val_accuracy_before']:.3f} → {report['val_accuracy']:.3f}; "
+             f"weights gzip {report['unpruned_gzip_bytes'] / 1e6:.2f} → {report['gzip_bytes'] / 1e6:.2f} MB")
+        compressed = (result, "none")
+    else:
+        from vlm_tf.compression.distillation import distill_run
+
+        report = distill_run(args.run_dir, args.data, student_model=args.student, epochs=args.epochs, temperature=args.temperature, alpha=args.alpha,
+                             out=args.out, verbose=0 if args.quiet else 2)
+        result = report["run_dir"]
+        _say(f"student {report['student_model']} ({report['student_params']:,} parameters, teacher {report['teacher_params']:,}): "
+             f"best validation accuracy {report['best_val_accuracy']:.3f}, teacher {report['teacher_val_accuracy']:.3f}")
+        compressed = (result, "none")
+    if args.method != "quantize":
+        _say(f"run: {result} (compression.json; `vlm-tf evaluate`, `predict`, `export` take it)")
+    if args.evaluate:
+        from vlm_tf.compression.measure import format_rows, measure_run
+
+        rows = [{"name": f"{args.run_dir} (float32 TFLite)", **measure_run(args.run_dir, args.evaluate)}]
+        rows.append({"name": f"{compressed[0]}{f' ({compressed[1]})' if compressed[1] != 'none' else ''}", **measure_run(compressed[0], args.evaluate, quantize=compressed[1], calibration_dir=args.data)})
+        _say(f"on {args.evaluate}, each as a TFLite file (latency: one interpreter thread):")
+        _say(format_rows(rows))
 
 
 # --- compare / models -----------------------------------------------------------
@@ -460,6 +566,10 @@ def build_parser():
     p.add_argument("--profile", action="store_true", help="write a TensorFlow profiler trace of training steps 3-7 to RUN_DIR/logs/profile")
     p.add_argument("--cache", metavar="memory|DIR", help="decode each video once, at the frame size, and keep it in memory or as .npy files in DIR for later epochs (and later runs); "
                                                         "classify, gan and fusion (default: decode every epoch)")
+    p.add_argument("--strategy", choices=STRATEGIES, default="auto",
+                   help="tf.distribute: mirrored (this machine's GPUs, or its CPU), multiworker (one process per worker, the cluster in TF_CONFIG; docs/distributed.md), "
+                        "default (one device), or auto: multiworker when TF_CONFIG names a cluster, mirrored with more than one GPU, else default. "
+                        "--batch-size is the global batch; classify runs (default: %(default)s)")
     p.set_defaults(func=cmd_train)
 
     p = commands.add_parser("evaluate", help="accuracy, per-class accuracy and confusion matrix on DATA_DIR/<class>/<video> (restoration and fusion runs: PSNR and SSIM; detect runs: mAP@0.5, IoU and ID switches; each against its classical baseline)")
@@ -467,6 +577,9 @@ def build_parser():
     p.add_argument("data_dir", metavar="DATA_DIR")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.add_argument("--strict", action="store_true", help="stop at the first unreadable file instead of skipping it")
+    p.add_argument("--views", type=_views, default=(1, 1), metavar="C[xS]",
+                   help="classify runs: average each video's probabilities over C clips (spread over each segment of the video) x S crops "
+                        "(the whole frame, then 90%% crops at the corners and centre; at most 6) (default: 1x1, the clip the run validated on)")
     p.set_defaults(func=cmd_evaluate)
 
     p = commands.add_parser("apply", help="restore VIDEO with a denoise, superres or enhance run, or draw a detect run's tracked boxes on it, and write the result",
@@ -485,6 +598,18 @@ def build_parser():
     p.add_argument("--json", action="store_true", help="print one JSON list")
     p.add_argument("--top", type=_positive_int, default=3, help="classes listed per video (default: %(default)s)")
     p.set_defaults(func=cmd_predict)
+
+    p = commands.add_parser("stream", help="classify a video or a camera frame by frame: the running label over the last T frames, with each frame's latency",
+                            description="Read VIDEO (or the camera with that OpenCV index) frame by frame and print, after each frame, the label of the last T frames "
+                                        "(the run's --frames), its probability and the frame's latency; then a summary. The CNN classifiers encode each frame once "
+                                        "(vlm_tf.streaming); the transformers run on the whole window.")
+    p.add_argument("run_dir", metavar="RUN_DIR")
+    p.add_argument("source", metavar="VIDEO_OR_CAMERA_INDEX")
+    p.add_argument("--json", action="store_true", help="one JSON object per printed frame, then {\"summary\": ...}")
+    p.add_argument("--every", type=_positive_int, default=1, help="print every N-th frame (default: %(default)s)")
+    p.add_argument("--stride", type=_positive_int, default=1,
+                   help="keep every k-th frame, so that T kept frames span what a training clip spanned: about camera fps x training video frames / (T x training fps) (default: %(default)s)")
+    p.set_defaults(func=cmd_stream)
 
     p = commands.add_parser("generate", help="write clips of a GAN run as video files, one folder per class",
                             description="Write OUT/<class>/generated_NNNN.mp4 from a `--model gan` run; `vlm-tf evaluate CLASSIFIER_RUN OUT` scores them.")
@@ -511,11 +636,35 @@ def build_parser():
     p.add_argument("--side-by-side", action="store_true", help="each frame as the video's own frame | the model's (observed frames appear twice)")
     p.set_defaults(func=cmd_predict_frames)
 
-    p = commands.add_parser("export", help="write a SavedModel taking uint8 RGB frames (a GAN run: noise and label)")
+    p = commands.add_parser("export", help="write a SavedModel taking uint8 RGB frames (a GAN run: noise and label), or a classifier's TFLite file, optionally quantized")
     p.add_argument("run_dir", metavar="RUN_DIR")
-    p.add_argument("--format", choices=["saved_model"], default="saved_model", help="(default: %(default)s)")
-    p.add_argument("--out", metavar="PATH", help=f"(default: RUN_DIR/{SAVED_MODEL_DIR})")
+    p.add_argument("--format", choices=["saved_model", "tflite"], default="saved_model",
+                   help="tflite: classify runs, uint8 frames (1, time, height, width, 3) in, float32 probabilities out, built-in ops only (default: %(default)s)")
+    p.add_argument("--quantize", choices=QUANTIZE_MODES, default="none",
+                   help="tflite: float16 weights, dynamic (int8 weights), or int8 weights and activations calibrated on the run's training videos (default: %(default)s)")
+    p.add_argument("--data", metavar="DIR", help="--quantize int8: calibrate on the videos of DIR (its train/ if it has one) instead of the run's data folder")
+    p.add_argument("--out", metavar="PATH", help=f"(default: RUN_DIR/{SAVED_MODEL_DIR}; tflite: RUN_DIR/model.tflite, or RUN_DIR/model_QUANTIZE.tflite)")
     p.set_defaults(func=cmd_export)
+
+    p = commands.add_parser("compress", help="make a classify run smaller: quantize its TFLite file, prune it while fine-tuning, or distil it into a smaller student",
+                            description="quantize: RUN_DIR/model_QUANTIZE.tflite (as `export --format tflite --quantize`); prune: RUN_DIR_prunedNN, a run with SPARSITY of its "
+                                        "kernels at zero; distill: RUN_DIR_distilled_STUDENT, a smaller model trained on the run's data with the run as its teacher "
+                                        "(--alpha 1: the same student without the teacher, the baseline). With --evaluate DIR, both models are scored as TFLite files "
+                                        "on DIR: accuracy, size, gzip size, latency (docs/compression.md).")
+    p.add_argument("run_dir", metavar="RUN_DIR")
+    p.add_argument("--method", choices=["quantize", "prune", "distill"], required=True)
+    p.add_argument("--out", metavar="PATH", help="the .tflite file (quantize) or the new run folder (prune, distill); default beside RUN_DIR as above")
+    p.add_argument("--data", metavar="DIR", help="the training data (DIR/train, DIR/val) to fine-tune, distil or calibrate int8 on (default: the run's own data folder)")
+    p.add_argument("--evaluate", metavar="DIR", help="score the run and its compressed form on DIR/<class>/<video> (e.g. DATA_DIR/test) and print a table")
+    p.add_argument("--quantize", choices=QUANTIZE_MODES, default="none", help="quantize: float16, dynamic or int8")
+    p.add_argument("--sparsity", type=_fraction, default=0.5, help="prune: the fraction of kernel weights set to zero (default: %(default)s)")
+    p.add_argument("--epochs", type=_positive_int, help="prune: fine-tuning epochs (default: 2); distill: the student's epochs (default: the run's)")
+    p.add_argument("--student", default="cnn_lstm_narrow", choices=[name for name in MODELS if get_model_spec(name).task == "classify"], metavar="NAME",
+                   help="distill: the student model (default: %(default)s)")
+    p.add_argument("--temperature", type=_positive_float, default=2.0, help="distill: the softmax temperature T (default: %(default)s)")
+    p.add_argument("--alpha", type=_unit_float, default=0.1, help="distill: the weight of the labels' loss; 1 - alpha goes to the teacher's (default: %(default)s)")
+    p.add_argument("--quiet", action="store_true", help="no per-epoch output")
+    p.set_defaults(func=cmd_compress)
 
     p = commands.add_parser("compare", help="train several models on the same data, budget and seed; print one table",
                             description="Train each model like `vlm-tf train` into OUT_DIR/<model>, score it on DATA_DIR/test, and print test accuracy, "

@@ -16,6 +16,7 @@ from vlm_tf.data.decode import VideoReadError, probe_video, read_frames, resize_
 from vlm_tf.data.detection import draw_boxes
 from vlm_tf.data.degrade import degrade
 from vlm_tf.data.pipeline import index_directory, video_dataset_from_directory
+from vlm_tf.data.views import view_dataset_from_directory
 from vlm_tf.models.detection import detect_clip
 from vlm_tf.models.registry import RESTORATION_TASKS, get_model_spec
 from vlm_tf.tracking import clear_mot, mean_average_precision, mota
@@ -63,39 +64,80 @@ def load_run(run_dir):
     return Run(run_dir, RunConfig.from_dict(saved["run"]), list(saved["class_names"]), keras.models.load_model(model_path))
 
 
-def evaluate_directory(run, data_dir, *, strict=False, batch_size=None):
-    """Accuracy, per-class accuracy and the confusion matrix of `run` on `data_dir/<class>/<video>`.
+@dataclasses.dataclass
+class DirectoryPredictions:
+    paths: list
+    # True class indices, in `class_names` order.
+    labels: np.ndarray
+    # `(N, K)`: each video's probabilities, averaged over its views.
+    probabilities: np.ndarray
+    skipped: list
+    clips: int
+    crops: int
 
+
+def predict_directory(run, data_dir, *, clips=1, crops=1, strict=False, batch_size=None):
+    """Class probabilities of a classifier run for every video in `data_dir/<class>/<video>`, averaged over `clips` × `crops` views.
+
+    The views are `vlm_tf.data.views`': clips spread over each segment of
+    the video, the whole frame and then corner and centre crops. One of
+    each is the evaluation clip `evaluate_directory` has always scored.
     Unreadable files are skipped and listed in `skipped` (or, with
     `strict=True`, the first one raises `VideoReadError`).
-
-    Returns:
-        A JSON-ready dict: `accuracy`, `num_videos`, `per_class`
-        (`{class: {"accuracy", "num_videos"}}`), `confusion_matrix` (rows:
-        true class, columns: predicted, in `class_names` order),
-        `class_names` and `skipped` (`[{"path", "reason"}]`).
     """
     run.require("classify", "evaluate_directory")
     folders = set(index_directory(data_dir)[2])
     unknown = sorted(folders - set(run.class_names))
     if unknown:
         raise ValueError(f"{data_dir}: class folder(s) {', '.join(unknown)} are not classes of this model ({', '.join(run.class_names)})")
-    dataset = video_dataset_from_directory(
+    dataset = view_dataset_from_directory(
         data_dir,
         class_names=run.class_names,
         num_frames=run.config.num_frames,
         image_size=run.image_size,
+        clips=clips,
+        crops=crops,
         batch_size=batch_size or run.config.batch_size,
-        shuffle=False,
         strict=strict,
     )
+    paths, labels, probabilities = [], [], []
+    for views, batch_labels, batch_paths in dataset:
+        # All views of a batch in one call: (B, V, T, ...) → (B·V, T, ...) → (B, V, K).
+        flat = np.asarray(run.model(np.reshape(views, (-1, *views.shape[2:])), training=False), np.float32)
+        probabilities.append(flat.reshape(views.shape[0], views.shape[1], -1).mean(axis=1))
+        labels.append(batch_labels.numpy())
+        paths += [path.decode() for path in batch_paths.numpy()]
+    num_classes = len(run.class_names)
+    return DirectoryPredictions(
+        paths,
+        np.concatenate(labels) if labels else np.zeros(0, np.int32),
+        np.concatenate(probabilities) if probabilities else np.zeros((0, num_classes), np.float32),
+        dataset.skipped,
+        int(clips),
+        int(crops),
+    )
+
+
+def evaluate_directory(run, data_dir, *, strict=False, batch_size=None, clips=1, crops=1):
+    """Accuracy, per-class accuracy and the confusion matrix of `run` on `data_dir/<class>/<video>`.
+
+    Each video is predicted from `clips` × `crops` views, probabilities
+    averaged (`predict_directory`); the default, one clip of the whole
+    frames, is the clip the run validated on. Unreadable files are skipped
+    and listed in `skipped` (or, with `strict=True`, the first one raises
+    `VideoReadError`).
+
+    Returns:
+        A JSON-ready dict: `accuracy`, `num_videos`, `per_class`
+        (`{class: {"accuracy", "num_videos"}}`), `confusion_matrix` (rows:
+        true class, columns: predicted, in `class_names` order),
+        `class_names`, `views` (`{"clips", "crops"}`) and `skipped`
+        (`[{"path", "reason"}]`).
+    """
+    predictions = predict_directory(run, data_dir, clips=clips, crops=crops, strict=strict, batch_size=batch_size)
     num_classes = len(run.class_names)
     confusion = np.zeros((num_classes, num_classes), np.int64)
-    # Labels travel with their clips, so a file dropped mid-way cannot
-    # misalign predictions and labels.
-    for clips, labels in dataset:
-        predicted = np.argmax(run.model(clips, training=False), axis=-1)
-        np.add.at(confusion, (labels.numpy(), predicted), 1)
+    np.add.at(confusion, (predictions.labels, np.argmax(predictions.probabilities, axis=-1)), 1)
     totals = confusion.sum(axis=1)
     return {
         "accuracy": float(np.trace(confusion) / max(confusion.sum(), 1)),
@@ -106,7 +148,8 @@ def evaluate_directory(run, data_dir, *, strict=False, batch_size=None):
         },
         "confusion_matrix": confusion.tolist(),
         "class_names": run.class_names,
-        "skipped": dataset.skipped,
+        "views": {"clips": predictions.clips, "crops": predictions.crops},
+        "skipped": predictions.skipped,
     }
 
 

@@ -183,6 +183,34 @@ def read_frames(path, indices=None, size=None, *, crop_to_aspect_ratio=False, de
     return np.stack(frames)
 
 
+def read_frame_stream(source):
+    """Yields the RGB uint8 frames `(H, W, 3)` of a video file, or of a camera when `source` is an int (its OpenCV index), one at a time as decoded.
+
+    For live use: nothing is read ahead and nothing kept. The capture is
+    released when the loop ends or is left.
+    """
+    camera = isinstance(source, int)
+    name = f"camera {source}" if camera else source
+    if camera:
+        capture = cv2.VideoCapture(source)
+        if not capture.isOpened():
+            capture.release()
+            raise VideoReadError(name, "OpenCV could not open this camera index")
+    else:
+        capture = _open(source)
+    count = 0
+    try:
+        ok, bgr = capture.read()
+        while ok:
+            count += 1
+            yield cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+            ok, bgr = capture.read()
+    finally:
+        capture.release()
+    if count == 0:
+        raise VideoReadError(name, "no decodable frames (zero-length or corrupt stream)")
+
+
 def _to_rgb(bgr, size, crop_to_aspect_ratio):
     rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
     return rgb if size is None else resize_frame(rgb, size, crop_to_aspect_ratio)

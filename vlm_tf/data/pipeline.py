@@ -136,6 +136,7 @@ def make_clip_dataset(
     crop_to_aspect_ratio=False,
     strict=False,
     cache=None,
+    shard=None,
 ):
     """Builds the clip dataset from already indexed and probed files (see module docstring)."""
     if sampling_mode not in sampling.SAMPLING_MODES:
@@ -186,7 +187,13 @@ def make_clip_dataset(
     # One random value per element and epoch, from a seeded stream: the
     # clip's sampling and augmentation are reproducible yet new every epoch.
     randoms = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True)
-    dataset = tf.data.Dataset.zip(files, randoms).map(load, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    dataset = tf.data.Dataset.zip(files, randoms)
+    if shard is not None:
+        # Every worker shuffles with the same seed, so their shares of a pass
+        # never overlap, and a clip gets the random value it would get in
+        # one process; endless, so each worker takes the steps it is told to.
+        dataset = dataset.shard(*shard).repeat()
+    dataset = dataset.map(load, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
     if not strict:
         # A file that passed the probe but fails later (changed on disk)
         # drops out of the epoch instead of ending it.
@@ -212,6 +219,7 @@ def video_dataset_from_directory(
     crop_to_aspect_ratio=False,
     strict=False,
     cache=None,
+    shard=None,
 ):
     """Clips and labels from `directory/<class>/<video>`, like `keras.utils.image_dataset_from_directory`.
 
@@ -244,6 +252,10 @@ def video_dataset_from_directory(
             `"memory"` or a folder keeps each video, decoded once at
             `image_size`, for the epochs after (`vlm_tf.data.cache`): the same
             clips, at the memory or disk cost of every frame of every video.
+        shard: `(num_workers, index)`: this worker's share of the training
+            files for multi-worker training (`vlm_tf.training.distribute`),
+            a different share each epoch, repeated without end (the caller
+            sets the steps per epoch); requires `seed`.
 
     Returns:
         A `tf.data.Dataset` (or a pair for `subset="both"`) with attributes
@@ -257,6 +269,11 @@ def video_dataset_from_directory(
         raise ValueError(f"validation_split must be between 0 and 1, received {validation_split}")
     if validation_split is not None and seed is None and shuffle:
         raise ValueError("a seed is required with validation_split and shuffle, so the two subsets do not overlap")
+    if shard is not None:
+        if seed is None:
+            raise ValueError("a seed is required with shard, so the workers' shares do not overlap")
+        if not (len(shard) == 2 and 0 <= shard[1] < shard[0]):
+            raise ValueError(f"shard must be (num_workers, index) with 0 <= index < num_workers, received {shard!r}")
     paths, labels, class_names = index_directory(directory, class_names)
     counts, skipped = probe_files(paths, strict=strict)
     readable = [i for i, count in enumerate(counts) if count > 0]
@@ -290,6 +307,7 @@ def video_dataset_from_directory(
             shuffle=shuffle if training else False,
             sampling_mode=sampling_mode if training else EVALUATION_SAMPLING.get(sampling or "uniform", sampling),
             augment=augment and training,
+            shard=shard if training else None,
             **common,
         )
         dataset.class_names = class_names

@@ -37,6 +37,18 @@ def uniform_indices(num_frames, clip_length):
     return _segment_indices(num_frames, clip_length, tf.fill([clip_length], 0.5))
 
 
+def spread_indices(num_frames, clip_length, num_clips):
+    """`num_clips` clips `(num_clips, clip_length)`: clip c takes the frame at fraction (c + ½)/num_clips of each segment (multi-view evaluation).
+
+    Each clip spans the whole video at the rate the model trained on (the
+    `random` sampler draws any fraction; these spread evenly over what it
+    draws), so the clips differ where a segment holds more than one frame
+    and coincide where it does not. One clip is `uniform_indices`.
+    """
+    offsets = (tf.range(num_clips, dtype=tf.float32)[:, None] + 0.5) / num_clips
+    return _segment_indices(num_frames, clip_length, offsets)
+
+
 def random_indices(num_frames, clip_length, seed):
     """A random frame from each of `clip_length` equal segments (training).
 

@@ -166,6 +166,17 @@ register_model(
     attention="joint",
 )
 
+# --- a small student for knowledge distillation, vlm_tf.compression.distillation ---
+
+register_model(
+    "cnn_lstm_narrow",
+    "vlm_tf.models.cnn_lstm:build_cnn_lstm",
+    "the default at half the width: conv blocks (8, 16, 32), frame differences, LSTM(32); about a quarter of its parameters, the student of `distill_run`",
+    filters=(8, 16, 32),
+    frame_difference=True,
+    lstm_units=32,
+)
+
 # --- generation: the GAN of §3.3 and the CNN + RNN + GAN fusion of §3.4, vlm_tf.models.video_gan ---
 
 # Adam at 2e-4 with β1 = 0.5, the DCGAN setting (vlm_tf.training.gan), on

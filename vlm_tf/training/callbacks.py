@@ -211,6 +211,32 @@ class AttentionMaps(keras.callbacks.Callback):
         self.writer.close()
 
 
+class LocalValidation(keras.callbacks.Callback):
+    """Validation loss and accuracy (`val_loss`, `val_accuracy` in the epoch's logs) computed by each worker on its own.
+
+    `fit`'s own validation under `MultiWorkerMirroredStrategy` counts its
+    steps from the dataset before `tf.distribute` re-batches it, so each
+    worker would see only the first part of the validation set. The
+    replicas hold the same weights, so every worker validating the whole set
+    by itself gives the numbers one process would, at the cost of each
+    worker reading it. Put it first: the callbacks after it see its figures.
+    """
+
+    def __init__(self, dataset):
+        super().__init__()
+        self.dataset = dataset
+
+    def on_epoch_end(self, epoch, logs=None):
+        losses, hits = [], []
+        for clips, labels in self.dataset:
+            probabilities = self.model(clips, training=False)
+            losses.append(keras.ops.convert_to_numpy(keras.losses.categorical_crossentropy(labels, probabilities)))
+            hits.append(np.argmax(keras.ops.convert_to_numpy(probabilities), -1) == np.argmax(keras.ops.convert_to_numpy(labels), -1))
+        if logs is not None and losses:
+            logs["val_loss"] = float(np.mean(np.concatenate(losses)))
+            logs["val_accuracy"] = float(np.mean(np.concatenate(hits)))
+
+
 class SaveModel(keras.callbacks.Callback):
     """Saves the model, or one part of it (`part="generator"`, say), as a `.keras` file after each epoch, never half-written.
 

@@ -19,6 +19,8 @@ PRECISIONS = ("auto", "float32", "mixed_float16", "mixed_bfloat16", "mixed")
 JIT_MODES = ("off", "on", "auto")
 LR_SCHEDULES = ("cosine", "constant")
 OPTIMIZERS = ("adam", "adamw")
+# tf.distribute strategies of `train` (vlm_tf.training.distribute).
+STRATEGIES = ("auto", "default", "mirrored", "multiworker")
 # The optimizer fields a run leaves at None come from its model's recipe
 # (`ModelSpec.training`), then from here: the text's adam at 1e-3 (§5.2.1).
 # The frame size comes from the recipe too: the generative models train on

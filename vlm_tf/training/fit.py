@@ -18,6 +18,7 @@ from __future__ import annotations
 import math
 import dataclasses
 import os
+import shutil
 import warnings
 
 import keras
@@ -27,8 +28,8 @@ from vlm_tf import atomic
 from vlm_tf.data.pipeline import index_directory, video_dataset_from_directory
 from vlm_tf.models.registry import RESTORATION_TASKS, build_model, get_model_spec
 from vlm_tf.training import config as run_files
-from vlm_tf.training import runtime
-from vlm_tf.training.callbacks import AttentionMaps, ClipSamples, ModelGraph, ProfileSteps, ResumableBackup, SaveModel, TrainingThroughput, attention_layer
+from vlm_tf.training import distribute, runtime
+from vlm_tf.training.callbacks import AttentionMaps, ClipSamples, LocalValidation, ModelGraph, ProfileSteps, ResumableBackup, SaveModel, TrainingThroughput, attention_layer
 from vlm_tf.training.config import RunConfig
 
 VALIDATION_FALLBACK_SPLIT = 0.2
@@ -96,9 +97,11 @@ class RunExtras:
     callbacks: tuple = ()
     # `video_dataset_from_directory(cache=...)`: None, "memory" or a folder.
     cache: str | None = None
+    # Where the run trains: one device, or several replicas (`vlm_tf.training.distribute`).
+    distribution: distribute.Distribution | None = None
 
 
-def train(data_dir, run_dir, config=None, *, verbose=1, profile=False, cache=None):
+def train(data_dir, run_dir, config=None, *, verbose=1, profile=False, cache=None, strategy="auto"):
     """Trains `config.model` on `data_dir` (train/, validated on val/ or a split of train/) and fills `run_dir`.
 
     Compiled as the text compiles (§5.2.1): categorical cross-entropy and
@@ -112,11 +115,21 @@ def train(data_dir, run_dir, config=None, *, verbose=1, profile=False, cache=Non
     trace of a few training steps to `RUN_DIR/logs/profile` (TensorBoard's
     Profile tab, with the tensorboard-plugin-profile package); `cache`
     (`"memory"` or a folder) decodes each video once instead of every epoch
-    (classify, gan and fusion runs).
+    (classify, gan and fusion runs). `strategy` (`distribute.STRATEGIES`)
+    spreads a classify run over this machine's GPUs or over several worker
+    processes (`vlm_tf.training.distribute`); on a worker that is not the
+    chief, the run folder is a scratch copy, removed when training ends.
     """
     config = (config or RunConfig()).resolved()
     run_dir = os.fspath(run_dir)
     task = get_model_spec(config.model).task
+    # First: the multi-worker strategy must exist before TensorFlow runs anything.
+    distribution = distribute.make_distribution(strategy)
+    if distribution.name != "default" and task != "classify":
+        raise ValueError(f"strategy {distribution.name!r} applies to classify runs, not {task} (received strategy={strategy!r})")
+    chief_run_dir = run_dir
+    if not distribution.is_chief:
+        run_dir = distribution.scratch_dir(run_dir)
     if cache is not None and (task in RESTORATION_TASKS or task == "detect"):
         raise ValueError(f"cache applies to classify, generate and predict_frames runs, not {task} (received cache={cache!r})")
     if task in RESTORATION_TASKS or task == "detect":
@@ -134,15 +147,20 @@ def train(data_dir, run_dir, config=None, *, verbose=1, profile=False, cache=Non
         else:
             from vlm_tf.training.gan import train_generative as train_run
     resumed = _check_run_dir(run_dir, config)
-    config, execution = _settle_execution(config, run_dir, task, splits[0], resumed, verbose)
+    config, execution = _settle_execution(config, run_dir, task, splits[0], resumed, verbose, distribution)
     previous_policy = keras.mixed_precision.global_policy()
     # After the measurement, which builds models of its own: the seed fixes
     # the run's weights and data order whatever was measured.
     runtime.configure(seed=config.seed, precision=config.precision)
     try:
-        extras = RunExtras(callbacks=(ProfileSteps(os.path.join(run_dir, run_files.LOG_DIR, "profile")),) if profile else (), cache=cache)
+        extras = RunExtras(callbacks=(ProfileSteps(os.path.join(run_dir, run_files.LOG_DIR, "profile")),) if profile else (), cache=cache, distribution=distribution)
         result = train_run(data_dir, run_dir, config, *splits, resumed, verbose, extras)
-        atomic.write_json(os.path.join(run_dir, run_files.EXECUTION_FILE), execution.to_dict())
+        atomic.write_json(os.path.join(run_dir, run_files.EXECUTION_FILE), {**execution.to_dict(), **distribution.to_dict()})
+        distribute.barrier(distribution)
+        if not distribution.is_chief:
+            # The chief's run folder is the run; this worker's copy only held its backup.
+            shutil.rmtree(run_dir)
+            result = dataclasses.replace(result, run_dir=chief_run_dir, model_path=os.path.join(chief_run_dir, run_files.MODEL_FILE))
         return dataclasses.replace(result, execution=execution)
     finally:
         # The dtype policy is process-wide; models built after this run
@@ -159,11 +177,13 @@ def with_started_execution(config, started):
     )
 
 
-def _settle_execution(config, run_dir, task, train_dir, resumed, verbose):
+def _settle_execution(config, run_dir, task, train_dir, resumed, verbose, distribution):
     """`(config, execution)`: `config` with `auto` precision and jit replaced by what runs (`runtime.choose_execution`).
 
     The run's `config.json` then holds the settled values; `execution.json`
-    (written when the run ends) says how they were chosen.
+    (written when the run ends) says how they were chosen. Workers measure
+    nothing: each would measure its own machine, and all must run alike, so
+    they take the device's rule (float32 without XLA on a CPU).
     """
     if "auto" not in (config.precision, config.jit):
         return config, runtime.Execution(config.precision, config.jit)
@@ -171,7 +191,7 @@ def _settle_execution(config, run_dir, task, train_dir, resumed, verbose):
         config = with_started_execution(config, RunConfig.from_dict(run_files.read_json(os.path.join(run_dir, run_files.CONFIG_FILE))["run"]))
         return config, runtime.Execution(config.precision, config.jit, "resumed")
     measure = {}
-    if task == "classify":
+    if task == "classify" and distribution.num_workers == 1:
         # The dataset's own folder walk: its classes, and a folder without videos refused before any measuring.
         num_classes = len(index_directory(train_dir)[2])
         size = config.image_size
@@ -221,13 +241,13 @@ def make_optimizer(config, steps_per_epoch, *, beta_1=0.9, lr_scale=1.0):
     return keras.optimizers.Adam(learning_rate, beta_1=beta_1)
 
 
-def make_run_datasets(train_dir, val_dir, config, *, label_mode, sampling=None, cache=None):
-    """The run's training and validation datasets: `val_dir`, else a split of `train_dir` (`find_split_dirs`); `cache` as `video_dataset_from_directory` takes it."""
+def make_run_datasets(train_dir, val_dir, config, *, label_mode, sampling=None, cache=None, shard=None):
+    """The run's training and validation datasets: `val_dir`, else a split of `train_dir` (`find_split_dirs`); `cache` and `shard` (training files only) as `video_dataset_from_directory` takes them."""
     image_size = (config.image_size, config.image_size)
     common = dict(num_frames=config.num_frames, image_size=image_size, batch_size=config.batch_size, label_mode=label_mode, seed=config.seed, sampling=sampling, cache=cache)
     if val_dir is None:
-        return video_dataset_from_directory(train_dir, augment=config.augment, validation_split=VALIDATION_FALLBACK_SPLIT, subset="both", **common)
-    train_ds = video_dataset_from_directory(train_dir, augment=config.augment, **common)
+        return video_dataset_from_directory(train_dir, augment=config.augment, validation_split=VALIDATION_FALLBACK_SPLIT, subset="both", shard=shard, **common)
+    train_ds = video_dataset_from_directory(train_dir, augment=config.augment, shard=shard, **common)
     return train_ds, video_dataset_from_directory(val_dir, class_names=train_ds.class_names, shuffle=False, **common)
 
 
@@ -243,17 +263,28 @@ def write_run_header(run_dir, data_dir, config, class_names):
 
 def _train(data_dir, run_dir, config, train_dir, val_dir, resumed, verbose, extras):
     image_size = (config.image_size, config.image_size)
-    train_ds, val_ds = make_run_datasets(train_dir, val_dir, config, label_mode="categorical", cache=extras.cache)
+    distribution = extras.distribution or distribute.make_distribution("default")
+    workers = distribution.num_workers
+    if config.batch_size % distribution.num_replicas:
+        raise ValueError(f"batch_size {config.batch_size} is the global batch and must be a multiple of the {distribution.num_replicas} replicas it is split among")
+    shard = (workers, distribution.shard_index) if workers > 1 else None
+    train_ds, val_ds = make_run_datasets(train_dir, val_dir, config, label_mode="categorical", cache=extras.cache, shard=shard)
     class_names = train_ds.class_names
     write_run_header(run_dir, data_dir, config, class_names)
+    steps_per_epoch = math.ceil(len(train_ds.file_paths) / config.batch_size)
+    if workers > 1:
+        # Endless, sharded training files: every worker takes this many steps an epoch.
+        steps_per_epoch = max(len(train_ds.file_paths) // config.batch_size, 1)
+        train_ds = distribute.whole_on_every_worker(train_ds)
 
-    model = build_model(config.model, num_classes=len(class_names), image_size=image_size)
-    model.compile(
-        optimizer=make_optimizer(config, math.ceil(len(train_ds.file_paths) / config.batch_size)),
-        loss="categorical_crossentropy",
-        metrics=["accuracy"],
-        jit_compile=runtime.jit_compile_argument(config.jit),
-    )
+    with distribution.strategy.scope():
+        model = build_model(config.model, num_classes=len(class_names), image_size=image_size)
+        model.compile(
+            optimizer=make_optimizer(config, steps_per_epoch),
+            loss="categorical_crossentropy",
+            metrics=["accuracy"],
+            jit_compile=runtime.jit_compile_argument(config.jit),
+        )
     if verbose:
         model.summary()
 
@@ -263,8 +294,10 @@ def _train(data_dir, run_dir, config, train_dir, val_dir, resumed, verbose, extr
     backup = ResumableBackup(os.path.join(run_dir, run_files.BACKUP_DIR))
     run_files.trim_history(run_dir, backup.saved_epoch())
     callbacks = [
-        # First, so the loggers after it see its figure in the epoch's logs.
-        TrainingThroughput(len(train_ds.file_paths)),
+        # First, so the loggers after them see their figures in the epoch's
+        # logs; the clock stops before a worker's own validation starts.
+        TrainingThroughput(steps_per_epoch * config.batch_size if workers > 1 else len(train_ds.file_paths)),
+        *([LocalValidation(val_ds)] if workers > 1 else []),
         SaveModel(best_path, monitor="val_accuracy", initial_value=best_validation_accuracy(run_dir)),
         keras.callbacks.CSVLogger(history_path, append=True),
         keras.callbacks.TensorBoard(log_dir, histogram_freq=1, write_graph=False),
@@ -280,7 +313,15 @@ def _train(data_dir, run_dir, config, train_dir, val_dir, resumed, verbose, extr
         warnings.filterwarnings("ignore", message="Your input ran out of data")
         # The dataset shuffles its files itself; fit's own shuffle does not apply.
         # The backup goes last, after every other end-of-epoch write.
-        history = model.fit(train_ds, validation_data=val_ds, epochs=config.epochs, callbacks=[*callbacks, *extras.callbacks, backup], verbose=verbose, shuffle=False)
+        history = model.fit(
+            train_ds,
+            validation_data=None if workers > 1 else val_ds,
+            epochs=config.epochs,
+            steps_per_epoch=steps_per_epoch if workers > 1 else None,
+            callbacks=[*callbacks, *extras.callbacks, backup],
+            verbose=verbose,
+            shuffle=False,
+        )
 
     model_path = os.path.join(run_dir, run_files.MODEL_FILE)
     # The run's model is its best epoch, which after a resume may be an epoch

@@ -1,0 +1,57 @@
+"""What pruning and distillation share: a finished classify run in, a new run folder out.
+
+The new folder is a run like `vlm-tf train` writes (config.json,
+class_names.json, model.keras, history.csv), so `vlm-tf evaluate`,
+`predict` and `export` take it unchanged, plus `compression.json`, what
+was done and what it bought.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+
+import keras
+
+from vlm_tf import atomic
+from vlm_tf.training import config as run_files
+from vlm_tf.training import runtime
+from vlm_tf.training.fit import find_split_dirs, make_run_datasets
+
+COMPRESSION_FILE = "compression.json"
+
+
+def training_data_dir(run, data_dir):
+    """`data_dir`, else the folder the run was trained on (its config.json's `data_dir`)."""
+    if data_dir is not None:
+        return os.fspath(data_dir)
+    return run_files.read_json(os.path.join(run.run_dir, run_files.CONFIG_FILE))["data_dir"]
+
+
+def new_run_dir(out, default):
+    """The output folder (`out`, else `default`), refused if it already holds anything: a compressed run never overwrites another."""
+    out = os.fspath(out if out is not None else default)
+    if os.path.exists(out) and (not os.path.isdir(out) or os.listdir(out)):
+        raise ValueError(f"{out} already exists and is not empty; choose another output folder")
+    return out
+
+
+def run_datasets(run, data_dir, config):
+    """The training and validation datasets of `config` on `data_dir`, with the steps in one epoch; refused unless its classes are the run's."""
+    train_ds, val_ds = make_run_datasets(*find_split_dirs(data_dir), config, label_mode="categorical")
+    if list(train_ds.class_names) != list(run.class_names):
+        raise ValueError(f"{data_dir}: classes {', '.join(train_ds.class_names)} are not the run's ({', '.join(run.class_names)})")
+    return train_ds, val_ds, math.ceil(len(train_ds.file_paths) / config.batch_size)
+
+
+def seeded(config):
+    """Seeds the process and sets the run's precision; returns the policy that was in force, for the caller to restore."""
+    previous = keras.mixed_precision.global_policy()
+    runtime.configure(seed=config.seed, precision=config.precision)
+    return previous
+
+
+def write_report(run_dir, report):
+    """Writes `RUN_DIR/compression.json`; returns `report`."""
+    atomic.write_json(os.path.join(run_dir, COMPRESSION_FILE), report)
+    return report
