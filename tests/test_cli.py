@@ -12,12 +12,12 @@ from vlm_tf.models import MODELS, model_names
 def test_help_lists_every_command_and_model():
     done = vlm_tf("--help")
     assert done.returncode == 0
-    for command in ("make-data", "train", "evaluate", "predict", "export", "compare", "models", "quickstart", "generate", "score-generated", "predict-frames", "bench", "stream"):
+    for command in ("make-data", "train", "evaluate", "predict", "export", "compare", "models", "quickstart", "generate", "score-generated", "predict-frames", "bench", "stream", "compress"):
         assert command in done.stdout
     train_help = vlm_tf("train", "--help").stdout
     for name in MODELS:
         assert name in train_help
-    for option in ("--epochs", "--frames", "--size", "--batch-size", "--seed", "--precision", "--jit", "--model", "--optimizer", "--weight-decay", "--warmup-epochs", "--gan-loss", "--profile", "--cache"):
+    for option in ("--epochs", "--frames", "--size", "--batch-size", "--seed", "--precision", "--jit", "--model", "--optimizer", "--weight-decay", "--warmup-epochs", "--gan-loss", "--profile", "--cache", "--strategy"):
         assert option in train_help
 
 

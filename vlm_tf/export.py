@@ -184,7 +184,8 @@ def convert_to_tflite(model, *, num_frames, select_tf_ops=False, quantize="none"
     dequantize and a quantize (TFLite's standard fallback: in the registered
     classifiers, only the transformers' CONV_3D and their layer norms' NEG,
     docs/design.md). Under `int8` recurrent layers are unrolled over the
-    `num_frames` steps (`_unrolled`).
+    `num_frames` steps (`_tflite_copy`); a mixed-precision model converts as its
+    float32 copy.
 
     The interface is the same in every mode, the SavedModel's: uint8 frames
     in, float32 probabilities out, so a quantized file drops in where the
@@ -200,7 +201,7 @@ def convert_to_tflite(model, *, num_frames, select_tf_ops=False, quantize="none"
     _, _, height, width, channels = model.input_shape
     if quantize == "int8":
         clips = _calibration_clips(representative_clips, (num_frames, height, width, channels))
-        model = _unrolled(model, num_frames)
+    model = _tflite_copy(model, num_frames, unroll=quantize == "int8")
 
     @tf.function(input_signature=[tf.TensorSpec([1, num_frames, height, width, channels], tf.uint8, name=SERVING_INPUT)])
     def serve(frames):
@@ -223,12 +224,19 @@ def convert_to_tflite(model, *, num_frames, select_tf_ops=False, quantize="none"
             raise TFLiteConversionError(f"{model.name} needs TensorFlow ops outside TFLite's built-in set: {', '.join(ops) or str(error).splitlines()[0]}", ops) from None
 
 
-def _unrolled(model, num_frames):
-    """A copy of `model` for clips of `num_frames` frames, its recurrent layers unrolled over them: plain ops in place of a WHILE loop.
+def _tflite_copy(model, num_frames, *, unroll):
+    """`model` as TFLite converts it: in float32 throughout, its recurrent layers unrolled over `num_frames` if `unroll`; `model` itself when it is that already.
 
-    int8 calibration needs it: TensorFlow's calibrator crashes the process
-    (a segmentation fault, tensorflow/tensorflow#75140, open since 2.14)
-    logging the outputs of the WHILE loop a Keras 3 LSTM, GRU or RNN
+    A model trained in mixed precision (`--precision auto` picks mixed
+    bfloat16 on an AVX-512 CPU) keeps its weights in float32 but computes
+    in bfloat16, and its LSTM's loop then holds bfloat16 tensor lists,
+    which only the Flex delegate runs (`TensorListReserve`); the float32
+    copy converts with built-in ops, and quantization decides the file's
+    precision from there.
+
+    Unrolling is for int8 calibration: TensorFlow's calibrator crashes the
+    process (a segmentation fault, tensorflow/tensorflow#75140, open since
+    2.14) logging the outputs of the WHILE loop a Keras 3 LSTM, GRU or RNN
     becomes. Only the model's own layers are looked at (a recurrent layer
     inside a wrapper such as `Bidirectional` would keep its loop); the
     registered classifiers have theirs at the top. The float modes keep the
@@ -236,16 +244,19 @@ def _unrolled(model, num_frames):
     `vlm_tf.layers.LSTM` otherwise does it once for all steps, and on wide
     inputs (cnn_lstm_text's) that made the float file 6x slower.
     """
-    if not any(isinstance(layer, keras.layers.RNN) for layer in model.layers):
+    mixed = any(layer.dtype_policy.compute_dtype != "float32" for layer in model.layers)
+    unroll = unroll and any(isinstance(layer, keras.layers.RNN) for layer in model.layers)
+    if not (mixed or unroll):
         return model
 
     def clone(layer):
-        config = layer.get_config()
-        if isinstance(layer, keras.layers.RNN):
+        config = {**layer.get_config(), "dtype": "float32"}
+        if unroll and isinstance(layer, keras.layers.RNN):
             config["unroll"] = True
         return layer.__class__.from_config(config)
 
-    copy = keras.models.clone_model(model, input_tensors=keras.Input(shape=(num_frames, *model.input_shape[2:])), clone_function=clone)
+    frames = num_frames if unroll else model.input_shape[1]
+    copy = keras.models.clone_model(model, input_tensors=keras.Input(shape=(frames, *model.input_shape[2:])), clone_function=clone)
     copy.set_weights(model.get_weights())
     return copy
 

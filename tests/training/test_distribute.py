@@ -160,3 +160,14 @@ def test_bad_strategy_settings_are_one_line_errors(tiny_dataset, tmp_path, monke
     done = vlm_tf("train", tiny_dataset, "--out", tmp_path / "c", "--strategy", "mirrored", "--task", "denoise")
     assert_one_line_error(done, "classify runs")
     assert not (tmp_path / "c").exists()
+
+
+@pytest.mark.slow
+def test_mirrored_strategy_trains_on_this_machines_devices(tiny_dataset, tmp_path):
+    done = vlm_tf("train", tiny_dataset, "--out", tmp_path / "run", "--strategy", "mirrored", "--epochs", "1", "--frames", "4", "--size", "32", "--quiet")
+    assert done.returncode == 0, done.stderr[-3000:]
+    execution = json.loads((tmp_path / "run" / "execution.json").read_text())
+    # No GPU here: MirroredStrategy holds one replica, on the CPU.
+    assert execution["strategy"] == "mirrored" and execution["num_replicas"] >= 1 and execution["num_workers"] == 1
+    done = vlm_tf("evaluate", tmp_path / "run", tiny_dataset / "test", "--json")
+    assert done.returncode == 0 and json.loads(done.stdout)["num_videos"] == 8
