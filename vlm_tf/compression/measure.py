@@ -13,7 +13,7 @@ a classify run's model to TFLite (float32, or quantized) and reports
     params       the Keras model's parameters
 
 `vlm-tf compress RUN_DIR --method ... --evaluate DIR` prints these for the
-run and for what compressing it made; `benchmarks/compression.py` fills
+run and for what compressing it made; `benchmarks/compression_table.py` fills
 the table in docs/compression.md.
 """
 
