@@ -64,6 +64,13 @@ def load_run(run_dir):
     return Run(run_dir, RunConfig.from_dict(saved["run"]), list(saved["class_names"]), keras.models.load_model(model_path))
 
 
+def check_class_folders(run, data_dir):
+    """Raises a one-line ValueError if `data_dir` has a class folder the run's model does not know: its videos could only be scored wrong."""
+    unknown = sorted(set(index_directory(data_dir)[2]) - set(run.class_names))
+    if unknown:
+        raise ValueError(f"{data_dir}: class folder(s) {', '.join(unknown)} are not classes of this model ({', '.join(run.class_names)})")
+
+
 @dataclasses.dataclass
 class DirectoryPredictions:
     paths: list
@@ -86,10 +93,7 @@ def predict_directory(run, data_dir, *, clips=1, crops=1, strict=False, batch_si
     `strict=True`, the first one raises `VideoReadError`).
     """
     run.require("classify", "evaluate_directory")
-    folders = set(index_directory(data_dir)[2])
-    unknown = sorted(folders - set(run.class_names))
-    if unknown:
-        raise ValueError(f"{data_dir}: class folder(s) {', '.join(unknown)} are not classes of this model ({', '.join(run.class_names)})")
+    check_class_folders(run, data_dir)
     dataset = view_dataset_from_directory(
         data_dir,
         class_names=run.class_names,

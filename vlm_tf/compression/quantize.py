@@ -21,9 +21,9 @@ import tensorflow as tf
 from vlm_tf import atomic
 from vlm_tf.compression import QUANTIZE_MODES
 from vlm_tf.compression.runs import training_data_dir
-from vlm_tf.data.pipeline import index_directory, video_dataset_from_directory
+from vlm_tf.data.pipeline import video_dataset_from_directory
 from vlm_tf.export import convert_to_tflite
-from vlm_tf.inference import load_run
+from vlm_tf.inference import check_class_folders, load_run
 
 # Clips int8 calibrates on: within the hundred or so TFLite's guide asks for,
 # and every class of the synthetic data several times over.
@@ -124,9 +124,7 @@ def evaluate_tflite(tflite, run, data_dir, *, strict=False, num_threads=1):
             f"the TFLite file takes {source['dtype'].__name__} {tuple(source['shape'])} and returns {tuple(sink['shape'])}; "
             f"this run's clips are uint8 {expected} of {len(run.class_names)} classes"
         )
-    unknown = sorted(set(index_directory(data_dir)[2]) - set(run.class_names))
-    if unknown:
-        raise ValueError(f"{data_dir}: class folder(s) {', '.join(unknown)} are not classes of this model ({', '.join(run.class_names)})")
+    check_class_folders(run, data_dir)
     dataset = video_dataset_from_directory(
         data_dir, class_names=run.class_names, num_frames=run.config.num_frames, image_size=run.image_size,
         batch_size=run.config.batch_size, shuffle=False, strict=strict,
