@@ -36,16 +36,43 @@ def main():
 
     rows = [{"name": "the run (float32)", **measure_run(args.run_dir, args.test_dir)}]
     for mode in ("float16", "dynamic", "int8"):
-        rows.append({"name": f"quantized {mode}", **measure_run(args.run_dir, args.test_dir, quantize=mode)})
+        rows.append(
+            {"name": f"quantized {mode}", **measure_run(args.run_dir, args.test_dir, quantize=mode)}
+        )
     for sparsity in (0.5, 0.8):
-        pruned = prune_run(args.run_dir, sparsity=sparsity, epochs=args.prune_epochs, out=os.path.join(args.work, f"pruned{round(sparsity * 100)}"))
-        rows.append({"name": f"pruned {sparsity:.0%} (measured {pruned['sparsity']:.1%})", **measure_run(pruned["run_dir"], args.test_dir)})
+        pruned = prune_run(
+            args.run_dir,
+            sparsity=sparsity,
+            epochs=args.prune_epochs,
+            out=os.path.join(args.work, f"pruned{round(sparsity * 100)}"),
+        )
+        rows.append(
+            {
+                "name": f"pruned {sparsity:.0%} (measured {pruned['sparsity']:.1%})",
+                **measure_run(pruned["run_dir"], args.test_dir),
+            }
+        )
     for alpha, name in ((0.1, "student with teacher"), (1.0, "student without teacher")):
-        student = distill_run(args.run_dir, epochs=args.distill_epochs, alpha=alpha, out=os.path.join(args.work, f"student_alpha{alpha}"))
-        rows.append({"name": f"{name} ({student['student_model']})", **measure_run(student["run_dir"], args.test_dir)})
+        student = distill_run(
+            args.run_dir,
+            epochs=args.distill_epochs,
+            alpha=alpha,
+            out=os.path.join(args.work, f"student_alpha{alpha}"),
+        )
+        rows.append(
+            {
+                "name": f"{name} ({student['student_model']})",
+                **measure_run(student["run_dir"], args.test_dir),
+            }
+        )
         if alpha < 1.0:
             # The methods combine: the distilled student, quantized.
-            rows.append({"name": f"{name} ({student['student_model']}), int8", **measure_run(student["run_dir"], args.test_dir, quantize="int8")})
+            rows.append(
+                {
+                    "name": f"{name} ({student['student_model']}), int8",
+                    **measure_run(student["run_dir"], args.test_dir, quantize="int8"),
+                }
+            )
     print(format_rows(rows))
     if args.json:
         with open(args.json, "w", encoding="utf-8") as f:

@@ -28,7 +28,9 @@ def main():
     args = parser.parse_args()
     names = [DEFAULT_MODEL] + [name for name in args.models if name != DEFAULT_MODEL]
     rng = np.random.default_rng(0)
-    x = rng.uniform(0, 255, (args.batch_size, args.frames, args.size, args.size, 3)).astype("float32")
+    x = rng.uniform(0, 255, (args.batch_size, args.frames, args.size, args.size, 3)).astype(
+        "float32"
+    )
     y = np.eye(8, dtype="float32")[rng.integers(0, 8, args.batch_size)]
     models = {}
     for name in names:
@@ -42,11 +44,17 @@ def main():
             model.train_on_batch(x, y)
             times[name].append(time.perf_counter() - start)
     base = float(np.median(times[DEFAULT_MODEL]))
-    print(f"batch {args.batch_size}, {args.frames} frames of {args.size}x{args.size}, median of {args.steps} steps")
+    print(
+        f"batch {args.batch_size}, {args.frames} frames of {args.size}x{args.size}, median of "
+        f"{args.steps} steps"
+    )
     width = max(map(len, names))
     for name in names:
         median = float(np.median(times[name]))
-        print(f"{name:{width}s} {models[name].count_params():>10,d} params {median * 1000:8.1f} ms / step  {median / base:5.2f}x {DEFAULT_MODEL}")
+        print(
+            f"{name:{width}s} {models[name].count_params():>10,d} params {median * 1000:8.1f} ms / "
+            f"step  {median / base:5.2f}x {DEFAULT_MODEL}"
+        )
 
 
 if __name__ == "__main__":

@@ -56,8 +56,18 @@ SETTINGS = [
 
 
 def measure(onednn, intra, inter, batch, steps):
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "TF_ENABLE_ONEDNN_OPTS": "1" if onednn else "0"}
-    done = subprocess.run([sys.executable, "-c", STEP, str(intra), str(inter), str(batch), str(steps)], capture_output=True, text=True, env=env, check=True)
+    env = {
+        **os.environ,
+        "TF_CPP_MIN_LOG_LEVEL": "3",
+        "TF_ENABLE_ONEDNN_OPTS": "1" if onednn else "0",
+    }
+    done = subprocess.run(
+        [sys.executable, "-c", STEP, str(intra), str(inter), str(batch), str(steps)],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=True,
+    )
     return json.loads(done.stdout.strip().splitlines()[-1])["clips_per_s"]
 
 
@@ -65,7 +75,10 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=10)
     args = parser.parse_args()
-    print(f"default model (cnn_lstm), float32, 16 frames of 64x64, {os.cpu_count()} cores, median of {args.steps} steps, a process per setting")
+    print(
+        f"default model (cnn_lstm), float32, 16 frames of 64x64, {os.cpu_count()} cores, median of "
+        f"{args.steps} steps, a process per setting"
+    )
     base = None
     for label, onednn, intra, inter, batch in SETTINGS:
         rate = measure(onednn, intra, inter, batch, args.steps)

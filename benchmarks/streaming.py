@@ -25,7 +25,13 @@ import tensorflow as tf  # noqa: E402
 from vlm_tf.models import build_model  # noqa: E402
 from vlm_tf.streaming import StreamingClassifier  # noqa: E402
 
-CASES = (("cnn_lstm", 64), ("cnn_lstm_bn_gap", 64), ("cnn_lstm_bn_gap", 128), ("cnn_soft_attention", 64), ("video_transformer", 64))
+CASES = (
+    ("cnn_lstm", 64),
+    ("cnn_lstm_bn_gap", 64),
+    ("cnn_lstm_bn_gap", 128),
+    ("cnn_soft_attention", 64),
+    ("video_transformer", 64),
+)
 
 
 def measure(name, size, num_frames, frames):
@@ -57,7 +63,11 @@ def main():
     print("|---|---|---|---|---|---|")
     for name, size in CASES:
         mode, streamed, recomputed = measure(name, size, args.num_frames, args.frames)
-        print(f"| {name} | {size}x{size} | {mode} | {streamed:.2f} | {recomputed:.2f} | {recomputed / streamed:.2f} |", flush=True)
+        print(
+            f"| {name} | {size}x{size} | {mode} | {streamed:.2f} | {recomputed:.2f} | "
+            f"{recomputed / streamed:.2f} |",
+            flush=True,
+        )
 
 
 if __name__ == "__main__":

@@ -41,11 +41,17 @@ def main():
     parser.add_argument("--batch-size", type=int, default=8)
     args = parser.parse_args()
     rng = np.random.default_rng(0)
-    x = rng.uniform(0, 255, (args.batch_size, args.frames, args.size, args.size, 3)).astype("float32")
+    x = rng.uniform(0, 255, (args.batch_size, args.frames, args.size, args.size, 3)).astype(
+        "float32"
+    )
     y = np.eye(8, dtype="float32")[rng.integers(0, 8, args.batch_size)]
-    models = {"keras.layers.TimeDistributed": build(keras.layers.TimeDistributed, args.frames, args.size),
-              "vlm_tf.layers.TimeDistributed": build(TimeDistributed, args.frames, args.size)}
-    models["vlm_tf.layers.TimeDistributed"].set_weights(models["keras.layers.TimeDistributed"].get_weights())
+    models = {
+        "keras.layers.TimeDistributed": build(keras.layers.TimeDistributed, args.frames, args.size),
+        "vlm_tf.layers.TimeDistributed": build(TimeDistributed, args.frames, args.size),
+    }
+    models["vlm_tf.layers.TimeDistributed"].set_weights(
+        models["keras.layers.TimeDistributed"].get_weights()
+    )
     times = {name: [] for name in models}
     for model in models.values():
         model.train_on_batch(x, y)  # trace and warm up

@@ -11,7 +11,9 @@ import pytest
 
 
 def pytest_addoption(parser):
-    parser.addoption("--runslow", action="store_true", default=False, help="also run tests marked slow (CI does)")
+    parser.addoption(
+        "--runslow", action="store_true", default=False, help="also run tests marked slow (CI does)"
+    )
 
 
 def pytest_collection_modifyitems(config, items):

@@ -1,4 +1,6 @@
-"""Shared test helpers: the one model check every model test calls, videos from another encoder, and the CLI run as a user runs it."""
+"""Shared test helpers: the one model check every model test calls, videos from another encoder, and
+the CLI run as a user runs it.
+"""
 
 from __future__ import annotations
 
@@ -47,17 +49,23 @@ def check_model(model, *, tmp_path, num_frames=4, batch_size=2, class_names=None
     expected = np.asarray(model(clips, training=False))
     keras_path = os.path.join(tmp_path, "model.keras")
     model.save(keras_path)
-    np.testing.assert_allclose(np.asarray(keras.models.load_model(keras_path)(clips, training=False)), expected, atol=1e-6)
+    np.testing.assert_allclose(
+        np.asarray(keras.models.load_model(keras_path)(clips, training=False)), expected, atol=1e-6
+    )
 
     class_names = class_names or [f"class_{k}" for k in range(num_classes)]
-    saved_path = export_saved_model(model, os.path.join(tmp_path, "saved_model"), class_names=class_names)
+    saved_path = export_saved_model(
+        model, os.path.join(tmp_path, "saved_model"), class_names=class_names
+    )
     served = serve_in_subprocess(saved_path, frames)
     np.testing.assert_allclose(np.asarray(served["probabilities"]), expected, atol=1e-5)
     assert served["class_name"] == [class_names[k] for k in expected.argmax(axis=-1)]
 
 
 def serve_in_subprocess(saved_model_path, frames):
-    """Runs the SavedModel's serving_default on uint8 `frames` in a fresh process with plain TensorFlow."""
+    """Runs the SavedModel's serving_default on uint8 `frames` in a fresh process with plain
+    TensorFlow.
+    """
     frames_path = os.path.join(saved_model_path, os.pardir, "frames.npy")
     np.save(frames_path, frames)
     script = textwrap.dedent(
@@ -77,7 +85,13 @@ def serve_in_subprocess(saved_model_path, frames):
         """
     )
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
-    done = subprocess.run([sys.executable, "-c", script, saved_model_path, frames_path], capture_output=True, text=True, env=env, cwd="/")
+    done = subprocess.run(
+        [sys.executable, "-c", script, saved_model_path, frames_path],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd="/",
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     return json.loads(done.stdout.strip().splitlines()[-1])
 
@@ -142,7 +156,10 @@ def render_camera_clip(label, rng, width, height, num_frames):
     source = _texture(rng, 3 * max(width, height))
     side = source.shape[0]
     view_w, view_h = side / 3, side / 3 * height / width
-    cx, cy = side / 2 + rng.uniform(-0.2, 0.2) * side / 3, side / 2 + rng.uniform(-0.2, 0.2) * side / 3
+    cx, cy = (
+        side / 2 + rng.uniform(-0.2, 0.2) * side / 3,
+        side / 2 + rng.uniform(-0.2, 0.2) * side / 3,
+    )
     travel = rng.uniform(0.3, 0.6) * view_w
     zoom = rng.uniform(1.4, 1.9)
     frames = []
@@ -166,7 +183,9 @@ def render_camera_clip(label, rng, width, height, num_frames):
         box = np.float32([[x - w / 2, y - h / 2], [x + w / 2, y - h / 2], [x - w / 2, y + h / 2]])
         target = np.float32([[0, 0], [width, 0], [0, height]])
         warp = cv2.getAffineTransform(box, target)
-        frame = cv2.warpAffine(source, warp, (width, height), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
+        frame = cv2.warpAffine(
+            source, warp, (width, height), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT
+        )
         frame += rng.normal(0, 3, frame.shape)
         frames.append(frame.clip(0, 255).astype(np.uint8))
     return np.stack(frames)
@@ -185,14 +204,19 @@ def write_camera_motion_dataset(root, *, train_per_class=24, test_per_class=8, s
             folder = os.path.join(root, split, label)
             os.makedirs(folder, exist_ok=True)
             for i in range(count):
-                container, codec, (width, height), fps = FOREIGN_FORMATS[(i + CAMERA_CLASSES.index(label)) % len(FOREIGN_FORMATS)]
+                container, codec, (width, height), fps = FOREIGN_FORMATS[
+                    (i + CAMERA_CLASSES.index(label)) % len(FOREIGN_FORMATS)
+                ]
                 frames = render_camera_clip(label, rng, width, height, int(rng.integers(20, 46)))
-                write_foreign_video(os.path.join(folder, f"clip_{i:03d}.{container}"), frames, fps=fps, codec=codec)
+                write_foreign_video(
+                    os.path.join(folder, f"clip_{i:03d}.{container}"), frames, fps=fps, codec=codec
+                )
     return root
 
 
 def text_notation_weights(layer, gates):
-    """A recurrent layer's Keras weights (x·K + h·R + b, gate blocks in `gates` order) under the text's names.
+    """A recurrent layer's Keras weights (x·K + h·R + b, gate blocks in `gates` order) under the
+    text's names.
 
     The text writes W_g[h_{t-1}, x_t] + b_g, so W_g = [R_g.T, K_g.T].
     """
@@ -207,7 +231,9 @@ def text_notation_weights(layer, gates):
 
 
 def call_signature_in_subprocess(saved_model_path, **inputs):
-    """Runs a SavedModel's serving_default on NumPy `inputs` in a fresh process with plain TensorFlow; its outputs as NumPy arrays."""
+    """Runs a SavedModel's serving_default on NumPy `inputs` in a fresh process with plain
+    TensorFlow; its outputs as NumPy arrays.
+    """
     inputs_path = os.path.join(saved_model_path, os.pardir, "inputs.npz")
     outputs_path = os.path.join(saved_model_path, os.pardir, "outputs.npz")
     np.savez(inputs_path, **inputs)
@@ -224,7 +250,13 @@ def call_signature_in_subprocess(saved_model_path, **inputs):
         """
     )
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
-    done = subprocess.run([sys.executable, "-c", script, saved_model_path, inputs_path, outputs_path], capture_output=True, text=True, env=env, cwd="/")
+    done = subprocess.run(
+        [sys.executable, "-c", script, saved_model_path, inputs_path, outputs_path],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd="/",
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     # String outputs (class names) come back as object arrays.
     with np.load(outputs_path, allow_pickle=True) as outputs:
@@ -233,7 +265,13 @@ def call_signature_in_subprocess(saved_model_path, **inputs):
 
 def vlm_tf(*args, cwd=None):
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
-    return subprocess.run([sys.executable, "-m", "vlm_tf.cli", *map(str, args)], capture_output=True, text=True, env=env, cwd=cwd)
+    return subprocess.run(
+        [sys.executable, "-m", "vlm_tf.cli", *map(str, args)],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=cwd,
+    )
 
 
 def assert_one_line_error(done, *needles):
@@ -245,8 +283,11 @@ def assert_one_line_error(done, *needles):
         assert needle in lines[0], lines[0]
 
 
-def write_fading_dataset(root, *, train_per_class=16, val_per_class=4, test_per_class=8, num_frames=8, size=32, seed=0):
-    """`root/{train,val,test}/{brighten,darken}/clip_NNN.mp4`: textured clips growing lighter or darker.
+def write_fading_dataset(
+    root, *, train_per_class=16, val_per_class=4, test_per_class=8, num_frames=8, size=32, seed=0
+):
+    """`root/{train,val,test}/{brighten,darken}/clip_NNN.mp4`: textured clips growing lighter or
+    darker.
 
     A task any of the models learns in a few epochs at test size, for tests
     about how a run trains (workers, resuming) rather than what it can learn.
@@ -255,7 +296,11 @@ def write_fading_dataset(root, *, train_per_class=16, val_per_class=4, test_per_
 
     rng = np.random.default_rng(seed)
     ramp = np.linspace(-60, 60, num_frames)[:, None, None, None]
-    for split, count in (("train", train_per_class), ("val", val_per_class), ("test", test_per_class)):
+    for split, count in (
+        ("train", train_per_class),
+        ("val", val_per_class),
+        ("test", test_per_class),
+    ):
         for label, direction in (("brighten", 1), ("darken", -1)):
             folder = os.path.join(root, split, label)
             os.makedirs(folder, exist_ok=True)

@@ -1,4 +1,5 @@
-"""Every registered model, saved as `.keras`, loads in a fresh process after `import vlm_tf.layers`, predicts the same and trains.
+"""Every registered model, saved as `.keras`, loads in a fresh process after `import vlm_tf.layers`,
+predicts the same and trains.
 
 Under TensorFlow that is what `vlm-tf evaluate` does with a run. Under JAX
 it shows the models are Keras 3 code, not TensorFlow code. Each backend
@@ -38,7 +39,9 @@ LOADER = textwrap.dedent(
         loss = float(model.train_on_batch(frames, labels))
         trained = np.asarray(model.predict(frames, verbose=0))
         results[name] = {
-            "max_difference": float(np.abs(probabilities - np.load(os.path.join(folder, name + ".npy"))).max()),
+            "max_difference": float(
+                np.abs(probabilities - np.load(os.path.join(folder, name + ".npy"))).max()
+            ),
             "loss": loss,
             "moved_by_training": float(np.abs(trained - probabilities).max()),
         }
@@ -49,7 +52,15 @@ LOADER = textwrap.dedent(
 
 BACKENDS = [
     "tensorflow",
-    pytest.param("jax", marks=[pytest.mark.slow, pytest.mark.skipif(importlib.util.find_spec("jax") is None, reason="JAX is not installed")]),
+    pytest.param(
+        "jax",
+        marks=[
+            pytest.mark.slow,
+            pytest.mark.skipif(
+                importlib.util.find_spec("jax") is None, reason="JAX is not installed"
+            ),
+        ],
+    ),
 ]
 
 
@@ -65,7 +76,13 @@ def test_models_saved_under_tensorflow_load_and_train_in_a_fresh_process(backend
     (tmp_path / "names.json").write_text(json.dumps(names))
 
     env = {**os.environ, "KERAS_BACKEND": backend, "JAX_PLATFORMS": "cpu"}
-    done = subprocess.run([sys.executable, "-c", LOADER, str(tmp_path), backend], capture_output=True, text=True, env=env, timeout=900)
+    done = subprocess.run(
+        [sys.executable, "-c", LOADER, str(tmp_path), backend],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=900,
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     results = json.loads(done.stdout.strip().splitlines()[-1])
     assert sorted(results) == names

@@ -1,13 +1,16 @@
-"""`vlm-tf bench`: every figure the speed issue asks for, measured side by side, in one run a user can start."""
+"""`vlm-tf bench`: every figure the speed issue asks for, measured side by side, in one run a user
+can start.
+"""
 
 import json
 
 import numpy as np
 import pytest
-
 from helpers import vlm_tf
+
 from vlm_tf.bench import FrameGenerator, measure_decode_ceiling, measure_matmul_gflops
-from vlm_tf.data.pipeline import index_directory, probe_files
+from vlm_tf.data.pipeline import probe_files
+from vlm_tf.data.splits import index_directory
 
 KEYS = (
     "pipeline_clips_per_s",

@@ -3,49 +3,113 @@
 import json
 import os
 
+import numpy as np
 import pytest
-
 from helpers import assert_one_line_error, vlm_tf
+
 from vlm_tf.models import MODELS, model_names
 
 
 def test_help_lists_every_command_and_model():
     done = vlm_tf("--help")
     assert done.returncode == 0
-    for command in ("make-data", "train", "evaluate", "predict", "export", "compare", "models", "quickstart", "generate", "score-generated", "predict-frames", "bench", "stream", "compress"):
+    for command in (
+        "make-data",
+        "train",
+        "evaluate",
+        "predict",
+        "export",
+        "compare",
+        "models",
+        "quickstart",
+        "generate",
+        "score-generated",
+        "predict-frames",
+        "bench",
+        "stream",
+        "compress",
+    ):
         assert command in done.stdout
     train_help = vlm_tf("train", "--help").stdout
     for name in MODELS:
         assert name in train_help
-    for option in ("--epochs", "--frames", "--size", "--batch-size", "--seed", "--precision", "--jit", "--model", "--optimizer", "--weight-decay", "--warmup-epochs", "--gan-loss", "--profile", "--cache", "--strategy"):
+    for option in (
+        "--epochs",
+        "--frames",
+        "--size",
+        "--batch-size",
+        "--seed",
+        "--precision",
+        "--jit",
+        "--model",
+        "--optimizer",
+        "--weight-decay",
+        "--warmup-epochs",
+        "--gan-loss",
+        "--profile",
+        "--cache",
+        "--strategy",
+    ):
         assert option in train_help
 
 
 def test_bad_arguments_and_paths_give_one_line(tmp_path):
-    assert_one_line_error(vlm_tf("make-data", tmp_path / "d", "--frames", "zero"), "--frames", "zero")
-    assert_one_line_error(vlm_tf("train", tmp_path / "nowhere", "--out", tmp_path / "run"), "nowhere")
-    assert_one_line_error(vlm_tf("train", tmp_path, "--out", tmp_path / "run", "--model", "vgg"), "vgg")
-    assert_one_line_error(vlm_tf("train", tmp_path, "--out", tmp_path / "run", "--weight-decay", "-1"), "--weight-decay", "-1")
+    assert_one_line_error(
+        vlm_tf("make-data", tmp_path / "d", "--frames", "zero"), "--frames", "zero"
+    )
+    assert_one_line_error(
+        vlm_tf("train", tmp_path / "nowhere", "--out", tmp_path / "run"), "nowhere"
+    )
+    assert_one_line_error(
+        vlm_tf("train", tmp_path, "--out", tmp_path / "run", "--model", "vgg"), "vgg"
+    )
+    assert_one_line_error(
+        vlm_tf("train", tmp_path, "--out", tmp_path / "run", "--weight-decay", "-1"),
+        "--weight-decay",
+        "-1",
+    )
     assert_one_line_error(vlm_tf("evaluate", tmp_path / "no_run", tmp_path), "config.json")
     assert_one_line_error(vlm_tf("export", tmp_path / "no_run"), "no_run")
     assert_one_line_error(vlm_tf("bench", "--data", tmp_path / "no_videos"), "no_videos")
-    assert_one_line_error(vlm_tf("train", tmp_path, "--out", tmp_path / "run", "--task", "detect", "--cache", "memory"), "cache", "detect")
+    assert_one_line_error(
+        vlm_tf(
+            "train", tmp_path, "--out", tmp_path / "run", "--task", "detect", "--cache", "memory"
+        ),
+        "cache",
+        "detect",
+    )
     assert not (tmp_path / "run").exists()
 
 
 def test_make_data_refuses_a_folder_with_other_files(tmp_path):
     (tmp_path / "keep.txt").write_text("mine")
-    assert_one_line_error(vlm_tf("make-data", tmp_path, "--videos-per-class", "3"), str(tmp_path), "not empty")
+    assert_one_line_error(
+        vlm_tf("make-data", tmp_path, "--videos-per-class", "3"), str(tmp_path), "not empty"
+    )
     assert (tmp_path / "keep.txt").read_text() == "mine"
 
 
 @pytest.fixture(scope="module")
 def cli_run(tmp_path_factory):
     root = tmp_path_factory.mktemp("cli")
-    done = vlm_tf("make-data", root / "data", "--videos-per-class", "4", "--frames", "6", "--size", "32")
+    done = vlm_tf(
+        "make-data", root / "data", "--videos-per-class", "4", "--frames", "6", "--size", "32"
+    )
     assert done.returncode == 0, done.stderr
     assert (root / "data" / "test" / "grow").is_dir()
-    done = vlm_tf("train", root / "data", "--out", root / "run", "--epochs", "1", "--frames", "4", "--size", "32", "--quiet")
+    done = vlm_tf(
+        "train",
+        root / "data",
+        "--out",
+        root / "run",
+        "--epochs",
+        "1",
+        "--frames",
+        "4",
+        "--size",
+        "32",
+        "--quiet",
+    )
     assert done.returncode == 0, done.stderr
     assert "tensorboard --logdir" in done.stdout
     return root
@@ -61,7 +125,12 @@ def test_evaluate_json_and_skipped_files(cli_run):
         assert report["num_videos"] == 8
         assert {"accuracy", "per_class", "confusion_matrix", "skipped"} <= set(report)
         assert sum(map(sum, report["confusion_matrix"])) == 8
-        assert report["skipped"] == [{"path": str(test_dir / "grow" / "broken.mp4"), "reason": report["skipped"][0]["reason"]}]
+        assert report["skipped"] == [
+            {
+                "path": str(test_dir / "grow" / "broken.mp4"),
+                "reason": report["skipped"][0]["reason"],
+            }
+        ]
         strict = vlm_tf("evaluate", cli_run / "run", test_dir, "--strict")
         assert_one_line_error(strict, "broken.mp4")
     finally:
@@ -82,8 +151,12 @@ def test_evaluate_averages_views(cli_run):
     assert done.returncode == 0, done.stderr[-3000:]
     report = json.loads(done.stdout)
     assert report["views"] == {"clips": 2, "crops": 3} and report["num_videos"] == 8
-    assert_one_line_error(vlm_tf("evaluate", cli_run / "run", test_dir, "--views", "2x"), "--views", "2x")
-    assert_one_line_error(vlm_tf("evaluate", cli_run / "run", test_dir, "--views", "1x7"), "crops", "7")
+    assert_one_line_error(
+        vlm_tf("evaluate", cli_run / "run", test_dir, "--views", "2x"), "--views", "2x"
+    )
+    assert_one_line_error(
+        vlm_tf("evaluate", cli_run / "run", test_dir, "--views", "1x7"), "crops", "7"
+    )
 
 
 def test_predict_and_export(cli_run):
@@ -94,17 +167,37 @@ def test_predict_and_export(cli_run):
     assert result["path"] == str(video) and len(result["top"]) == 2
     assert abs(sum(result["probabilities"].values()) - 1) < 1e-4
     missing = vlm_tf("predict", cli_run / "run", video, cli_run / "gone.mp4")
-    assert missing.returncode != 0 and "gone.mp4" in missing.stdout and "Traceback" not in missing.stderr
+    assert (
+        missing.returncode != 0
+        and "gone.mp4" in missing.stdout
+        and "Traceback" not in missing.stderr
+    )
 
     done = vlm_tf("export", cli_run / "run", "--out", cli_run / "exported")
     assert done.returncode == 0, done.stderr
     assert (cli_run / "exported" / "saved_model.pb").is_file()
-    assert_one_line_error(vlm_tf("export", cli_run / "run", "--out", cli_run / "exported"), "already exists")
+    assert_one_line_error(
+        vlm_tf("export", cli_run / "run", "--out", cli_run / "exported"), "already exists"
+    )
 
 
 def test_train_with_the_texts_gated_cell(cli_run):
     run = cli_run / "text_gated"
-    done = vlm_tf("train", cli_run / "data", "--out", run, "--model", "cnn_text_gated", "--epochs", "2", "--frames", "4", "--size", "32", "--quiet")
+    done = vlm_tf(
+        "train",
+        cli_run / "data",
+        "--out",
+        run,
+        "--model",
+        "cnn_text_gated",
+        "--epochs",
+        "2",
+        "--frames",
+        "4",
+        "--size",
+        "32",
+        "--quiet",
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     import keras
 
@@ -121,13 +214,31 @@ def test_train_with_the_texts_gated_cell(cli_run):
 @pytest.mark.slow
 def test_compare_trains_each_model_once_and_prints_one_table(tiny_dataset, tmp_path):
     out = tmp_path / "comparison"
-    args = ("compare", tiny_dataset, "--out", out, "--models", "cnn_mean,cnn_lstm_soft_attention", "--epochs", "2", "--frames", "4", "--size", "32")
+    args = (
+        "compare",
+        tiny_dataset,
+        "--out",
+        out,
+        "--models",
+        "cnn_mean,cnn_lstm_soft_attention",
+        "--epochs",
+        "2",
+        "--frames",
+        "4",
+        "--size",
+        "32",
+    )
     done = vlm_tf(*args, "--json")
     assert done.returncode == 0, done.stderr
     rows = json.loads(done.stdout.strip().splitlines()[-1])
     assert [row["model"] for row in rows] == ["cnn_mean", "cnn_lstm_soft_attention"]
     for row in rows:
-        assert 0.0 <= row["test_accuracy"] <= 1.0 and row["params"] > 0 and row["gflops_per_clip"] > 0 and row["train_clips_per_s"] > 0
+        assert (
+            0.0 <= row["test_accuracy"] <= 1.0
+            and row["params"] > 0
+            and row["gflops_per_clip"] > 0
+            and row["train_clips_per_s"] > 0
+        )
         history = (out / row["model"] / "history.csv").read_text().splitlines()
         assert len(history) == 3 and "train_clips_per_s" in history[0]
     # Same command again: nothing is retrained, the same rows come back as a table.
@@ -137,8 +248,14 @@ def test_compare_trains_each_model_once_and_prints_one_table(tiny_dataset, tmp_p
     table = [line for line in again.stdout.splitlines() if line.startswith("| cnn")]
     assert [line.split("|")[1].strip() for line in table] == ["cnn_mean", "cnn_lstm_soft_attention"]
     assert f"{rows[0]['test_accuracy']:.3f}" in table[0]
-    assert_one_line_error(vlm_tf("compare", tiny_dataset, "--out", out, "--models", "cnn_lstm,transformer"), "unknown classifier(s) transformer")
-    assert_one_line_error(vlm_tf("compare", tiny_dataset / "train", "--out", tmp_path / "x", "--models", "cnn_mean"), "test: no such directory")
+    assert_one_line_error(
+        vlm_tf("compare", tiny_dataset, "--out", out, "--models", "cnn_lstm,transformer"),
+        "unknown classifier(s) transformer",
+    )
+    assert_one_line_error(
+        vlm_tf("compare", tiny_dataset / "train", "--out", tmp_path / "x", "--models", "cnn_mean"),
+        "test: no such directory",
+    )
 
 
 def test_models_lists_parameters_and_flops():
@@ -147,7 +264,44 @@ def test_models_lists_parameters_and_flops():
     rows = {row["model"]: row for row in json.loads(done.stdout.strip().splitlines()[-1])}
     assert set(rows) == set(model_names())
     # At 16 frames of 64x64 (512 tokens), joint attention costs more than space, then time...
-    assert rows["video_transformer_joint"]["gflops_per_clip"] > 1.3 * rows["video_transformer"]["gflops_per_clip"]
-    # ...and at 4 frames of 32x32 (32 tokens) less: the factorised block pays for two sets of projections.
-    small = {row["model"]: row for row in json.loads(vlm_tf("models", "--json", "--frames", "4", "--size", "32").stdout.strip().splitlines()[-1])}
-    assert small["video_transformer_joint"]["gflops_per_clip"] < small["video_transformer"]["gflops_per_clip"]
+    assert (
+        rows["video_transformer_joint"]["gflops_per_clip"]
+        > 1.3 * rows["video_transformer"]["gflops_per_clip"]
+    )
+    # ...and at 4 frames of 32x32 (32 tokens) less: the factorised block pays for two sets of
+    # projections.
+    small = {
+        row["model"]: row
+        for row in json.loads(
+            vlm_tf("models", "--json", "--frames", "4", "--size", "32")
+            .stdout.strip()
+            .splitlines()[-1]
+        )
+    }
+    assert (
+        small["video_transformer_joint"]["gflops_per_clip"]
+        < small["video_transformer"]["gflops_per_clip"]
+    )
+
+
+def test_user_errors_exit_2_and_bugs_leave_their_traceback(capsys):
+    """A check of vlm_tf's own is the user's to fix; an error raised deeper (here NumPy's) is a bug."""
+    from vlm_tf.cli.common import EXIT_BUG, EXIT_USER_ERROR, report_failure
+    from vlm_tf.training import RunConfig
+
+    try:
+        RunConfig(epochs=0).validate()
+    except ValueError as error:
+        assert report_failure(error, debug=False) == EXIT_USER_ERROR
+    assert capsys.readouterr().err == "vlm-tf: error: epochs must be a positive integer, received 0\n"
+
+    try:
+        np.zeros(3).reshape(2)
+    except ValueError as error:
+        assert report_failure(error, debug=False) == EXIT_BUG
+    lines = capsys.readouterr().err.splitlines()
+    assert lines[0].startswith("vlm-tf: internal error (a bug, please report it): ValueError: cannot")
+    path = lines[1].split(" is in ")[1].split(" (rerun")[0]
+    with open(path, encoding="utf-8") as f:
+        assert "np.zeros(3).reshape(2)" in f.read()
+    os.remove(path)

@@ -4,7 +4,6 @@ import json
 import re
 
 import pytest
-
 from helpers import CAMERA_CLASSES, serve_in_subprocess, vlm_tf, write_camera_motion_dataset
 
 
@@ -51,9 +50,15 @@ def test_quickstart_reaches_90_percent_and_exports(tmp_path):
     ids=["default", "cnn_lstm_bn_gap", "video_transformer"],
 )
 def test_train_learns_foreign_camera_motion_videos(tmp_path, model, chances):
-    """H.264 / VP9 / MPEG-4 from FFmpeg, four sizes, 15-30 fps, 20-45 frames, 24 training clips per class."""
-    data = write_camera_motion_dataset(tmp_path / "camera", train_per_class=24, test_per_class=8, seed=0)
-    done = vlm_tf("train", data, "--out", tmp_path / "run", "--quiet", *(["--model", model] if model else []))
+    """H.264 / VP9 / MPEG-4 from FFmpeg, four sizes, 15-30 fps, 20-45 frames, 24 training clips per
+    class.
+    """
+    data = write_camera_motion_dataset(
+        tmp_path / "camera", train_per_class=24, test_per_class=8, seed=0
+    )
+    done = vlm_tf(
+        "train", data, "--out", tmp_path / "run", "--quiet", *(["--model", model] if model else [])
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     done = vlm_tf("evaluate", tmp_path / "run", data / "test", "--json")
     assert done.returncode == 0, done.stderr[-3000:]

@@ -1,15 +1,18 @@
-"""The GAN and the fusion model as a user runs them: `vlm-tf train`, `generate`, `score-generated`, `predict-frames`, `evaluate`, `export`."""
+"""The GAN and the fusion model as a user runs them: `vlm-tf train`, `generate`, `score-generated`,
+`predict-frames`, `evaluate`, `export`.
+"""
 
 import json
 
 import numpy as np
 import pytest
+from helpers import assert_one_line_error, call_signature_in_subprocess, vlm_tf
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from helpers import assert_one_line_error, call_signature_in_subprocess, vlm_tf
 from vlm_tf.data import read_frames, write_video
+
 # vlm_tf.inference also registers the layers model.keras files name.
-from vlm_tf.inference import frechet_distance
+from vlm_tf.metrics import frechet_distance
 
 FRAMES, SIZE = 8, 32
 # The acceptance run (slow): data, classifier and GAN budgets.
@@ -21,7 +24,9 @@ ACCEPTANCE_PSNR_MARGIN_DB = 0.1
 
 
 def _tags(log_dir, kind):
-    accumulator = EventAccumulator(str(log_dir), size_guidance={"tensors": 0, "images": 0, "scalars": 0})
+    accumulator = EventAccumulator(
+        str(log_dir), size_guidance={"tensors": 0, "images": 0, "scalars": 0}
+    )
     accumulator.Reload()
     return accumulator.Tags()[kind]
 
@@ -29,7 +34,21 @@ def _tags(log_dir, kind):
 @pytest.fixture(scope="module")
 def gan_run(tiny_dataset, tmp_path_factory):
     run_dir = tmp_path_factory.mktemp("gan") / "run"
-    done = vlm_tf("train", tiny_dataset, "--model", "gan", "--out", run_dir, "--epochs", 2, "--frames", FRAMES, "--size", SIZE, "--quiet")
+    done = vlm_tf(
+        "train",
+        tiny_dataset,
+        "--model",
+        "gan",
+        "--out",
+        run_dir,
+        "--epochs",
+        2,
+        "--frames",
+        FRAMES,
+        "--size",
+        SIZE,
+        "--quiet",
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     assert "finished: " in done.stdout and "d_loss" in done.stdout
     return run_dir
@@ -46,12 +65,18 @@ def test_generate_writes_videos_a_classifier_reads(gan_run, tiny_dataset, tmp_pa
     done = vlm_tf("generate", gan_run, "--out", out, "--per-class", 2, "--seed", 5)
     assert done.returncode == 0, done.stderr[-3000:]
     videos = sorted(out.glob("*/*.mp4"))
-    assert len(videos) == 16 and {video.parent.name for video in videos} == {p.name for p in (tiny_dataset / "train").iterdir() if p.is_dir()}
+    assert len(videos) == 16 and {video.parent.name for video in videos} == {
+        p.name for p in (tiny_dataset / "train").iterdir() if p.is_dir()
+    }
     assert read_frames(videos[0]).shape == (FRAMES, SIZE, SIZE, 3)
     # The same seed gives the same clips.
     again = tmp_path / "again"
-    assert vlm_tf("generate", gan_run, "--out", again, "--per-class", 2, "--seed", 5).returncode == 0
-    np.testing.assert_array_equal(read_frames(again / videos[0].relative_to(out)), read_frames(videos[0]))
+    assert (
+        vlm_tf("generate", gan_run, "--out", again, "--per-class", 2, "--seed", 5).returncode == 0
+    )
+    np.testing.assert_array_equal(
+        read_frames(again / videos[0].relative_to(out)), read_frames(videos[0])
+    )
     assert_one_line_error(vlm_tf("generate", gan_run, "--out", out), str(out), "not empty")
     assert_one_line_error(vlm_tf("evaluate", gan_run, out), "GAN run", "vlm-tf generate")
 
@@ -64,7 +89,13 @@ def test_generator_exports_and_serves_in_plain_tensorflow(gan_run, tmp_path):
     noise = np.random.default_rng(0).normal(size=(3, 64)).astype(np.float32)
     labels = np.array([0, 3, 7], np.int32)
     served = call_signature_in_subprocess(str(tmp_path / "saved_model"), noise=noise, label=labels)
-    assert served["frames"].dtype == np.uint8 and served["frames"].shape == (3, FRAMES, SIZE, SIZE, 3)
+    assert served["frames"].dtype == np.uint8 and served["frames"].shape == (
+        3,
+        FRAMES,
+        SIZE,
+        SIZE,
+        3,
+    )
     expected = np.asarray(keras.models.load_model(gan_run / "model.keras")([noise, labels]))
     assert np.abs(served["frames"].astype(np.float32) - expected).max() <= 0.51
     names = json.loads((gan_run / "class_names.json").read_text())
@@ -73,10 +104,34 @@ def test_generator_exports_and_serves_in_plain_tensorflow(gan_run, tmp_path):
 
 def test_score_generated_reports_accuracy_and_frechet_distance(gan_run, tiny_dataset, tmp_path):
     classifier = tmp_path / "classifier"
-    assert vlm_tf("train", tiny_dataset, "--out", classifier, "--epochs", 1, "--frames", FRAMES, "--size", SIZE, "--quiet").returncode == 0
+    assert (
+        vlm_tf(
+            "train",
+            tiny_dataset,
+            "--out",
+            classifier,
+            "--epochs",
+            1,
+            "--frames",
+            FRAMES,
+            "--size",
+            SIZE,
+            "--quiet",
+        ).returncode
+        == 0
+    )
     generated = tmp_path / "generated"
     assert vlm_tf("generate", gan_run, "--out", generated, "--per-class", 2).returncode == 0
-    done = vlm_tf("score-generated", classifier, generated, "--real", tiny_dataset / "train", "--reference", tiny_dataset / "test", "--json")
+    done = vlm_tf(
+        "score-generated",
+        classifier,
+        generated,
+        "--real",
+        tiny_dataset / "train",
+        "--reference",
+        tiny_dataset / "test",
+        "--json",
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     report = json.loads(done.stdout.strip().splitlines()[-1])
     assert report["num_videos"] == 16 and 0.0 <= report["accuracy"] <= 1.0
@@ -87,7 +142,21 @@ def test_score_generated_reports_accuracy_and_frechet_distance(gan_run, tiny_dat
 @pytest.fixture(scope="module")
 def fusion_run(tiny_dataset, tmp_path_factory):
     run_dir = tmp_path_factory.mktemp("fusion") / "run"
-    done = vlm_tf("train", tiny_dataset, "--model", "fusion", "--out", run_dir, "--epochs", 1, "--frames", FRAMES, "--size", SIZE, "--quiet")
+    done = vlm_tf(
+        "train",
+        tiny_dataset,
+        "--model",
+        "fusion",
+        "--out",
+        run_dir,
+        "--epochs",
+        1,
+        "--frames",
+        FRAMES,
+        "--size",
+        SIZE,
+        "--quiet",
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     assert "val_psnr" in done.stdout
     return run_dir
@@ -97,12 +166,20 @@ def test_fusion_evaluate_compares_with_copying_the_last_frame(fusion_run, tiny_d
     done = vlm_tf("evaluate", fusion_run, tiny_dataset / "test", "--json")
     assert done.returncode == 0, done.stderr[-3000:]
     report = json.loads(done.stdout.strip().splitlines()[-1])
-    assert report["num_videos"] == 8 and report["observed_frames"] == 4 and report["predicted_frames"] == 4
+    assert (
+        report["num_videos"] == 8
+        and report["observed_frames"] == 4
+        and report["predicted_frames"] == 4
+    )
     assert len(report["psnr_by_step"]) == 4
     assert report["baseline"]["name"] == "copy_last_frame" and report["baseline"]["psnr"] > 10.0
     assert 0.0 < report["ssim"] <= 1.0
-    assert {"epoch_psnr", "epoch_reconstruction"} <= set(_tags(fusion_run / "logs" / "train", "tensors"))
-    assert any(tag.startswith("predicted/") for tag in _tags(fusion_run / "logs" / "samples", "tensors"))
+    assert {"epoch_psnr", "epoch_reconstruction"} <= set(
+        _tags(fusion_run / "logs" / "train", "tensors")
+    )
+    assert any(
+        tag.startswith("predicted/") for tag in _tags(fusion_run / "logs" / "samples", "tensors")
+    )
 
 
 def test_predict_frames_writes_observed_then_predicted_frames(fusion_run, tiny_dataset, tmp_path):
@@ -113,22 +190,41 @@ def test_predict_frames_writes_observed_then_predicted_frames(fusion_run, tiny_d
     assert "copy last frame" in done.stdout
     assert read_frames(out).shape == (FRAMES, SIZE, SIZE, 3)
     side = tmp_path / "side.mp4"
-    assert vlm_tf("predict-frames", fusion_run, video, "--out", side, "--side-by-side").returncode == 0
+    assert (
+        vlm_tf("predict-frames", fusion_run, video, "--out", side, "--side-by-side").returncode == 0
+    )
     assert read_frames(side).shape == (FRAMES, SIZE, 2 * SIZE, 3)
 
     short = write_video(tmp_path / "short.mp4", np.zeros((2, SIZE, SIZE, 3), np.uint8))
-    assert_one_line_error(vlm_tf("predict-frames", fusion_run, short, "--out", tmp_path / "x.mp4"), "short.mp4", "observes 4")
-    assert_one_line_error(vlm_tf("predict-frames", fusion_run, tmp_path / "missing.mp4", "--out", tmp_path / "y.mp4"), "missing.mp4")
+    assert_one_line_error(
+        vlm_tf("predict-frames", fusion_run, short, "--out", tmp_path / "x.mp4"),
+        "short.mp4",
+        "observes 4",
+    )
+    assert_one_line_error(
+        vlm_tf("predict-frames", fusion_run, tmp_path / "missing.mp4", "--out", tmp_path / "y.mp4"),
+        "missing.mp4",
+    )
 
 
 def test_fusion_exports_and_serves_in_plain_tensorflow(fusion_run, tiny_dataset, tmp_path):
     import keras
 
     assert vlm_tf("export", fusion_run, "--out", tmp_path / "saved_model").returncode == 0
-    frames = read_frames(next((tiny_dataset / "test").glob("*/*.mp4")), None, (SIZE, SIZE))[None, :4]
+    frames = read_frames(next((tiny_dataset / "test").glob("*/*.mp4")), None, (SIZE, SIZE))[
+        None, :4
+    ]
     served = call_signature_in_subprocess(str(tmp_path / "saved_model"), frames=frames)
-    assert served["next_frames"].dtype == np.uint8 and served["next_frames"].shape == (1, 4, SIZE, SIZE, 3)
-    expected = np.asarray(keras.models.load_model(fusion_run / "model.keras")(frames.astype(np.float32)))
+    assert served["next_frames"].dtype == np.uint8 and served["next_frames"].shape == (
+        1,
+        4,
+        SIZE,
+        SIZE,
+        3,
+    )
+    expected = np.asarray(
+        keras.models.load_model(fusion_run / "model.keras")(frames.astype(np.float32))
+    )
     assert np.abs(served["next_frames"].astype(np.float32) - expected).max() <= 0.51
 
 
@@ -150,18 +246,32 @@ def acceptance_data(tmp_path_factory):
     from vlm_tf.data.synthetic import write_dataset
 
     data = tmp_path_factory.mktemp("acceptance") / "data"
-    write_dataset(data, videos_per_class=ACCEPTANCE_VIDEOS_PER_CLASS, num_frames=24, size=SIZE, seed=1)
+    write_dataset(
+        data, videos_per_class=ACCEPTANCE_VIDEOS_PER_CLASS, num_frames=24, size=SIZE, seed=1
+    )
     return data
 
 
 @pytest.mark.slow
 def test_gan_clips_are_recognised_by_a_classifier_well_above_chance(acceptance_data, tmp_path):
-    """The issue's acceptance: a classifier trained on real clips names the class the GAN was asked for, twice as often as chance."""
+    """The issue's acceptance: a classifier trained on real clips names the class the GAN was asked
+    for, twice as often as chance.
+    """
     from vlm_tf.inference import evaluate_directory, load_run, write_generated_videos
     from vlm_tf.training import RunConfig, train
 
-    judge = train(acceptance_data, tmp_path / "judge", RunConfig(epochs=ACCEPTANCE_CLASSIFIER_EPOCHS, image_size=SIZE, seed=0), verbose=0)
-    gan = train(acceptance_data, tmp_path / "gan", RunConfig(model="gan", epochs=ACCEPTANCE_GAN_EPOCHS, seed=0), verbose=0)
+    judge = train(
+        acceptance_data,
+        tmp_path / "judge",
+        RunConfig(epochs=ACCEPTANCE_CLASSIFIER_EPOCHS, image_size=SIZE, seed=0),
+        verbose=0,
+    )
+    gan = train(
+        acceptance_data,
+        tmp_path / "gan",
+        RunConfig(model="gan", epochs=ACCEPTANCE_GAN_EPOCHS, seed=0),
+        verbose=0,
+    )
     write_generated_videos(load_run(gan.run_dir), tmp_path / "generated", per_class=8, seed=0)
     report = evaluate_directory(load_run(judge.run_dir), tmp_path / "generated")
     chance = 1 / len(report["class_names"])
@@ -172,11 +282,18 @@ def test_gan_clips_are_recognised_by_a_classifier_well_above_chance(acceptance_d
 
 @pytest.mark.slow
 def test_fusion_predicts_better_than_copying_the_last_frame(acceptance_data, tmp_path):
-    """The issue's acceptance: on held-out videos the fusion model's predicted frames beat the copy-last-frame baseline in PSNR and SSIM."""
+    """The issue's acceptance: on held-out videos the fusion model's predicted frames beat the
+    copy-last-frame baseline in PSNR and SSIM.
+    """
     from vlm_tf.inference import evaluate_prediction, load_run
     from vlm_tf.training import RunConfig, train
 
-    fusion = train(acceptance_data, tmp_path / "fusion", RunConfig(model="fusion", epochs=ACCEPTANCE_FUSION_EPOCHS, seed=0), verbose=0)
+    fusion = train(
+        acceptance_data,
+        tmp_path / "fusion",
+        RunConfig(model="fusion", epochs=ACCEPTANCE_FUSION_EPOCHS, seed=0),
+        verbose=0,
+    )
     scores = evaluate_prediction(load_run(fusion.run_dir), acceptance_data / "test")
     assert scores["num_videos"] == len(list((acceptance_data / "test").glob("*/*.mp4")))
     assert scores["psnr"] > scores["baseline"]["psnr"] + ACCEPTANCE_PSNR_MARGIN_DB, scores

@@ -4,8 +4,8 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
-
 from helpers import text_notation_weights
+
 from vlm_tf import math as vm
 
 RNG = np.random.default_rng(0)
@@ -21,7 +21,9 @@ def _random(*shape):
 
 def test_soft_attention_matches_keras_attention_with_w_as_the_query():
     x, w = _random(3, 7, 5), _random(5)
-    expected, expected_weights = keras.layers.Attention()([np.broadcast_to(w, (3, 1, 5)), x], return_attention_scores=True)
+    expected, expected_weights = keras.layers.Attention()(
+        [np.broadcast_to(w, (3, 1, 5)), x], return_attention_scores=True
+    )
     y, a = vm.soft_attention(x, w)
     np.testing.assert_allclose(y, expected[:, 0], **TOL)
     np.testing.assert_allclose(a, expected_weights[:, 0], **TOL)
@@ -55,8 +57,12 @@ CONV_CASES = [
 @pytest.mark.parametrize("x_shape, k_shape, stride, padding", CONV_CASES)
 def test_conv2d_matches_tf_nn_conv2d(x_shape, k_shape, stride, padding):
     x, kernel, bias = _random(*x_shape), _random(*k_shape), _random(k_shape[-1])
-    expected = tf.nn.bias_add(tf.nn.conv2d(x, kernel, strides=stride, padding=padding.upper()), bias)
-    np.testing.assert_allclose(vm.conv2d(x, kernel, bias, stride=stride, padding=padding), expected, **TOL)
+    expected = tf.nn.bias_add(
+        tf.nn.conv2d(x, kernel, strides=stride, padding=padding.upper()), bias
+    )
+    np.testing.assert_allclose(
+        vm.conv2d(x, kernel, bias, stride=stride, padding=padding), expected, **TOL
+    )
 
 
 @pytest.mark.parametrize("x_shape, k_shape, stride, padding", CONV_CASES[:3])
@@ -65,7 +71,9 @@ def test_conv2d_matches_keras_conv2d_layer(x_shape, k_shape, stride, padding):
     layer = keras.layers.Conv2D(k_shape[-1], k_shape[:2], strides=stride, padding=padding)
     expected = layer(x)
     kernel, bias = (w.numpy() for w in layer.weights)
-    np.testing.assert_allclose(vm.conv2d(x, kernel, bias, stride=stride, padding=padding), expected, **TOL)
+    np.testing.assert_allclose(
+        vm.conv2d(x, kernel, bias, stride=stride, padding=padding), expected, **TOL
+    )
 
 
 def test_convolution_mode_is_cross_correlation_with_the_kernel_flipped():
@@ -109,7 +117,13 @@ POOL_CASES = [
 
 
 @pytest.mark.parametrize("x_shape, pool_size, stride, padding", POOL_CASES)
-@pytest.mark.parametrize("ours, keras_layer", [(vm.max_pooling, keras.layers.MaxPooling2D), (vm.average_pooling, keras.layers.AveragePooling2D)])
+@pytest.mark.parametrize(
+    "ours, keras_layer",
+    [
+        (vm.max_pooling, keras.layers.MaxPooling2D),
+        (vm.average_pooling, keras.layers.AveragePooling2D),
+    ],
+)
 def test_pooling_matches_keras(x_shape, pool_size, stride, padding, ours, keras_layer):
     x = _random(*x_shape)
     expected = keras_layer(pool_size, strides=stride, padding=padding)(x)
@@ -127,7 +141,14 @@ def test_pooling_2d_input_and_bad_pool_size():
 # === 4.1.3 Activations ===
 
 
-@pytest.mark.parametrize("ours, theirs", [(vm.relu, keras.activations.relu), (vm.sigmoid, keras.activations.sigmoid), (vm.tanh, keras.activations.tanh)])
+@pytest.mark.parametrize(
+    "ours, theirs",
+    [
+        (vm.relu, keras.activations.relu),
+        (vm.sigmoid, keras.activations.sigmoid),
+        (vm.tanh, keras.activations.tanh),
+    ],
+)
 def test_activations_match_keras(ours, theirs):
     x = np.concatenate([_random(1000) * 6, np.float32([-30, -1e-3, 0, 1e-3, 30])])
     np.testing.assert_allclose(ours(x), theirs(x), **TOL)
@@ -178,7 +199,13 @@ def test_the_hidden_state_remembers_earlier_frames_not_only_the_current_one():
 def test_gates_and_lstm_step_match_keras_lstm_with_copied_weights():
     features, units, steps = 6, 5, 7
     x = _random(2, steps, features)
-    layer = keras.layers.LSTM(units, return_sequences=True, return_state=True, unit_forget_bias=False, bias_initializer="random_normal")
+    layer = keras.layers.LSTM(
+        units,
+        return_sequences=True,
+        return_state=True,
+        unit_forget_bias=False,
+        bias_initializer="random_normal",
+    )
     sequence, h_last, c_last = (v.numpy() for v in layer(x))
     weights = text_notation_weights(layer, "ifco")  # Keras' gate order
     h, c = np.zeros((2, units)), np.zeros((2, units))
@@ -190,14 +217,20 @@ def test_gates_and_lstm_step_match_keras_lstm_with_copied_weights():
     h0, x0 = _random(2, units), x[:, 0]
     kernel, recurrent, bias = (w.numpy() for w in layer.weights)
     z = tf.sigmoid(x0 @ kernel + h0 @ recurrent + bias).numpy()
-    i_t, f_t, o_t = vm.gates(h0, x0, *(weights[k] for k in ("W_i", "b_i", "W_f", "b_f", "W_o", "b_o")))
+    i_t, f_t, o_t = vm.gates(
+        h0, x0, *(weights[k] for k in ("W_i", "b_i", "W_f", "b_f", "W_o", "b_o"))
+    )
     for ours, index in ((i_t, 0), (f_t, 1), (o_t, 3)):
-        np.testing.assert_allclose(ours, z[:, index * units:(index + 1) * units], **TOL)
+        np.testing.assert_allclose(ours, z[:, index * units : (index + 1) * units], **TOL)
 
 
 def test_text_hidden_state_is_the_printed_formula_and_not_an_lstm():
     units, features = 4, 3
-    weights = {f"{p}_{g}": _random(units, units + features) if p == "W" else _random(units) for g in "ifoh" for p in "Wb"}
+    weights = {
+        f"{p}_{g}": _random(units, units + features) if p == "W" else _random(units)
+        for g in "ifoh"
+        for p in "Wb"
+    }
     h_prev, x_t = _random(2, units), _random(2, features)
     h_t, (i_t, f_t, o_t) = vm.text_cell_step(h_prev, x_t, weights)
     z = np.concatenate([h_prev, x_t], axis=-1)
@@ -207,7 +240,12 @@ def test_text_hidden_state_is_the_printed_formula_and_not_an_lstm():
     other = dict(weights, W_o=_random(units, units + features), b_o=_random(units))
     np.testing.assert_allclose(vm.text_cell_step(h_prev, x_t, other)[0], h_t, **TOL)
     # f_t = 1 wipes the past where an LSTM's forget gate = 1 would keep it.
-    np.testing.assert_allclose(vm.text_hidden_state(h_prev, x_t, np.zeros(units), np.ones(units), weights["W_h"], weights["b_h"]), 0.0)
+    np.testing.assert_allclose(
+        vm.text_hidden_state(
+            h_prev, x_t, np.zeros(units), np.ones(units), weights["W_h"], weights["b_h"]
+        ),
+        0.0,
+    )
 
 
 def test_recurrent_steps_reject_mismatched_weights():
@@ -227,7 +265,9 @@ def test_discriminator_loss_is_binary_cross_entropy_on_real_and_fake():
     assert vm.discriminator_loss(d_real, d_fake) == pytest.approx(float(expected), rel=1e-5)
     # Saturated outputs are clipped to [1e-7, 1 - 1e-7] as Keras clips them, so
     # the loss stays finite (Keras rounds 1 - 1e-7 in float32, hence 1 %).
-    assert vm.discriminator_loss([0.0], [1.0]) == pytest.approx(float(bce([1.0], [0.0]) + bce([0.0], [1.0])), rel=1e-2)
+    assert vm.discriminator_loss([0.0], [1.0]) == pytest.approx(
+        float(bce([1.0], [0.0]) + bce([0.0], [1.0])), rel=1e-2
+    )
 
 
 def test_generator_losses():
@@ -247,7 +287,10 @@ def test_text_generator_loss_saturates_where_the_standard_one_does_not():
         tape.watch(logits)
         text = -tf.sigmoid(logits)  # the G-dependent part of D(E(x)) − D(G(z))
         standard = -tf.math.log(tf.sigmoid(logits))
-    text_grad, standard_grad = tape.gradient(text, logits).numpy(), tape.gradient(standard, logits).numpy()
+    text_grad, standard_grad = (
+        tape.gradient(text, logits).numpy(),
+        tape.gradient(standard, logits).numpy(),
+    )
     assert abs(text_grad[0]) < 1e-3 < 0.99 < abs(standard_grad[0])
     np.testing.assert_allclose(text_grad, -vm.sigmoid(logits) * (1 - vm.sigmoid(logits)), **TOL)
 
@@ -272,7 +315,11 @@ def test_worked_examples_true_values():
         layer = keras.layers.Conv2D(1, 2, padding=padding)
         layer.build((1, 3, 3, 1))
         layer.set_weights([vm.TEXT_W[:, :, None, None], np.float32([vm.TEXT_B])])
-        np.testing.assert_allclose(conv[f"cross_correlation_{padding}"], layer(vm.TEXT_X[None, :, :, None])[0, :, :, 0], **TOL)
+        np.testing.assert_allclose(
+            conv[f"cross_correlation_{padding}"],
+            layer(vm.TEXT_X[None, :, :, None])[0, :, :, 0],
+            **TOL,
+        )
     # The printed 3×3 result is no reading's.
     assert not any(np.array_equal(v, conv["printed"]) for k, v in conv.items() if k != "printed")
 
@@ -281,4 +328,8 @@ def test_worked_examples_true_values():
     np.testing.assert_array_equal(results["max_pooling"]["stride2_valid"], [[5]])
     np.testing.assert_array_equal(results["average_pooling"]["stride2_valid"], [[3]])
     for name in ("max_pooling", "average_pooling"):
-        assert not any(np.array_equal(v, results[name]["printed"]) for k, v in results[name].items() if k != "printed")
+        assert not any(
+            np.array_equal(v, results[name]["printed"])
+            for k, v in results[name].items()
+            if k != "printed"
+        )

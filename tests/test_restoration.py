@@ -1,18 +1,21 @@
-"""Denoising, super-resolution and enhancement (chapter 6) as a user runs them: `vlm-tf train --task`, `evaluate`, `apply`, `export`; the classical baselines; the metrics."""
+"""Denoising, super-resolution and enhancement (chapter 6) as a user runs them: `vlm-tf train
+--task`, `evaluate`, `apply`, `export`; the classical baselines; the metrics.
+"""
 
 import json
 
 import numpy as np
 import pytest
+from helpers import assert_one_line_error, call_signature_in_subprocess, vlm_tf
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from helpers import assert_one_line_error, call_signature_in_subprocess, vlm_tf
 from vlm_tf import baselines
 from vlm_tf.data import read_frames, write_video
 from vlm_tf.data.degrade import add_noise
+from vlm_tf.data.restoration import restoration_pairs, sliding_windows
+from vlm_tf.data.splits import video_split
 from vlm_tf.data.synthetic import render_clip
-from vlm_tf.training.gan import psnr_ceiling
-from vlm_tf.training.restore import psnr, restoration_pairs, video_split, sliding_windows, ssim
+from vlm_tf.metrics.image import psnr, psnr_ceiling, ssim
 
 SIZE, FRAMES = 32, 8
 
@@ -23,7 +26,9 @@ def _clip(label="move_right", seed=0, num_frames=FRAMES, size=SIZE):
 
 @pytest.fixture(scope="module")
 def video_folder(tmp_path_factory):
-    """A flat folder of 12 videos (no class folders, no splits), as a user's own footage might be."""
+    """A flat folder of 12 videos (no class folders, no splits), as a user's own footage might
+    be.
+    """
     root = tmp_path_factory.mktemp("footage")
     labels = ("move_right", "move_up", "grow", "rotate_cw")
     for k in range(12):
@@ -49,13 +54,17 @@ def test_psnr_and_ssim_metrics_are_tf_image_on_rounded_pixels():
     # variances of flat frames are off zero by ~1e-3, hence the tolerance.
     c1 = (0.01 * 255) ** 2
     flat = np.full((1, 16, 16, 3), 100.0, np.float32)
-    np.testing.assert_allclose(ssim(flat, flat + 19.6), (2 * 100 * 120 + c1) / (100**2 + 120**2 + c1), rtol=2e-4)
+    np.testing.assert_allclose(
+        ssim(flat, flat + 19.6), (2 * 100 * 120 + c1) / (100**2 + 120**2 + c1), rtol=2e-4
+    )
 
 
 def test_sliding_windows_repeat_the_end_frames():
     frames = np.arange(4)[:, None, None, None] * np.ones((4, 2, 2, 3))
     windows = np.asarray(sliding_windows(frames, 5))[:, :, 0, 0, 0]
-    np.testing.assert_array_equal(windows, [[0, 0, 0, 1, 2], [0, 0, 1, 2, 3], [0, 1, 2, 3, 3], [1, 2, 3, 3, 3]])
+    np.testing.assert_array_equal(
+        windows, [[0, 0, 0, 1, 2], [0, 0, 1, 2, 3], [0, 1, 2, 3, 3], [1, 2, 3, 3, 3]]
+    )
 
 
 def test_a_flat_folder_splits_into_training_and_validation(video_folder):
@@ -66,11 +75,27 @@ def test_a_flat_folder_splits_into_training_and_validation(video_folder):
 
 def test_evaluation_pairs_are_the_same_every_pass(video_folder):
     paths = sorted(str(p) for p in video_folder.glob("*.mp4"))[:4]
-    dataset = restoration_pairs(paths, task="superres", num_frames=5, image_size=(SIZE, SIZE), scale=4, noise_sigma=0.0, batch_size=4)
+    dataset = restoration_pairs(
+        paths,
+        task="superres",
+        num_frames=5,
+        image_size=(SIZE, SIZE),
+        scale=4,
+        noise_sigma=0.0,
+        batch_size=4,
+    )
     (small, clean), (again, _) = next(iter(dataset)), next(iter(dataset))
     assert small.shape == (4, 5, SIZE // 4, SIZE // 4, 3) and clean.shape == (4, 5, SIZE, SIZE, 3)
     np.testing.assert_array_equal(small, again)
-    noisy = restoration_pairs(paths, task="denoise", num_frames=5, image_size=(SIZE, SIZE), scale=2, noise_sigma=15.0, batch_size=4)
+    noisy = restoration_pairs(
+        paths,
+        task="denoise",
+        num_frames=5,
+        image_size=(SIZE, SIZE),
+        scale=2,
+        noise_sigma=15.0,
+        batch_size=4,
+    )
     (a, _), (b, _) = next(iter(noisy)), next(iter(noisy))
     np.testing.assert_array_equal(a, b)
 
@@ -85,7 +110,9 @@ def test_non_local_means_removes_noise_and_its_strength_is_chosen():
         assert restored.shape == noisy[0].shape and restored.dtype == np.uint8
         assert ((restored - clean[0]) ** 2).mean() < 0.5 * ((noisy[0] - clean[0]) ** 2).mean(), name
         # The chosen strength beats the weakest one tried.
-        weakest = baselines.candidates("denoise")[name][f"h={baselines.NLM_STRENGTHS[0]:g}"](noisy[0])
+        weakest = baselines.candidates("denoise")[name][f"h={baselines.NLM_STRENGTHS[0]:g}"](
+            noisy[0]
+        )
         assert ((restored - clean[0]) ** 2).mean() <= ((weakest - clean[0]) ** 2).mean(), setting
 
 
@@ -100,13 +127,31 @@ def test_bicubic_and_equalisation_baselines_keep_shape_and_type():
     # Auto levels stretches each channel to the full range: a cast goes.
     tinted = (frames * np.array([1.0, 0.6, 0.3])).astype(np.uint8)
     levelled = baselines.auto_levels(tinted).reshape(-1, 3)
-    assert np.all(np.percentile(levelled, 99, axis=0) >= 250) and np.all(np.percentile(levelled, 1, axis=0) <= 5)
+    assert np.all(np.percentile(levelled, 99, axis=0) >= 250) and np.all(
+        np.percentile(levelled, 1, axis=0) <= 5
+    )
 
 
 @pytest.fixture(scope="module")
 def superres_run(video_folder, tmp_path_factory):
     run_dir = tmp_path_factory.mktemp("superres") / "run"
-    done = vlm_tf("train", video_folder, "--task", "superres", "--out", run_dir, "--epochs", 2, "--frames", FRAMES, "--size", SIZE, "--batch-size", 4, "--quiet")
+    done = vlm_tf(
+        "train",
+        video_folder,
+        "--task",
+        "superres",
+        "--out",
+        run_dir,
+        "--epochs",
+        2,
+        "--frames",
+        FRAMES,
+        "--size",
+        SIZE,
+        "--batch-size",
+        4,
+        "--quiet",
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     assert "val_psnr" in done.stdout
     return run_dir
@@ -115,7 +160,9 @@ def superres_run(video_folder, tmp_path_factory):
 def test_training_logs_psnr_and_input_output_target_frames(superres_run):
     config = json.loads((superres_run / "config.json").read_text())["run"]
     assert config["model"] == "superres_window" and config["scale"] == 2
-    accumulator = EventAccumulator(str(superres_run / "logs" / "validation"), size_guidance={"tensors": 0})
+    accumulator = EventAccumulator(
+        str(superres_run / "logs" / "validation"), size_guidance={"tensors": 0}
+    )
     accumulator.Reload()
     assert {"epoch_psnr", "epoch_ssim"} <= set(accumulator.Tags()["tensors"])
     samples = EventAccumulator(str(superres_run / "logs" / "samples"), size_guidance={"tensors": 0})
@@ -152,11 +199,31 @@ def test_apply_writes_a_real_video_twice_the_size(superres_run, video_folder, tm
 
 
 def test_apply_and_train_fail_in_one_line(superres_run, video_folder, tmp_path):
-    assert_one_line_error(vlm_tf("apply", superres_run, tmp_path / "missing.mp4", "--out", tmp_path / "o.mp4"), "missing.mp4")
-    assert_one_line_error(vlm_tf("train", video_folder, "--task", "denoise", "--model", "superres_window", "--out", tmp_path / "r"), "superres_window", "denoise models")
+    assert_one_line_error(
+        vlm_tf("apply", superres_run, tmp_path / "missing.mp4", "--out", tmp_path / "o.mp4"),
+        "missing.mp4",
+    )
+    assert_one_line_error(
+        vlm_tf(
+            "train",
+            video_folder,
+            "--task",
+            "denoise",
+            "--model",
+            "superres_window",
+            "--out",
+            tmp_path / "r",
+        ),
+        "superres_window",
+        "denoise models",
+    )
     empty = tmp_path / "empty"
     empty.mkdir()
-    assert_one_line_error(vlm_tf("train", empty, "--task", "enhance", "--out", tmp_path / "r2"), str(empty), "no video files")
+    assert_one_line_error(
+        vlm_tf("train", empty, "--task", "enhance", "--out", tmp_path / "r2"),
+        str(empty),
+        "no video files",
+    )
 
 
 def test_evaluate_skips_a_corrupt_video_and_scores_the_rest(superres_run, video_folder, tmp_path):
@@ -168,7 +235,9 @@ def test_evaluate_skips_a_corrupt_video_and_scores_the_rest(superres_run, video_
     done = vlm_tf("evaluate", superres_run, folder, "--json")
     assert done.returncode == 0, done.stderr[-3000:]
     report = json.loads(done.stdout)
-    assert report["num_videos"] == 3 and [item["path"] for item in report["skipped"]] == [str(folder / "broken.mp4")]
+    assert report["num_videos"] == 3 and [item["path"] for item in report["skipped"]] == [
+        str(folder / "broken.mp4")
+    ]
 
 
 def test_restorer_exports_and_serves_clips_of_any_size_in_plain_tensorflow(superres_run, tmp_path):
@@ -196,19 +265,32 @@ def acceptance_data(tmp_path_factory):
     from vlm_tf.data.synthetic import write_dataset
 
     data = tmp_path_factory.mktemp("restoration_acceptance") / "data"
-    write_dataset(data, videos_per_class=ACCEPTANCE_VIDEOS_PER_CLASS, num_frames=16, size=ACCEPTANCE_SIZE, seed=2)
+    write_dataset(
+        data,
+        videos_per_class=ACCEPTANCE_VIDEOS_PER_CLASS,
+        num_frames=16,
+        size=ACCEPTANCE_SIZE,
+        seed=2,
+    )
     return data
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("task", ["denoise", "superres", "enhance"])
 def test_restoration_beats_its_classical_baseline(task, acceptance_data, tmp_path):
-    """The issue's acceptance: on held-out videos each task's model beats the best classical method in PSNR and SSIM."""
+    """The issue's acceptance: on held-out videos each task's model beats the best classical method
+    in PSNR and SSIM.
+    """
     from vlm_tf.inference import evaluate_restoration, load_run
     from vlm_tf.models.registry import default_model
     from vlm_tf.training import RunConfig, train
 
-    config = RunConfig(model=default_model(task), epochs=ACCEPTANCE_EPOCHS[task], image_size=ACCEPTANCE_SIZE, seed=0)
+    config = RunConfig(
+        model=default_model(task),
+        epochs=ACCEPTANCE_EPOCHS[task],
+        image_size=ACCEPTANCE_SIZE,
+        seed=0,
+    )
     run = train(acceptance_data, tmp_path / task, config, verbose=0)
     report = evaluate_restoration(load_run(run.run_dir), acceptance_data / "test")
     assert report["num_videos"] == len(list((acceptance_data / "test").glob("*/*.mp4")))

@@ -1,16 +1,24 @@
-"""Streaming classification frame by frame (vlm_tf.streaming) and `vlm-tf stream`: equal to the whole model on the last T frames, at a fraction of its encoder work."""
+"""Streaming classification frame by frame (vlm_tf.streaming) and `vlm-tf stream`: equal to the
+whole model on the last T frames, at a fraction of its encoder work.
+"""
 
 import json
 import shutil
 
 import numpy as np
 import pytest
-
 from helpers import assert_one_line_error, vlm_tf
 
 NUM_FRAMES = 8
 SIZE = 32
-STREAMED_MODELS = ("cnn_lstm", "cnn_lstm_text", "cnn_mean", "cnn_soft_attention", "cnn_lstm_soft_attention", "video_transformer")
+STREAMED_MODELS = (
+    "cnn_lstm",
+    "cnn_lstm_text",
+    "cnn_mean",
+    "cnn_soft_attention",
+    "cnn_lstm_soft_attention",
+    "video_transformer",
+)
 
 
 def _untrained(name):
@@ -23,7 +31,9 @@ def _untrained(name):
 
 
 def _camera_frames(count):
-    """Random frames of another size than the model's, as a camera's would be; noise makes every frame difference large."""
+    """Random frames of another size than the model's, as a camera's would be; noise makes every
+    frame difference large.
+    """
     return np.random.default_rng(1).integers(0, 256, (count, 48, 40, 3), dtype=np.uint8)
 
 
@@ -50,7 +60,9 @@ def test_streaming_equals_the_whole_model_on_the_last_frames(name):
             continue
         # From the 9th frame on, the window's first frame is not the stream's:
         # its feature must be the one with a zero frame difference.
-        expected = np.asarray(model(resized[None, index - NUM_FRAMES + 1 : index + 1], training=False))[0]
+        expected = np.asarray(
+            model(resized[None, index - NUM_FRAMES + 1 : index + 1], training=False)
+        )[0]
         assert step.ready
         np.testing.assert_allclose(step.probabilities, expected, atol=1e-5)
         assert step.probability == step.probabilities[int(step.label)]
@@ -58,7 +70,9 @@ def test_streaming_equals_the_whole_model_on_the_last_frames(name):
 
 @pytest.mark.parametrize("name, frames_per_call", [("cnn_lstm", 3), ("cnn_mean", 1)])
 def test_each_frame_is_one_encoder_call_on_at_most_three_frames(name, frames_per_call):
-    """cnn_lstm has frame differences: [window start, previous, new] per frame; cnn_mean has none: the new frame alone."""
+    """cnn_lstm has frame differences: [window start, previous, new] per frame; cnn_mean has none:
+    the new frame alone.
+    """
     from vlm_tf.streaming import StreamingClassifier
 
     stream = StreamingClassifier(_untrained(name), num_frames=NUM_FRAMES)
@@ -71,7 +85,8 @@ def test_each_frame_is_one_encoder_call_on_at_most_three_frames(name, frames_per
     stream._encode_clip = counting
     for frame in _camera_frames(NUM_FRAMES + 5):
         stream.update(frame)
-    # The stream's first frame is alone in its clip; recomputing the window would pass 8 frames a call.
+    # The stream's first frame is alone in its clip; recomputing the window would pass 8 frames a
+    # call.
     assert clip_lengths == [1] + [frames_per_call] * (NUM_FRAMES + 4)
 
 
@@ -86,7 +101,9 @@ def test_stride_keeps_every_kth_frame():
     assert [step.kept for step in steps] == [index % 2 == 0 for index in range(len(frames))]
     assert [step.ready for step in steps].index(True) == 2 * (NUM_FRAMES - 1)
     for index in (2 * NUM_FRAMES - 2, 2 * NUM_FRAMES, 2 * NUM_FRAMES + 2):
-        expected = np.asarray(model(resized[None, index - 2 * (NUM_FRAMES - 1) : index + 1 : 2], training=False))[0]
+        expected = np.asarray(
+            model(resized[None, index - 2 * (NUM_FRAMES - 1) : index + 1 : 2], training=False)
+        )[0]
         np.testing.assert_allclose(steps[index].probabilities, expected, atol=1e-5)
         # The skipped frame after it repeats its answer.
         np.testing.assert_array_equal(steps[index + 1].probabilities, steps[index].probabilities)
@@ -125,7 +142,19 @@ def tiny_run(tiny_dataset, tmp_path_factory):
     from vlm_tf.training.config import RunConfig
 
     run_dir = tmp_path_factory.mktemp("stream") / "run"
-    train(tiny_dataset, run_dir, RunConfig(model="cnn_lstm", epochs=1, num_frames=NUM_FRAMES, image_size=SIZE, precision="float32", jit="off"), verbose=0)
+    train(
+        tiny_dataset,
+        run_dir,
+        RunConfig(
+            model="cnn_lstm",
+            epochs=1,
+            num_frames=NUM_FRAMES,
+            image_size=SIZE,
+            precision="float32",
+            jit="off",
+        ),
+        verbose=0,
+    )
     return run_dir
 
 
@@ -146,19 +175,28 @@ def test_stream_command_ends_on_the_label_predict_gives_for_the_same_frames(tiny
     assert [frame["ready"] for frame in frames] == [False] * (NUM_FRAMES - 1) + [True]
     [expected] = predict_videos(load_run(tiny_run), [video])
     assert summary["label"] == frames[-1]["label"] == expected["label"]
-    assert summary["probability"] == pytest.approx(expected["probabilities"][expected["label"]], abs=1e-5)
-    assert summary["frames"] == summary["kept_frames"] == NUM_FRAMES and summary["mode"] == "per_frame"
+    assert summary["probability"] == pytest.approx(
+        expected["probabilities"][expected["label"]], abs=1e-5
+    )
+    assert (
+        summary["frames"] == summary["kept_frames"] == NUM_FRAMES and summary["mode"] == "per_frame"
+    )
     assert 0 < summary["latency_ms"]["median"] <= summary["latency_ms"]["p95"]
 
     done = vlm_tf("stream", tiny_run, video, "--every", "4")
     assert done.returncode == 0, done.stderr[-3000:]
-    assert [line.split()[1] for line in done.stdout.splitlines() if line.startswith("frame")] == ["3", "7"]
+    assert [line.split()[1] for line in done.stdout.splitlines() if line.startswith("frame")] == [
+        "3",
+        "7",
+    ]
     assert f"final: {expected['label']}" in done.stdout
 
 
 @pytest.mark.slow
 def test_stream_command_refuses_bad_input_in_one_line(tiny_run, tmp_path):
-    assert_one_line_error(vlm_tf("stream", tiny_run, tmp_path / "gone.mp4"), "gone.mp4", "not found")
+    assert_one_line_error(
+        vlm_tf("stream", tiny_run, tmp_path / "gone.mp4"), "gone.mp4", "not found"
+    )
     (tmp_path / "broken.mp4").write_bytes(b"\x00" * 100)
     assert_one_line_error(vlm_tf("stream", tiny_run, tmp_path / "broken.mp4"), "broken.mp4")
     # The same run folder, declared a denoising run: the task in config.json is what is checked.

@@ -1,4 +1,6 @@
-"""Every registered model converts to TFLite with built-in ops only and gives the Keras model's probabilities."""
+"""Every registered model converts to TFLite with built-in ops only and gives the Keras model's
+probabilities.
+"""
 
 import numpy as np
 import pytest
@@ -20,12 +22,16 @@ def test_registered_model_runs_in_the_tflite_interpreter(name):
     assert source["dtype"] == np.uint8 and tuple(source["shape"]) == (1, 4, 32, 32, 3)
     interpreter.set_tensor(source["index"], frames)
     interpreter.invoke()
-    np.testing.assert_allclose(interpreter.get_tensor(sink["index"]), model(frames.astype("float32")), atol=1e-5)
+    np.testing.assert_allclose(
+        interpreter.get_tensor(sink["index"]), model(frames.astype("float32")), atol=1e-5
+    )
 
 
 @pytest.mark.slow
 def test_a_mixed_precision_model_converts_as_its_float32_copy():
-    """`--precision auto` trains in mixed bfloat16 on this CPU; its LSTM loop in bfloat16 would need the Flex delegate (TensorListReserve)."""
+    """`--precision auto` trains in mixed bfloat16 on this CPU; its LSTM loop in bfloat16 would need
+    the Flex delegate (TensorListReserve).
+    """
     import keras
 
     previous = keras.mixed_precision.global_policy()
@@ -38,12 +44,21 @@ def test_a_mixed_precision_model_converts_as_its_float32_copy():
     assert model.get_layer("lstm1").dtype_policy.compute_dtype == "bfloat16"
     frames = np.random.default_rng(1).integers(0, 256, (1, 4, 32, 32, 3), dtype=np.uint8)
     for quantize, clips in (("none", None), ("int8", frames)):
-        interpreter = tf.lite.Interpreter(model_content=convert_to_tflite(model, num_frames=4, quantize=quantize, representative_clips=clips))
+        interpreter = tf.lite.Interpreter(
+            model_content=convert_to_tflite(
+                model, num_frames=4, quantize=quantize, representative_clips=clips
+            )
+        )
         interpreter.allocate_tensors()
         (source,), (sink,) = interpreter.get_input_details(), interpreter.get_output_details()
         interpreter.set_tensor(source["index"], frames)
         interpreter.invoke()
-        # bfloat16 keeps 8 bits of mantissa: the float32 file differs from the model by its round-off.
-        np.testing.assert_allclose(interpreter.get_tensor(sink["index"]), model(frames.astype("float32")), atol=0.02 if quantize == "none" else 0.06)
+        # bfloat16 keeps 8 bits of mantissa: the float32 file differs from the model by its
+        # round-off.
+        np.testing.assert_allclose(
+            interpreter.get_tensor(sink["index"]),
+            model(frames.astype("float32")),
+            atol=0.02 if quantize == "none" else 0.06,
+        )
     # The model itself is left as it was.
     assert model.get_layer("lstm1").dtype_policy.compute_dtype == "bfloat16"

@@ -62,3 +62,8 @@ def write_json(path, obj):
         with open(temporary, "w", encoding="utf-8") as f:
             json.dump(obj, f, indent=2)
             f.write("\n")
+
+
+def read_json(path):
+    with open(path, encoding="utf-8") as f:
+        return json.load(f)

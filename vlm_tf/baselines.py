@@ -41,7 +41,9 @@ def _rgb(frame):
 
 def nlm(frames, h=10.0):
     """Non-local means on each frame alone (7×7 patches searched over 21×21)."""
-    return np.stack([_rgb(cv2.fastNlMeansDenoisingColored(_bgr(f), None, h, h, 7, 21)) for f in frames])
+    return np.stack(
+        [_rgb(cv2.fastNlMeansDenoisingColored(_bgr(f), None, h, h, 7, 21)) for f in frames]
+    )
 
 
 def nlm_multi(frames, h=10.0, window=NLM_TEMPORAL_WINDOW):
@@ -60,7 +62,12 @@ def nlm_multi(frames, h=10.0, window=NLM_TEMPORAL_WINDOW):
 def bicubic(frames, scale):
     """Every frame enlarged `scale` times by bicubic interpolation."""
     height, width = frames.shape[1:3]
-    return np.stack([cv2.resize(f, (width * scale, height * scale), interpolation=cv2.INTER_CUBIC) for f in frames])
+    return np.stack(
+        [
+            cv2.resize(f, (width * scale, height * scale), interpolation=cv2.INTER_CUBIC)
+            for f in frames
+        ]
+    )
 
 
 def clahe(frames, clip_limit=CLAHE_CLIP_LIMIT, tiles=CLAHE_TILES):
@@ -98,12 +105,18 @@ def candidates(task, *, scale=2):
     if task == "denoise":
         return {
             "nlm": {f"h={h:g}": lambda frames, h=h: nlm(frames, h) for h in NLM_STRENGTHS},
-            "nlm_multi": {f"h={h:g}": lambda frames, h=h: nlm_multi(frames, h) for h in NLM_STRENGTHS},
+            "nlm_multi": {
+                f"h={h:g}": lambda frames, h=h: nlm_multi(frames, h) for h in NLM_STRENGTHS
+            },
         }
     if task == "superres":
         return {"bicubic": {f"x{scale}": lambda frames: bicubic(frames, scale)}}
     if task == "enhance":
-        return {"clahe": {f"clip {CLAHE_CLIP_LIMIT:g}": clahe}, "equalize_histogram": {"": equalize_histogram}, "auto_levels": {"1-99%": auto_levels}}
+        return {
+            "clahe": {f"clip {CLAHE_CLIP_LIMIT:g}": clahe},
+            "equalize_histogram": {"": equalize_histogram},
+            "auto_levels": {"1-99%": auto_levels},
+        }
     raise ValueError(f"no baselines for task {task!r}")
 
 
@@ -116,7 +129,12 @@ def choose_settings(methods, degraded_clips, clean_clips):
             continue
 
         def error(function):
-            return np.mean([np.mean((function(d).astype(np.float64) - c) ** 2) for d, c in zip(degraded_clips, clean_clips)])
+            return np.mean(
+                [
+                    np.mean((function(d).astype(np.float64) - c) ** 2)
+                    for d, c in zip(degraded_clips, clean_clips)
+                ]
+            )
 
         setting = min(settings, key=lambda name: error(settings[name]))
         chosen[method] = (setting, settings[setting])
@@ -147,15 +165,31 @@ def foreground_masks(frames, method="median", threshold=25):
     frames = np.asarray(frames)
     if method == "median":
         background = np.median(frames, axis=0)
-        masks = (np.abs(frames.astype(np.float32) - background).max(axis=-1) > threshold).astype(np.uint8)
+        masks = (np.abs(frames.astype(np.float32) - background).max(axis=-1) > threshold).astype(
+            np.uint8
+        )
     elif method == "mog2":
-        subtractor = cv2.createBackgroundSubtractorMOG2(history=len(frames), varThreshold=threshold, detectShadows=False)
+        subtractor = cv2.createBackgroundSubtractorMOG2(
+            history=len(frames), varThreshold=threshold, detectShadows=False
+        )
         for frame in frames:
             subtractor.apply(_bgr(frame))
-        masks = np.stack([(subtractor.apply(_bgr(frame), learningRate=0) > 0).astype(np.uint8) for frame in frames])
+        masks = np.stack(
+            [
+                (subtractor.apply(_bgr(frame), learningRate=0) > 0).astype(np.uint8)
+                for frame in frames
+            ]
+        )
     else:
         raise ValueError(f"background method must be 'median' or 'mog2', received {method!r}")
-    return np.stack([cv2.morphologyEx(cv2.morphologyEx(mask, cv2.MORPH_OPEN, _KERNEL), cv2.MORPH_CLOSE, _KERNEL) for mask in masks])
+    return np.stack(
+        [
+            cv2.morphologyEx(
+                cv2.morphologyEx(mask, cv2.MORPH_OPEN, _KERNEL), cv2.MORPH_CLOSE, _KERNEL
+            )
+            for mask in masks
+        ]
+    )
 
 
 SHAPE_FEATURES = 4
@@ -185,7 +219,13 @@ def moving_regions(frames, method="median", threshold=25, min_area=MIN_BOX_AREA)
         for contour in contours:
             x, y, w, h = cv2.boundingRect(contour)
             if w * h >= min_area:
-                found.append(([x, y, x + w, y + h], shape_features(contour), float(mask[y:y + h, x:x + w].mean())))
+                found.append(
+                    (
+                        [x, y, x + w, y + h],
+                        shape_features(contour),
+                        float(mask[y : y + h, x : x + w].mean()),
+                    )
+                )
         regions.append(found)
     return regions
 
@@ -214,14 +254,18 @@ class BackgroundSubtractionDetector:
             boxes = np.array([box for box, _, _ in found], np.float32).reshape(-1, 4)
             scores = np.array([score for _, _, score in found], np.float32)
             features = np.array([f for _, f, _ in found]).reshape(-1, SHAPE_FEATURES)
-            classes = np.argmin(((features[:, None, :] - self.centres[None]) ** 2).sum(-1), axis=1) if len(found) else np.zeros(0, int)
+            classes = (
+                np.argmin(((features[:, None, :] - self.centres[None]) ** 2).sum(-1), axis=1)
+                if len(found)
+                else np.zeros(0, int)
+            )
             detections.append((boxes, scores, classes))
         return detections
 
     @classmethod
     def fit(cls, clips, truths, num_classes):
         """Chooses the setting and learns the class shapes from training `clips` (uint8 `(T, H, W, 3)` each) and `truths` (per clip, per frame `(boxes, classes)`)."""
-        from vlm_tf.tracking import box_iou, mean_average_precision
+        from vlm_tf.metrics.detection import box_iou, mean_average_precision
 
         best = None
         for method, thresholds in (("median", MEDIAN_THRESHOLDS), ("mog2", MOG2_THRESHOLDS)):
@@ -241,13 +285,21 @@ class BackgroundSubtractionDetector:
                 # A class never seen gets a centre no region is near.
                 centres = np.where(counts[:, None] > 0, sums / np.maximum(counts[:, None], 1), 1e6)
                 detector = cls(method, threshold, centres)
-                score = mean_average_precision([d for clip_regions in regions for d in detector.label(clip_regions)], [t for clip in truths for t in clip], num_classes)["map"]
+                score = mean_average_precision(
+                    [d for clip_regions in regions for d in detector.label(clip_regions)],
+                    [t for clip in truths for t in clip],
+                    num_classes,
+                )["map"]
                 if best is None or score > best[0]:
                     best = (score, detector)
         return best[1]
 
     def to_dict(self):
-        return {"method": self.method, "threshold": self.threshold, "centres": self.centres.tolist()}
+        return {
+            "method": self.method,
+            "threshold": self.threshold,
+            "centres": self.centres.tolist(),
+        }
 
     @classmethod
     def from_dict(cls, values):

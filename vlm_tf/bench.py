@@ -67,20 +67,36 @@ def run_bench(*, quick=False, data_dir=None, work_dir=None, progress=None):
             data_dir = os.path.join(work_dir, "data")
             write_dataset(data_dir, videos_per_class=videos_per_class, seed=0)
         folder = _class_folder(data_dir)
-        report = {"machine": machine_description(), "quick": bool(quick), "data": folder, "clip": [NUM_FRAMES, SIZE, SIZE, 3], "batch": BATCH}
+        report = {
+            "machine": machine_description(),
+            "quick": bool(quick),
+            "data": folder,
+            "clip": [NUM_FRAMES, SIZE, SIZE, 3],
+            "batch": BATCH,
+        }
 
         say("input pipeline")
         report.update(bench_pipeline(folder, passes=passes))
         say("matrix-product ceiling")
-        report["matmul_gflops"] = {dtype: measure_matmul_gflops(dtype) for dtype in ("float32", _mixed_dtype())}
+        report["matmul_gflops"] = {
+            dtype: measure_matmul_gflops(dtype) for dtype in ("float32", _mixed_dtype())
+        }
         say("training steps")
         report.update(bench_training(report["matmul_gflops"], steps=train_steps))
         say("training fed by the pipeline")
-        report.update(bench_input_stall(folder, steps=max(train_steps, 8), execution=report["precision_xla"]["auto"]))
+        report.update(
+            bench_input_stall(
+                folder, steps=max(train_steps, 8), execution=report["precision_xla"]["auto"]
+            )
+        )
         say("serving")
-        report["serve_ms_per_clip"] = bench_serving(os.path.join(work_dir, "saved_model"), calls=serve_calls)
+        report["serve_ms_per_clip"] = bench_serving(
+            os.path.join(work_dir, "saved_model"), calls=serve_calls
+        )
         say("PyTorch")
-        report.update(bench_torch(report["train_clips_per_s_float32"][TEXT_MODEL], steps=train_steps))
+        report.update(
+            bench_torch(report["train_clips_per_s_float32"][TEXT_MODEL], steps=train_steps)
+        )
     return report
 
 
@@ -90,7 +106,14 @@ def machine_description():
 
     from vlm_tf.training.runtime import has_gpu, machine_key
 
-    return {"cpu": machine_key().split("|")[0], "cores": os.cpu_count(), "gpu": has_gpu(), "tensorflow": tf.__version__, "keras": keras.__version__, "python": platform.python_version()}
+    return {
+        "cpu": machine_key().split("|")[0],
+        "cores": os.cpu_count(),
+        "gpu": has_gpu(),
+        "tensorflow": tf.__version__,
+        "keras": keras.__version__,
+        "python": platform.python_version(),
+    }
 
 
 def _class_folder(data_dir):
@@ -104,14 +127,17 @@ def _class_folder(data_dir):
 
 def bench_pipeline(folder, *, passes):
     """Clips/s of our pipeline, the tutorial's generator and OpenCV alone, on every video in `folder`; best of `passes` each."""
-    from vlm_tf.data.pipeline import index_directory, probe_files, video_dataset_from_directory
+    from vlm_tf.data.pipeline import probe_files, video_dataset_from_directory
+    from vlm_tf.data.splits import index_directory
 
     paths, labels, _ = index_directory(folder)
     counts, _ = probe_files(paths)
     common = dict(num_frames=NUM_FRAMES, image_size=(SIZE, SIZE), batch_size=BATCH, shuffle=False)
     datasets = {
         "ours": video_dataset_from_directory(folder, **common),
-        "tutorial": frame_generator_dataset(paths, labels, num_frames=NUM_FRAMES, size=SIZE, batch_size=BATCH),
+        "tutorial": frame_generator_dataset(
+            paths, labels, num_frames=NUM_FRAMES, size=SIZE, batch_size=BATCH
+        ),
         "cached": video_dataset_from_directory(folder, cache="memory", **common),
     }
     # The cached pipeline's first pass decodes and keeps every video; the
@@ -199,9 +225,16 @@ class FrameGenerator:
 def frame_generator_dataset(paths, labels, *, num_frames, size, batch_size):
     import tensorflow as tf
 
-    signature = (tf.TensorSpec((num_frames, size, size, 3), tf.float32), tf.TensorSpec((), tf.int32))
+    signature = (
+        tf.TensorSpec((num_frames, size, size, 3), tf.float32),
+        tf.TensorSpec((), tf.int32),
+    )
     generator = FrameGenerator(paths, labels, num_frames=num_frames, size=size)
-    return tf.data.Dataset.from_generator(generator, output_signature=signature).batch(batch_size).prefetch(tf.data.AUTOTUNE)
+    return (
+        tf.data.Dataset.from_generator(generator, output_signature=signature)
+        .batch(batch_size)
+        .prefetch(tf.data.AUTOTUNE)
+    )
 
 
 # The decode ceiling runs in a process of its own that never imports
@@ -242,13 +275,22 @@ def measure_decode_ceiling(paths, counts, *, passes):
         "passes": passes,
     }
     done = subprocess.run(
-        [sys.executable, "-c", _CEILING_SCRIPT, decode.__file__], input=json.dumps(job), capture_output=True, text=True, check=False
+        [sys.executable, "-c", _CEILING_SCRIPT, decode.__file__],
+        input=json.dumps(job),
+        capture_output=True,
+        text=True,
+        check=False,
     )
     if done.returncode != 0:
-        raise RuntimeError(f"the decode-ceiling process failed: {done.stderr.strip().splitlines()[-1] if done.stderr.strip() else done.returncode}")
+        raise RuntimeError(
+            "the decode-ceiling process failed: "
+            f"{done.stderr.strip().splitlines()[-1] if done.stderr.strip() else done.returncode}"
+        )
     result = json.loads(done.stdout)
     if result["tensorflow_loaded"]:
-        raise RuntimeError("the decode-ceiling process imported TensorFlow; it must measure OpenCV alone")
+        raise RuntimeError(
+            "the decode-ceiling process imported TensorFlow; it must measure OpenCV alone"
+        )
     return result["clips_per_s"]
 
 
@@ -304,14 +346,30 @@ def bench_training(ceiling_gflops, *, steps):
     x, y = _batch()
     mixed = f"mixed_{_mixed_dtype()}"
     candidates = (runtime.BASELINE, ("float32", "on"), (mixed, "off"), (mixed, "on"))
-    result = {"train_clips_per_s": {}, "train_clips_per_s_float32": {}, "train_gflops_per_clip": {}, "train_utilisation": {}, "precision_xla": {}}
+    result = {
+        "train_clips_per_s": {},
+        "train_clips_per_s_float32": {},
+        "train_gflops_per_clip": {},
+        "train_utilisation": {},
+        "precision_xla": {},
+    }
     for name in (DEFAULT_MODEL, TEXT_MODEL):
-        rates = runtime.measure_training_rates(_builder(name), x, y, loss="categorical_crossentropy", candidates=candidates, rounds=max(3, steps // 2))
+        rates = runtime.measure_training_rates(
+            _builder(name),
+            x,
+            y,
+            loss="categorical_crossentropy",
+            candidates=candidates,
+            rounds=max(3, steps // 2),
+        )
         picked = runtime.pick_fastest(rates)
         rate = rates["/".join(picked)]
         # Forward and backward: about three forward passes.
         flops = 3 * count_flops(_builder(name)(), num_frames=NUM_FRAMES)
-        result["precision_xla"][name] = {**{key: round(value, 2) for key, value in rates.items()}, "auto": "/".join(picked)}
+        result["precision_xla"][name] = {
+            **{key: round(value, 2) for key, value in rates.items()},
+            "auto": "/".join(picked),
+        }
         result["train_clips_per_s"][name] = rate
         result["train_clips_per_s_float32"][name] = rates["/".join(runtime.BASELINE)]
         result["train_gflops_per_clip"][name] = flops / 1e9
@@ -345,7 +403,14 @@ def bench_input_stall(folder, *, steps, execution):
     result = {}
     for name, cache in (("train_with_pipeline", None), ("train_with_cached_pipeline", "memory")):
         dataset = video_dataset_from_directory(
-            folder, num_frames=NUM_FRAMES, image_size=(SIZE, SIZE), batch_size=BATCH, label_mode="categorical", seed=0, augment=True, cache=cache
+            folder,
+            num_frames=NUM_FRAMES,
+            image_size=(SIZE, SIZE),
+            batch_size=BATCH,
+            label_mode="categorical",
+            seed=0,
+            augment=True,
+            cache=cache,
         )
         if cache is not None:
             for _ in dataset:  # the first epoch fills the cache
@@ -397,7 +462,11 @@ def bench_torch(ours_clips_per_s, *, steps):
     try:
         import torch
     except ImportError:
-        return {"torch_clips_per_s": None, "train_vs_torch_eager": None, "torch_note": "PyTorch is not installed (pip install torch); comparison skipped"}
+        return {
+            "torch_clips_per_s": None,
+            "train_vs_torch_eager": None,
+            "torch_note": "PyTorch is not installed (pip install torch); comparison skipped",
+        }
     torch.manual_seed(0)
     torch.set_num_threads(os.cpu_count())
     model = build_text_network_torch(8)
@@ -420,7 +489,11 @@ def bench_torch(ours_clips_per_s, *, steps):
         step()
         times.append(time.perf_counter() - start)
     rate = BATCH / float(np.median(times))
-    return {"torch_clips_per_s": rate, "train_vs_torch_eager": ours_clips_per_s / rate, "torch_version": torch.__version__}
+    return {
+        "torch_clips_per_s": rate,
+        "train_vs_torch_eager": ours_clips_per_s / rate,
+        "torch_version": torch.__version__,
+    }
 
 
 def build_text_network_torch(num_classes):
@@ -451,18 +524,27 @@ def format_report(report):
     """The figures as the table `vlm-tf bench` prints."""
     m = report["machine"]
     lines = [
-        f"machine: {m['cpu']}, {m['cores']} cores, {'a GPU' if m['gpu'] else 'no GPU'}; TensorFlow {m['tensorflow']}, Keras {m['keras']}",
-        f"clips of {NUM_FRAMES} frames at {SIZE}x{SIZE}, batch {BATCH}{' (quick: small sizes, noisy ratios)' if report['quick'] else ''}",
+        f"machine: {m['cpu']}, {m['cores']} cores, {'a GPU' if m['gpu'] else 'no GPU'}; TensorFlow "
+        f"{m['tensorflow']}, Keras {m['keras']}",
+        f"clips of {NUM_FRAMES} frames at {SIZE}x{SIZE}, batch "
+        f"{BATCH}{' (quick: small sizes, noisy ratios)' if report['quick'] else ''}",
         "",
         "input (clips/s, every video of the folder, batches materialised)",
         f"  vlm_tf video_dataset_from_directory   {report['pipeline_clips_per_s']:8.1f}",
-        f"  tutorial FrameGenerator               {report['framegenerator_clips_per_s']:8.1f}   ours {report['pipeline_vs_framegenerator']:.2f}x",
-        f"  OpenCV alone, a process per core      {report['decode_ceiling_clips_per_s']:8.1f}   ours {report['pipeline_vs_decode_ceiling']:.2f} of it",
+        f"  tutorial FrameGenerator               {report['framegenerator_clips_per_s']:8.1f}   "
+        f"ours {report['pipeline_vs_framegenerator']:.2f}x",
+        f"  OpenCV alone, a process per core      {report['decode_ceiling_clips_per_s']:8.1f}   "
+        f"ours {report['pipeline_vs_decode_ceiling']:.2f} of it",
         f"  OpenCV alone, one thread              {report['decode_one_thread_clips_per_s']:8.1f}",
-        f"  vlm_tf, cache='memory' (later epochs) {report['cached_pipeline_clips_per_s']:8.1f}   {report['cache_speedup']:.2f}x uncached",
+        f"  vlm_tf, cache='memory' (later epochs) {report['cached_pipeline_clips_per_s']:8.1f}   "
+        f"{report['cache_speedup']:.2f}x uncached",
         "",
-        "matrix product 2048x2048: " + ", ".join(f"{dtype} {gflops:.0f} GFLOP/s" for dtype, gflops in report["matmul_gflops"].items()),
-        "training step (clips/s for each precision / XLA; auto = what --precision auto --jit auto picks)",
+        "matrix product 2048x2048: "
+        + ", ".join(
+            f"{dtype} {gflops:.0f} GFLOP/s" for dtype, gflops in report["matmul_gflops"].items()
+        ),
+        "training step (clips/s for each precision / XLA; auto = what --precision auto --jit auto "
+        "picks)",
     ]
     for name, rates in report["precision_xla"].items():
         if name == "auto":
@@ -470,16 +552,22 @@ def format_report(report):
         figures = "  ".join(f"{key} {value:.1f}" for key, value in rates.items() if key != "auto")
         lines.append(f"  {name:<14s} {figures}  auto: {rates['auto']}")
         lines.append(
-            f"  {'':<14s} {report['train_clips_per_s'][name]:.1f} clips/s x {report['train_gflops_per_clip'][name]:.2f} GFLOP = "
+            f"  {'':<14s} {report['train_clips_per_s'][name]:.1f} clips/s x "
+            f"{report['train_gflops_per_clip'][name]:.2f} GFLOP = "
             f"{report['train_utilisation'][name]:.2f} of the matmul ceiling in its compute type"
         )
     lines += [
-        f"training fed by the pipeline: {report['train_with_pipeline_clips_per_s']:.1f} clips/s, waiting for data {100 * report['input_stall_fraction']:.1f} % of the time; "
+        f"training fed by the pipeline: {report['train_with_pipeline_clips_per_s']:.1f} clips/s, "
+        f"waiting for data {100 * report['input_stall_fraction']:.1f} % of the time; "
         f"from cache='memory': {report['train_with_cached_pipeline_clips_per_s']:.1f} clips/s",
         f"SavedModel serving: {report['serve_ms_per_clip']:.1f} ms per clip",
     ]
     if report["train_vs_torch_eager"] is None:
         lines.append(f"PyTorch: {report['torch_note']}")
     else:
-        lines.append(f"PyTorch {report['torch_version']} eager, the text's network: {report['torch_clips_per_s']:.1f} clips/s; ours in float32 {report['train_vs_torch_eager']:.2f}x")
+        lines.append(
+            f"PyTorch {report['torch_version']} eager, the text's network: "
+            f"{report['torch_clips_per_s']:.1f} clips/s; ours in float32 "
+            f"{report['train_vs_torch_eager']:.2f}x"
+        )
     return "\n".join(lines)

@@ -44,14 +44,24 @@ def export_saved_model(model, path, *, class_names):
     """Writes `model` as a SavedModel at `path` with the uint8 serving signature above."""
     _, num_frames, height, width, channels = model.input_shape
     if len(class_names) != model.output_shape[-1]:
-        raise ValueError(f"{len(class_names)} class names for a model with {model.output_shape[-1]} outputs")
+        raise ValueError(
+            f"{len(class_names)} class names for a model with {model.output_shape[-1]} outputs"
+        )
     names = tf.constant(list(class_names))
 
-    @tf.function(input_signature=[tf.TensorSpec([None, num_frames, height, width, channels], tf.uint8, name=SERVING_INPUT)])
+    @tf.function(
+        input_signature=[
+            tf.TensorSpec([None, num_frames, height, width, channels], tf.uint8, name=SERVING_INPUT)
+        ]
+    )
     def serve(frames):
         probabilities = tf.cast(model(tf.cast(frames, tf.float32), training=False), tf.float32)
         index = tf.argmax(probabilities, axis=-1)
-        return {"probabilities": probabilities, "class_index": index, "class_name": tf.gather(names, index)}
+        return {
+            "probabilities": probabilities,
+            "class_index": index,
+            "class_name": tf.gather(names, index),
+        }
 
     path = os.fspath(path)
     _write_archive(model, serve, path)
@@ -67,10 +77,18 @@ def export_generator(generator, path, *, class_names):
     latent_dim = generator.input_shape[0][-1]
     names = tf.constant(list(class_names))
 
-    @tf.function(input_signature=[tf.TensorSpec([None, latent_dim], tf.float32, name="noise"), tf.TensorSpec([None], tf.int32, name="label")])
+    @tf.function(
+        input_signature=[
+            tf.TensorSpec([None, latent_dim], tf.float32, name="noise"),
+            tf.TensorSpec([None], tf.int32, name="label"),
+        ]
+    )
     def serve(noise, label):
         clips = tf.cast(generator([noise, label], training=False), tf.float32)
-        return {"frames": tf.cast(tf.round(tf.clip_by_value(clips, 0.0, 255.0)), tf.uint8), "class_name": tf.gather(names, label)}
+        return {
+            "frames": tf.cast(tf.round(tf.clip_by_value(clips, 0.0, 255.0)), tf.uint8),
+            "class_name": tf.gather(names, label),
+        }
 
     path = os.fspath(path)
     _write_archive(generator, serve, path)
@@ -81,7 +99,11 @@ def export_frame_predictor(predictor, path):
     """Writes a next-frame predictor as a SavedModel: uint8 `frames` `(batch, observed, H, W, 3)` → uint8 `next_frames` `(batch, predicted, H, W, 3)`."""
     _, observed, height, width, channels = predictor.input_shape
 
-    @tf.function(input_signature=[tf.TensorSpec([None, observed, height, width, channels], tf.uint8, name=SERVING_INPUT)])
+    @tf.function(
+        input_signature=[
+            tf.TensorSpec([None, observed, height, width, channels], tf.uint8, name=SERVING_INPUT)
+        ]
+    )
     def serve(frames):
         clips = tf.cast(predictor(tf.cast(frames, tf.float32), training=False), tf.float32)
         return {"next_frames": tf.cast(tf.round(tf.clip_by_value(clips, 0.0, 255.0)), tf.uint8)}
@@ -98,13 +120,18 @@ def export_restorer(restorer, path):
     clip's first and last frames repeated past its ends, as
     `vlm_tf.inference.restore_frames` does.
     """
-    from vlm_tf.training.restore import sliding_windows
+    from vlm_tf.data.restoration import sliding_windows
 
     window = restorer.input_shape[1]
 
-    @tf.function(input_signature=[tf.TensorSpec([None, None, None, 3], tf.uint8, name=SERVING_INPUT)])
+    @tf.function(
+        input_signature=[tf.TensorSpec([None, None, None, 3], tf.uint8, name=SERVING_INPUT)]
+    )
     def serve(frames):
-        restored = tf.cast(restorer(sliding_windows(tf.cast(frames, tf.float32), window), training=False), tf.float32)
+        restored = tf.cast(
+            restorer(sliding_windows(tf.cast(frames, tf.float32), window), training=False),
+            tf.float32,
+        )
         return {"restored": tf.cast(tf.round(tf.clip_by_value(restored, 0.0, 255.0)), tf.uint8)}
 
     path = os.fspath(path)
@@ -130,16 +157,29 @@ def export_detector(detector, path, *, class_names, max_detections=20):
     _, _, height, width, _ = detector.input_shape
     names = tf.constant(list(class_names))
 
-    @tf.function(input_signature=[tf.TensorSpec([None, None, None, 3], tf.uint8, name=SERVING_INPUT)])
+    @tf.function(
+        input_signature=[tf.TensorSpec([None, None, None, 3], tf.uint8, name=SERVING_INPUT)]
+    )
     def serve(frames):
         pixels = tf.cast(frames, tf.float32)
         size = tf.shape(frames)[1:3]
         shrinking = tf.reduce_any(size > [height, width])
-        resized = tf.cond(shrinking, lambda: tf.image.resize(pixels, (height, width), method="area"), lambda: tf.image.resize(pixels, (height, width), method="bilinear"))
+        resized = tf.cond(
+            shrinking,
+            lambda: tf.image.resize(pixels, (height, width), method="area"),
+            lambda: tf.image.resize(pixels, (height, width), method="bilinear"),
+        )
         outputs = detector(resized[None], training=False)[0]
-        boxes, scores, classes = decode_detections(outputs, num_classes=len(class_names), max_detections=max_detections)
+        boxes, scores, classes = decode_detections(
+            outputs, num_classes=len(class_names), max_detections=max_detections
+        )
         scale = tf.cast(tf.stack([size[1] / width, size[0] / height] * 2), tf.float32)
-        return {"boxes": boxes * scale, "scores": scores, "class_index": classes, "class_name": tf.gather(names, classes)}
+        return {
+            "boxes": boxes * scale,
+            "scores": scores,
+            "class_index": classes,
+            "class_name": tf.gather(names, classes),
+        }
 
     path = os.fspath(path)
     _write_archive(detector, serve, path)
@@ -164,7 +204,9 @@ class TFLiteConversionError(ValueError):
         self.ops = ops
 
 
-def convert_to_tflite(model, *, num_frames, select_tf_ops=False, quantize="none", representative_clips=None):
+def convert_to_tflite(
+    model, *, num_frames, select_tf_ops=False, quantize="none", representative_clips=None
+):
     """Converts `model` to a TFLite flatbuffer taking uint8 frames `(1, num_frames, H, W, 3)` → float32 probabilities.
 
     With `select_tf_ops=False` only TFLite's built-in ops are allowed, so the
@@ -195,22 +237,36 @@ def convert_to_tflite(model, *, num_frames, select_tf_ops=False, quantize="none"
     two conversions is two elementwise ops against a whole network.
     """
     if quantize not in QUANTIZE_MODES:
-        raise ValueError(f"quantize must be one of {', '.join(QUANTIZE_MODES)}, received {quantize!r}")
+        raise ValueError(
+            f"quantize must be one of {', '.join(QUANTIZE_MODES)}, received {quantize!r}"
+        )
     if (quantize == "int8") != (representative_clips is not None):
-        raise ValueError(f"representative_clips are needed for quantize='int8' and only for it (received quantize={quantize!r}, representative_clips {'given' if representative_clips is not None else 'missing'})")
+        raise ValueError(
+            "representative_clips are needed for quantize='int8' and only for it (received "
+            f"quantize={quantize!r}, representative_clips "
+            f"{'given' if representative_clips is not None else 'missing'})"
+        )
     _, _, height, width, channels = model.input_shape
     if quantize == "int8":
         clips = _calibration_clips(representative_clips, (num_frames, height, width, channels))
     model = _tflite_copy(model, num_frames, unroll=quantize == "int8")
 
-    @tf.function(input_signature=[tf.TensorSpec([1, num_frames, height, width, channels], tf.uint8, name=SERVING_INPUT)])
+    @tf.function(
+        input_signature=[
+            tf.TensorSpec([1, num_frames, height, width, channels], tf.uint8, name=SERVING_INPUT)
+        ]
+    )
     def serve(frames):
-        return {"probabilities": tf.cast(model(tf.cast(frames, tf.float32), training=False), tf.float32)}
+        return {
+            "probabilities": tf.cast(model(tf.cast(frames, tf.float32), training=False), tf.float32)
+        }
 
     with tempfile.TemporaryDirectory() as directory:
         _write_archive(model, serve, directory)
         converter = tf.lite.TFLiteConverter.from_saved_model(directory)
-        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS] + ([tf.lite.OpsSet.SELECT_TF_OPS] if select_tf_ops else [])
+        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS] + (
+            [tf.lite.OpsSet.SELECT_TF_OPS] if select_tf_ops else []
+        )
         if quantize != "none":
             converter.optimizations = [tf.lite.Optimize.DEFAULT]
         if quantize == "float16":
@@ -219,9 +275,15 @@ def convert_to_tflite(model, *, num_frames, select_tf_ops=False, quantize="none"
             converter.representative_dataset = lambda: ([clip[None]] for clip in clips)
         try:
             return converter.convert()
-        except Exception as error:  # the converter's own ConverterError, from a module that is not public
+        except (
+            Exception
+        ) as error:  # the converter's own ConverterError, from a module that is not public
             ops = sorted(set(re.findall(r"\btf\.([A-Z][A-Za-z0-9]+)\b", str(error))))
-            raise TFLiteConversionError(f"{model.name} needs TensorFlow ops outside TFLite's built-in set: {', '.join(ops) or str(error).splitlines()[0]}", ops) from None
+            raise TFLiteConversionError(
+                f"{model.name} needs TensorFlow ops outside TFLite's built-in set: "
+                f"{', '.join(ops) or str(error).splitlines()[0]}",
+                ops,
+            ) from None
 
 
 def _tflite_copy(model, num_frames, *, unroll):
@@ -256,7 +318,11 @@ def _tflite_copy(model, num_frames, *, unroll):
         return layer.__class__.from_config(config)
 
     frames = num_frames if unroll else model.input_shape[1]
-    copy = keras.models.clone_model(model, input_tensors=keras.Input(shape=(frames, *model.input_shape[2:])), clone_function=clone)
+    copy = keras.models.clone_model(
+        model,
+        input_tensors=keras.Input(shape=(frames, *model.input_shape[2:])),
+        clone_function=clone,
+    )
     copy.set_weights(model.get_weights())
     return copy
 
@@ -265,7 +331,13 @@ def _calibration_clips(clips, shape):
     """`clips` as one uint8 array `(N, *shape)`, checked: a calibration on the wrong pixels would quietly give wrong ranges."""
     clips = np.asarray(list(clips) if not isinstance(clips, np.ndarray) else clips)
     if clips.ndim != 5 or clips.shape[1:] != tuple(shape) or len(clips) == 0:
-        raise ValueError(f"representative_clips must be clips of shape {tuple(shape)}, at least one, received an array of shape {clips.shape}")
+        raise ValueError(
+            f"representative_clips must be clips of shape {tuple(shape)}, at least one, received "
+            f"an array of shape {clips.shape}"
+        )
     if clips.dtype != np.uint8:
-        raise ValueError(f"representative_clips must be uint8 frames, as the model's input is, received {clips.dtype}")
+        raise ValueError(
+            "representative_clips must be uint8 frames, as the model's input is, received "
+            f"{clips.dtype}"
+        )
     return clips

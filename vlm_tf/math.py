@@ -43,14 +43,18 @@ def _as_nhwc(x, name="x"):
         return x[None, :, :, None], True
     if x.ndim == 4:
         return x, False
-    raise ValueError(f"{name} must be a 2-D array (H, W) or an NHWC batch (N, H, W, C), received shape {x.shape}")
+    raise ValueError(
+        f"{name} must be a 2-D array (H, W) or an NHWC batch (N, H, W, C), received shape {x.shape}"
+    )
 
 
 def _output_size(size, window, stride, padding):
     """Output length and padding before/after along one axis, as Keras defines them."""
     if padding == "valid":
         if size < window:
-            raise ValueError(f"a window of {window} does not fit an input of {size} with padding='valid'")
+            raise ValueError(
+                f"a window of {window} does not fit an input of {size} with padding='valid'"
+            )
         return (size - window) // stride + 1, 0, 0
     out = -(-size // stride)
     total = max((out - 1) * stride + window - size, 0)
@@ -68,7 +72,9 @@ def _windows(x, window, stride, padding, fill):
     inside = np.pad(np.ones(x.shape[1:3] + (1,)), pads[1:], constant_values=0.0)[None]
 
     def view(a):
-        return np.lib.stride_tricks.sliding_window_view(a, (kh, kw), axis=(1, 2))[:, ::sh, ::sw][:, :out_h, :out_w]
+        return np.lib.stride_tricks.sliding_window_view(a, (kh, kw), axis=(1, 2))[:, ::sh, ::sw][
+            :, :out_h, :out_w
+        ]
 
     return view(padded), view(inside)
 
@@ -79,7 +85,9 @@ def _windows(x, window, stride, padding, fill):
 def _scores(x, w):
     x, w = np.asarray(x, dtype=np.float64), np.asarray(w, dtype=np.float64)
     if x.ndim < 2 or w.shape != x.shape[-1:]:
-        raise ValueError(f"x must be (..., T, D) and w (D,), received shapes {x.shape} and {w.shape}")
+        raise ValueError(
+            f"x must be (..., T, D) and w (D,), received shapes {x.shape} and {w.shape}"
+        )
     return x, x @ w
 
 
@@ -152,15 +160,23 @@ def conv2d(x, kernel, bias=0.0, *, stride=1, padding="valid", mode="cross_correl
     kernel = np.asarray(kernel, dtype=np.float64)
     if was_2d:
         if kernel.ndim != 2:
-            raise ValueError(f"a 2-D image needs a 2-D kernel (kh, kw), received kernel of shape {kernel.shape}")
+            raise ValueError(
+                f"a 2-D image needs a 2-D kernel (kh, kw), received kernel of shape {kernel.shape}"
+            )
         kernel = kernel[:, :, None, None]
     elif kernel.ndim != 4 or kernel.shape[2] != x.shape[3]:
-        raise ValueError(f"an NHWC batch with {x.shape[3]} channels needs an HWIO kernel (kh, kw, {x.shape[3]}, O), received kernel of shape {kernel.shape}")
+        raise ValueError(
+            f"an NHWC batch with {x.shape[3]} channels needs an HWIO kernel (kh, kw, {x.shape[3]}, "
+            f"O), received kernel of shape {kernel.shape}"
+        )
     if mode == "convolution":
         kernel = kernel[::-1, ::-1]
     bias = np.asarray(bias, dtype=np.float64)
     if bias.ndim > 1 or (bias.ndim == 1 and bias.shape[0] != kernel.shape[3]):
-        raise ValueError(f"bias must be a scalar or have one value per output channel ({kernel.shape[3]},), received shape {bias.shape}")
+        raise ValueError(
+            f"bias must be a scalar or have one value per output channel ({kernel.shape[3]},), "
+            f"received shape {bias.shape}"
+        )
     windows, _ = _windows(x, kernel.shape[:2], stride, padding, fill=0.0)
     y = np.einsum("nhwcij,ijco->nhwo", windows, kernel) + bias
     return y[0, :, :, 0] if was_2d else y
@@ -195,7 +211,13 @@ def average_pooling(x, pool_size, *, stride=None, padding="valid"):
     With `padding="same"` the mean is over the real pixels of a window only
     (as `AveragePooling2D` does), not over pool_size².
     """
-    return _pool(x, pool_size, stride, padding, lambda w, inside: np.nansum(w, axis=(-2, -1)) / inside.sum(axis=(-2, -1)))
+    return _pool(
+        x,
+        pool_size,
+        stride,
+        padding,
+        lambda w, inside: np.nansum(w, axis=(-2, -1)) / inside.sum(axis=(-2, -1)),
+    )
 
 
 # === 4.1.3 Activations ===
@@ -237,9 +259,15 @@ def _affine(W, b, h_prev, x_t):
     W, b = np.asarray(W, dtype=np.float64), np.asarray(b, dtype=np.float64)
     units, width = h_prev.shape[-1], h_prev.shape[-1] + x_t.shape[-1]
     if h_prev.shape[:-1] != x_t.shape[:-1]:
-        raise ValueError(f"h_prev and x_t must share their leading axes, received shapes {h_prev.shape} and {x_t.shape}")
+        raise ValueError(
+            f"h_prev and x_t must share their leading axes, received shapes {h_prev.shape} and "
+            f"{x_t.shape}"
+        )
     if W.shape != (units, width) or b.shape != (units,):
-        raise ValueError(f"with {units} units and {x_t.shape[-1]} input features W must be ({units}, {width}) and b ({units},), received {W.shape} and {b.shape}")
+        raise ValueError(
+            f"with {units} units and {x_t.shape[-1]} input features W must be ({units}, {width}) "
+            f"and b ({units},), received {W.shape} and {b.shape}"
+        )
     return np.concatenate([h_prev, x_t], axis=-1) @ W.T + b
 
 
@@ -256,11 +284,13 @@ def rnn_step(h_prev, x_t, W, b, *, activation=tanh):
 def gates(h_prev, x_t, W_i, b_i, W_f, b_f, W_o, b_o):
     """The three gates of §4.2.2, returned as `(i_t, f_t, o_t)`.
 
-        i_t = sigmoid(W_i[h_{t−1}, x_t] + b_i)
-        f_t = sigmoid(W_f[h_{t−1}, x_t] + b_f)
-        o_t = sigmoid(W_o[h_{t−1}, x_t] + b_o)
+    i_t = sigmoid(W_i[h_{t−1}, x_t] + b_i)
+    f_t = sigmoid(W_f[h_{t−1}, x_t] + b_f)
+    o_t = sigmoid(W_o[h_{t−1}, x_t] + b_o)
     """
-    return tuple(sigmoid(_affine(W, b, h_prev, x_t)) for W, b in ((W_i, b_i), (W_f, b_f), (W_o, b_o)))
+    return tuple(
+        sigmoid(_affine(W, b, h_prev, x_t)) for W, b in ((W_i, b_i), (W_f, b_f), (W_o, b_o))
+    )
 
 
 def text_hidden_state(h_prev, x_t, i_t, f_t, W_h, b_h):
@@ -286,7 +316,9 @@ def text_cell_step(h_prev, x_t, weights):
     Returns:
         `(h_t, (i_t, f_t, o_t))`; o_t is computed, as in the text, and unused.
     """
-    i_t, f_t, o_t = gates(h_prev, x_t, *(weights[k] for k in ("W_i", "b_i", "W_f", "b_f", "W_o", "b_o")))
+    i_t, f_t, o_t = gates(
+        h_prev, x_t, *(weights[k] for k in ("W_i", "b_i", "W_f", "b_f", "W_o", "b_o"))
+    )
     return text_hidden_state(h_prev, x_t, i_t, f_t, weights["W_h"], weights["b_h"]), (i_t, f_t, o_t)
 
 
@@ -304,8 +336,12 @@ def lstm_step(h_prev, c_prev, x_t, weights):
     Returns:
         `(h_t, c_t)`.
     """
-    i_t, f_t, o_t = gates(h_prev, x_t, *(weights[k] for k in ("W_i", "b_i", "W_f", "b_f", "W_o", "b_o")))
-    c_t = f_t * np.asarray(c_prev, dtype=np.float64) + i_t * tanh(_affine(weights["W_c"], weights["b_c"], h_prev, x_t))
+    i_t, f_t, o_t = gates(
+        h_prev, x_t, *(weights[k] for k in ("W_i", "b_i", "W_f", "b_f", "W_o", "b_o"))
+    )
+    c_t = f_t * np.asarray(c_prev, dtype=np.float64) + i_t * tanh(
+        _affine(weights["W_c"], weights["b_c"], h_prev, x_t)
+    )
     return o_t * tanh(c_t), c_t
 
 
@@ -315,7 +351,10 @@ def lstm_step(h_prev, c_prev, x_t, weights):
 def _probabilities(p, name):
     p = np.asarray(p, dtype=np.float64)
     if p.size == 0 or np.any((p < 0) | (p > 1)) or np.any(np.isnan(p)):
-        raise ValueError(f"{name} must be non-empty probabilities in [0, 1] (the discriminator's sigmoid output), received {p!r}")
+        raise ValueError(
+            f"{name} must be non-empty probabilities in [0, 1] (the discriminator's sigmoid "
+            f"output), received {p!r}"
+        )
     return np.clip(p, EPSILON, 1.0 - EPSILON)
 
 
@@ -349,7 +388,10 @@ def generator_loss_text(d_encoded_real, d_fake):
     dσ(l)/dl = σ(1 − σ) vanishes exactly when D confidently rejects the
     fakes (σ → 0), which is when G needs it most (docs/errata.md).
     """
-    d_encoded_real, d_fake = _probabilities(d_encoded_real, "d_encoded_real"), _probabilities(d_fake, "d_fake")
+    d_encoded_real, d_fake = (
+        _probabilities(d_encoded_real, "d_encoded_real"),
+        _probabilities(d_fake, "d_fake"),
+    )
     return float(np.mean(d_encoded_real) - np.mean(d_fake))
 
 
@@ -390,10 +432,14 @@ def worked_examples():
     results = {"conv2d": {"printed": TEXT_PRINTED["conv2d"]}}
     for mode in CONV_MODES:
         for padding in PADDINGS:
-            results["conv2d"][f"{mode}_{padding}"] = conv2d(TEXT_X, TEXT_W, TEXT_B, padding=padding, mode=mode)
+            results["conv2d"][f"{mode}_{padding}"] = conv2d(
+                TEXT_X, TEXT_W, TEXT_B, padding=padding, mode=mode
+            )
     for name, pool in (("max_pooling", max_pooling), ("average_pooling", average_pooling)):
         results[name] = {"printed": TEXT_PRINTED[name]}
         for stride in (1, TEXT_POOL_SIZE):
             for padding in PADDINGS:
-                results[name][f"stride{stride}_{padding}"] = pool(TEXT_X, TEXT_POOL_SIZE, stride=stride, padding=padding)
+                results[name][f"stride{stride}_{padding}"] = pool(
+                    TEXT_X, TEXT_POOL_SIZE, stride=stride, padding=padding
+                )
     return results

@@ -97,15 +97,24 @@ class StreamingClassifier:
         _, fixed_frames, height, width, _ = model.input_shape
         num_frames = num_frames or fixed_frames
         if num_frames is None or int(num_frames) < 1:
-            raise ValueError(f"num_frames must be a positive integer (the model's clip length), received {num_frames!r}")
+            raise ValueError(
+                "num_frames must be a positive integer (the model's clip length), received "
+                f"{num_frames!r}"
+            )
         if fixed_frames is not None and fixed_frames != num_frames:
-            raise ValueError(f"num_frames={num_frames}, but the model takes clips of {fixed_frames} frames")
+            raise ValueError(
+                f"num_frames={num_frames}, but the model takes clips of {fixed_frames} frames"
+            )
         if int(stride) < 1:
             raise ValueError(f"stride must be a positive integer, received {stride!r}")
         num_classes = model.output_shape[-1]
-        class_names = list(class_names) if class_names is not None else [str(k) for k in range(num_classes)]
+        class_names = (
+            list(class_names) if class_names is not None else [str(k) for k in range(num_classes)]
+        )
         if len(class_names) != num_classes:
-            raise ValueError(f"{len(class_names)} class names for a model with {num_classes} outputs")
+            raise ValueError(
+                f"{len(class_names)} class names for a model with {num_classes} outputs"
+            )
         self.model = model
         self.num_frames = int(num_frames)
         self.class_names = class_names
@@ -113,7 +122,9 @@ class StreamingClassifier:
         self.image_size = (height, width)
         layer_names = {layer.name for layer in model.layers}
         # A fixed time axis would refuse the encoder's 1- and 3-frame clips.
-        self.mode = "per_frame" if ENCODER_LAYER in layer_names and fixed_frames is None else "whole_clip"
+        self.mode = (
+            "per_frame" if ENCODER_LAYER in layer_names and fixed_frames is None else "whole_clip"
+        )
         self.encoder = self.head = None
         self.frame_difference = DIFFERENCE_LAYER in layer_names
         # Called eagerly, a Keras model dispatches every op from Python (an
@@ -150,7 +161,10 @@ class StreamingClassifier:
         start = time.perf_counter()
         frame = np.asarray(frame)
         if frame.ndim != 3 or frame.shape[-1] != 3 or frame.dtype != np.uint8:
-            raise ValueError(f"a stream frame must be uint8 RGB (height, width, 3), received {frame.dtype} {frame.shape}")
+            raise ValueError(
+                f"a stream frame must be uint8 RGB (height, width, 3), received {frame.dtype} "
+                f"{frame.shape}"
+            )
         index = self._seen
         self._seen += 1
         if index % self.stride:
@@ -168,12 +182,24 @@ class StreamingClassifier:
         frames = self._frames
         if not self.frame_difference or len(frames) == 1:
             # Alone in a clip, a frame's difference is zero: its feature is the window-start one.
-            self._features.append(np.asarray(self._encode_clip(frames[-1][None, None], training=False))[0, 0])
+            self._features.append(
+                np.asarray(self._encode_clip(frames[-1][None, None], training=False))[0, 0]
+            )
             return np.stack(self._features)
-        encoded = np.asarray(self._encode_clip(np.stack([frames[0], frames[-2], frames[-1]])[None], training=False))[0]
+        encoded = np.asarray(
+            self._encode_clip(np.stack([frames[0], frames[-2], frames[-1]])[None], training=False)
+        )[0]
         self._features.append(encoded[2])
         return np.stack([encoded[0], *list(self._features)[1:]])
 
     def _step(self, index, kept, start):
         probabilities, label, probability = self._last or (None, None, None)
-        return StreamStep(index, kept, self._last is not None, probabilities, label, probability, (time.perf_counter() - start) * 1000.0)
+        return StreamStep(
+            index,
+            kept,
+            self._last is not None,
+            probabilities,
+            label,
+            probability,
+            (time.perf_counter() - start) * 1000.0,
+        )

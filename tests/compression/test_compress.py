@@ -1,10 +1,11 @@
-"""`vlm-tf compress`: each method from the command line, and the table that compares a run with what compressing it made."""
+"""`vlm-tf compress`: each method from the command line, and the table that compares a run with what
+compressing it made.
+"""
 
 import json
 import re
 
 import pytest
-
 from helpers import assert_one_line_error, vlm_tf
 
 
@@ -20,12 +21,23 @@ def small_run(tiny_dataset, tmp_path_factory):
     from vlm_tf.training import RunConfig, train
 
     run_dir = tmp_path_factory.mktemp("compress") / "run"
-    train(tiny_dataset, run_dir, RunConfig(epochs=2, num_frames=4, image_size=32, batch_size=4, precision="float32", jit="off"), verbose=0)
+    train(
+        tiny_dataset,
+        run_dir,
+        RunConfig(
+            epochs=2, num_frames=4, image_size=32, batch_size=4, precision="float32", jit="off"
+        ),
+        verbose=0,
+    )
     return run_dir
 
 
 def _table_rows(stdout):
-    return [line for line in stdout.splitlines() if line.startswith("| ") and not line.startswith("| model")]
+    return [
+        line
+        for line in stdout.splitlines()
+        if line.startswith("| ") and not line.startswith("| model")
+    ]
 
 
 @pytest.mark.slow
@@ -37,8 +49,19 @@ def _table_rows(stdout):
         ("quantize", ["--quantize", "dynamic"], "run/model_dynamic.tflite"),
     ],
 )
-def test_each_method_writes_its_result_and_compares_it(small_run, tiny_dataset, method, options, written):
-    done = vlm_tf("compress", small_run, "--method", method, *options, "--evaluate", tiny_dataset / "test", "--quiet")
+def test_each_method_writes_its_result_and_compares_it(
+    small_run, tiny_dataset, method, options, written
+):
+    done = vlm_tf(
+        "compress",
+        small_run,
+        "--method",
+        method,
+        *options,
+        "--evaluate",
+        tiny_dataset / "test",
+        "--quiet",
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     assert (small_run.parent / written).exists()
     rows = _table_rows(done.stdout)

@@ -4,7 +4,13 @@ import keras
 import numpy as np
 import pytest
 
-from vlm_tf.compression.pruning import MagnitudePruning, measure_sparsity, polynomial_sparsity, prunable_weights, prune_run
+from vlm_tf.compression.pruning import (
+    MagnitudePruning,
+    measure_sparsity,
+    polynomial_sparsity,
+    prunable_weights,
+    prune_run,
+)
 from vlm_tf.inference import evaluate_directory, load_run
 from vlm_tf.models import build_model
 from vlm_tf.training import RunConfig, train
@@ -13,9 +19,13 @@ from vlm_tf.training import RunConfig, train
 def test_schedule_is_zhu_and_gupta_cubic():
     # s_t = s_f + (s_i − s_f)(1 − (t − t0)/(n·Δt))³, by hand.
     schedule = dict(final_sparsity=0.8, begin_step=0, end_step=100)
-    assert [polynomial_sparsity(t, **schedule) for t in (0, 25, 50, 100, 150)] == pytest.approx([0.0, 0.8 - 0.8 * 0.75**3, 0.7, 0.8, 0.8])
+    assert [polynomial_sparsity(t, **schedule) for t in (0, 25, 50, 100, 150)] == pytest.approx(
+        [0.0, 0.8 - 0.8 * 0.75**3, 0.7, 0.8, 0.8]
+    )
     shifted = dict(final_sparsity=0.6, initial_sparsity=0.2, begin_step=10, end_step=30)
-    assert [polynomial_sparsity(t, **shifted) for t in (5, 10, 20, 30)] == pytest.approx([0.2, 0.2, 0.6 - 0.4 * 0.5**3, 0.6])
+    assert [polynomial_sparsity(t, **shifted) for t in (5, 10, 20, 30)] == pytest.approx(
+        [0.2, 0.2, 0.6 - 0.4 * 0.5**3, 0.6]
+    )
     # One-shot pruning: the whole target at once.
     assert polynomial_sparsity(5, final_sparsity=0.5, begin_step=5, end_step=5) == 0.5
     # Every `frequency` steps from the begin step, and the end step itself.
@@ -54,8 +64,15 @@ def test_masks_hold_pruned_weights_at_zero_while_training():
     assert pruning.step == 8
     kernels = prunable_weights(model)
     report = measure_sparsity(model)
-    assert sorted(name.split("/", 1)[0] + "/" + name.rsplit("/", 1)[1] for name in report["layers"]) == [
-        "conv1/kernel", "conv2/kernel", "conv3/kernel", "lstm1/kernel", "lstm1/recurrent_kernel", "output_layer/kernel"
+    assert sorted(
+        name.split("/", 1)[0] + "/" + name.rsplit("/", 1)[1] for name in report["layers"]
+    ) == [
+        "conv1/kernel",
+        "conv2/kernel",
+        "conv3/kernel",
+        "lstm1/kernel",
+        "lstm1/recurrent_kernel",
+        "output_layer/kernel",
     ]
     for path, layer in report["layers"].items():
         assert layer["sparsity"] == pytest.approx(0.6, abs=0.01), path
@@ -70,24 +87,41 @@ def test_masks_hold_pruned_weights_at_zero_while_training():
         after = keras.ops.convert_to_numpy(weight)
         assert np.all(after[was_zero] == 0), weight.path
         assert not np.allclose(after[~was_zero], before[~was_zero]), f"{weight.path} did not train"
-    # Without the callback, Adam's momentum moves pruned weights off zero: the masks are what holds them.
+    # Without the callback, Adam's momentum moves pruned weights off zero: the masks are what holds
+    # them.
     model.fit(clips[:4], labels[:4], batch_size=4, epochs=1, verbose=0)
     assert any(np.any(keras.ops.convert_to_numpy(w)[z] != 0) for w, z in zip(kernels, zeros))
 
 
 def test_global_scope_prunes_the_target_over_all_kernels():
     model, clips, labels = _tiny_model_and_data()
-    model.fit(clips, labels, batch_size=4, epochs=1, callbacks=[MagnitudePruning(0.7, end_step=0, scope="global")], verbose=0)
+    model.fit(
+        clips,
+        labels,
+        batch_size=4,
+        epochs=1,
+        callbacks=[MagnitudePruning(0.7, end_step=0, scope="global")],
+        verbose=0,
+    )
     report = measure_sparsity(model)
     assert report["sparsity"] == pytest.approx(0.7, abs=0.001)
     sparsities = [layer["sparsity"] for layer in report["layers"].values()]
-    assert max(sparsities) - min(sparsities) > 0.05, "one threshold over layers of different scales prunes them unevenly"
+    assert max(sparsities) - min(sparsities) > 0.05, (
+        "one threshold over layers of different scales prunes them unevenly"
+    )
 
 
 @pytest.fixture(scope="module")
 def tiny_run(tiny_dataset, tmp_path_factory):
     run_dir = tmp_path_factory.mktemp("runs") / "tiny"
-    train(tiny_dataset, run_dir, RunConfig(model="cnn_lstm", epochs=1, num_frames=8, image_size=32, precision="float32", jit="off"), verbose=0)
+    train(
+        tiny_dataset,
+        run_dir,
+        RunConfig(
+            model="cnn_lstm", epochs=1, num_frames=8, image_size=32, precision="float32", jit="off"
+        ),
+        verbose=0,
+    )
     return run_dir
 
 
@@ -96,7 +130,9 @@ def test_prune_run_writes_a_sparse_run_that_evaluates(tiny_run, tiny_dataset, tm
     out = tmp_path / "pruned"
     report = prune_run(tiny_run, sparsity=0.5, epochs=1, out=out)
     assert json.loads((out / "compression.json").read_text()) == report
-    assert report["schedule"]["steps"] > report["schedule"]["end_step"], "some training steps came after the last pruning"
+    assert report["schedule"]["steps"] > report["schedule"]["end_step"], (
+        "some training steps came after the last pruning"
+    )
     # The saved model, after those steps, is still at the target.
     pruned = load_run(out)
     saved = measure_sparsity(pruned.model)
@@ -104,7 +140,9 @@ def test_prune_run_writes_a_sparse_run_that_evaluates(tiny_run, tiny_dataset, tm
     assert saved["sparsity"] == pytest.approx(report["sparsity"])
     assert report["scope"] == "global" and saved["layers"].keys() == report["layers"].keys()
     assert report["gzip_bytes"] < 0.8 * report["unpruned_gzip_bytes"]
-    assert pruned.config.model == "cnn_lstm" and pruned.class_names == load_run(tiny_run).class_names
+    assert (
+        pruned.config.model == "cnn_lstm" and pruned.class_names == load_run(tiny_run).class_names
+    )
     assert (out / "history.csv").is_file()
     evaluation = evaluate_directory(pruned, tiny_dataset / "test")
     assert evaluation["num_videos"] == 8 and 0.0 <= evaluation["accuracy"] <= 1.0

@@ -1,4 +1,6 @@
-"""Decoded-video caching: the same clips as decoding every epoch, from memory or from a folder of .npy files."""
+"""Decoded-video caching: the same clips as decoding every epoch, from memory or from a folder of
+.npy files.
+"""
 
 import os
 
@@ -20,13 +22,19 @@ def _clips(dataset, epochs=2):
 def test_cached_pipeline_yields_the_clips_decoding_does(tiny_dataset, tmp_path, augment):
     folder = tiny_dataset / "train"
     plain = _clips(video_dataset_from_directory(folder, augment=augment, **COMMON))
-    in_memory = _clips(video_dataset_from_directory(folder, augment=augment, cache="memory", **COMMON))
-    on_disk = _clips(video_dataset_from_directory(folder, augment=augment, cache=tmp_path / "decoded", **COMMON))
+    in_memory = _clips(
+        video_dataset_from_directory(folder, augment=augment, cache="memory", **COMMON)
+    )
+    on_disk = _clips(
+        video_dataset_from_directory(folder, augment=augment, cache=tmp_path / "decoded", **COMMON)
+    )
     for epoch in range(2):
         np.testing.assert_array_equal(in_memory[epoch], plain[epoch])
         np.testing.assert_array_equal(on_disk[epoch], plain[epoch])
     if augment:
-        assert not np.array_equal(plain[0], plain[1]), "random sampling still differs between epochs"
+        assert not np.array_equal(plain[0], plain[1]), (
+            "random sampling still differs between epochs"
+        )
     assert len(list((tmp_path / "decoded").glob("*.npy"))) == 32
 
 
@@ -38,12 +46,16 @@ def test_disk_cache_outlives_the_process_and_follows_edits(tiny_dataset, tmp_pat
     first = store.read(str(video), indices)
     np.testing.assert_array_equal(first, read_frames(video, indices, (16, 16)))
     (cached,) = (tmp_path / "decoded").glob("*.npy")
-    assert not list((tmp_path / "decoded").glob(".partial-*")), "nothing half-written is left behind"
+    assert not list((tmp_path / "decoded").glob(".partial-*")), (
+        "nothing half-written is left behind"
+    )
     # A later store (another run) serves the file, not a new decode: marked frames come back.
     np.save(cached, np.full_like(np.load(cached), 7))
     assert (DecodedVideos(tmp_path / "decoded", (16, 16)).read(str(video), indices) == 7).all()
     # An edited video (new modification time) is decoded again, as is another frame size.
     os.utime(video, ns=(video.stat().st_atime_ns, video.stat().st_mtime_ns + 10**9))
-    np.testing.assert_array_equal(DecodedVideos(tmp_path / "decoded", (16, 16)).read(str(video), indices), first)
+    np.testing.assert_array_equal(
+        DecodedVideos(tmp_path / "decoded", (16, 16)).read(str(video), indices), first
+    )
     DecodedVideos(tmp_path / "decoded", (8, 8)).read(str(video), indices)
     assert len(list((tmp_path / "decoded").glob("*.npy"))) == 3

@@ -2,8 +2,8 @@ import os
 
 import numpy as np
 import pytest
-
 from helpers import FOREIGN_FORMATS, write_foreign_video
+
 from vlm_tf.data.decode import VideoReadError, probe_video, read_frames, write_video
 
 
@@ -25,7 +25,9 @@ def test_write_then_read_round_trip(tmp_path, extension):
     decoded = read_frames(path)
     assert decoded.shape == frames.shape and decoded.dtype == np.uint8
     # Lossy codecs: compare brightness per frame, and that red stayed red (RGB, not BGR).
-    np.testing.assert_allclose(decoded[..., 1].mean(axis=(1, 2)), frames[..., 1].mean(axis=(1, 2)), atol=6)
+    np.testing.assert_allclose(
+        decoded[..., 1].mean(axis=(1, 2)), frames[..., 1].mean(axis=(1, 2)), atol=6
+    )
     assert decoded[:, :, :10, 0].mean() > 200 and decoded[:, :, :10, 2].mean() < 200
 
 
@@ -54,7 +56,10 @@ def test_bad_files_name_the_file_and_the_reason(tmp_path):
     empty.write_bytes(b"")
     text = tmp_path / "notes.mp4"
     text.write_text("this is not a video\n" * 50)
-    good = write_video(tmp_path / "good.mp4", np.random.default_rng(0).integers(0, 256, (30, 64, 64, 3), dtype=np.uint8))
+    good = write_video(
+        tmp_path / "good.mp4",
+        np.random.default_rng(0).integers(0, 256, (30, 64, 64, 3), dtype=np.uint8),
+    )
     truncated = tmp_path / "truncated.mp4"
     truncated.write_bytes(open(good, "rb").read()[:600])
     cases = {

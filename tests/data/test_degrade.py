@@ -1,4 +1,6 @@
-"""The seeded degradations that make restoration pairs (vlm_tf.data.degrade), checked against OpenCV and against the noise model's own arithmetic."""
+"""The seeded degradations that make restoration pairs (vlm_tf.data.degrade), checked against OpenCV
+and against the noise model's own arithmetic.
+"""
 
 import cv2
 import numpy as np

@@ -1,4 +1,6 @@
-"""Memory stays flat over many decodes of real files: nothing per video is kept or leaked (an unreleased capture, a cached frame)."""
+"""Memory stays flat over many decodes of real files: nothing per video is kept or leaked (an
+unreleased capture, a cached frame).
+"""
 
 import json
 import os
@@ -41,7 +43,9 @@ SOAK_SCRIPT = textwrap.dedent(
                 samples.append(resident_mb())
     else:
         from vlm_tf.data import video_dataset_from_directory
-        dataset = video_dataset_from_directory(folder, num_frames=8, image_size=(64, 64), batch_size=4, seed=0, augment=True)
+        dataset = video_dataset_from_directory(
+            folder, num_frames=8, image_size=(64, 64), batch_size=4, seed=0, augment=True
+        )
         done = 0
         while done < decodes:
             for clips, _ in dataset:

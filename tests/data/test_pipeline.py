@@ -3,8 +3,8 @@ import shutil
 import numpy as np
 import pytest
 import tensorflow as tf
-
 from helpers import FOREIGN_FORMATS, write_foreign_video
+
 from vlm_tf.data.decode import VideoReadError, write_video
 from vlm_tf.data.pipeline import video_dataset_from_directory
 from vlm_tf.data.synthetic import CLASS_NAMES
@@ -15,14 +15,18 @@ def _labels(dataset):
 
 
 def test_clips_labels_and_class_names(tiny_dataset):
-    dataset = video_dataset_from_directory(tiny_dataset / "train", num_frames=6, image_size=(24, 20), batch_size=5, shuffle=False)
+    dataset = video_dataset_from_directory(
+        tiny_dataset / "train", num_frames=6, image_size=(24, 20), batch_size=5, shuffle=False
+    )
     assert dataset.class_names == sorted(CLASS_NAMES)
     clips, labels = next(iter(dataset))
     assert clips.shape == (5, 6, 24, 20, 3) and clips.dtype == tf.float32
     assert 0 <= float(tf.reduce_min(clips)) and float(tf.reduce_max(clips)) <= 255
     expected = [dataset.class_names.index(path.split("/")[-2]) for path in dataset.file_paths]
     np.testing.assert_array_equal(_labels(dataset), expected)
-    one_hot = video_dataset_from_directory(tiny_dataset / "train", num_frames=6, batch_size=5, shuffle=False, label_mode="categorical")
+    one_hot = video_dataset_from_directory(
+        tiny_dataset / "train", num_frames=6, batch_size=5, shuffle=False, label_mode="categorical"
+    )
     np.testing.assert_array_equal(_labels(one_hot).argmax(axis=-1), expected)
 
 
@@ -34,22 +38,35 @@ def test_unreadable_files_are_reported_and_never_shift_labels(tiny_dataset, tmp_
     (root / "move_up" / "zero.mkv").write_bytes(b"\x1aE\xdf\xa3" + b"\x00" * 64)
     (root / "notes").mkdir()
     (root / "grow" / "readme.txt").write_text("ignored: not a video extension")
-    dataset = video_dataset_from_directory(root, class_names=list(CLASS_NAMES), num_frames=4, batch_size=4, shuffle=False)
-    assert sorted(item["path"].split("/")[-1] for item in dataset.skipped) == ["aaa_empty.mp4", "aab_text.avi", "zero.mkv"]
+    dataset = video_dataset_from_directory(
+        root, class_names=list(CLASS_NAMES), num_frames=4, batch_size=4, shuffle=False
+    )
+    assert sorted(item["path"].split("/")[-1] for item in dataset.skipped) == [
+        "aaa_empty.mp4",
+        "aab_text.avi",
+        "zero.mkv",
+    ]
     assert all(item["reason"] for item in dataset.skipped)
     labels = _labels(dataset)
     assert len(labels) == 8 * 4
     np.testing.assert_array_equal(np.bincount(labels, minlength=8), [4] * 8)
-    np.testing.assert_array_equal(labels, [CLASS_NAMES.index(p.split("/")[-2]) for p in dataset.file_paths])
+    np.testing.assert_array_equal(
+        labels, [CLASS_NAMES.index(p.split("/")[-2]) for p in dataset.file_paths]
+    )
     with pytest.raises(VideoReadError, match="aaa_empty.mp4"):
         video_dataset_from_directory(root, num_frames=4, strict=True)
 
 
 def test_validation_split_is_disjoint_and_complete(tiny_dataset):
     common = dict(num_frames=4, batch_size=4, seed=5, validation_split=0.25)
-    training, validation = video_dataset_from_directory(tiny_dataset / "train", subset="both", **common)
+    training, validation = video_dataset_from_directory(
+        tiny_dataset / "train", subset="both", **common
+    )
     assert not set(training.file_paths) & set(validation.file_paths)
-    assert len(training.file_paths) + len(validation.file_paths) == 32 and len(validation.file_paths) == 8
+    assert (
+        len(training.file_paths) + len(validation.file_paths) == 32
+        and len(validation.file_paths) == 8
+    )
     again = video_dataset_from_directory(tiny_dataset / "train", subset="validation", **common)
     assert again.file_paths == validation.file_paths
 
@@ -58,21 +75,35 @@ def test_seeded_augmentation_is_reproducible_and_changes_each_epoch(tiny_dataset
     def first_batch(dataset):
         return next(iter(dataset))[0].numpy()
 
-    make = lambda seed: video_dataset_from_directory(tiny_dataset / "train", num_frames=4, batch_size=4, seed=seed, augment=True)
+    def make(seed):
+        return video_dataset_from_directory(
+            tiny_dataset / "train", num_frames=4, batch_size=4, seed=seed, augment=True
+        )
+
     a, b = make(11), make(11)
     np.testing.assert_array_equal(first_batch(a), first_batch(b))
     assert not np.array_equal(first_batch(a), first_batch(make(12)))
-    assert not np.array_equal(first_batch(a), first_batch(a)), "a second epoch should see new samples"
+    assert not np.array_equal(first_batch(a), first_batch(a)), (
+        "a second epoch should see new samples"
+    )
 
 
 def test_label_changing_augmentation_needs_a_label_map(tiny_dataset):
     def labels_seen(label_maps):
         dataset = video_dataset_from_directory(
-            tiny_dataset / "train", class_names=list(CLASS_NAMES), num_frames=4, batch_size=32, seed=1, augment=True, label_maps=label_maps
+            tiny_dataset / "train",
+            class_names=list(CLASS_NAMES),
+            num_frames=4,
+            batch_size=32,
+            seed=1,
+            augment=True,
+            label_maps=label_maps,
         )
         truth = np.array([CLASS_NAMES.index(p.split("/")[-2]) for p in dataset.file_paths])
         # Shuffled order: compare label counts, which a relabelling changes only for mapped pairs.
-        return [np.bincount(_labels(dataset), minlength=8) for _ in range(6)], np.bincount(truth, minlength=8)
+        return [np.bincount(_labels(dataset), minlength=8) for _ in range(6)], np.bincount(
+            truth, minlength=8
+        )
 
     counts, truth = labels_seen(None)
     assert all(np.array_equal(c, truth) for c in counts)
@@ -87,13 +118,19 @@ def test_videos_from_other_encoders_sizes_and_rates(tmp_path):
         folder = tmp_path / ("bright" if k % 2 else "dark")
         folder.mkdir(exist_ok=True)
         level = 200 if k % 2 else 40
-        frames = np.clip(rng.normal(level, 5, (5 + 7 * k, height, width, 3)), 0, 255).astype(np.uint8)
+        frames = np.clip(rng.normal(level, 5, (5 + 7 * k, height, width, 3)), 0, 255).astype(
+            np.uint8
+        )
         write_foreign_video(folder / f"clip{k}.{container}", frames, fps=fps, codec=codec)
-    dataset = video_dataset_from_directory(tmp_path, num_frames=8, image_size=(32, 32), batch_size=4, shuffle=False)
+    dataset = video_dataset_from_directory(
+        tmp_path, num_frames=8, image_size=(32, 32), batch_size=4, shuffle=False
+    )
     assert dataset.skipped == []
     clips, labels = next(iter(dataset))
     means = clips.numpy().mean(axis=(1, 2, 3, 4))
-    assert all((m > 150) == (dataset.class_names[l] == "bright") for m, l in zip(means, labels.numpy()))
+    assert all(
+        (m > 150) == (dataset.class_names[k] == "bright") for m, k in zip(means, labels.numpy())
+    )
 
 
 def test_bad_arguments_name_what_was_received(tiny_dataset, tmp_path):
@@ -107,7 +144,9 @@ def test_bad_arguments_name_what_was_received(tiny_dataset, tmp_path):
     with pytest.raises(ValueError, match="image_size"):
         video_dataset_from_directory(tiny_dataset / "train", image_size=64)
     with pytest.raises(ValueError, match="seed"):
-        video_dataset_from_directory(tiny_dataset / "train", validation_split=0.2, subset="training")
+        video_dataset_from_directory(
+            tiny_dataset / "train", validation_split=0.2, subset="training"
+        )
 
 
 def test_written_video_round_trips_through_the_pipeline(tmp_path):
@@ -117,7 +156,9 @@ def test_written_video_round_trips_through_the_pipeline(tmp_path):
         (tmp_path / name).mkdir()
     write_video(tmp_path / "red" / "a.mp4", frames)
     write_video(tmp_path / "blue" / "b.avi", frames[..., ::-1].copy())
-    dataset = video_dataset_from_directory(tmp_path, num_frames=5, image_size=(16, 16), batch_size=2, shuffle=False)
+    dataset = video_dataset_from_directory(
+        tmp_path, num_frames=5, image_size=(16, 16), batch_size=2, shuffle=False
+    )
     clips, labels = next(iter(dataset))
     red = clips.numpy()[list(labels.numpy()).index(dataset.class_names.index("red"))]
     assert red[..., 0].mean() > 200 and red[..., 2].mean() < 60

@@ -22,8 +22,15 @@ def test_random_stays_in_its_segment_and_in_order(num_frames, clip_length):
         assert indices.min() >= 0 and indices.max() < num_frames
         assert np.all(np.diff(indices) >= 0)
         segment = np.floor(np.arange(clip_length) * num_frames / clip_length)
-        assert np.all(indices >= segment) and np.all(indices < np.maximum(segment + 1, np.ceil((np.arange(clip_length) + 1) * num_frames / clip_length)))
+        assert np.all(indices >= segment) and np.all(
+            indices
+            < np.maximum(
+                segment + 1, np.ceil((np.arange(clip_length) + 1) * num_frames / clip_length)
+            )
+        )
         seen.add(tuple(indices))
     if num_frames > clip_length:
         assert len(seen) > 1
-    np.testing.assert_array_equal(random_indices(300, 16, [1, 2]).numpy(), random_indices(300, 16, [1, 2]).numpy())
+    np.testing.assert_array_equal(
+        random_indices(300, 16, [1, 2]).numpy(), random_indices(300, 16, [1, 2]).numpy()
+    )

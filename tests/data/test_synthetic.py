@@ -37,12 +37,17 @@ def test_motion_matches_the_label(seed):
         assert sign * (centre[-1, axis] - centre[0, axis]) > 8
     _, grow, _ = render_clip("grow", num_frames=16, seed=seed)
     _, shrink, _ = render_clip("shrink", num_frames=16, seed=seed)
-    area = lambda b: (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
+
+    def area(b):
+        return (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
+
     assert area(grow)[-1] > 2 * area(grow)[0] and area(shrink)[0] > 2 * area(shrink)[-1]
 
 
 def test_rotating_objects_swing_the_labels_way():
-    """The box centre goes round the pivot clockwise for rotate_cw (y points down: the angle grows)."""
+    """The box centre goes round the pivot clockwise for rotate_cw (y points down: the angle
+    grows).
+    """
 
     def swept_angle(label, seed):
         _, boxes, _ = render_clip(label, num_frames=24, seed=seed)

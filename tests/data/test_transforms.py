@@ -31,11 +31,15 @@ def test_label_map_table():
 
 def test_flip_relabels_and_never_flips_unmapped_classes():
     clip = _clip()
-    table = transforms.label_map_table({"left": "right", "right": "left"}, ["left", "right", "other"])
+    table = transforms.label_map_table(
+        {"left": "right", "right": "left"}, ["left", "right", "other"]
+    )
     flipped_labels = {0: set(), 2: set()}
     for seed in range(30):
         for label in (0, 2):
-            out, new_label = transforms.apply_with_label_map(transforms.horizontal_flip, clip, tf.constant(label), tf.constant([seed, 0]), table)
+            out, new_label = transforms.apply_with_label_map(
+                transforms.horizontal_flip, clip, tf.constant(label), tf.constant([seed, 0]), table
+            )
             was_flipped = np.allclose(out.numpy(), clip.numpy()[:, :, ::-1])
             flipped_labels[label].add((was_flipped, int(new_label)))
     assert flipped_labels[0] == {(True, 1), (False, 0)}
@@ -44,7 +48,9 @@ def test_flip_relabels_and_never_flips_unmapped_classes():
 
 def test_augment_clip_is_reproducible_per_seed():
     clip, label = _clip(), tf.constant(0)
-    tables = {name: transforms.label_map_table(LABEL_MAPS[name], CLASS_NAMES) for name in LABEL_MAPS}
+    tables = {
+        name: transforms.label_map_table(LABEL_MAPS[name], CLASS_NAMES) for name in LABEL_MAPS
+    }
     a = transforms.augment_clip(clip, label, tf.constant([1, 1]), label_map_tables=tables)
     b = transforms.augment_clip(clip, label, tf.constant([1, 1]), label_map_tables=tables)
     c = transforms.augment_clip(clip, label, tf.constant([2, 1]), label_map_tables=tables)

@@ -32,19 +32,25 @@ def _gradients(layer, x):
 @pytest.mark.parametrize("activation", ["relu", "tanh"])
 def test_same_outputs_and_gradients_as_keras(activation, return_sequences):
     ours, reference = _pair(activation, return_sequences)
-    assert ours._projects_inputs(None, None) == (activation == "relu"), "only where Keras has no fused kernel"
+    assert ours._projects_inputs(None, None) == (activation == "relu"), (
+        "only where Keras has no fused kernel"
+    )
     x = tf.constant(np.random.default_rng(1).normal(0, 1, (3, 7, 40)).astype("float32"))
     np.testing.assert_allclose(ours(x).numpy(), reference(x).numpy(), rtol=1e-5, atol=1e-6)
     for mine, theirs in zip(_gradients(ours, x), _gradients(reference, x)):
         # Float32 round-off of sums taken in another order, relative to the gradient's scale.
-        np.testing.assert_allclose(mine.numpy(), theirs.numpy(), rtol=1e-4, atol=1e-5 * np.abs(theirs.numpy()).max())
+        np.testing.assert_allclose(
+            mine.numpy(), theirs.numpy(), rtol=1e-4, atol=1e-5 * np.abs(theirs.numpy()).max()
+        )
 
 
 def test_masked_sequences_take_keras_path_and_agree():
     ours, reference = _pair("relu", False)
     x = tf.constant(np.random.default_rng(2).normal(0, 1, (2, 5, 40)).astype("float32"))
     mask = tf.constant([[True] * 5, [True, True, True, False, False]])
-    np.testing.assert_allclose(ours(x, mask=mask).numpy(), reference(x, mask=mask).numpy(), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(
+        ours(x, mask=mask).numpy(), reference(x, mask=mask).numpy(), rtol=1e-5, atol=1e-6
+    )
 
 
 def test_mixed_bfloat16_stays_close_and_config_round_trips(tmp_path):
@@ -54,7 +60,11 @@ def test_mixed_bfloat16_stays_close_and_config_round_trips(tmp_path):
         ours, reference = _pair("relu", False)
         x = tf.constant(np.random.default_rng(3).normal(0, 1, (2, 6, 40)).astype("float32"))
         assert ours(x).dtype == tf.bfloat16
-        np.testing.assert_allclose(tf.cast(ours(x), tf.float32).numpy(), tf.cast(reference(x), tf.float32).numpy(), atol=0.05)
+        np.testing.assert_allclose(
+            tf.cast(ours(x), tf.float32).numpy(),
+            tf.cast(reference(x), tf.float32).numpy(),
+            atol=0.05,
+        )
     finally:
         keras.mixed_precision.set_global_policy(previous)
     inputs = keras.Input((4, 40))

@@ -4,8 +4,8 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
-
 from helpers import text_notation_weights
+
 from vlm_tf import math as vm
 from vlm_tf.layers import TextGatedRNNCell
 from vlm_tf.layers.text_gated import GATE_ORDER
@@ -14,7 +14,9 @@ UNITS, FEATURES, STEPS = 5, 3, 6
 
 
 def _layer():
-    return keras.layers.RNN(TextGatedRNNCell(UNITS, bias_initializer="random_normal"), return_sequences=True)
+    return keras.layers.RNN(
+        TextGatedRNNCell(UNITS, bias_initializer="random_normal"), return_sequences=True
+    )
 
 
 def test_every_step_matches_the_numpy_formulas():
@@ -36,7 +38,7 @@ def test_the_output_gate_receives_no_gradient_and_the_others_do():
     kernel_grad = tape.gradient(loss, layer.cell.kernel)
     kernel_grad = tf.convert_to_tensor(kernel_grad).numpy()
     for index, gate in enumerate(GATE_ORDER):
-        block = np.abs(kernel_grad[:, index * UNITS:(index + 1) * UNITS]).sum()
+        block = np.abs(kernel_grad[:, index * UNITS : (index + 1) * UNITS]).sum()
         assert (block == 0) == (gate == "o"), (gate, block)
 
 

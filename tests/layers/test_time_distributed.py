@@ -10,7 +10,14 @@ def _frames(batch=2, time=5):
     return np.random.default_rng(0).normal(size=(batch, time, 9, 9, 3)).astype(np.float32)
 
 
-@pytest.mark.parametrize("make_layer", [lambda: keras.layers.Conv2D(4, 3), lambda: keras.layers.MaxPooling2D(2), lambda: keras.layers.Flatten()])
+@pytest.mark.parametrize(
+    "make_layer",
+    [
+        lambda: keras.layers.Conv2D(4, 3),
+        lambda: keras.layers.MaxPooling2D(2),
+        lambda: keras.layers.Flatten(),
+    ],
+)
 def test_equals_the_layer_applied_frame_by_frame(make_layer):
     layer = make_layer()
     wrapped = TimeDistributed(layer)
@@ -35,6 +42,8 @@ def test_batch_norm_sees_every_frame_and_config_round_trips():
     wrapped = TimeDistributed(keras.layers.BatchNormalization(momentum=0.0), name="bn")
     x = _frames()
     wrapped(x, training=True)
-    np.testing.assert_allclose(wrapped.layer.moving_mean.numpy(), x.mean(axis=(0, 1, 2, 3)), atol=1e-5)
+    np.testing.assert_allclose(
+        wrapped.layer.moving_mean.numpy(), x.mean(axis=(0, 1, 2, 3)), atol=1e-5
+    )
     clone = keras.layers.deserialize(keras.layers.serialize(wrapped))
     assert type(clone) is TimeDistributed and clone.name == "bn"

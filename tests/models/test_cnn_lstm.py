@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
-
 from helpers import check_model
+
 from vlm_tf.models import build_cnn_lstm, build_model, model_names
 
 
@@ -10,20 +10,32 @@ def test_the_texts_listing_fails_as_written():
     from tensorflow.keras.layers import LSTM, Conv2D, Dense, Input, MaxPooling2D  # noqa: F401  (the text's imports)
     from tensorflow.keras.models import Model  # noqa: F401
 
-    height, width, channels, num_classes = 64, 64, 3, 8
+    height, width, channels, num_classes = 64, 64, 3, 8  # noqa: F841  (the listing's names)
     input_layer = Input(shape=(None, height, width, channels))
-    with pytest.raises(ValueError, match="Kernel shape must have the same length as input|found ndim=5"):
+    with pytest.raises(
+        ValueError, match="Kernel shape must have the same length as input|found ndim=5"
+    ):
         Conv2D(filters=32, kernel_size=(3, 3), activation="relu")(input_layer)
     # Even on one frame, the LSTM cannot take the pooled 4-D map.
     frame = Input(shape=(height, width, channels))
-    pooled = MaxPooling2D(pool_size=(2, 2))(Conv2D(filters=32, kernel_size=(3, 3), activation="relu")(frame))
+    pooled = MaxPooling2D(pool_size=(2, 2))(
+        Conv2D(filters=32, kernel_size=(3, 3), activation="relu")(frame)
+    )
     with pytest.raises(ValueError, match="expected ndim=3, found ndim=4"):
         LSTM(units=64, activation="relu")(pooled)
 
 
 def test_defaults_follow_the_text():
     model = build_cnn_lstm(num_classes=5, image_size=(32, 32))
-    assert [layer.name for layer in model.layers] == ["input_layer", "rescaling", "conv1", "pool1", "frame_features", "lstm1", "output_layer"]
+    assert [layer.name for layer in model.layers] == [
+        "input_layer",
+        "rescaling",
+        "conv1",
+        "pool1",
+        "frame_features",
+        "lstm1",
+        "output_layer",
+    ]
     conv = model.get_layer("conv1").layer
     assert (conv.filters, conv.kernel_size, conv.activation.__name__) == (32, (3, 3), "relu")
     assert model.get_layer("pool1").layer.pool_size == (2, 2)
@@ -46,9 +58,18 @@ def test_any_clip_length():
 
 @pytest.mark.parametrize("frame_features", ["flatten", "global_average"])
 def test_frame_feature_choices(frame_features, tmp_path):
-    model = build_cnn_lstm(num_classes=4, image_size=(36, 36), filters=(8, 8), frame_features=frame_features, lstm_units=8)
+    model = build_cnn_lstm(
+        num_classes=4,
+        image_size=(36, 36),
+        filters=(8, 8),
+        frame_features=frame_features,
+        lstm_units=8,
+    )
     # 36 → conv 34 → pool 17 → conv 15 → pool 7.
-    assert model.get_layer("frame_features").output.shape[-1] == {"flatten": 7 * 7 * 8, "global_average": 8}[frame_features]
+    assert (
+        model.get_layer("frame_features").output.shape[-1]
+        == {"flatten": 7 * 7 * 8, "global_average": 8}[frame_features]
+    )
     check_model(model, tmp_path=tmp_path)
 
 
@@ -68,7 +89,10 @@ def test_registered_models(name, tmp_path):
         (dict(num_classes=3, image_size=(8, 8), filters=(4, 4)), "too small"),
         (dict(num_classes=3, dropout=1.5), "dropout"),
         (dict(num_classes=3, recurrent="transformer"), "recurrent must be one of .*'transformer'"),
-        (dict(num_classes=3, recurrent="gru", lstm_activation="relu"), "lstm_activation applies to recurrent='lstm' only"),
+        (
+            dict(num_classes=3, recurrent="gru", lstm_activation="relu"),
+            "lstm_activation applies to recurrent='lstm' only",
+        ),
     ],
 )
 def test_bad_arguments(kwargs, message):

@@ -1,4 +1,5 @@
-"""Every registered classifier built under mixed bfloat16 (what `--precision auto` picks on an AVX512_BF16 CPU) saves, loads in a float32 process and predicts the same.
+"""Every registered classifier built under mixed bfloat16 (what `--precision auto` picks on an
+AVX512_BF16 CPU) saves, loads in a float32 process and predicts the same.
 
 Sub-layers a custom layer makes for itself must compute in the layer's own
 policy: loaded where the global policy is float32, a transformer block's

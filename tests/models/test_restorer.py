@@ -1,11 +1,20 @@
-"""The chapter-6 restorer and its layers: shapes, the TF ops they stand for, the identity they start as, save/load at any frame size."""
+"""The chapter-6 restorer and its layers: shapes, the TF ops they stand for, the identity they start
+as, save/load at any frame size.
+"""
 
 import keras
 import numpy as np
 import pytest
 import tensorflow as tf
 
-from vlm_tf.layers import CentreFrame, FoldTime, GlobalContext, PixelShuffle, RelativeToCentre, Upscale
+from vlm_tf.layers import (
+    CentreFrame,
+    FoldTime,
+    GlobalContext,
+    PixelShuffle,
+    RelativeToCentre,
+    Upscale,
+)
 from vlm_tf.models.registry import default_model, get_model_spec, model_names
 from vlm_tf.models.restoration import build_video_restorer
 
@@ -25,7 +34,9 @@ def test_upscale_is_tf_bicubic_resize_even_when_the_size_is_unknown(scale):
     x = _frames((2, 7, 9, 3))
     expected = tf.image.resize(x, (7 * scale, 9 * scale), "bicubic")
     np.testing.assert_allclose(Upscale(scale)(x), expected, atol=1e-3)
-    traced = tf.function(Upscale(scale).__call__, input_signature=[tf.TensorSpec([None, None, None, 3])])
+    traced = tf.function(
+        Upscale(scale).__call__, input_signature=[tf.TensorSpec([None, None, None, 3])]
+    )
     np.testing.assert_allclose(traced(x), expected, atol=1e-3)
 
 
@@ -59,7 +70,11 @@ def test_restorer_starts_as_the_identity_or_bicubic_at_any_size(scale):
     model = build_video_restorer(window=5, scale=scale)
     for height, width in ((16, 16), (12, 20)):
         x = _frames((1, 5, height, width, 3))
-        expected = x[:, 2] if scale == 1 else tf.image.resize(x[:, 2], (height * scale, width * scale), "bicubic")
+        expected = (
+            x[:, 2]
+            if scale == 1
+            else tf.image.resize(x[:, 2], (height * scale, width * scale), "bicubic")
+        )
         np.testing.assert_allclose(model(x), expected, atol=1e-3)
 
 
@@ -72,7 +87,9 @@ def test_restorer_trains_saves_and_loads(tmp_path):
     after = model.predict(x, verbose=0)
     assert not np.allclose(before, after)
     model.save(tmp_path / "restorer.keras")
-    np.testing.assert_allclose(keras.models.load_model(tmp_path / "restorer.keras").predict(x, verbose=0), after, atol=1e-4)
+    np.testing.assert_allclose(
+        keras.models.load_model(tmp_path / "restorer.keras").predict(x, verbose=0), after, atol=1e-4
+    )
 
 
 def test_restorer_rejects_an_even_window():

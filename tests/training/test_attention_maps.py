@@ -1,12 +1,15 @@
-"""Attention maps in TensorBoard: which frames each model weighed, read back from real event files."""
+"""Attention maps in TensorBoard: which frames each model weighed, read back from real event
+files.
+"""
 
 import numpy as np
 import pytest
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from vlm_tf.models import build_model
+from vlm_tf.models.attention import attention_layer, frame_weight_rows
 from vlm_tf.training import RunConfig, train
-from vlm_tf.training.callbacks import attention_layer, attention_map_image, frame_weight_rows
+from vlm_tf.visualize import attention_map_image
 
 
 def _image_tags(log_dir):
@@ -15,9 +18,17 @@ def _image_tags(log_dir):
     return {tag: accumulator.Tensors(tag) for tag in accumulator.Tags()["tensors"]}
 
 
-@pytest.mark.parametrize("model,rows", [("cnn_lstm_soft_attention", 1), ("cnn_multiscale_attention", 4), ("video_transformer", 1)])
+@pytest.mark.parametrize(
+    "model,rows",
+    [("cnn_lstm_soft_attention", 1), ("cnn_multiscale_attention", 4), ("video_transformer", 1)],
+)
 def test_every_epoch_writes_the_attention_of_validation_clips(model, rows, tiny_dataset, tmp_path):
-    train(tiny_dataset, tmp_path / "run", RunConfig(model=model, epochs=2, num_frames=4, image_size=32, batch_size=8), verbose=0)
+    train(
+        tiny_dataset,
+        tmp_path / "run",
+        RunConfig(model=model, epochs=2, num_frames=4, image_size=32, batch_size=8),
+        verbose=0,
+    )
     images = _image_tags(tmp_path / "run" / "logs" / "attention")
     assert len(images) == 4 and all(tag.startswith("attention/") for tag in images)
     # Four clips of four different classes.
@@ -30,7 +41,12 @@ def test_every_epoch_writes_the_attention_of_validation_clips(model, rows, tiny_
 
 
 def test_models_without_attention_write_no_maps(tiny_dataset, tmp_path):
-    train(tiny_dataset, tmp_path / "run", RunConfig(model="cnn_mean", epochs=1, num_frames=4, image_size=32, batch_size=8), verbose=0)
+    train(
+        tiny_dataset,
+        tmp_path / "run",
+        RunConfig(model="cnn_mean", epochs=1, num_frames=4, image_size=32, batch_size=8),
+        verbose=0,
+    )
     assert not (tmp_path / "run" / "logs" / "attention").exists()
 
 

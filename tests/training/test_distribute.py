@@ -10,8 +10,8 @@ import time
 
 import numpy as np
 import pytest
-
 from helpers import assert_one_line_error, vlm_tf, write_fading_dataset
+
 from vlm_tf.training import distribute
 
 # One process trains a registered model on fixed clips under `--strategy`'s
@@ -33,7 +33,8 @@ STEPS_SCRIPT = textwrap.dedent(
     labels = np.eye(8, dtype="float32")[rng.integers(0, 8, 32)]
     dataset = tf.data.Dataset.from_tensor_slices((clips, labels))
     if distribution.num_workers > 1:
-        # As `train` feeds workers: each its share of the clips, endless, for a given number of steps.
+        # As `train` feeds workers: each its share of the clips, endless, for a given number of
+        # steps.
         dataset = dataset.shard(distribution.num_workers, distribution.shard_index).repeat()
     # Batches of the global batch size, 8; tf.distribute splits them among the replicas.
     dataset = distribute.whole_on_every_worker(dataset.batch(8))
@@ -58,7 +59,13 @@ def _start(script_args, tf_config=None):
     env.pop("TF_CONFIG", None)
     if tf_config:
         env["TF_CONFIG"] = tf_config
-    return subprocess.Popen([sys.executable, "-c", STEPS_SCRIPT, *script_args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    return subprocess.Popen(
+        [sys.executable, "-c", STEPS_SCRIPT, *script_args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
 
 
 def _finish(processes, timeout=300):
@@ -69,17 +76,27 @@ def _finish(processes, timeout=300):
 
 @pytest.mark.slow
 def test_two_workers_take_the_steps_one_process_takes(tmp_path):
-    """Each worker holds half of every global batch; the averaged gradients give one process's weights, to round-off."""
+    """Each worker holds half of every global batch; the averaged gradients give one process's
+    weights, to round-off.
+    """
     one = _start([tmp_path / "one.npz"])
     _finish([one])
-    two = [_start([tmp_path / "two.npz"], tf_config) for tf_config in distribute.loopback_cluster(2)]
+    two = [
+        _start([tmp_path / "two.npz"], tf_config) for tf_config in distribute.loopback_cluster(2)
+    ]
     _finish(two)
-    with np.load(tmp_path / "one.npz") as single, np.load(tmp_path / "two.npz") as workers, np.load(f"{tmp_path / 'one.npz'}.initial.npz") as initial:
+    with (
+        np.load(tmp_path / "one.npz") as single,
+        np.load(tmp_path / "two.npz") as workers,
+        np.load(f"{tmp_path / 'one.npz'}.initial.npz") as initial,
+    ):
         assert len(single.files) == len(workers.files) > 0
         for name in single.files:
             np.testing.assert_allclose(workers[name], single[name], rtol=1e-4, atol=1e-6)
         # Eight steps moved the weights far more than the two runs differ.
-        assert max(float(np.abs(single[name] - initial[name]).max()) for name in single.files) > 1e-3
+        assert (
+            max(float(np.abs(single[name] - initial[name]).max()) for name in single.files) > 1e-3
+        )
 
 
 def _history(run_dir):
@@ -89,7 +106,19 @@ def _history(run_dir):
         return list(csv.DictReader(f))
 
 
-TRAIN_ARGS = ("--epochs", "4", "--frames", "8", "--size", "32", "--precision", "float32", "--jit", "off", "--quiet")
+TRAIN_ARGS = (
+    "--epochs",
+    "4",
+    "--frames",
+    "8",
+    "--size",
+    "32",
+    "--precision",
+    "float32",
+    "--jit",
+    "off",
+    "--quiet",
+)
 
 
 @pytest.mark.slow
@@ -101,11 +130,32 @@ def test_two_local_workers_train_as_well_as_one_process_and_resume_after_a_kill(
     # Both workers killed with SIGKILL once the chief has backed up epoch 2 ...
     run_dir = tmp_path / "workers"
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
-    command = [sys.executable, "-m", "vlm_tf.cli", "train", str(data), "--out", str(run_dir), *TRAIN_ARGS, "--strategy", "multiworker"]
-    workers = [subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env={**env, "TF_CONFIG": c}) for c in distribute.loopback_cluster(2)]
+    command = [
+        sys.executable,
+        "-m",
+        "vlm_tf.cli",
+        "train",
+        str(data),
+        "--out",
+        str(run_dir),
+        *TRAIN_ARGS,
+        "--strategy",
+        "multiworker",
+    ]
+    workers = [
+        subprocess.Popen(
+            command,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            env={**env, "TF_CONFIG": c},
+        )
+        for c in distribute.loopback_cluster(2)
+    ]
     deadline = time.monotonic() + 300
     while not (run_dir / "backup" / "state-00002").is_dir():
-        assert time.monotonic() < deadline and all(w.poll() is None for w in workers), "the workers ended before backing up epoch 2"
+        assert time.monotonic() < deadline and all(w.poll() is None for w in workers), (
+            "the workers ended before backing up epoch 2"
+        )
         time.sleep(0.1)
     for worker in workers:
         worker.send_signal(signal.SIGKILL)
@@ -113,7 +163,9 @@ def test_two_local_workers_train_as_well_as_one_process_and_resume_after_a_kill(
     assert not (run_dir / "model.keras").exists()
 
     # ... and started again with the same command: they continue from there.
-    finished = distribute.run_local_workers(["train", data, "--out", run_dir, *TRAIN_ARGS], 2, timeout=300, env=env)
+    finished = distribute.run_local_workers(
+        ["train", data, "--out", run_dir, *TRAIN_ARGS], 2, timeout=300, env=env
+    )
     for worker in finished:
         assert worker.returncode == 0, worker.stderr[-3000:]
     assert "resumed and finished" in finished[0].stdout
@@ -129,7 +181,9 @@ def test_two_local_workers_train_as_well_as_one_process_and_resume_after_a_kill(
         assert done.returncode == 0, done.stderr[-3000:]
         accuracies[name] = json.loads(done.stdout)["accuracy"]
     # Two classes: chance is 0.5.
-    assert accuracies["single"] >= 0.8 and abs(accuracies["workers"] - accuracies["single"]) <= 0.15, accuracies
+    assert (
+        accuracies["single"] >= 0.8 and abs(accuracies["workers"] - accuracies["single"]) <= 0.15
+    ), accuracies
 
 
 def test_shards_split_every_pass_between_workers(tiny_dataset):
@@ -157,17 +211,44 @@ def test_bad_strategy_settings_are_one_line_errors(tiny_dataset, tmp_path, monke
     done = vlm_tf("train", tiny_dataset, "--out", tmp_path / "b", "--strategy", "multiworker")
     assert_one_line_error(done, "TF_CONFIG must be JSON")
     monkeypatch.delenv("TF_CONFIG")
-    done = vlm_tf("train", tiny_dataset, "--out", tmp_path / "c", "--strategy", "mirrored", "--task", "denoise")
+    done = vlm_tf(
+        "train",
+        tiny_dataset,
+        "--out",
+        tmp_path / "c",
+        "--strategy",
+        "mirrored",
+        "--task",
+        "denoise",
+    )
     assert_one_line_error(done, "classify runs")
     assert not (tmp_path / "c").exists()
 
 
 @pytest.mark.slow
 def test_mirrored_strategy_trains_on_this_machines_devices(tiny_dataset, tmp_path):
-    done = vlm_tf("train", tiny_dataset, "--out", tmp_path / "run", "--strategy", "mirrored", "--epochs", "1", "--frames", "4", "--size", "32", "--quiet")
+    done = vlm_tf(
+        "train",
+        tiny_dataset,
+        "--out",
+        tmp_path / "run",
+        "--strategy",
+        "mirrored",
+        "--epochs",
+        "1",
+        "--frames",
+        "4",
+        "--size",
+        "32",
+        "--quiet",
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     execution = json.loads((tmp_path / "run" / "execution.json").read_text())
     # No GPU here: MirroredStrategy holds one replica, on the CPU.
-    assert execution["strategy"] == "mirrored" and execution["num_replicas"] >= 1 and execution["num_workers"] == 1
+    assert (
+        execution["strategy"] == "mirrored"
+        and execution["num_replicas"] >= 1
+        and execution["num_workers"] == 1
+    )
     done = vlm_tf("evaluate", tmp_path / "run", tiny_dataset / "test", "--json")
     assert done.returncode == 0 and json.loads(done.stdout)["num_videos"] == 8

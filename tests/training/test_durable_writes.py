@@ -41,14 +41,20 @@ def _model():
 
 
 def test_resume_skips_a_state_a_kill_left_half_written(tmp_path):
-    x, y = np.random.default_rng(0).normal(size=(16, 3)).astype("float32"), np.ones((16, 2), "float32")
+    x, y = (
+        np.random.default_rng(0).normal(size=(16, 3)).astype("float32"),
+        np.ones((16, 2), "float32"),
+    )
     # One batch per epoch, so epochs run in one process or two see the same data in the same order.
     fit = dict(batch_size=16, shuffle=False, verbose=0)
     backup_dir = tmp_path / "backup"
     first = _model()
     first.fit(x, y, epochs=2, **fit, callbacks=[ResumableBackup(str(backup_dir))])
-    assert sorted(os.listdir(backup_dir)) == ["state-00002"], "older states are removed once a newer one is whole"
-    # What SIGKILL during the third epoch's save leaves: a partial folder with a truncated weights file.
+    assert sorted(os.listdir(backup_dir)) == ["state-00002"], (
+        "older states are removed once a newer one is whole"
+    )
+    # What SIGKILL during the third epoch's save leaves: a partial folder with a truncated weights
+    # file.
     partial = backup_dir / f"{atomic.PARTIAL_PREFIX}4242-state-00003"
     partial.mkdir()
     (partial / ResumableBackup.WEIGHTS_FILE).write_bytes(b"\x89HDF\r\n\x1a\n" + b"\0" * 40)
@@ -58,7 +64,8 @@ def test_resume_skips_a_state_a_kill_left_half_written(tmp_path):
     second = _model()
     history = second.fit(x, y, epochs=3, **fit, callbacks=[backup])
     assert history.epoch == [2], "only the third epoch is left to run"
-    # The weights after epoch 3 came from epoch 2's: one more epoch from the first model gives the same.
+    # The weights after epoch 3 came from epoch 2's: one more epoch from the first model gives the
+    # same.
     first.fit(x, y, epochs=1, **fit)
     for a, b in zip(first.get_weights(), second.get_weights()):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)

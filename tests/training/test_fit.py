@@ -7,9 +7,9 @@ import sys
 import time
 
 import pytest
+from helpers import write_fading_dataset
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from helpers import write_fading_dataset
 from vlm_tf.data.synthetic import CLASS_NAMES
 from vlm_tf.training import RunConfig, train
 
@@ -36,7 +36,13 @@ def tiny_run(tiny_dataset, tmp_path_factory):
 
 def test_run_folder_holds_everything(tiny_run):
     run_dir, result = tiny_run
-    for name in ("config.json", "class_names.json", "model.keras", "checkpoints/best.keras", "history.csv"):
+    for name in (
+        "config.json",
+        "class_names.json",
+        "model.keras",
+        "checkpoints/best.keras",
+        "history.csv",
+    ):
         assert (run_dir / name).is_file(), name
     assert not (run_dir / "backup").exists(), "a finished run leaves no backup behind"
     saved = json.loads((run_dir / "config.json").read_text())
@@ -51,7 +57,9 @@ def test_run_folder_holds_everything(tiny_run):
 def test_tensorboard_logs_read_back(tiny_run):
     run_dir, _ = tiny_run
     train_events = _events(run_dir / "logs" / "train")
-    scalars = {tag: [e.step for e in train_events.Tensors(tag)] for tag in train_events.Tags()["tensors"]}
+    scalars = {
+        tag: [e.step for e in train_events.Tensors(tag)] for tag in train_events.Tags()["tensors"]
+    }
     assert scalars["epoch_loss"] == [0, 1] and scalars["epoch_accuracy"] == [0, 1]
     assert any(tag.startswith("conv1") and "histogram" in tag for tag in scalars), sorted(scalars)
     assert train_events.Tags()["graph"], "the model graph is written"
@@ -99,8 +107,15 @@ def test_bad_config_and_data_dir(tiny_dataset, tmp_path):
 def test_precision_and_jit_options_are_applied(tiny_dataset, tmp_path):
     import keras
 
-    train(tiny_dataset, tmp_path / "bf16", RunConfig(epochs=1, precision="mixed_bfloat16", jit="on", **TINY), verbose=0)
-    assert keras.mixed_precision.global_policy().name == "float32", "train() gives the caller's policy back"
+    train(
+        tiny_dataset,
+        tmp_path / "bf16",
+        RunConfig(epochs=1, precision="mixed_bfloat16", jit="on", **TINY),
+        verbose=0,
+    )
+    assert keras.mixed_precision.global_policy().name == "float32", (
+        "train() gives the caller's policy back"
+    )
     model = keras.models.load_model(tmp_path / "bf16" / "model.keras")
     assert model.get_layer("lstm1").dtype_policy.name == "mixed_bfloat16"
     assert model.get_layer("output_layer").dtype_policy.name == "float32"
@@ -112,17 +127,43 @@ def test_killed_run_resumes_from_its_last_epoch(tmp_path):
     # optimizer's state would end visibly behind the uninterrupted run.
     data = write_fading_dataset(tmp_path / "data")
     run_dir = tmp_path / "killed"
-    command = [sys.executable, "-m", "vlm_tf.cli", "train", str(data), "--out", str(run_dir),
-               "--epochs", "4", "--frames", "4", "--size", "32", "--precision", "float32", "--jit", "off", "--quiet"]
+    command = [
+        sys.executable,
+        "-m",
+        "vlm_tf.cli",
+        "train",
+        str(data),
+        "--out",
+        str(run_dir),
+        "--epochs",
+        "4",
+        "--frames",
+        "4",
+        "--size",
+        "32",
+        "--precision",
+        "float32",
+        "--jit",
+        "off",
+        "--quiet",
+    ]
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.time() + 300
-    while time.time() < deadline and not (run_dir / "history.csv").exists() or len(_history(run_dir)) < 2:
+    while (
+        time.time() < deadline
+        and not (run_dir / "history.csv").exists()
+        or len(_history(run_dir)) < 2
+    ):
         assert process.poll() is None, "training ended before it could be killed"
         time.sleep(0.2)
     process.send_signal(signal.SIGKILL)
     process.wait()
     done_before = len(_history(run_dir))
-    assert 2 <= done_before < 4 and (run_dir / "backup").is_dir() and not (run_dir / "model.keras").exists()
+    assert (
+        2 <= done_before < 4
+        and (run_dir / "backup").is_dir()
+        and not (run_dir / "model.keras").exists()
+    )
 
     resumed = subprocess.run(command, capture_output=True, text=True)
     assert resumed.returncode == 0, resumed.stderr[-2000:]
@@ -133,19 +174,42 @@ def test_killed_run_resumes_from_its_last_epoch(tmp_path):
 
     # The same seed, never killed: the resumed run ends where it ends. Not to
     # the bit: a restarted process shuffles its remaining epochs afresh.
-    whole = subprocess.run([*command[:6], str(tmp_path / "whole"), *command[7:]], capture_output=True, text=True)
+    whole = subprocess.run(
+        [*command[:6], str(tmp_path / "whole"), *command[7:]], capture_output=True, text=True
+    )
     assert whole.returncode == 0, whole.stderr[-2000:]
     last, reference = _history(run_dir)[-1], _history(tmp_path / "whole")[-1]
     assert float(reference["val_accuracy"]) >= 0.8, reference
-    assert abs(float(last["val_accuracy"]) - float(reference["val_accuracy"])) <= 0.15, (last, reference)
+    assert abs(float(last["val_accuracy"]) - float(reference["val_accuracy"])) <= 0.15, (
+        last,
+        reference,
+    )
     assert abs(float(last["loss"]) - float(reference["loss"])) <= 0.15, (last, reference)
 
 
 def test_test_split_is_never_used_for_validation(tmp_path):
-    from vlm_tf.training.fit import find_split_dirs
+    from vlm_tf.data.splits import find_split_dirs
 
     for split in ("train", "test"):
         (tmp_path / split / "a").mkdir(parents=True)
     assert find_split_dirs(tmp_path) == (str(tmp_path / "train"), None)
     (tmp_path / "val" / "a").mkdir(parents=True)
     assert find_split_dirs(tmp_path) == (str(tmp_path / "train"), str(tmp_path / "val"))
+
+
+def test_config_json_from_before_the_task_options_loads():
+    """Runs written when RunConfig held every task's options (flat, all of them) load with their own."""
+    from vlm_tf.tasks.options import NoOptions, RestorationOptions
+
+    old = {
+        **RunConfig(model="superres_window").to_dict(),
+        "gan_loss": "text",
+        "scale": 4,
+        "noise_sigma": 9.0,
+    }
+    config = RunConfig.from_dict(old)
+    assert config.options == RestorationOptions(scale=4, noise_sigma=9.0)
+    assert config.to_dict() == {key: value for key, value in old.items() if key != "gan_loss"}
+    assert RunConfig.from_dict({**old, "model": "cnn_lstm"}).options == NoOptions()
+    with pytest.raises(ValueError, match="scale must be one of"):
+        RunConfig.from_dict({**old, "scale": 3}).validate()

@@ -1,4 +1,6 @@
-"""`--precision auto` / `--jit auto`: the choice rule, the measurement, remembering it, and runs that keep what they started with."""
+"""`--precision auto` / `--jit auto`: the choice rule, the measurement, remembering it, and runs
+that keep what they started with.
+"""
 
 import json
 
@@ -16,15 +18,21 @@ def test_fastest_candidate_must_beat_the_float32_baseline_by_the_margin():
     assert runtime.pick_fastest(rates) == ("float32", "off"), "4 % is within the margin"
     rates["mixed_bfloat16/off"] = 130.0
     assert runtime.pick_fastest(rates) == ("mixed_bfloat16", "off")
-    assert runtime.pick_fastest({"float32/on": 300.0}) == ("float32", "off"), "no baseline measured: keep the safe choice"
-    assert runtime.pick_fastest({"float32/on": 100.0, "mixed_bfloat16/on": 120.0}, base=("float32", "on")) == ("mixed_bfloat16", "on")
+    assert runtime.pick_fastest({"float32/on": 300.0}) == ("float32", "off"), (
+        "no baseline measured: keep the safe choice"
+    )
+    assert runtime.pick_fastest(
+        {"float32/on": 100.0, "mixed_bfloat16/on": 120.0}, base=("float32", "on")
+    ) == ("mixed_bfloat16", "on")
 
 
 def test_settings_asked_for_are_kept_without_measuring():
     def never():
         raise AssertionError("nothing to measure")
 
-    assert runtime.choose_execution("float32", "on", build=never) == runtime.Execution("float32", "on")
+    assert runtime.choose_execution("float32", "on", build=never) == runtime.Execution(
+        "float32", "on"
+    )
 
 
 def _tiny_build():
@@ -33,7 +41,9 @@ def _tiny_build():
 
 def _batch():
     rng = np.random.default_rng(0)
-    return rng.uniform(0, 255, (4, 4, 32, 32, 3)).astype("float32"), np.eye(3, dtype="float32")[rng.integers(0, 3, 4)]
+    return rng.uniform(0, 255, (4, 4, 32, 32, 3)).astype("float32"), np.eye(3, dtype="float32")[
+        rng.integers(0, 3, 4)
+    ]
 
 
 def test_cpu_choice_is_measured_then_remembered(tmp_path, monkeypatch):
@@ -41,18 +51,39 @@ def test_cpu_choice_is_measured_then_remembered(tmp_path, monkeypatch):
 
     monkeypatch.setenv("VLM_TF_CACHE_DIR", str(tmp_path))
     x, y = _batch()
-    first = runtime.choose_execution("auto", "auto", key="tiny", build=_tiny_build, inputs=x, targets=y, loss="categorical_crossentropy")
+    first = runtime.choose_execution(
+        "auto",
+        "auto",
+        key="tiny",
+        build=_tiny_build,
+        inputs=x,
+        targets=y,
+        loss="categorical_crossentropy",
+    )
     assert first.source == "measured"
     assert set(first.measured) == {"/".join(c) for c in runtime.CPU_CANDIDATES}
     assert all(rate > 0 for rate in first.measured.values())
     assert (first.precision, first.jit) == runtime.pick_fastest(first.measured)
-    assert keras.mixed_precision.global_policy().name == "float32", "measuring leaves the caller's policy alone"
+    assert keras.mixed_precision.global_policy().name == "float32", (
+        "measuring leaves the caller's policy alone"
+    )
 
     def never():
         raise AssertionError("a remembered choice is not measured again")
 
-    again = runtime.choose_execution("auto", "auto", key="tiny", build=never, inputs=x, targets=y, loss="categorical_crossentropy")
-    assert again.source == "remembered" and (again.precision, again.jit) == (first.precision, first.jit)
+    again = runtime.choose_execution(
+        "auto",
+        "auto",
+        key="tiny",
+        build=never,
+        inputs=x,
+        targets=y,
+        loss="categorical_crossentropy",
+    )
+    assert again.source == "remembered" and (again.precision, again.jit) == (
+        first.precision,
+        first.jit,
+    )
     remembered = json.loads((tmp_path / "execution.json").read_text())
     assert len(remembered) == 1 and runtime.machine_key() in next(iter(remembered))
 
@@ -60,7 +91,15 @@ def test_cpu_choice_is_measured_then_remembered(tmp_path, monkeypatch):
 def test_one_setting_fixed_measures_only_the_other(tmp_path, monkeypatch):
     monkeypatch.setenv("VLM_TF_CACHE_DIR", str(tmp_path))
     x, y = _batch()
-    chosen = runtime.choose_execution("float32", "auto", key="tiny", build=_tiny_build, inputs=x, targets=y, loss="categorical_crossentropy")
+    chosen = runtime.choose_execution(
+        "float32",
+        "auto",
+        key="tiny",
+        build=_tiny_build,
+        inputs=x,
+        targets=y,
+        loss="categorical_crossentropy",
+    )
     assert set(chosen.measured) == {"float32/off", "float32/on"} and chosen.precision == "float32"
 
 
@@ -79,16 +118,35 @@ def test_a_run_records_what_auto_chose_and_a_resume_keeps_it(tiny_dataset, tmp_p
     other = "float32" if saved["precision"] != "float32" else "mixed_bfloat16"
     for name in ("unfinished", "refused"):
         (tmp_path / name).mkdir()
-        header = {"run": dict(saved, precision=other), "data_dir": str(tiny_dataset), "class_names": []}
+        header = {
+            "run": dict(saved, precision=other),
+            "data_dir": str(tiny_dataset),
+            "class_names": [],
+        }
         (tmp_path / name / "config.json").write_text(json.dumps(header))
     resumed = train(tiny_dataset, tmp_path / "unfinished", RunConfig(epochs=1, **TINY), verbose=0)
-    assert resumed.resumed and resumed.execution.source == "resumed" and resumed.execution.precision == other
+    assert (
+        resumed.resumed
+        and resumed.execution.source == "resumed"
+        and resumed.execution.precision == other
+    )
     with pytest.raises(ValueError, match="other settings"):
-        train(tiny_dataset, tmp_path / "refused", RunConfig(epochs=1, precision=saved["precision"], **TINY), verbose=0)
+        train(
+            tiny_dataset,
+            tmp_path / "refused",
+            RunConfig(epochs=1, precision=saved["precision"], **TINY),
+            verbose=0,
+        )
 
 
 def test_profile_writes_a_trace_tensorboard_opens(tiny_dataset, tmp_path):
     run_dir = tmp_path / "profiled"
-    train(tiny_dataset, run_dir, RunConfig(epochs=2, precision="float32", jit="off", **TINY), verbose=0, profile=True)
+    train(
+        tiny_dataset,
+        run_dir,
+        RunConfig(epochs=2, precision="float32", jit="off", **TINY),
+        verbose=0,
+        profile=True,
+    )
     traces = list((run_dir / "logs" / "profile").glob("plugins/profile/*/*.xplane.pb"))
     assert len(traces) == 1 and traces[0].stat().st_size > 1000, traces

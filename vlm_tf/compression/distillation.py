@@ -22,20 +22,27 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import warnings
 
 import keras
 import numpy as np
 from keras import ops
 
 from vlm_tf import atomic
-from vlm_tf.compression.runs import new_run_dir, run_datasets, seeded, training_data_dir, write_report
+from vlm_tf.compression.runs import (
+    fit_run,
+    new_run_dir,
+    run_datasets,
+    seeded,
+    skipped_files,
+    training_data_dir,
+    write_report,
+)
 from vlm_tf.inference import load_run
 from vlm_tf.models.registry import build_model, get_model_spec
 from vlm_tf.training import config as run_files
 from vlm_tf.training import runtime
 from vlm_tf.training.callbacks import SaveModel
-from vlm_tf.training.fit import make_optimizer, write_run_header
+from vlm_tf.training.loop import make_optimizer, write_run_header
 
 DEFAULT_STUDENT = "cnn_lstm_narrow"
 # Measured (docs/design.md, "Distillation": cnn_lstm teacher → cnn_lstm_narrow,
@@ -61,7 +68,9 @@ def check_distillation(*, alpha, temperature):
 
 def tempered_softmax(probabilities, temperature):
     """softmax(log p / T), which is softmax(z / T) for the logits z behind the softmax output p."""
-    return ops.softmax(ops.log(ops.maximum(probabilities, PROBABILITY_FLOOR)) / temperature, axis=-1)
+    return ops.softmax(
+        ops.log(ops.maximum(probabilities, PROBABILITY_FLOOR)) / temperature, axis=-1
+    )
 
 
 class Distiller(keras.Model):
@@ -82,7 +91,16 @@ class Distiller(keras.Model):
         self.student_loss_tracker = keras.metrics.Mean(name="student_loss")
         self.distillation_loss_tracker = keras.metrics.Mean(name="distillation_loss")
 
-    def compile(self, optimizer="adam", metrics=None, student_loss_fn=None, distillation_loss_fn=None, alpha=DEFAULT_ALPHA, temperature=DEFAULT_TEMPERATURE, **kwargs):
+    def compile(
+        self,
+        optimizer="adam",
+        metrics=None,
+        student_loss_fn=None,
+        distillation_loss_fn=None,
+        alpha=DEFAULT_ALPHA,
+        temperature=DEFAULT_TEMPERATURE,
+        **kwargs,
+    ):
         """As `keras.Model.compile`, with the two losses (categorical cross-entropy and KL divergence by default), `alpha` and `temperature`."""
         check_distillation(alpha=alpha, temperature=temperature)
         super().compile(optimizer=optimizer, metrics=metrics, **kwargs)
@@ -98,7 +116,9 @@ class Distiller(keras.Model):
         teacher_probabilities = ops.stop_gradient(self.teacher(x, training=False))
         student_loss = self.student_loss_fn(y, y_pred, sample_weight=sample_weight)
         distillation_loss = self.distillation_loss_fn(
-            tempered_softmax(teacher_probabilities, self.temperature), tempered_softmax(y_pred, self.temperature), sample_weight=sample_weight
+            tempered_softmax(teacher_probabilities, self.temperature),
+            tempered_softmax(y_pred, self.temperature),
+            sample_weight=sample_weight,
         ) * (self.temperature**2)
         loss = self.alpha * student_loss + (1.0 - self.alpha) * distillation_loss
         if self.losses:
@@ -117,12 +137,44 @@ def _accuracy(model, dataset):
     """Top-1 accuracy of `model` on a labelled (one-hot) dataset."""
     right = total = 0
     for clips, labels in dataset:
-        right += int(np.sum(np.argmax(model(clips, training=False), axis=-1) == np.argmax(labels, axis=-1)))
+        right += int(
+            np.sum(np.argmax(model(clips, training=False), axis=-1) == np.argmax(labels, axis=-1))
+        )
         total += len(labels)
     return right / max(total, 1)
 
 
-def distill_run(teacher_run_dir, data_dir=None, *, student_model=DEFAULT_STUDENT, epochs=None, temperature=DEFAULT_TEMPERATURE, alpha=DEFAULT_ALPHA, out=None, seed=None, verbose=0):
+def _student_config(teacher, student_model, *, epochs, seed):
+    """The teacher run's config, made the config of a `student_model` run.
+
+    The teacher's clips and data, `epochs` and `seed` (default: the
+    teacher's), and the student's own optimizer recipe.
+    """
+    return dataclasses.replace(
+        teacher.config,
+        model=student_model,
+        epochs=teacher.config.epochs if epochs is None else int(epochs),
+        seed=teacher.config.seed if seed is None else int(seed),
+        # The student's own recipe, not the teacher's.
+        learning_rate=None,
+        optimizer=None,
+        weight_decay=None,
+        warmup_epochs=None,
+    ).resolved()
+
+
+def distill_run(
+    teacher_run_dir,
+    data_dir=None,
+    *,
+    student_model=DEFAULT_STUDENT,
+    epochs=None,
+    temperature=DEFAULT_TEMPERATURE,
+    alpha=DEFAULT_ALPHA,
+    out=None,
+    seed=None,
+    verbose=0,
+):
     """Trains a new `student_model` with a finished classify run as its teacher, and writes the student as a run folder.
 
     The student trains on the teacher's training data (`data_dir`, else
@@ -143,7 +195,10 @@ def distill_run(teacher_run_dir, data_dir=None, *, student_model=DEFAULT_STUDENT
     """
     check_distillation(alpha=alpha, temperature=temperature)
     if get_model_spec(student_model).task != "classify":
-        raise ValueError(f"student_model must be a classifier, received {student_model!r} ({get_model_spec(student_model).task})")
+        raise ValueError(
+            f"student_model must be a classifier, received {student_model!r} "
+            f"({get_model_spec(student_model).task})"
+        )
     if epochs is not None and int(epochs) < 1:
         raise ValueError(f"epochs must be a positive integer, received {epochs!r}")
     teacher = load_run(teacher_run_dir)
@@ -151,21 +206,13 @@ def distill_run(teacher_run_dir, data_dir=None, *, student_model=DEFAULT_STUDENT
     data_dir = training_data_dir(teacher, data_dir)
     suffix = f"distilled_{student_model}" if alpha < 1.0 else f"{student_model}_without_teacher"
     out = new_run_dir(out, f"{os.path.normpath(teacher.run_dir)}_{suffix}")
-    config = dataclasses.replace(
-        teacher.config,
-        model=student_model,
-        epochs=teacher.config.epochs if epochs is None else int(epochs),
-        seed=teacher.config.seed if seed is None else int(seed),
-        # The student's own recipe, not the teacher's.
-        learning_rate=None,
-        optimizer=None,
-        weight_decay=None,
-        warmup_epochs=None,
-    ).resolved()
+    config = _student_config(teacher, student_model, epochs=epochs, seed=seed)
     previous_policy = seeded(config)
     try:
         train_ds, val_ds, steps_per_epoch = run_datasets(teacher, data_dir, config)
-        student = build_model(student_model, num_classes=len(teacher.class_names), image_size=teacher.image_size)
+        student = build_model(
+            student_model, num_classes=len(teacher.class_names), image_size=teacher.image_size
+        )
         distiller = Distiller(student, teacher.model)
         distiller.compile(
             optimizer=make_optimizer(config, steps_per_epoch),
@@ -176,34 +223,35 @@ def distill_run(teacher_run_dir, data_dir=None, *, student_model=DEFAULT_STUDENT
         )
         write_run_header(out, data_dir, config, teacher.class_names)
         best_path = os.path.join(out, run_files.BEST_CHECKPOINT)
-        with warnings.catch_warnings():
-            # As in `vlm_tf.training.fit`: a pass of unknown length ends this way.
-            warnings.filterwarnings("ignore", message="Your input ran out of data")
-            history = distiller.fit(
-                train_ds,
-                validation_data=val_ds,
-                epochs=config.epochs,
-                callbacks=[SaveModel(best_path, part="student", monitor="val_accuracy"), keras.callbacks.CSVLogger(os.path.join(out, run_files.HISTORY_FILE))],
-                verbose=verbose,
-                shuffle=False,
-            )
+        history = fit_run(
+            distiller,
+            train_ds,
+            val_ds,
+            run_dir=out,
+            epochs=config.epochs,
+            callbacks=[SaveModel(best_path, part="student", monitor="val_accuracy")],
+            verbose=verbose,
+        )
         atomic.copy_file(best_path, os.path.join(out, run_files.MODEL_FILE))
         teacher_accuracy = _accuracy(teacher.model, val_ds)
     finally:
         keras.mixed_precision.set_global_policy(previous_policy)
-    return write_report(out, {
-        "method": "distillation",
-        "teacher_run": os.path.abspath(teacher.run_dir),
-        "run_dir": os.path.abspath(out),
-        "teacher_model": teacher.config.model,
-        "student_model": student_model,
-        "teacher_params": int(teacher.model.count_params()),
-        "student_params": int(student.count_params()),
-        "temperature": float(temperature),
-        "alpha": float(alpha),
-        "epochs": config.epochs,
-        "seed": config.seed,
-        "best_val_accuracy": float(max(history.history["val_accuracy"])),
-        "teacher_val_accuracy": float(teacher_accuracy),
-        "skipped": train_ds.skipped + [s for s in val_ds.skipped if s not in train_ds.skipped],
-    })
+    return write_report(
+        out,
+        {
+            "method": "distillation",
+            "teacher_run": os.path.abspath(teacher.run_dir),
+            "run_dir": os.path.abspath(out),
+            "teacher_model": teacher.config.model,
+            "student_model": student_model,
+            "teacher_params": int(teacher.model.count_params()),
+            "student_params": int(student.count_params()),
+            "temperature": float(temperature),
+            "alpha": float(alpha),
+            "epochs": config.epochs,
+            "seed": config.seed,
+            "best_val_accuracy": float(max(history.history["val_accuracy"])),
+            "teacher_val_accuracy": float(teacher_accuracy),
+            "skipped": skipped_files(train_ds, val_ds),
+        },
+    )

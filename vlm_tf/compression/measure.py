@@ -36,7 +36,9 @@ def measure_run(run_or_dir, data_dir, *, quantize="none", calibration_dir=None):
     run = load_run(run_or_dir) if isinstance(run_or_dir, (str, os.PathLike)) else run_or_dir
     run.require("classify", "measure_run")
     clips = read_calibration_clips(run, calibration_dir) if quantize == "int8" else None
-    content = convert_to_tflite(run.model, num_frames=run.config.num_frames, quantize=quantize, representative_clips=clips)
+    content = convert_to_tflite(
+        run.model, num_frames=run.config.num_frames, quantize=quantize, representative_clips=clips
+    )
     report = evaluate_tflite(content, run, data_dir)
     return {
         "run_dir": os.path.abspath(run.run_dir),
@@ -56,12 +58,15 @@ def format_rows(rows):
     """`rows` (`{"name": ..., **measure_run(...)}`) as a Markdown table, the first row the reference for the ratios."""
     first = rows[0]
     lines = [
-        "| model | params | accuracy | TFLite MB | gzip MB | latency ms | gzip size vs first | latency vs first |",
+        "| model | params | accuracy | TFLite MB | gzip MB | latency ms | gzip size vs first | "
+        "latency vs first |",
         "|---|---|---|---|---|---|---|---|",
     ]
     for row in rows:
         lines.append(
-            f"| {row['name']} | {row['params']:,} | {row['accuracy']:.3f} | {row['tflite_bytes'] / 1e6:.2f} | {row['gzip_bytes'] / 1e6:.2f} "
-            f"| {row['latency_ms']:.2f} | {row['gzip_bytes'] / first['gzip_bytes']:.2f} | {row['latency_ms'] / first['latency_ms']:.2f} |"
+            f"| {row['name']} | {row['params']:,} | {row['accuracy']:.3f} | "
+            f"{row['tflite_bytes'] / 1e6:.2f} | {row['gzip_bytes'] / 1e6:.2f} "
+            f"| {row['latency_ms']:.2f} | {row['gzip_bytes'] / first['gzip_bytes']:.2f} | "
+            f"{row['latency_ms'] / first['latency_ms']:.2f} |"
         )
     return "\n".join(lines)

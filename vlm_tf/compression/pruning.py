@@ -28,17 +28,25 @@ from __future__ import annotations
 import dataclasses
 import gzip
 import os
-import warnings
 
 import keras
 import numpy as np
 
 from vlm_tf import atomic
-from vlm_tf.compression.runs import new_run_dir, run_datasets, seeded, training_data_dir, write_report
+from vlm_tf.compression.runs import (
+    fit_run,
+    new_run_dir,
+    quiet_end_of_input,
+    run_datasets,
+    seeded,
+    skipped_files,
+    training_data_dir,
+    write_report,
+)
 from vlm_tf.inference import load_run
 from vlm_tf.training import config as run_files
 from vlm_tf.training import runtime
-from vlm_tf.training.fit import make_optimizer, write_run_header
+from vlm_tf.training.loop import make_optimizer, write_run_header
 
 # The weight matrices of Conv, Dense, EinsumDense and the recurrent cells
 # (input and recurrent kernels): nearly all of a model's parameters. Biases,
@@ -117,36 +125,71 @@ class MagnitudePruning(keras.callbacks.Callback):
     them would be lost, and it is refused there.
     """
 
-    def __init__(self, final_sparsity, *, end_step, begin_step=0, frequency=1, initial_sparsity=0.0, scope=DEFAULT_SCOPE):
+    def __init__(
+        self,
+        final_sparsity,
+        *,
+        end_step,
+        begin_step=0,
+        frequency=1,
+        initial_sparsity=0.0,
+        scope=DEFAULT_SCOPE,
+    ):
         super().__init__()
         if not 0.0 <= initial_sparsity <= final_sparsity < 1.0:
-            raise ValueError(f"sparsities must satisfy 0 <= initial <= final < 1, received initial={initial_sparsity!r}, final={final_sparsity!r}")
+            raise ValueError(
+                "sparsities must satisfy 0 <= initial <= final < 1, received "
+                f"initial={initial_sparsity!r}, final={final_sparsity!r}"
+            )
         if not 0 <= begin_step <= end_step:
-            raise ValueError(f"steps must satisfy 0 <= begin_step <= end_step, received begin_step={begin_step!r}, end_step={end_step!r}")
+            raise ValueError(
+                "steps must satisfy 0 <= begin_step <= end_step, received "
+                f"begin_step={begin_step!r}, end_step={end_step!r}"
+            )
         if int(frequency) < 1:
             raise ValueError(f"frequency must be a positive integer, received {frequency!r}")
         if scope not in SCOPES:
             raise ValueError(f"scope must be one of {SCOPES}, received {scope!r}")
         self.final_sparsity = float(final_sparsity)
         self.initial_sparsity = float(initial_sparsity)
-        self.begin_step, self.end_step, self.frequency = int(begin_step), int(end_step), int(frequency)
+        self.begin_step, self.end_step, self.frequency = (
+            int(begin_step),
+            int(end_step),
+            int(frequency),
+        )
         self.scope = scope
         self.step = 0
         self.kernels = []
         self.masks = []
 
     def sparsity(self, step):
-        return polynomial_sparsity(step, final_sparsity=self.final_sparsity, begin_step=self.begin_step, end_step=self.end_step, initial_sparsity=self.initial_sparsity)
+        return polynomial_sparsity(
+            step,
+            final_sparsity=self.final_sparsity,
+            begin_step=self.begin_step,
+            end_step=self.end_step,
+            initial_sparsity=self.initial_sparsity,
+        )
 
     def is_pruning_step(self, step):
-        return self.begin_step <= step <= self.end_step and ((step - self.begin_step) % self.frequency == 0 or step == self.end_step)
+        return self.begin_step <= step <= self.end_step and (
+            (step - self.begin_step) % self.frequency == 0 or step == self.end_step
+        )
 
     def on_train_begin(self, logs=None):
         if keras.backend.backend() == "jax":
-            raise ValueError("MagnitudePruning needs the tensorflow backend (Keras' JAX trainer discards a callback's writes to weights), received KERAS_BACKEND=jax")
+            raise ValueError(
+                "MagnitudePruning needs the tensorflow backend (Keras' JAX trainer discards a "
+                "callback's writes to weights), received KERAS_BACKEND=jax"
+            )
         if not self.kernels:
             self.kernels = prunable_weights(self.model)
-            self.masks = [keras.Variable(np.ones(kernel.shape), dtype=kernel.dtype, trainable=False, name="pruning_mask") for kernel in self.kernels]
+            self.masks = [
+                keras.Variable(
+                    np.ones(kernel.shape), dtype=kernel.dtype, trainable=False, name="pruning_mask"
+                )
+                for kernel in self.kernels
+            ]
 
     def on_train_batch_begin(self, batch, logs=None):
         if self.is_pruning_step(self.step):
@@ -162,9 +205,13 @@ class MagnitudePruning(keras.callbacks.Callback):
         if self.scope == "layer":
             masks = [smallest_mask(values, sparsity) for values in magnitudes]
         else:
-            flat = smallest_mask(np.concatenate([values.ravel() for values in magnitudes]), sparsity)
+            flat = smallest_mask(
+                np.concatenate([values.ravel() for values in magnitudes]), sparsity
+            )
             ends = np.cumsum([values.size for values in magnitudes])[:-1]
-            masks = [part.reshape(values.shape) for part, values in zip(np.split(flat, ends), magnitudes)]
+            masks = [
+                part.reshape(values.shape) for part, values in zip(np.split(flat, ends), magnitudes)
+            ]
         for variable, mask in zip(self.masks, masks):
             variable.assign(mask)
 
@@ -183,7 +230,11 @@ def weight_names(model):
     names = {}
     for layer in model.layers:
         for weight in layer.weights:
-            names[id(weight)] = weight.path if weight.path.startswith(f"{layer.name}/") else f"{layer.name}/{weight.path}"
+            names[id(weight)] = (
+                weight.path
+                if weight.path.startswith(f"{layer.name}/")
+                else f"{layer.name}/{weight.path}"
+            )
     return names
 
 
@@ -206,11 +257,30 @@ def weights_size(model):
     The arrays' own bytes, one after another, as any weights file holds
     them (`save_weights` would add the optimizer's state of a compiled model).
     """
-    data = b"".join(np.ascontiguousarray(keras.ops.convert_to_numpy(weight)).tobytes() for weight in model.weights)
+    data = b"".join(
+        np.ascontiguousarray(keras.ops.convert_to_numpy(weight)).tobytes()
+        for weight in model.weights
+    )
     return {"bytes": len(data), "gzip_bytes": len(gzip.compress(data, compresslevel=9))}
 
 
-def prune_run(run_dir, data_dir=None, *, sparsity=0.5, epochs=2, out=None, scope=DEFAULT_SCOPE, verbose=0):
+def _fine_tune_config(run, epochs):
+    """The run's config for `epochs` of fine-tuning at `FINE_TUNE_LR_SCALE` of its learning rate.
+
+    The rate is held constant, without warmup.
+    """
+    return dataclasses.replace(
+        run.config,
+        epochs=int(epochs),
+        learning_rate=run.config.learning_rate * FINE_TUNE_LR_SCALE,
+        lr_schedule="constant",
+        warmup_epochs=0,
+    ).resolved()
+
+
+def prune_run(
+    run_dir, data_dir=None, *, sparsity=0.5, epochs=2, out=None, scope=DEFAULT_SCOPE, verbose=0
+):
     """Prunes a finished classify run to `sparsity` while fine-tuning it, and writes the result as a new run folder.
 
     The run's model trains on its training data (`data_dir`, else the
@@ -236,9 +306,7 @@ def prune_run(run_dir, data_dir=None, *, sparsity=0.5, epochs=2, out=None, scope
     run.require("classify", "pruning")
     data_dir = training_data_dir(run, data_dir)
     out = new_run_dir(out, f"{os.path.normpath(run.run_dir)}_pruned{round(sparsity * 100)}")
-    config = dataclasses.replace(
-        run.config, epochs=int(epochs), learning_rate=run.config.learning_rate * FINE_TUNE_LR_SCALE, lr_schedule="constant", warmup_epochs=0
-    ).resolved()
+    config = _fine_tune_config(run, epochs)
     previous_policy = seeded(config)
     try:
         train_ds, val_ds, steps_per_epoch = run_datasets(run, data_dir, config)
@@ -251,40 +319,49 @@ def prune_run(run_dir, data_dir=None, *, sparsity=0.5, epochs=2, out=None, scope
         )
         unpruned = weights_size(model)
         end_step = int(config.epochs * steps_per_epoch * PRUNING_SHARE)
-        pruning = MagnitudePruning(sparsity, end_step=end_step, frequency=max(1, end_step // PRUNING_EVENTS), scope=scope)
+        pruning = MagnitudePruning(
+            sparsity, end_step=end_step, frequency=max(1, end_step // PRUNING_EVENTS), scope=scope
+        )
         write_run_header(out, data_dir, config, run.class_names)
-        with warnings.catch_warnings():
-            # As in `vlm_tf.training.fit`: a pass of unknown length ends this way.
-            warnings.filterwarnings("ignore", message="Your input ran out of data")
+        with quiet_end_of_input():
             accuracy_before = model.evaluate(val_ds, verbose=0, return_dict=True)["accuracy"]
-            history = model.fit(
-                train_ds,
-                validation_data=val_ds,
-                epochs=config.epochs,
-                callbacks=[pruning, keras.callbacks.CSVLogger(os.path.join(out, run_files.HISTORY_FILE))],
-                verbose=verbose,
-                shuffle=False,
-            )
+        history = fit_run(
+            model,
+            train_ds,
+            val_ds,
+            run_dir=out,
+            epochs=config.epochs,
+            callbacks=[pruning],
+            verbose=verbose,
+        )
         atomic.save_model(model, os.path.join(out, run_files.MODEL_FILE))
     finally:
         keras.mixed_precision.set_global_policy(previous_policy)
     pruned = weights_size(model)
-    return write_report(out, {
-        "method": "magnitude_pruning",
-        "source_run": os.path.abspath(run.run_dir),
-        "run_dir": os.path.abspath(out),
-        "model": config.model,
-        "target_sparsity": float(sparsity),
-        "scope": scope,
-        **measure_sparsity(model),
-        "params": int(model.count_params()),
-        "weights_bytes": pruned["bytes"],
-        "gzip_bytes": pruned["gzip_bytes"],
-        "unpruned_gzip_bytes": unpruned["gzip_bytes"],
-        "val_accuracy_before": float(accuracy_before),
-        "val_accuracy": float(history.history["val_accuracy"][-1]),
-        "epochs": config.epochs,
-        "learning_rate": config.learning_rate,
-        "schedule": {"begin_step": pruning.begin_step, "end_step": pruning.end_step, "frequency": pruning.frequency, "steps": pruning.step},
-        "skipped": train_ds.skipped + [s for s in val_ds.skipped if s not in train_ds.skipped],
-    })
+    return write_report(
+        out,
+        {
+            "method": "magnitude_pruning",
+            "source_run": os.path.abspath(run.run_dir),
+            "run_dir": os.path.abspath(out),
+            "model": config.model,
+            "target_sparsity": float(sparsity),
+            "scope": scope,
+            **measure_sparsity(model),
+            "params": int(model.count_params()),
+            "weights_bytes": pruned["bytes"],
+            "gzip_bytes": pruned["gzip_bytes"],
+            "unpruned_gzip_bytes": unpruned["gzip_bytes"],
+            "val_accuracy_before": float(accuracy_before),
+            "val_accuracy": float(history.history["val_accuracy"][-1]),
+            "epochs": config.epochs,
+            "learning_rate": config.learning_rate,
+            "schedule": {
+                "begin_step": pruning.begin_step,
+                "end_step": pruning.end_step,
+                "frequency": pruning.frequency,
+                "steps": pruning.step,
+            },
+            "skipped": skipped_files(train_ds, val_ds),
+        },
+    )

@@ -23,7 +23,8 @@ from vlm_tf.compression import QUANTIZE_MODES
 from vlm_tf.compression.runs import training_data_dir
 from vlm_tf.data.pipeline import video_dataset_from_directory
 from vlm_tf.export import convert_to_tflite
-from vlm_tf.inference import check_class_folders, load_run
+from vlm_tf.inference import load_run
+from vlm_tf.tasks.classify import check_class_folders
 
 # Clips int8 calibrates on: within the hundred or so TFLite's guide asks for,
 # and every class of the synthetic data several times over.
@@ -35,7 +36,9 @@ TIMED_INVOKES = 50
 
 def tflite_path(run_dir, quantize):
     """Where a run's TFLite file goes by default: `RUN_DIR/model.tflite`, or `RUN_DIR/model_<quantize>.tflite` when quantized."""
-    return os.path.join(os.fspath(run_dir), "model.tflite" if quantize == "none" else f"model_{quantize}.tflite")
+    return os.path.join(
+        os.fspath(run_dir), "model.tflite" if quantize == "none" else f"model_{quantize}.tflite"
+    )
 
 
 def read_calibration_clips(run, data_dir=None, *, count=CALIBRATION_CLIPS):
@@ -48,7 +51,10 @@ def read_calibration_clips(run, data_dir=None, *, count=CALIBRATION_CLIPS):
     """
     data_dir = training_data_dir(run, data_dir)
     if not os.path.isdir(data_dir):
-        raise FileNotFoundError(f"{data_dir}: no such directory; int8 calibrates on the run's training videos, point to them with --data DIR (data_dir=)")
+        raise FileNotFoundError(
+            f"{data_dir}: no such directory; int8 calibrates on the run's training videos, point "
+            "to them with --data DIR (data_dir=)"
+        )
     train_dir = os.path.join(data_dir, "train")
     dataset = video_dataset_from_directory(
         train_dir if os.path.isdir(train_dir) else data_dir,
@@ -76,16 +82,24 @@ def quantize_run(run_dir, quantize, *, out=None, data_dir=None):
     other modes, which read no data.
     """
     if quantize not in QUANTIZE_MODES:
-        raise ValueError(f"quantize must be one of {', '.join(QUANTIZE_MODES)}, received {quantize!r}")
+        raise ValueError(
+            f"quantize must be one of {', '.join(QUANTIZE_MODES)}, received {quantize!r}"
+        )
     if data_dir is not None and quantize != "int8":
-        raise ValueError(f"a data folder (--data) calibrates int8 only; received it with quantize {quantize!r}")
+        raise ValueError(
+            f"a data folder (--data) calibrates int8 only; received it with quantize {quantize!r}"
+        )
     out = tflite_path(run_dir, quantize) if out is None else os.fspath(out)
     if os.path.isdir(out):
-        raise IsADirectoryError(f"{out} is a folder; expected the path of the .tflite file to write")
+        raise IsADirectoryError(
+            f"{out} is a folder; expected the path of the .tflite file to write"
+        )
     run = load_run(run_dir)
     run.require("classify", "TFLite export")
     clips = read_calibration_clips(run, data_dir) if quantize == "int8" else None
-    content = convert_to_tflite(run.model, num_frames=run.config.num_frames, quantize=quantize, representative_clips=clips)
+    content = convert_to_tflite(
+        run.model, num_frames=run.config.num_frames, quantize=quantize, representative_clips=clips
+    )
     with atomic.replacing(out) as temporary:
         with open(temporary, "wb") as f:
             f.write(content)
@@ -119,15 +133,25 @@ def evaluate_tflite(tflite, run, data_dir, *, strict=False, num_threads=1):
     interpreter.allocate_tensors()
     (source,), (sink,) = interpreter.get_input_details(), interpreter.get_output_details()
     expected = (1, run.config.num_frames, *run.image_size, 3)
-    if source["dtype"] != np.uint8 or tuple(source["shape"]) != expected or tuple(sink["shape"]) != (1, len(run.class_names)):
+    if (
+        source["dtype"] != np.uint8
+        or tuple(source["shape"]) != expected
+        or tuple(sink["shape"]) != (1, len(run.class_names))
+    ):
         raise ValueError(
-            f"the TFLite file takes {source['dtype'].__name__} {tuple(source['shape'])} and returns {tuple(sink['shape'])}; "
+            f"the TFLite file takes {source['dtype'].__name__} {tuple(source['shape'])} and "
+            f"returns {tuple(sink['shape'])}; "
             f"this run's clips are uint8 {expected} of {len(run.class_names)} classes"
         )
     check_class_folders(run, data_dir)
     dataset = video_dataset_from_directory(
-        data_dir, class_names=run.class_names, num_frames=run.config.num_frames, image_size=run.image_size,
-        batch_size=run.config.batch_size, shuffle=False, strict=strict,
+        data_dir,
+        class_names=run.class_names,
+        num_frames=run.config.num_frames,
+        image_size=run.image_size,
+        batch_size=run.config.batch_size,
+        shuffle=False,
+        strict=strict,
     )
 
     def classify(clip):
@@ -149,7 +173,12 @@ def evaluate_tflite(tflite, run, data_dir, *, strict=False, num_threads=1):
         timing_clip = frames[0] if timing_clip is None else timing_clip
     total = int(confusion.sum())
     if not total:
-        raise ValueError(f"{data_dir}: none of the videos could be read; skipped: {dataset.skipped[0]['path']} ({dataset.skipped[0]['reason']})" if dataset.skipped else f"{data_dir}: no clip was read")
+        raise ValueError(
+            f"{data_dir}: none of the videos could be read; skipped: {dataset.skipped[0]['path']} "
+            f"({dataset.skipped[0]['reason']})"
+            if dataset.skipped
+            else f"{data_dir}: no clip was read"
+        )
     interpreter.set_tensor(source["index"], timing_clip[None])
     for _ in range(WARMUP_INVOKES):
         interpreter.invoke()
@@ -177,6 +206,9 @@ def _read_flatbuffer(tflite):
         return bytes(tflite)
     path = os.fspath(tflite)
     if not os.path.isfile(path):
-        raise FileNotFoundError(f"{path}: no such file (expected a .tflite file, e.g. from `vlm-tf export RUN_DIR --format tflite`)")
+        raise FileNotFoundError(
+            f"{path}: no such file (expected a .tflite file, e.g. from `vlm-tf export RUN_DIR "
+            "--format tflite`)"
+        )
     with open(path, "rb") as f:
         return f.read()

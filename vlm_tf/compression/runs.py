@@ -8,15 +8,18 @@ was done and what it bought.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
+import warnings
 
 import keras
 
 from vlm_tf import atomic
+from vlm_tf.data.pipeline import make_split_datasets
+from vlm_tf.data.splits import find_split_dirs
 from vlm_tf.training import config as run_files
 from vlm_tf.training import runtime
-from vlm_tf.training.fit import find_split_dirs, make_run_datasets
 
 COMPRESSION_FILE = "compression.json"
 
@@ -25,7 +28,7 @@ def training_data_dir(run, data_dir):
     """`data_dir`, else the folder the run was trained on (its config.json's `data_dir`)."""
     if data_dir is not None:
         return os.fspath(data_dir)
-    return run_files.read_json(os.path.join(run.run_dir, run_files.CONFIG_FILE))["data_dir"]
+    return atomic.read_json(os.path.join(run.run_dir, run_files.CONFIG_FILE))["data_dir"]
 
 
 def new_run_dir(out, default):
@@ -38,9 +41,20 @@ def new_run_dir(out, default):
 
 def run_datasets(run, data_dir, config):
     """The training and validation datasets of `config` on `data_dir`, with the steps in one epoch; refused unless its classes are the run's."""
-    train_ds, val_ds = make_run_datasets(*find_split_dirs(data_dir), config, label_mode="categorical")
+    train_ds, val_ds = make_split_datasets(
+        *find_split_dirs(data_dir),
+        num_frames=config.num_frames,
+        image_size=(config.image_size, config.image_size),
+        batch_size=config.batch_size,
+        seed=config.seed,
+        augment=config.augment,
+        label_mode="categorical",
+    )
     if list(train_ds.class_names) != list(run.class_names):
-        raise ValueError(f"{data_dir}: classes {', '.join(train_ds.class_names)} are not the run's ({', '.join(run.class_names)})")
+        raise ValueError(
+            f"{data_dir}: classes {', '.join(train_ds.class_names)} are not the run's "
+            f"({', '.join(run.class_names)})"
+        )
     return train_ds, val_ds, math.ceil(len(train_ds.file_paths) / config.batch_size)
 
 
@@ -49,6 +63,44 @@ def seeded(config):
     previous = keras.mixed_precision.global_policy()
     runtime.configure(seed=config.seed, precision=config.precision)
     return previous
+
+
+@contextlib.contextmanager
+def quiet_end_of_input():
+    """Silences the warning Keras gives when a pass over a dataset of unknown length ends.
+
+    As in `vlm_tf.training.loop`: our datasets skip unreadable files, so
+    their length is unknown and every pass ends this way.
+    """
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Your input ran out of data")
+        yield
+
+
+def fit_run(model, train_ds, val_ds, *, run_dir, epochs, callbacks, verbose):
+    """Fits `model` on a run's datasets for `epochs`; returns the History.
+
+    `callbacks` run first, then a logger that writes every epoch to
+    `RUN_DIR/history.csv`, as `vlm-tf train` does. The datasets shuffle
+    themselves, so Keras does not.
+    """
+    with quiet_end_of_input():
+        return model.fit(
+            train_ds,
+            validation_data=val_ds,
+            epochs=epochs,
+            callbacks=[
+                *callbacks,
+                keras.callbacks.CSVLogger(os.path.join(run_dir, run_files.HISTORY_FILE)),
+            ],
+            verbose=verbose,
+            shuffle=False,
+        )
+
+
+def skipped_files(train_ds, val_ds):
+    """The files either dataset skipped (`{"path", "reason"}`), each once, the training set's first."""
+    return train_ds.skipped + [s for s in val_ds.skipped if s not in train_ds.skipped]
 
 
 def write_report(run_dir, report):

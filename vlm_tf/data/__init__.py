@@ -1,4 +1,4 @@
-"""Video data: decode → sampling → transforms → pipeline, and the synthetic dataset.
+"""Video data: folders and splits → decode → sampling → transforms → pipeline, and the synthetic datasets.
 
 The TensorFlow parts (`pipeline`, `sampling`, `transforms`) load on first
 use, so the CLI can read the synthetic dataset's defaults for `--help`
@@ -7,10 +7,22 @@ without importing TensorFlow.
 
 import importlib
 
-from vlm_tf.data.decode import VIDEO_EXTENSIONS, VideoInfo, VideoReadError, probe_video, read_frames, write_video
+from vlm_tf.data.decode import (
+    VIDEO_EXTENSIONS,
+    VideoInfo,
+    VideoReadError,
+    probe_video,
+    read_frames,
+    write_video,
+)
+from vlm_tf.data.splits import index_directory
 from vlm_tf.data.synthetic import CLASS_NAMES, LABEL_MAPS, render_clip, write_dataset
 
-_PIPELINE_NAMES = ("index_directory", "make_clip_dataset", "probe_files", "video_dataset_from_directory")
+_PIPELINE_NAMES = (
+    "make_clip_dataset",
+    "probe_files",
+    "video_dataset_from_directory",
+)
 
 
 def __getattr__(name):

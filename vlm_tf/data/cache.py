@@ -40,7 +40,9 @@ class DecodedVideos:
         return np.asarray(self._video(path)[np.asarray(indices, dtype=np.int64)])
 
     def _decode(self, path):
-        return read_frames(path, None, self.size, crop_to_aspect_ratio=self.crop_to_aspect_ratio, decoder_threads=1)
+        return read_frames(
+            path, None, self.size, crop_to_aspect_ratio=self.crop_to_aspect_ratio, decoder_threads=1
+        )
 
     def _video(self, path):
         if self.where == MEMORY:

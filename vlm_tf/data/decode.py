@@ -45,12 +45,17 @@ def write_video(path, frames, fps=10.0) -> str:
     path = os.fspath(path)
     frames = np.asarray(frames)
     if frames.ndim != 4 or frames.shape[-1] != 3 or frames.dtype != np.uint8 or len(frames) == 0:
-        raise ValueError(f"write_video expects uint8 frames of shape (T, H, W, 3) with T >= 1, received {frames.dtype} {frames.shape}")
+        raise ValueError(
+            "write_video expects uint8 frames of shape (T, H, W, 3) with T >= 1, received "
+            f"{frames.dtype} {frames.shape}"
+        )
     extension = os.path.splitext(path)[1].lower()
     if extension not in WRITER_CODECS:
         raise ValueError(f"write_video writes {sorted(WRITER_CODECS)}, received {path!r}")
     height, width = frames.shape[1:3]
-    writer = cv2.VideoWriter(path, cv2.VideoWriter_fourcc(*WRITER_CODECS[extension]), float(fps), (width, height))
+    writer = cv2.VideoWriter(
+        path, cv2.VideoWriter_fourcc(*WRITER_CODECS[extension]), float(fps), (width, height)
+    )
     if not writer.isOpened():
         raise OSError(f"{path}: OpenCV could not open a {WRITER_CODECS[extension]} video writer")
     try:
@@ -80,7 +85,9 @@ def _open(path, decoder_threads=None):
     if decoder_threads is None:
         capture = cv2.VideoCapture(path)
     else:
-        capture = cv2.VideoCapture(path, cv2.CAP_FFMPEG, [cv2.CAP_PROP_N_THREADS, int(decoder_threads)])
+        capture = cv2.VideoCapture(
+            path, cv2.CAP_FFMPEG, [cv2.CAP_PROP_N_THREADS, int(decoder_threads)]
+        )
         if not capture.isOpened():
             # Not a file FFmpeg takes: let OpenCV choose another backend.
             capture.release()
@@ -129,10 +136,14 @@ def resize_frame(frame, size, crop_to_aspect_ratio=False):
     shrinking = frame.shape[0] > height or frame.shape[1] > width
     # INTER_AREA averages when shrinking (no aliasing of fine textures);
     # bilinear is the better choice when enlarging.
-    return cv2.resize(frame, (width, height), interpolation=cv2.INTER_AREA if shrinking else cv2.INTER_LINEAR)
+    return cv2.resize(
+        frame, (width, height), interpolation=cv2.INTER_AREA if shrinking else cv2.INTER_LINEAR
+    )
 
 
-def read_frames(path, indices=None, size=None, *, crop_to_aspect_ratio=False, decoder_threads=None) -> np.ndarray:
+def read_frames(
+    path, indices=None, size=None, *, crop_to_aspect_ratio=False, decoder_threads=None
+) -> np.ndarray:
     """Decodes frames of `path` as RGB uint8.
 
     Args:
@@ -152,7 +163,10 @@ def read_frames(path, indices=None, size=None, *, crop_to_aspect_ratio=False, de
         if indices.size == 0:
             raise ValueError("read_frames needs at least one frame index, received an empty list")
         if indices.min() < 0 or np.any(np.diff(indices) < 0):
-            raise ValueError(f"frame indices must be non-negative and non-decreasing, received {indices.tolist()}")
+            raise ValueError(
+                "frame indices must be non-negative and non-decreasing, received "
+                f"{indices.tolist()}"
+            )
     capture = _open(path, decoder_threads)
     frames = []
     try:
@@ -170,7 +184,10 @@ def read_frames(path, indices=None, size=None, *, crop_to_aspect_ratio=False, de
         for index in indices:
             while position < index:
                 if not capture.grab():
-                    raise VideoReadError(path, f"stream ended after {position + 1} frames, frame {index} was requested")
+                    raise VideoReadError(
+                        path,
+                        f"stream ended after {position + 1} frames, frame {index} was requested",
+                    )
                 position, frame = position + 1, None
             if frame is None:
                 ok, bgr = capture.retrieve()

@@ -45,7 +45,9 @@ def add_noise(clips, seed, *, sigma, peak=NOISE_PEAK):
     clip = tf.convert_to_tensor(clips, tf.float32)
     seeds = tf.random.experimental.stateless_split(tf.cast(seed, tf.int64), 2)
     if peak:
-        photons = tf.random.stateless_poisson(tf.shape(clip), seeds[0], clip * (peak / 255.0), dtype=tf.float32)
+        photons = tf.random.stateless_poisson(
+            tf.shape(clip), seeds[0], clip * (peak / 255.0), dtype=tf.float32
+        )
         clip = photons * (255.0 / peak)
     if sigma:
         clip = clip + tf.random.stateless_normal(tf.shape(clip), seeds[1], stddev=sigma)

@@ -24,55 +24,14 @@ import tensorflow as tf
 
 from vlm_tf.data import sampling, transforms
 from vlm_tf.data.cache import DecodedVideos
-from vlm_tf.data.decode import VIDEO_EXTENSIONS, VideoReadError, probe_video, read_frames
+from vlm_tf.data.decode import VideoReadError, probe_video, read_frames
 from vlm_tf.data.sampling import EVALUATION_SAMPLING
+from vlm_tf.data.splits import VALIDATION_FALLBACK_SPLIT, index_directory
 from vlm_tf.data.synthetic import DATASET_FILE
 
 logger = logging.getLogger(__name__)
 
 LABEL_MODES = ("int", "categorical")
-
-
-def list_video_files(directory):
-    """Every video file under `directory`, at any depth, sorted; hidden folders skipped."""
-    paths = []
-    for root, dirs, files in os.walk(directory):
-        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
-        paths += [os.path.join(root, f) for f in sorted(files) if f.lower().endswith(VIDEO_EXTENSIONS)]
-    return paths
-
-
-def index_directory(directory, class_names=None):
-    """Lists `directory/<class>/<video>` files.
-
-    Args:
-        class_names: the classes, in label order. `None` takes every
-            sub-folder, sorted. Given, sub-folders not in the list are ignored
-            and a listed class without a folder simply has no videos.
-
-    Returns:
-        `(paths, labels, class_names)`, paths sorted within each class.
-    """
-    directory = os.fspath(directory)
-    if not os.path.isdir(directory):
-        raise FileNotFoundError(f"{directory}: no such directory (expected one sub-folder of videos per class)")
-    folders = sorted(entry.name for entry in os.scandir(directory) if entry.is_dir() and not entry.name.startswith("."))
-    if class_names is None:
-        class_names = folders
-    class_names = list(class_names)
-    paths, labels = [], []
-    for label, name in enumerate(class_names):
-        class_dir = os.path.join(directory, name)
-        if not os.path.isdir(class_dir):
-            continue
-        found = list_video_files(class_dir)
-        paths += found
-        labels += [label] * len(found)
-    if not paths:
-        raise ValueError(
-            f"{directory}: no video files found (expected {directory}/<class>/<video> with one of {', '.join(VIDEO_EXTENSIONS)})"
-        )
-    return paths, labels, class_names
 
 
 def probe_files(paths, *, strict=False):
@@ -85,6 +44,7 @@ def probe_files(paths, *, strict=False):
     Raises:
         VideoReadError: with `strict=True`, for the first unreadable file in path order.
     """
+
     def probe(path):
         try:
             return probe_video(path, decoder_threads=1).num_frames, None
@@ -101,7 +61,12 @@ def probe_files(paths, *, strict=False):
                 raise error
             skipped.append({"path": path, "reason": error.reason})
     if skipped:
-        logger.warning("skipped %d unreadable video(s), first: %s (%s)", len(skipped), skipped[0]["path"], skipped[0]["reason"])
+        logger.warning(
+            "skipped %d unreadable video(s), first: %s (%s)",
+            len(skipped),
+            skipped[0]["path"],
+            skipped[0]["reason"],
+        )
     return [count for count, _ in results], skipped
 
 
@@ -116,6 +81,43 @@ def read_label_maps(directory):
                 except (ValueError, AttributeError) as error:
                     raise ValueError(f"{path}: not a valid dataset manifest ({error})") from None
     return {}
+
+
+def _frame_reader(cache, size, *, crop_to_aspect_ratio):
+    """`read(path, indices)` for `tf.numpy_function`: the frames at `indices` of the video at `path` (bytes), at `size`.
+
+    From the `cache` of decoded videos where there is one (made here, once
+    for the dataset), else decoded from the file every time.
+    """
+    store = (
+        None
+        if cache is None
+        else DecodedVideos(cache, size, crop_to_aspect_ratio=crop_to_aspect_ratio)
+    )
+
+    def read(path, indices):
+        if store is not None:
+            return store.read(path.decode(), indices)
+        return read_frames(
+            path.decode(),
+            indices,
+            size,
+            crop_to_aspect_ratio=crop_to_aspect_ratio,
+            decoder_threads=1,
+        )
+
+    return read
+
+
+def _frame_indices(sampling_mode, count, num_frames, element_seed):
+    """The `num_frames` frame indices of a video of `count` frames, chosen by `sampling_mode`."""
+    if sampling_mode == "random":
+        return sampling.random_indices(count, num_frames, element_seed)
+    if sampling_mode == "consecutive":
+        return sampling.consecutive_indices(count, num_frames)
+    if sampling_mode == "random_consecutive":
+        return sampling.consecutive_indices(count, num_frames, element_seed)
+    return sampling.uniform_indices(count, num_frames)
 
 
 def make_clip_dataset(
@@ -140,47 +142,45 @@ def make_clip_dataset(
 ):
     """Builds the clip dataset from already indexed and probed files (see module docstring)."""
     if sampling_mode not in sampling.SAMPLING_MODES:
-        raise ValueError(f"sampling must be one of {sampling.SAMPLING_MODES}, received {sampling_mode!r}")
+        raise ValueError(
+            f"sampling must be one of {sampling.SAMPLING_MODES}, received {sampling_mode!r}"
+        )
     if label_mode not in LABEL_MODES:
         raise ValueError(f"label_mode must be one of {LABEL_MODES}, received {label_mode!r}")
     height, width = _check_size(image_size)
     if num_frames < 1 or batch_size < 1:
-        raise ValueError(f"num_frames and batch_size must be positive, received num_frames={num_frames}, batch_size={batch_size}")
+        raise ValueError(
+            f"num_frames and batch_size must be positive, received num_frames={num_frames}, "
+            f"batch_size={batch_size}"
+        )
     seed = int(np.random.randint(2**31 - 1)) if seed is None else int(seed)
     tables = {
         name: transforms.label_map_table(mapping, class_names)
         for name, mapping in (label_maps or {}).items()
         if name in transforms.LABEL_MAP_TRANSFORMS
     }
-
-    store = None if cache is None else DecodedVideos(cache, (height, width), crop_to_aspect_ratio=crop_to_aspect_ratio)
-
-    def read(path, indices):
-        if store is not None:
-            return store.read(path.decode(), indices)
-        return read_frames(path.decode(), indices, (height, width), crop_to_aspect_ratio=crop_to_aspect_ratio, decoder_threads=1)
+    read = _frame_reader(cache, (height, width), crop_to_aspect_ratio=crop_to_aspect_ratio)
 
     def load(element, random_value):
         path, label, count = element
         element_seed = tf.stack([random_value, tf.cast(label, tf.int64)])
-        if sampling_mode == "random":
-            indices = sampling.random_indices(count, num_frames, element_seed)
-        elif sampling_mode == "consecutive":
-            indices = sampling.consecutive_indices(count, num_frames)
-        elif sampling_mode == "random_consecutive":
-            indices = sampling.consecutive_indices(count, num_frames, element_seed)
-        else:
-            indices = sampling.uniform_indices(count, num_frames)
+        indices = _frame_indices(sampling_mode, count, num_frames, element_seed)
         clip = tf.numpy_function(read, [path, indices], tf.uint8, stateful=False)
         clip = tf.cast(tf.ensure_shape(clip, [num_frames, height, width, 3]), tf.float32)
         if augment:
-            clip, label = transforms.augment_clip(clip, label, element_seed, label_map_tables=tables)
+            clip, label = transforms.augment_clip(
+                clip, label, element_seed, label_map_tables=tables
+            )
         if label_mode == "categorical":
             label = tf.one_hot(label, len(class_names))
         return clip, label
 
     files = tf.data.Dataset.from_tensor_slices(
-        (tf.constant(list(paths)), tf.constant(list(labels), tf.int32), tf.constant(list(frame_counts), tf.int64))
+        (
+            tf.constant(list(paths)),
+            tf.constant(list(labels), tf.int32),
+            tf.constant(list(frame_counts), tf.int64),
+        )
     )
     if shuffle:
         files = files.shuffle(len(paths), seed=seed, reshuffle_each_iteration=True)
@@ -199,6 +199,64 @@ def make_clip_dataset(
         # drops out of the epoch instead of ending it.
         dataset = dataset.ignore_errors(log_warning=True)
     return dataset.batch(batch_size).prefetch(tf.data.AUTOTUNE)
+
+
+def _check_subsets(*, subset, validation_split, seed, shuffle, shard):
+    """Raises a one-line ValueError unless `video_dataset_from_directory`'s subset and shard arguments agree."""
+    if subset not in (None, "training", "validation", "both"):
+        raise ValueError(
+            f"subset must be None, 'training', 'validation' or 'both', received {subset!r}"
+        )
+    if (validation_split is None) != (subset is None):
+        raise ValueError("validation_split and subset must be given together")
+    if validation_split is not None and not 0 < validation_split < 1:
+        raise ValueError(f"validation_split must be between 0 and 1, received {validation_split}")
+    if validation_split is not None and seed is None and shuffle:
+        raise ValueError(
+            "a seed is required with validation_split and shuffle, so the two subsets do not "
+            "overlap"
+        )
+    if shard is not None:
+        if seed is None:
+            raise ValueError("a seed is required with shard, so the workers' shares do not overlap")
+        if not (len(shard) == 2 and 0 <= shard[1] < shard[0]):
+            raise ValueError(
+                "shard must be (num_workers, index) with 0 <= index < num_workers, received "
+                f"{shard!r}"
+            )
+
+
+def _readable_files(directory, class_names, *, strict):
+    """The videos of `directory` that open: `(paths, labels, frame_counts, class_names, skipped)`.
+
+    Unreadable files are dropped after the labels are assigned, so no label
+    shifts; a folder where none opens is refused.
+    """
+    paths, labels, class_names = index_directory(directory, class_names)
+    counts, skipped = probe_files(paths, strict=strict)
+    readable = [i for i, count in enumerate(counts) if count > 0]
+    if not readable:
+        raise ValueError(
+            f"{directory}: none of the {len(paths)} video files could be read, first: "
+            f"{skipped[0]['path']} ({skipped[0]['reason']})"
+        )
+    paths = [paths[i] for i in readable]
+    labels = [labels[i] for i in readable]
+    counts = [counts[i] for i in readable]
+    return paths, labels, counts, class_names, skipped
+
+
+def _split_files(num_files, validation_split, *, shuffle, seed):
+    """The indices of the training and the validation files: the last `validation_split` of them, after a seeded shuffle with `shuffle`."""
+    order = np.arange(num_files)
+    if shuffle:
+        np.random.default_rng(seed).shuffle(order)
+    num_validation = int(round(validation_split * len(order)))
+    if num_validation == 0 or num_validation == len(order):
+        raise ValueError(
+            f"validation_split={validation_split} of {len(order)} videos leaves one subset empty"
+        )
+    return order[:-num_validation], order[-num_validation:]
 
 
 def video_dataset_from_directory(
@@ -261,27 +319,12 @@ def video_dataset_from_directory(
         A `tf.data.Dataset` (or a pair for `subset="both"`) with attributes
         `class_names`, `file_paths` and `skipped` (a list of `{"path", "reason"}`).
     """
-    if subset not in (None, "training", "validation", "both"):
-        raise ValueError(f"subset must be None, 'training', 'validation' or 'both', received {subset!r}")
-    if (validation_split is None) != (subset is None):
-        raise ValueError("validation_split and subset must be given together")
-    if validation_split is not None and not 0 < validation_split < 1:
-        raise ValueError(f"validation_split must be between 0 and 1, received {validation_split}")
-    if validation_split is not None and seed is None and shuffle:
-        raise ValueError("a seed is required with validation_split and shuffle, so the two subsets do not overlap")
-    if shard is not None:
-        if seed is None:
-            raise ValueError("a seed is required with shard, so the workers' shares do not overlap")
-        if not (len(shard) == 2 and 0 <= shard[1] < shard[0]):
-            raise ValueError(f"shard must be (num_workers, index) with 0 <= index < num_workers, received {shard!r}")
-    paths, labels, class_names = index_directory(directory, class_names)
-    counts, skipped = probe_files(paths, strict=strict)
-    readable = [i for i, count in enumerate(counts) if count > 0]
-    if not readable:
-        raise ValueError(f"{directory}: none of the {len(paths)} video files could be read, first: {skipped[0]['path']} ({skipped[0]['reason']})")
-    paths = [paths[i] for i in readable]
-    labels = [labels[i] for i in readable]
-    counts = [counts[i] for i in readable]
+    _check_subsets(
+        subset=subset, validation_split=validation_split, seed=seed, shuffle=shuffle, shard=shard
+    )
+    paths, labels, counts, class_names, skipped = _readable_files(
+        directory, class_names, strict=strict
+    )
     if label_maps == "auto":
         label_maps = read_label_maps(directory)
 
@@ -305,7 +348,9 @@ def video_dataset_from_directory(
             [labels[i] for i in indices],
             [counts[i] for i in indices],
             shuffle=shuffle if training else False,
-            sampling_mode=sampling_mode if training else EVALUATION_SAMPLING.get(sampling or "uniform", sampling),
+            sampling_mode=sampling_mode
+            if training
+            else EVALUATION_SAMPLING.get(sampling or "uniform", sampling),
             augment=augment and training,
             shard=shard if training else None,
             **common,
@@ -315,15 +360,9 @@ def video_dataset_from_directory(
         dataset.skipped = skipped
         return dataset
 
-    order = np.arange(len(paths))
     if validation_split is None:
-        return build(order, training=True)
-    if shuffle:
-        np.random.default_rng(seed).shuffle(order)
-    num_validation = int(round(validation_split * len(order)))
-    if num_validation == 0 or num_validation == len(order):
-        raise ValueError(f"validation_split={validation_split} of {len(order)} videos leaves one subset empty")
-    training, validation = order[:-num_validation], order[-num_validation:]
+        return build(np.arange(len(paths)), training=True)
+    training, validation = _split_files(len(paths), validation_split, shuffle=shuffle, seed=seed)
     if subset == "training":
         return build(training, training=True)
     if subset == "validation":
@@ -339,3 +378,78 @@ def _check_size(image_size):
     if height < 1 or width < 1:
         raise ValueError(f"image_size must be positive, received {image_size!r}")
     return height, width
+
+
+def make_split_datasets(
+    train_dir,
+    val_dir,
+    *,
+    num_frames,
+    image_size,
+    batch_size,
+    seed,
+    augment,
+    label_mode,
+    sampling=None,
+    cache=None,
+    shard=None,
+):
+    """A run's training and validation datasets: `val_dir`, else `VALIDATION_FALLBACK_SPLIT` of `train_dir` (`find_split_dirs`).
+
+    Augmentation applies to the training clips only; `cache` and `shard`
+    (training files only) as `video_dataset_from_directory` takes them.
+    """
+    common = dict(
+        num_frames=num_frames,
+        image_size=image_size,
+        batch_size=batch_size,
+        label_mode=label_mode,
+        seed=seed,
+        sampling=sampling,
+        cache=cache,
+    )
+    if val_dir is None:
+        return video_dataset_from_directory(
+            train_dir,
+            augment=augment,
+            validation_split=VALIDATION_FALLBACK_SPLIT,
+            subset="both",
+            shard=shard,
+            **common,
+        )
+    train_ds = video_dataset_from_directory(train_dir, augment=augment, shard=shard, **common)
+    return train_ds, video_dataset_from_directory(
+        val_dir, class_names=train_ds.class_names, shuffle=False, **common
+    )
+
+
+def pick_clips(dataset, max_clips):
+    """Up to `max_clips` clips of different classes from a batched `(clips, labels)` dataset, with their labels."""
+    clips, labels = [], []
+    for batch_clips, batch_labels in dataset:
+        batch_labels = batch_labels.numpy()
+        if batch_labels.ndim == 2:
+            batch_labels = batch_labels.argmax(axis=-1)
+        for clip, label in zip(batch_clips.numpy(), batch_labels):
+            if label not in labels:
+                clips.append(clip)
+                labels.append(int(label))
+            if len(clips) == max_clips:
+                return np.stack(clips), labels
+    return (np.stack(clips), labels) if clips else (None, [])
+
+
+def whole_on_every_worker(dataset):
+    """`dataset` (with the `class_names`, `file_paths`, `skipped` of a video dataset) marked not to be sharded by `tf.distribute`.
+
+    The training set is sharded by file in the pipeline already; the
+    validation set is read whole by every worker, which keeps the number of
+    validation steps the same on all of them.
+    """
+    options = tf.data.Options()
+    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.OFF
+    marked = dataset.with_options(options)
+    for attribute in ("class_names", "file_paths", "skipped"):
+        if hasattr(dataset, attribute):
+            setattr(marked, attribute, getattr(dataset, attribute))
+    return marked

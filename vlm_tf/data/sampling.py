@@ -23,7 +23,12 @@ import tensorflow as tf
 
 SAMPLING_MODES = ("uniform", "random", "consecutive", "random_consecutive")
 # The sampler an evaluation uses for a training run's sampler: no randomness.
-EVALUATION_SAMPLING = {"uniform": "uniform", "random": "uniform", "consecutive": "consecutive", "random_consecutive": "consecutive"}
+EVALUATION_SAMPLING = {
+    "uniform": "uniform",
+    "random": "uniform",
+    "consecutive": "consecutive",
+    "random_consecutive": "consecutive",
+}
 
 
 def _segment_indices(num_frames, clip_length, offsets):

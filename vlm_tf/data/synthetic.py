@@ -74,11 +74,21 @@ _SHAPES = {
     "triangle": [(0.0, -1.0), (0.87, 0.5), (-0.87, 0.5)],
     "square": [(-0.75, -0.75), (0.75, -0.75), (0.75, 0.75), (-0.75, 0.75)],
     "bar": [(-1.0, -0.45), (1.0, -0.45), (1.0, 0.45), (-1.0, 0.45)],
-    "arrow": [(-1.0, -0.3), (0.2, -0.3), (0.2, -0.7), (1.0, 0.0), (0.2, 0.7), (0.2, 0.3), (-1.0, 0.3)],
+    "arrow": [
+        (-1.0, -0.3),
+        (0.2, -0.3),
+        (0.2, -0.7),
+        (1.0, 0.0),
+        (0.2, 0.7),
+        (0.2, 0.3),
+        (-1.0, 0.3),
+    ],
     "ell": [(-0.8, -1.0), (-0.2, -1.0), (-0.2, 0.4), (0.8, 0.4), (0.8, 1.0), (-0.8, 1.0)],
     "star": [
-        (math.cos(math.radians(-90 + 36 * k)) * (1.0 if k % 2 == 0 else 0.45),
-         math.sin(math.radians(-90 + 36 * k)) * (1.0 if k % 2 == 0 else 0.45))
+        (
+            math.cos(math.radians(-90 + 36 * k)) * (1.0 if k % 2 == 0 else 0.45),
+            math.sin(math.radians(-90 + 36 * k)) * (1.0 if k % 2 == 0 else 0.45),
+        )
         for k in range(10)
     ],
 }
@@ -136,7 +146,9 @@ def _trajectory(rng, label, size, num_frames):
         travel = min(rng.uniform(0.8, 2.0) * size / 64 * last, 0.9 * (high - low))
         start = rng.uniform(low, high - travel)
         along = start + travel * t / last
-        across = np.full(num_frames, rng.uniform(low, high)) + rng.normal(0, 0.15, num_frames).cumsum()
+        across = (
+            np.full(num_frames, rng.uniform(low, high)) + rng.normal(0, 0.15, num_frames).cumsum()
+        )
         if label in ("move_left", "move_up"):
             along = along[::-1]
         x, y = (along, across) if label in ("move_left", "move_right") else (across, along)
@@ -148,13 +160,23 @@ def _trajectory(rng, label, size, num_frames):
             radius = radius[::-1]
         centre = rng.uniform(large, size - large, 2)
         drift = rng.normal(0, 0.15, (2,))
-        return centre[0] + drift[0] * t, centre[1] + drift[1] * t, radius, np.full(num_frames, angle0)
+        return (
+            centre[0] + drift[0] * t,
+            centre[1] + drift[1] * t,
+            radius,
+            np.full(num_frames, angle0),
+        )
     if label in ("rotate_cw", "rotate_ccw"):
         radius = rng.uniform(0.1, 0.16) * size
         reach = radius * (1.0 + PIVOT_OFFSET[1])
         step = rng.uniform(8.0, 14.0) * (1 if label == "rotate_cw" else -1)
         pivot = rng.uniform(reach, size - reach, 2)
-        return np.full(num_frames, pivot[0]), np.full(num_frames, pivot[1]), np.full(num_frames, radius), angle0 + step * t
+        return (
+            np.full(num_frames, pivot[0]),
+            np.full(num_frames, pivot[1]),
+            np.full(num_frames, radius),
+            angle0 + step * t,
+        )
     raise ValueError(f"unknown synthetic class {label!r}; expected one of {CLASS_NAMES}")
 
 
@@ -169,7 +191,10 @@ def render_clip(label, *, num_frames=24, size=64, seed=0):
     if label not in CLASS_NAMES:
         raise ValueError(f"unknown synthetic class {label!r}; expected one of {CLASS_NAMES}")
     if num_frames < 2 or size < 16:
-        raise ValueError(f"a clip needs num_frames >= 2 and size >= 16, received num_frames={num_frames}, size={size}")
+        raise ValueError(
+            f"a clip needs num_frames >= 2 and size >= 16, received num_frames={num_frames}, "
+            f"size={size}"
+        )
     rng = np.random.default_rng(seed)
     background = _background(rng, size)
     colour = _object_colour(rng, background)
@@ -185,7 +210,9 @@ def render_clip(label, *, num_frames=24, size=64, seed=0):
         points = outline_points(outline, aspect, radii[i], angles[i], [xs[i], ys[i]], offset)
         canvas = background.copy()
         # 4 fractional bits: sub-pixel motion stays smooth at slow speeds.
-        cv2.fillPoly(canvas, [np.round(points * 16).astype(np.int32)], colour.tolist(), cv2.LINE_AA, shift=4)
+        cv2.fillPoly(
+            canvas, [np.round(points * 16).astype(np.int32)], colour.tolist(), cv2.LINE_AA, shift=4
+        )
         canvas += rng.normal(0.0, noise_sigma, canvas.shape)
         frames[i] = canvas.clip(0, 255).astype(np.uint8)
         boxes[i] = [*points.min(axis=0).clip(0, size), *points.max(axis=0).clip(0, size)]
@@ -203,7 +230,9 @@ def finished_dataset(out_dir, params):
     manifest_path = os.path.join(out_dir, DATASET_FILE)
     existing = _read_json(manifest_path) if os.path.isfile(manifest_path) else None
     if existing is None or {k: existing.get(k) for k in params} != params:
-        raise ValueError(f"{out_dir} is not empty and does not hold this dataset; choose a new folder")
+        raise ValueError(
+            f"{out_dir} is not empty and does not hold this dataset; choose a new folder"
+        )
     return existing if existing.get("complete") else None
 
 
@@ -219,7 +248,17 @@ def _split_sizes(videos_per_class):
     return {"train": videos_per_class - 2 * held_out, "val": held_out, "test": held_out}
 
 
-def write_dataset(out_dir, *, videos_per_class=DEFAULT_VIDEOS_PER_CLASS, num_frames=DEFAULT_NUM_FRAMES, size=DEFAULT_SIZE, seed=0, fps=10.0, extension=".mp4", progress=None):
+def write_dataset(
+    out_dir,
+    *,
+    videos_per_class=DEFAULT_VIDEOS_PER_CLASS,
+    num_frames=DEFAULT_NUM_FRAMES,
+    size=DEFAULT_SIZE,
+    seed=0,
+    fps=10.0,
+    extension=".mp4",
+    progress=None,
+):
     """Writes the synthetic dataset to `out_dir/{train,val,test}/<class>/<class>_NNNN<extension>`.
 
     `videos_per_class` clips per class are split 70/15/15 into train, val and
@@ -236,7 +275,10 @@ def write_dataset(out_dir, *, videos_per_class=DEFAULT_VIDEOS_PER_CLASS, num_fra
         The parameters written to `out_dir/dataset.json`.
     """
     if videos_per_class < 3:
-        raise ValueError(f"videos_per_class must be at least 3 (one each for train, val and test), received {videos_per_class}")
+        raise ValueError(
+            "videos_per_class must be at least 3 (one each for train, val and test), received "
+            f"{videos_per_class}"
+        )
     params = {
         "generator": "vlm_tf.data.synthetic",
         "videos_per_class": int(videos_per_class),
@@ -246,7 +288,12 @@ def write_dataset(out_dir, *, videos_per_class=DEFAULT_VIDEOS_PER_CLASS, num_fra
         "fps": float(fps),
         "extension": extension,
     }
-    manifest = {**params, "classes": list(CLASS_NAMES), "label_maps": LABEL_MAPS, "splits": _split_sizes(videos_per_class)}
+    manifest = {
+        **params,
+        "classes": list(CLASS_NAMES),
+        "label_maps": LABEL_MAPS,
+        "splits": _split_sizes(videos_per_class),
+    }
     out_dir = os.fspath(out_dir)
     manifest_path = os.path.join(out_dir, DATASET_FILE)
     existing = finished_dataset(out_dir, params)
@@ -263,18 +310,26 @@ def write_dataset(out_dir, *, videos_per_class=DEFAULT_VIDEOS_PER_CLASS, num_fra
             class_dir = os.path.join(out_dir, split, label)
             os.makedirs(class_dir, exist_ok=True)
             for i in range(count):
-                frames, boxes, shape = render_clip(label, num_frames=num_frames, size=size, seed=(seed, split_index, class_index, i))
+                frames, boxes, shape = render_clip(
+                    label,
+                    num_frames=num_frames,
+                    size=size,
+                    seed=(seed, split_index, class_index, i),
+                )
                 stem = os.path.join(class_dir, f"{label}_{i:04d}")
                 write_video(stem + extension, frames, fps)
-                atomic.write_json(stem + ".json", {
-                    "label": label,
-                    "shape": shape,
-                    "fps": fps,
-                    "num_frames": num_frames,
-                    "width": size,
-                    "height": size,
-                    "boxes": np.round(boxes, 2).tolist(),
-                })
+                atomic.write_json(
+                    stem + ".json",
+                    {
+                        "label": label,
+                        "shape": shape,
+                        "fps": fps,
+                        "num_frames": num_frames,
+                        "width": size,
+                        "height": size,
+                        "boxes": np.round(boxes, 2).tolist(),
+                    },
+                )
                 done += 1
                 if progress is not None:
                     progress(done, total)

@@ -22,7 +22,9 @@ def random_crop_resize(clip, seed, *, scale=(0.8, 1.0), ratio=(0.85, 1.2)):
     """Crops one random box (same for every frame) and resizes back to the clip's size."""
     seeds = tf.random.experimental.stateless_split(seed, 4)
     area = tf.random.stateless_uniform([], seeds[0], scale[0], scale[1])
-    log_ratio = tf.random.stateless_uniform([], seeds[1], tf.math.log(ratio[0]), tf.math.log(ratio[1]))
+    log_ratio = tf.random.stateless_uniform(
+        [], seeds[1], tf.math.log(ratio[0]), tf.math.log(ratio[1])
+    )
     aspect = tf.exp(log_ratio)
     box_w = tf.minimum(tf.sqrt(area * aspect), 1.0)
     box_h = tf.minimum(tf.sqrt(area / aspect), 1.0)

@@ -23,7 +23,8 @@ import tensorflow as tf
 
 from vlm_tf.data import sampling
 from vlm_tf.data.decode import read_frames
-from vlm_tf.data.pipeline import index_directory, probe_files
+from vlm_tf.data.pipeline import probe_files
+from vlm_tf.data.splits import index_directory
 
 CROP_FRACTION = 0.9
 _MARGIN = 1.0 - CROP_FRACTION
@@ -45,7 +46,10 @@ def check_views(clips, crops):
     if int(clips) < 1:
         raise ValueError(f"clips must be a positive integer, received {clips!r}")
     if not 1 <= int(crops) <= len(CROP_BOXES):
-        raise ValueError(f"crops must be between 1 and {len(CROP_BOXES)} (the whole frame, four corners, the centre), received {crops!r}")
+        raise ValueError(
+            f"crops must be between 1 and {len(CROP_BOXES)} (the whole frame, four corners, the "
+            f"centre), received {crops!r}"
+        )
 
 
 def apply_crop_views(clips, crops):
@@ -57,12 +61,18 @@ def apply_crop_views(clips, crops):
     count = num_clips * num_frames
     views = [clips]
     for box in CROP_BOXES[1:crops]:
-        cropped = tf.image.crop_and_resize(frames, tf.tile([box], [count, 1]), tf.range(count), [height, width])
+        cropped = tf.image.crop_and_resize(
+            frames, tf.tile([box], [count, 1]), tf.range(count), [height, width]
+        )
         views.append(tf.reshape(cropped, clips.shape))
-    return tf.reshape(tf.stack(views, axis=1), [num_clips * crops, num_frames, height, width, channels])
+    return tf.reshape(
+        tf.stack(views, axis=1), [num_clips * crops, num_frames, height, width, channels]
+    )
 
 
-def view_dataset_from_directory(directory, *, class_names, num_frames, image_size, clips=1, crops=1, batch_size=8, strict=False):
+def view_dataset_from_directory(
+    directory, *, class_names, num_frames, image_size, clips=1, crops=1, batch_size=8, strict=False
+):
     """Batches `(views, labels, paths)` from `directory/<class>/<video>`; views are float32 `(batch, clips·crops, num_frames, H, W, 3)` in [0, 255].
 
     Files are indexed and probed as `pipeline.video_dataset_from_directory`
@@ -77,7 +87,10 @@ def view_dataset_from_directory(directory, *, class_names, num_frames, image_siz
     counts, skipped = probe_files(paths, strict=strict)
     readable = [i for i, count in enumerate(counts) if count > 0]
     if not readable:
-        raise ValueError(f"{directory}: none of the {len(paths)} video files could be read, first: {skipped[0]['path']} ({skipped[0]['reason']})")
+        raise ValueError(
+            f"{directory}: none of the {len(paths)} video files could be read, first: "
+            f"{skipped[0]['path']} ({skipped[0]['reason']})"
+        )
 
     def read(path, indices):
         # Clips share frames where segments are short: each is decoded once.
@@ -92,7 +105,11 @@ def view_dataset_from_directory(directory, *, class_names, num_frames, image_siz
         return apply_crop_views(frames, crops), label, path
 
     files = tf.data.Dataset.from_tensor_slices(
-        (tf.constant([paths[i] for i in readable]), tf.constant([labels[i] for i in readable], tf.int32), tf.constant([counts[i] for i in readable], tf.int64))
+        (
+            tf.constant([paths[i] for i in readable]),
+            tf.constant([labels[i] for i in readable], tf.int32),
+            tf.constant([counts[i] for i in readable], tf.int64),
+        )
     )
     dataset = files.map(load, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
     if not strict:

@@ -41,7 +41,13 @@ class _Scorer(keras.layers.Layer):
     def __init__(self, units=None, **kwargs):
         super().__init__(**kwargs)
         self.units = units
-        self.hidden = None if units is None else keras.layers.Dense(units, activation="tanh", name="hidden", dtype=self.dtype_policy)
+        self.hidden = (
+            None
+            if units is None
+            else keras.layers.Dense(
+                units, activation="tanh", name="hidden", dtype=self.dtype_policy
+            )
+        )
         self.score = keras.layers.Dense(1, name="score", dtype=self.dtype_policy)
         # One score per position: a mask on the positions still applies.
         self.supports_masking = True
@@ -69,7 +75,9 @@ def _positions(input_shape):
 
 def _check_units(units):
     if units is not None and int(units) < 1:
-        raise ValueError(f"units must be a positive integer or None (a linear scorer), received {units!r}")
+        raise ValueError(
+            f"units must be a positive integer or None (a linear scorer), received {units!r}"
+        )
     return None if units is None else int(units)
 
 
@@ -103,8 +111,15 @@ class SoftAttention(keras.layers.Layer):
     def build(self, input_shape):
         expected_rank = 3 if self.over == "time" else 5
         if len(input_shape) != expected_rank:
-            layout = "(batch, time, features)" if self.over == "time" else "(batch, time, height, width, features)"
-            raise ValueError(f"SoftAttention(over={self.over!r}) expects {layout}, received shape {tuple(input_shape)}")
+            layout = (
+                "(batch, time, features)"
+                if self.over == "time"
+                else "(batch, time, height, width, features)"
+            )
+            raise ValueError(
+                f"SoftAttention(over={self.over!r}) expects {layout}, received shape "
+                f"{tuple(input_shape)}"
+            )
         self.scorer.build((None, input_shape[-1]))
 
     def call(self, inputs, mask=None):
@@ -119,7 +134,9 @@ class SoftAttention(keras.layers.Layer):
         positions = ops.reshape(inputs, (batch * time, height * width, inputs.shape[-1]))
         weights = _masked_softmax(self.scorer(positions), None)
         pooled = ops.einsum("bp,bpd->bd", ops.cast(weights, inputs.dtype), positions)
-        return ops.reshape(pooled, (batch, time, inputs.shape[-1])), ops.reshape(weights, (batch, time, height, width))
+        return ops.reshape(pooled, (batch, time, inputs.shape[-1])), ops.reshape(
+            weights, (batch, time, height, width)
+        )
 
     def compute_mask(self, inputs, mask=None):
         # Pooling over time leaves nothing to mask; pooling over space keeps the frames.
@@ -181,15 +198,23 @@ class HardAttention(keras.layers.Layer):
 
     def build(self, input_shape):
         if len(input_shape) != 3:
-            raise ValueError(f"HardAttention expects (batch, time, features), received shape {tuple(input_shape)}")
+            raise ValueError(
+                "HardAttention expects (batch, time, features), received shape "
+                f"{tuple(input_shape)}"
+            )
         if input_shape[1] is not None and input_shape[1] < self.k:
-            raise ValueError(f"HardAttention(k={self.k}) needs clips of at least {self.k} frames, received shape {tuple(input_shape)}")
+            raise ValueError(
+                f"HardAttention(k={self.k}) needs clips of at least {self.k} frames, received "
+                f"shape {tuple(input_shape)}"
+            )
         self.scorer.build((None, input_shape[-1]))
 
     def call(self, inputs, mask=None, training=None):
         scores = ops.cast(self.scorer(inputs), "float32")
         if training:
-            uniform = keras.random.uniform(ops.shape(scores), minval=1e-6, maxval=1.0 - 1e-6, seed=self.seed_generator)
+            uniform = keras.random.uniform(
+                ops.shape(scores), minval=1e-6, maxval=1.0 - 1e-6, seed=self.seed_generator
+            )
             scores = scores - ops.log(-ops.log(uniform))
         if mask is not None:
             scores = ops.where(mask, scores, _MASKED_SCORE)
@@ -217,7 +242,13 @@ class HardAttention(keras.layers.Layer):
         return self.scorer.flops(positions, input_shape[-1]) + 2 * positions * input_shape[-1]
 
     def get_config(self):
-        return {**super().get_config(), "k": self.k, "units": self.units, "temperature": self.temperature, "seed": self.seed}
+        return {
+            **super().get_config(),
+            "k": self.k,
+            "units": self.units,
+            "temperature": self.temperature,
+            "seed": self.seed,
+        }
 
 
 @keras.saving.register_keras_serializable(package="vlm_tf")
@@ -249,29 +280,44 @@ class MultiScaleAttention(keras.layers.Layer):
         super().__init__(**kwargs)
         scales = tuple(int(s) for s in scales)
         if not scales or any(s < 1 for s in scales) or len(set(scales)) != len(scales):
-            raise ValueError(f"scales must be distinct positive window lengths, received {scales!r}")
+            raise ValueError(
+                f"scales must be distinct positive window lengths, received {scales!r}"
+            )
         self.scales = scales
         self.units = _check_units(units)
-        self.scorers = [_Scorer(self.units, name=f"scorer_{s}", dtype=self.dtype_policy) for s in scales]
+        self.scorers = [
+            _Scorer(self.units, name=f"scorer_{s}", dtype=self.dtype_policy) for s in scales
+        ]
         self.scale_scorer = _Scorer(None, name="scale_scorer", dtype=self.dtype_policy)
         self.supports_masking = True
 
     def build(self, input_shape):
         if len(input_shape) != 3:
-            raise ValueError(f"MultiScaleAttention expects (batch, time, features), received shape {tuple(input_shape)}")
+            raise ValueError(
+                "MultiScaleAttention expects (batch, time, features), received shape "
+                f"{tuple(input_shape)}"
+            )
         for scorer in (*self.scorers, self.scale_scorer):
             scorer.build((None, input_shape[-1]))
 
     def call(self, inputs, mask=None):
         time = ops.shape(inputs)[1]
-        frame_mask = ops.ones(ops.shape(inputs)[:2], inputs.dtype) if mask is None else ops.cast(mask, inputs.dtype)
+        frame_mask = (
+            ops.ones(ops.shape(inputs)[:2], inputs.dtype)
+            if mask is None
+            else ops.cast(mask, inputs.dtype)
+        )
         pooled_per_scale, frame_weights = [], []
         for scale, scorer in zip(self.scales, self.scorers):
             windows, counts = self._windows(inputs, frame_mask, scale)
             alpha = _masked_softmax(scorer(windows), counts > 0)
-            pooled_per_scale.append(ops.einsum("bw,bwd->bd", ops.cast(alpha, inputs.dtype), windows))
+            pooled_per_scale.append(
+                ops.einsum("bw,bwd->bd", ops.cast(alpha, inputs.dtype), windows)
+            )
             # α of a window, shared by its frames: padded frames get nothing.
-            per_frame = ops.repeat(alpha / ops.maximum(ops.cast(counts, "float32"), 1.0), scale, axis=1)[:, :time]
+            per_frame = ops.repeat(
+                alpha / ops.maximum(ops.cast(counts, "float32"), 1.0), scale, axis=1
+            )[:, :time]
             frame_weights.append(per_frame * ops.cast(frame_mask, "float32"))
         pooled_per_scale = ops.stack(pooled_per_scale, axis=1)
         beta = _masked_softmax(self.scale_scorer(pooled_per_scale), None)

@@ -30,7 +30,12 @@ class SpriteRenderer(keras.layers.Layer):
         self.window = window
 
     def get_config(self):
-        return {**super().get_config(), "max_shift": self.max_shift, "max_log_scale": self.max_log_scale, "window": self.window}
+        return {
+            **super().get_config(),
+            "max_shift": self.max_shift,
+            "max_log_scale": self.max_log_scale,
+            "window": self.window,
+        }
 
     def call(self, inputs):
         background, sprite, pose = inputs
@@ -52,7 +57,9 @@ class SpriteRenderer(keras.layers.Layer):
         opacity = ops.sigmoid(ops.cast(sprite[..., 3:], "float32")) * window[..., None]
         warped = _bilinear(ops.concatenate([colour, opacity], axis=-1), u, v, batch, frames)
         alpha = warped[..., 3:]
-        return alpha * warped[..., :3] + (1.0 - alpha) * ops.expand_dims(ops.cast(background, "float32"), 1)
+        return alpha * warped[..., :3] + (1.0 - alpha) * ops.expand_dims(
+            ops.cast(background, "float32"), 1
+        )
 
     def compute_output_shape(self, input_shapes):
         background, _, pose = input_shapes
@@ -76,7 +83,9 @@ class TwoColourBackground(keras.layers.Layer):
 
     def call(self, inputs):
         pattern, colours = inputs
-        pattern = ops.image.resize(ops.cast(pattern, "float32"), self.size, interpolation="bilinear")
+        pattern = ops.image.resize(
+            ops.cast(pattern, "float32"), self.size, interpolation="bilinear"
+        )
         first = ops.cast(colours[:, None, None, :3], "float32")
         second = ops.cast(colours[:, None, None, 3:], "float32")
         return first * (1.0 - pattern) + second * pattern
@@ -144,11 +153,18 @@ def _bilinear(image, u, v, batch, frames):
     result = 0.0
     for corner_x, weight_x in ((x0, x0 + 1.0 - x), (x0 + 1.0, x - x0)):
         for corner_y, weight_y in ((y0, y0 + 1.0 - y), (y0 + 1.0, y - y0)):
-            inside = (corner_x >= 0) & (corner_x <= width - 1) & (corner_y >= 0) & (corner_y <= height - 1)
+            inside = (
+                (corner_x >= 0)
+                & (corner_x <= width - 1)
+                & (corner_y >= 0)
+                & (corner_y <= height - 1)
+            )
             cx = ops.cast(ops.clip(corner_x, 0, width - 1), "int32")
             cy = ops.cast(ops.clip(corner_y, 0, height - 1), "int32")
             values = ops.take(flat, ops.reshape(offset + cy * width + cx, (-1,)), axis=0)
-            values = ops.reshape(values, (batch, frames, ops.shape(u)[2], ops.shape(u)[3], channels))
+            values = ops.reshape(
+                values, (batch, frames, ops.shape(u)[2], ops.shape(u)[3], channels)
+            )
             weight = weight_x * weight_y * ops.cast(inside, "float32")
             result = result + values * weight[..., None]
     return result

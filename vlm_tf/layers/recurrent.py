@@ -32,7 +32,9 @@ class _RecurrentStep(keras.layers.Layer):
     def call(self, inputs, states, training=False):
         h, c = states
         cell = self.lstm_cell
-        i, f, g, o = ops.split(inputs + ops.matmul(h, ops.cast(cell.recurrent_kernel, inputs.dtype)), 4, axis=-1)
+        i, f, g, o = ops.split(
+            inputs + ops.matmul(h, ops.cast(cell.recurrent_kernel, inputs.dtype)), 4, axis=-1
+        )
         c = cell.recurrent_activation(f) * c + cell.recurrent_activation(i) * cell.activation(g)
         h = cell.recurrent_activation(o) * cell.activation(c)
         return h, [h, c]
@@ -43,19 +45,37 @@ class LSTM(keras.layers.LSTM):
     """`keras.layers.LSTM` with the input projection hoisted out of the time loop where no fused kernel applies (see module docstring)."""
 
     def _projects_inputs(self, mask, initial_state):
-        fused = self.activation is keras.activations.tanh and self.recurrent_activation is keras.activations.sigmoid
-        plain = not (self.go_backwards or self.stateful or self.unroll or self.return_state or self.dropout or self.recurrent_dropout)
+        fused = (
+            self.activation is keras.activations.tanh
+            and self.recurrent_activation is keras.activations.sigmoid
+        )
+        plain = not (
+            self.go_backwards
+            or self.stateful
+            or self.unroll
+            or self.return_state
+            or self.dropout
+            or self.recurrent_dropout
+        )
         return not fused and plain and self.use_bias and mask is None and initial_state is None
 
     def build(self, sequences_shape, initial_state_shape=None):
         super().build(sequences_shape, initial_state_shape)
         # Keras' own loop over time (XLA-ready, masks and all), run on the
         # projected inputs by a weightless step that borrows this cell's weights.
-        self._loop = keras.layers.RNN(_RecurrentStep(self.cell, dtype=self.dtype_policy), return_sequences=self.return_sequences, dtype=self.dtype_policy)
+        self._loop = keras.layers.RNN(
+            _RecurrentStep(self.cell, dtype=self.dtype_policy),
+            return_sequences=self.return_sequences,
+            dtype=self.dtype_policy,
+        )
 
     def call(self, sequences, initial_state=None, mask=None, training=False):
         if not self._projects_inputs(mask, initial_state):
-            return super().call(sequences, initial_state=initial_state, mask=mask, training=training)
+            return super().call(
+                sequences, initial_state=initial_state, mask=mask, training=training
+            )
         cell = self.cell
-        projected = ops.matmul(sequences, ops.cast(cell.kernel, sequences.dtype)) + ops.cast(cell.bias, sequences.dtype)
+        projected = ops.matmul(sequences, ops.cast(cell.kernel, sequences.dtype)) + ops.cast(
+            cell.bias, sequences.dtype
+        )
         return self._loop(projected, training=training)

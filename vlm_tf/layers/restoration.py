@@ -67,7 +67,9 @@ class GlobalContext(keras.layers.Layer):
 
     def build(self, input_shape):
         channels = input_shape[-1]
-        self.dense = keras.layers.Dense(channels, kernel_initializer="zeros", name="dense", dtype=self.dtype_policy)
+        self.dense = keras.layers.Dense(
+            channels, kernel_initializer="zeros", name="dense", dtype=self.dtype_policy
+        )
         self.dense.build((input_shape[0], channels))
 
     def call(self, inputs):
@@ -93,7 +95,11 @@ class PixelShuffle(keras.layers.Layer):
 
     def compute_output_shape(self, input_shape):
         s = self.scale
-        return (input_shape[0], *(None if n is None else n * s for n in input_shape[1:3]), input_shape[3] // (s * s))
+        return (
+            input_shape[0],
+            *(None if n is None else n * s for n in input_shape[1:3]),
+            input_shape[3] // (s * s),
+        )
 
     def get_config(self):
         return {**super().get_config(), "scale": self.scale}
@@ -152,14 +158,25 @@ class Upscale(keras.layers.Layer):
         s = self.scale
         batch, height, width = (ops.shape(inputs)[k] for k in range(3))
         channels = inputs.shape[3]
-        planes = ops.reshape(ops.transpose(inputs, (0, 3, 1, 2)), (batch * channels, height, width, 1))
+        planes = ops.reshape(
+            ops.transpose(inputs, (0, 3, 1, 2)), (batch * channels, height, width, 1)
+        )
         tall = self._pass(planes, ops.cast(self._rows, inputs.dtype))
-        tall = ops.reshape(ops.transpose(tall, (0, 1, 3, 2)), (batch * channels, height * s, width, 1))
-        wide = ops.reshape(self._pass(tall, ops.cast(self._columns, inputs.dtype)), (batch, channels, height * s, width * s))
+        tall = ops.reshape(
+            ops.transpose(tall, (0, 1, 3, 2)), (batch * channels, height * s, width, 1)
+        )
+        wide = ops.reshape(
+            self._pass(tall, ops.cast(self._columns, inputs.dtype)),
+            (batch, channels, height * s, width * s),
+        )
         return ops.transpose(wide, (0, 2, 3, 1))
 
     def compute_output_shape(self, input_shape):
-        return (input_shape[0], *(None if n is None else n * self.scale for n in input_shape[1:3]), input_shape[3])
+        return (
+            input_shape[0],
+            *(None if n is None else n * self.scale for n in input_shape[1:3]),
+            input_shape[3],
+        )
 
     def get_config(self):
         return {**super().get_config(), "scale": self.scale}

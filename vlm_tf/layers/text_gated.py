@@ -30,7 +30,14 @@ class TextGatedRNNCell(keras.layers.Layer):
             `keras.layers.LSTMCell`.
     """
 
-    def __init__(self, units, kernel_initializer="glorot_uniform", recurrent_initializer="orthogonal", bias_initializer="zeros", **kwargs):
+    def __init__(
+        self,
+        units,
+        kernel_initializer="glorot_uniform",
+        recurrent_initializer="orthogonal",
+        bias_initializer="zeros",
+        **kwargs,
+    ):
         super().__init__(**kwargs)
         if int(units) < 1:
             raise ValueError(f"units must be a positive integer, received {units!r}")
@@ -43,8 +50,14 @@ class TextGatedRNNCell(keras.layers.Layer):
 
     def build(self, input_shape):
         width = len(GATE_ORDER) * self.units
-        self.kernel = self.add_weight(shape=(input_shape[-1], width), initializer=self.kernel_initializer, name="kernel")
-        self.recurrent_kernel = self.add_weight(shape=(self.units, width), initializer=self.recurrent_initializer, name="recurrent_kernel")
+        self.kernel = self.add_weight(
+            shape=(input_shape[-1], width), initializer=self.kernel_initializer, name="kernel"
+        )
+        self.recurrent_kernel = self.add_weight(
+            shape=(self.units, width),
+            initializer=self.recurrent_initializer,
+            name="recurrent_kernel",
+        )
         self.bias = self.add_weight(shape=(width,), initializer=self.bias_initializer, name="bias")
 
     def call(self, inputs, states, training=False):

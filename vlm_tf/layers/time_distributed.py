@@ -28,7 +28,10 @@ class TimeDistributed(keras.layers.TimeDistributed):
     def call(self, inputs, training=None, mask=None):
         frame_shape = tuple(inputs.shape[2:])
         if any(dim is None for dim in frame_shape):
-            raise ValueError(f"TimeDistributed({self.layer.name}) needs a known per-frame shape, received {inputs.shape}")
+            raise ValueError(
+                f"TimeDistributed({self.layer.name}) needs a known per-frame shape, received "
+                f"{inputs.shape}"
+            )
         batch, time = ops.shape(inputs)[0], ops.shape(inputs)[1]
         kwargs = {}
         if self.layer._call_has_training_arg:

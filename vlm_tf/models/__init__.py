@@ -1,12 +1,26 @@
-"""Model builders (`build_*` → `keras.Model`) and the registry behind `--model`.
+"""Model builders (`build_*` → `keras.Model`), the registry behind `--model`, and backbones with their presets.
 
 Builders are resolved on first use (`vlm_tf.models.build_cnn_lstm`), so
 importing the registry stays free of TensorFlow.
 """
 
-from vlm_tf.models.registry import DEFAULT_MODEL, MODELS, ModelSpec, build_model, get_model_spec, model_names, register_model
+from vlm_tf.models.registry import (
+    DEFAULT_MODEL,
+    MODELS,
+    ModelSpec,
+    build_model,
+    get_model_spec,
+    model_names,
+    register_model,
+)
 
 _BUILDERS = {
+    "attach_head": "vlm_tf.models.backbone",
+    "backbone_of": "vlm_tf.models.backbone",
+    "build_backbone": "vlm_tf.models.backbone",
+    "classifier_from_preset": "vlm_tf.models.backbone",
+    "load_backbone": "vlm_tf.models.backbone",
+    "save_backbone_preset": "vlm_tf.models.backbone",
     "build_cnn_lstm": "vlm_tf.models.cnn_lstm",
     "build_fusion_model": "vlm_tf.models.video_gan",
     "build_video_discriminator": "vlm_tf.models.video_gan",
@@ -24,6 +38,12 @@ def __getattr__(name):
 
 __all__ = [
     "DEFAULT_MODEL",
+    "attach_head",
+    "backbone_of",
+    "build_backbone",
+    "classifier_from_preset",
+    "load_backbone",
+    "save_backbone_preset",
     "MODELS",
     "ModelSpec",
     "build_cnn_lstm",

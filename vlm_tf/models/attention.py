@@ -10,12 +10,22 @@ among its steps, each of which has seen the frames before it.
 from __future__ import annotations
 
 import keras
+import numpy as np
 
 from vlm_tf.layers import HardAttention, MultiScaleAttention, SoftAttention
-from vlm_tf.models.cnn_lstm import TEXT_KERNEL_SIZE, TEXT_POOL_SIZE, apply_frame_encoder, apply_input_preprocessing, check_frame_encoder
+from vlm_tf.layers.transformer import ClassAttentionPooling, TubeletEmbedding
+from vlm_tf.models.cnn_lstm import (
+    TEXT_KERNEL_SIZE,
+    TEXT_POOL_SIZE,
+    apply_frame_encoder,
+    apply_input_preprocessing,
+    check_frame_encoder,
+)
 
 ATTENTION_KINDS = ("soft", "hard", "multiscale", "mean")
 RECURRENT_CHOICES = (None, "lstm")
+# The name of the layer that weighs frames, in every model that has one.
+ATTENTION_LAYER = "attention"
 
 
 def build_attention_classifier(
@@ -77,7 +87,14 @@ def build_attention_classifier(
         name: model name.
     """
     # === Config checks ===
-    filters = check_frame_encoder(num_classes=num_classes, image_size=image_size, filters=filters, kernel_size=kernel_size, pool_size=pool_size, frame_features=frame_features)
+    filters = check_frame_encoder(
+        num_classes=num_classes,
+        image_size=image_size,
+        filters=filters,
+        kernel_size=kernel_size,
+        pool_size=pool_size,
+        frame_features=frame_features,
+    )
     if attention not in ATTENTION_KINDS:
         raise ValueError(f"attention must be one of {ATTENTION_KINDS}, received {attention!r}")
     if recurrent not in RECURRENT_CHOICES:
@@ -113,17 +130,60 @@ def build_attention_classifier(
     if attention == "mean":
         x = keras.layers.GlobalAveragePooling1D(name="temporal_mean")(x)
     elif attention == "soft":
-        x, _ = SoftAttention(units=scorer_units, name="attention")(x)
+        x, _ = SoftAttention(units=scorer_units, name=ATTENTION_LAYER)(x)
     elif attention == "hard":
-        x, _ = HardAttention(k=k, units=scorer_units, temperature=temperature, name="attention")(x)
+        x, _ = HardAttention(
+            k=k, units=scorer_units, temperature=temperature, name=ATTENTION_LAYER
+        )(x)
     else:
-        x, _ = MultiScaleAttention(scales=scales, units=scorer_units, name="attention")(x)
+        x, _ = MultiScaleAttention(scales=scales, units=scorer_units, name=ATTENTION_LAYER)(x)
 
     # === Layers: dense output ===
     if dropout:
         x = keras.layers.Dropout(dropout, name="dropout")(x)
     # The softmax is computed in float32 under mixed precision.
-    outputs = keras.layers.Dense(num_classes, activation="softmax", dtype="float32", name="output_layer")(x)
+    outputs = keras.layers.Dense(
+        num_classes, activation="softmax", dtype="float32", name="output_layer"
+    )(x)
 
     # === Functional Model ===
     return keras.Model(inputs, outputs, name=name)
+
+
+def attention_layer(model):
+    """The model's attention layer (named `attention`), or `None` when it has none that weighs frames."""
+    try:
+        layer = model.get_layer(ATTENTION_LAYER)
+    except ValueError:
+        return None
+    if isinstance(layer, SoftAttention) and layer.over != "time":
+        return None
+    return (
+        layer
+        if isinstance(
+            layer, (SoftAttention, HardAttention, MultiScaleAttention, ClassAttentionPooling)
+        )
+        else None
+    )
+
+
+def frame_weight_rows(model, weights, num_frames):
+    """The attention layer's weights for N clips → `(N, rows, num_frames)`: what each frame received.
+
+    Soft and hard attention give one row. Multi-scale attention gives one
+    row per scale and a last row with their sum (the weight each frame has
+    in the output). A transformer's class attention is summed over the
+    patches of each time step and spread over the frames of its tubelet.
+    """
+    layer = attention_layer(model)
+    weights = np.asarray(weights, np.float32)
+    if isinstance(layer, MultiScaleAttention):
+        return np.concatenate([weights, weights.sum(axis=1, keepdims=True)], axis=1)
+    if isinstance(layer, ClassAttentionPooling):
+        tubelet = next(l for l in model.layers if isinstance(l, TubeletEmbedding)).tubelet_size[0]
+        per_step = weights.sum(axis=2) / tubelet
+        rows = np.zeros((len(weights), num_frames), np.float32)
+        spread = np.repeat(per_step, tubelet, axis=1)[:, :num_frames]
+        rows[:, : spread.shape[1]] = spread
+        return rows[:, None]
+    return weights[:, None]

@@ -20,20 +20,32 @@ TEXT_POOL_SIZE = 2
 TEXT_LSTM_UNITS = 64
 
 
-def check_frame_encoder(*, num_classes, image_size, filters, kernel_size, pool_size, frame_features):
+def check_frame_encoder(
+    *, num_classes, image_size, filters, kernel_size, pool_size, frame_features
+):
     """Checks the arguments every CNN-based builder shares; returns `filters` as a tuple."""
     filters = (filters,) if isinstance(filters, int) else tuple(filters)
     if not filters or any(int(f) < 1 for f in filters):
-        raise ValueError(f"filters must be a positive int or a non-empty sequence of them, received {filters!r}")
+        raise ValueError(
+            f"filters must be a positive int or a non-empty sequence of them, received {filters!r}"
+        )
     if num_classes is None or int(num_classes) < 2:
         raise ValueError(f"num_classes must be at least 2, received {num_classes!r}")
     if frame_features not in FRAME_FEATURES:
-        raise ValueError(f"frame_features must be one of {FRAME_FEATURES}, received {frame_features!r}")
+        raise ValueError(
+            f"frame_features must be one of {FRAME_FEATURES}, received {frame_features!r}"
+        )
     height, width = image_size
     for block in range(len(filters)):
-        height, width = (height - kernel_size + 1) // pool_size, (width - kernel_size + 1) // pool_size
+        height, width = (
+            (height - kernel_size + 1) // pool_size,
+            (width - kernel_size + 1) // pool_size,
+        )
         if height < 1 or width < 1:
-            raise ValueError(f"image_size={tuple(image_size)} is too small for {len(filters)} conv/pool block(s) of kernel {kernel_size} and pool {pool_size}")
+            raise ValueError(
+                f"image_size={tuple(image_size)} is too small for {len(filters)} conv/pool "
+                f"block(s) of kernel {kernel_size} and pool {pool_size}"
+            )
     return filters
 
 
@@ -47,7 +59,17 @@ def apply_input_preprocessing(inputs, *, rescale, frame_difference):
     return x
 
 
-def apply_frame_encoder(x, *, filters, kernel_size, conv_activation, pool_size, batch_norm, batch_norm_momentum, frame_features):
+def apply_frame_encoder(
+    x,
+    *,
+    filters,
+    kernel_size,
+    conv_activation,
+    pool_size,
+    batch_norm,
+    batch_norm_momentum,
+    frame_features,
+):
     """`(B, T, H, W, C)` → `(B, T, F)`: conv → pool blocks on every frame, then one vector per frame.
 
     The layers are named `conv1`, `pool1`, ... and `frame_features`, as in
@@ -55,12 +77,19 @@ def apply_frame_encoder(x, *, filters, kernel_size, conv_activation, pool_size, 
     """
     for block, block_filters in enumerate(filters, start=1):
         x = TimeDistributed(
-            keras.layers.Conv2D(block_filters, kernel_size, activation=None if batch_norm else conv_activation),
+            keras.layers.Conv2D(
+                block_filters, kernel_size, activation=None if batch_norm else conv_activation
+            ),
             name=f"conv{block}",
         )(x)
         if batch_norm:
-            x = TimeDistributed(keras.layers.BatchNormalization(momentum=batch_norm_momentum), name=f"conv{block}_bn")(x)
-            x = TimeDistributed(keras.layers.Activation(conv_activation), name=f"conv{block}_{conv_activation}")(x)
+            x = TimeDistributed(
+                keras.layers.BatchNormalization(momentum=batch_norm_momentum),
+                name=f"conv{block}_bn",
+            )(x)
+            x = TimeDistributed(
+                keras.layers.Activation(conv_activation), name=f"conv{block}_{conv_activation}"
+            )(x)
         x = TimeDistributed(keras.layers.MaxPooling2D(pool_size), name=f"pool{block}")(x)
     if frame_features == "flatten":
         return TimeDistributed(keras.layers.Flatten(), name="frame_features")(x)
@@ -138,11 +167,21 @@ def build_cnn_lstm(
         name: model name.
     """
     # === Config checks ===
-    filters = check_frame_encoder(num_classes=num_classes, image_size=image_size, filters=filters, kernel_size=kernel_size, pool_size=pool_size, frame_features=frame_features)
+    filters = check_frame_encoder(
+        num_classes=num_classes,
+        image_size=image_size,
+        filters=filters,
+        kernel_size=kernel_size,
+        pool_size=pool_size,
+        frame_features=frame_features,
+    )
     if recurrent not in RECURRENT_LAYERS:
         raise ValueError(f"recurrent must be one of {RECURRENT_LAYERS}, received {recurrent!r}")
     if recurrent != "lstm" and lstm_activation != "tanh":
-        raise ValueError(f"lstm_activation applies to recurrent='lstm' only, received lstm_activation={lstm_activation!r} with recurrent={recurrent!r}")
+        raise ValueError(
+            "lstm_activation applies to recurrent='lstm' only, received "
+            f"lstm_activation={lstm_activation!r} with recurrent={recurrent!r}"
+        )
     if not 0.0 <= dropout < 1.0:
         raise ValueError(f"dropout must be in [0, 1), received {dropout!r}")
 
@@ -172,7 +211,9 @@ def build_cnn_lstm(
     if dropout:
         x = keras.layers.Dropout(dropout, name="dropout")(x)
     # The softmax is computed in float32 under mixed precision.
-    outputs = keras.layers.Dense(num_classes, activation=output_activation, dtype="float32", name="output_layer")(x)
+    outputs = keras.layers.Dense(
+        num_classes, activation=output_activation, dtype="float32", name="output_layer"
+    )(x)
 
     # === Functional Model ===
     return keras.Model(inputs, outputs, name=name)

@@ -26,42 +26,65 @@ import numpy as np
 import tensorflow as tf
 from keras import layers, ops
 
+from vlm_tf.data.detection_clips import STRIDE
+
 # Keras' own TimeDistributed gives one frame when the number of frames is
 # unknown inside a tf.function (a SavedModel); vlm_tf's keeps them all.
 from vlm_tf.layers import TimeDistributed
 
-STRIDE = 4
 # A heat map's prior: sigmoid(-2.19) = 0.1, CenterNet's start, so the first
 # steps are not swamped by the loss of every empty cell.
 _HEAT_PRIOR = -2.19
 _BOX_LOSS_WEIGHT = 1.0
 
 
-def build_video_detector(num_classes, *, num_frames=None, image_size=(64, 64), filters=(32, 64), temporal=True, name="video_detector"):
+def build_video_detector(
+    num_classes,
+    *,
+    num_frames=None,
+    image_size=(64, 64),
+    filters=(32, 64),
+    temporal=True,
+    name="video_detector",
+):
     """A functional detector: frames `(B, T, H, W, 3)` in [0, 255] → `(B, T, H/4, W/4, num_classes + 4)`.
 
     `H` and `W` must be multiples of 4; `num_frames=None` takes any length.
     """
     height, width = image_size
     if height % STRIDE or width % STRIDE:
-        raise ValueError(f"the detector's frame size must be a multiple of {STRIDE}, received {image_size}")
+        raise ValueError(
+            f"the detector's frame size must be a multiple of {STRIDE}, received {image_size}"
+        )
     inputs = keras.Input((num_frames, height, width, 3), name="frames")
     x = layers.Rescaling(1.0 / 255.0, name="rescale")(inputs)
     for block, width_ in enumerate(filters):
         for k in range(2):
-            x = TimeDistributed(layers.Conv2D(width_, 3, padding="same", activation="relu"), name=f"spatial_features_{block + 1}{'ab'[k]}")(x)
+            x = TimeDistributed(
+                layers.Conv2D(width_, 3, padding="same", activation="relu"),
+                name=f"spatial_features_{block + 1}{'ab'[k]}",
+            )(x)
         x = TimeDistributed(layers.MaxPooling2D(2), name=f"spatial_pool_{block + 1}")(x)
     if temporal:
         context = layers.Bidirectional(
-            layers.ConvLSTM2D(filters[-1] // 2, 3, padding="same", return_sequences=True), merge_mode="concat", name="temporal_features"
+            layers.ConvLSTM2D(filters[-1] // 2, 3, padding="same", return_sequences=True),
+            merge_mode="concat",
+            name="temporal_features",
         )(x)
     else:
-        context = TimeDistributed(layers.Conv2D(filters[-1], 3, padding="same", activation="relu"), name="frame_features")(x)
+        context = TimeDistributed(
+            layers.Conv2D(filters[-1], 3, padding="same", activation="relu"), name="frame_features"
+        )(x)
     # The frame's own features next to their temporal context: where an
     # object is shows best in its own frame.
     x = layers.Concatenate(name="features")([x, context])
-    x = TimeDistributed(layers.Conv2D(64, 3, padding="same", activation="relu"), name="detection_head")(x)
-    heat = TimeDistributed(layers.Conv2D(num_classes, 1, bias_initializer=keras.initializers.Constant(_HEAT_PRIOR)), name="centre_heat")(x)
+    x = TimeDistributed(
+        layers.Conv2D(64, 3, padding="same", activation="relu"), name="detection_head"
+    )(x)
+    heat = TimeDistributed(
+        layers.Conv2D(num_classes, 1, bias_initializer=keras.initializers.Constant(_HEAT_PRIOR)),
+        name="centre_heat",
+    )(x)
     sides = TimeDistributed(layers.Conv2D(4, 1), name="box_sides")(x)
     outputs = layers.Concatenate(name="detections", dtype="float32")([heat, sides])
     return keras.Model(inputs, outputs, name=name)
@@ -77,34 +100,24 @@ def detection_loss(y_true, y_pred):
     """
     y_pred = ops.cast(y_pred, "float32")
     num_classes = ops.shape(y_pred)[-1] - 4
-    heat_true, sides_true, mask = y_true[..., :num_classes], y_true[..., num_classes:-1], y_true[..., -1:]
+    heat_true, sides_true, mask = (
+        y_true[..., :num_classes],
+        y_true[..., num_classes:-1],
+        y_true[..., -1:],
+    )
     logits, sides = y_pred[..., :num_classes], y_pred[..., num_classes:]
     probability = ops.sigmoid(logits)
     centre = ops.cast(ops.equal(heat_true, 1.0), "float32")
     positive = centre * ops.square(1.0 - probability) * -ops.log_sigmoid(logits)
-    negative = (1.0 - centre) * ops.power(1.0 - heat_true, 4.0) * ops.square(probability) * -ops.log_sigmoid(-logits)
+    negative = (
+        (1.0 - centre)
+        * ops.power(1.0 - heat_true, 4.0)
+        * ops.square(probability)
+        * -ops.log_sigmoid(-logits)
+    )
     objects = ops.maximum(ops.sum(mask), 1.0)
     box = ops.sum(mask * ops.abs(sides - sides_true))
     return (ops.sum(positive + negative) + _BOX_LOSS_WEIGHT * box) / objects
-
-
-def detection_targets(frame_objects, num_classes, grid_size):
-    """Training targets for one frame: `frame_objects` = `(boxes (N, 4) in input pixels, classes (N,))` → `(Hg, Wg, C + 5)` float32."""
-    grid_h, grid_w = grid_size
-    target = np.zeros((grid_h, grid_w, num_classes + 5), np.float32)
-    rows, columns = np.mgrid[0:grid_h, 0:grid_w].astype(np.float32) + 0.5
-    boxes, classes = frame_objects
-    for box, c in zip(np.asarray(boxes, np.float32).reshape(-1, 4) / STRIDE, classes):
-        centre_x, centre_y = (box[0] + box[2]) / 2, (box[1] + box[3]) / 2
-        j, i = int(np.clip(centre_x, 0, grid_w - 1e-3)), int(np.clip(centre_y, 0, grid_h - 1e-3))
-        # Spread as CenterNet's, about a sixth of the box, at least half a cell.
-        sigma = max(0.5, (box[2] - box[0] + box[3] - box[1]) / 12.0)
-        bump = np.exp(-((columns - centre_x) ** 2 + (rows - centre_y) ** 2) / (2 * sigma**2))
-        bump[i, j] = 1.0
-        target[..., c] = np.maximum(target[..., c], bump)
-        target[i, j, num_classes:num_classes + 4] = [j + 0.5 - box[0], i + 0.5 - box[1], box[2] - j - 0.5, box[3] - i - 0.5]
-        target[i, j, -1] = 1.0
-    return target
 
 
 def decode_detections(outputs, *, num_classes, max_detections=20):
@@ -119,17 +132,34 @@ def decode_detections(outputs, *, num_classes, max_detections=20):
     sides = tf.nn.relu(outputs[..., num_classes:])
     peaks = tf.where(tf.equal(heat, tf.nn.max_pool2d(heat, 3, 1, "SAME")), heat, 0.0)
     shape = tf.shape(heat)
-    scores, flat = tf.math.top_k(tf.reshape(peaks, [shape[0], -1]), k=tf.minimum(max_detections, shape[1] * shape[2] * num_classes))
+    scores, flat = tf.math.top_k(
+        tf.reshape(peaks, [shape[0], -1]),
+        k=tf.minimum(max_detections, shape[1] * shape[2] * num_classes),
+    )
     cell, classes = flat // num_classes, flat % num_classes
     row, column = cell // shape[2], cell % shape[2]
     centre_x, centre_y = tf.cast(column, tf.float32) + 0.5, tf.cast(row, tf.float32) + 0.5
     picked = tf.gather_nd(tf.reshape(sides, [shape[0], -1, 4]), cell[..., None], batch_dims=1)
-    boxes = tf.stack([centre_x - picked[..., 0], centre_y - picked[..., 1], centre_x + picked[..., 2], centre_y + picked[..., 3]], axis=-1) * STRIDE
+    boxes = (
+        tf.stack(
+            [
+                centre_x - picked[..., 0],
+                centre_y - picked[..., 1],
+                centre_x + picked[..., 2],
+                centre_y + picked[..., 3],
+            ],
+            axis=-1,
+        )
+        * STRIDE
+    )
     return boxes, scores, tf.cast(classes, tf.int32)
 
 
 def detect_clip(model, frames, num_classes, *, max_detections=20):
     """Runs `model` over one clip `(T, H, W, 3)` at its input size: per frame `(boxes (K, 4), scores (K,), classes (K,))` as numpy, best first."""
     outputs = model(np.asarray(frames, np.float32)[None], training=False)[0]
-    boxes, scores, classes = (x.numpy() for x in decode_detections(outputs, num_classes=num_classes, max_detections=max_detections))
+    boxes, scores, classes = (
+        x.numpy()
+        for x in decode_detections(outputs, num_classes=num_classes, max_detections=max_detections)
+    )
     return list(zip(boxes, scores, classes))

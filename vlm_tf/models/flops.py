@@ -61,5 +61,9 @@ def _layer_flops(layer, input_shape, output_shape):
         # LSTM, GRU and the text's cell: every step multiplies the input by
         # `kernel` and the previous state by `recurrent_kernel`.
         cell = layer.cell
-        return 2 * input_shape[0] * (math.prod(cell.kernel.shape) + math.prod(cell.recurrent_kernel.shape))
+        return (
+            2
+            * input_shape[0]
+            * (math.prod(cell.kernel.shape) + math.prod(cell.recurrent_kernel.shape))
+        )
     return 0

@@ -18,6 +18,9 @@ DEFAULT_MODEL = "cnn_lstm"
 # evaluation and export follow the task.
 RESTORATION_TASKS = ("denoise", "superres", "enhance")
 TASKS = ("classify", "generate", "predict_frames", "detect", *RESTORATION_TASKS)
+# The generator losses of the adversarial models (vlm_tf.models.adversarial):
+# the non-saturating −log D(G(z)), or the text's §4.3.1 form.
+GAN_LOSSES = ("standard", "text")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -74,14 +77,20 @@ def build_model(name, *, num_classes, num_frames=None, image_size=(64, 64), **kw
     """Builds the registered classifier `name` for `num_classes` classes and frames of `image_size`."""
     spec = get_model_spec(name)
     if spec.task != "classify":
-        raise ValueError(f"{name!r} is a {spec.task} model, not a classifier; build it with {spec.builder.replace(':', '.')}")
-    return spec.build(num_classes=num_classes, num_frames=num_frames, image_size=tuple(image_size), **kwargs)
+        raise ValueError(
+            f"{name!r} is a {spec.task} model, not a classifier; build it with "
+            f"{spec.builder.replace(':', '.')}"
+        )
+    return spec.build(
+        num_classes=num_classes, num_frames=num_frames, image_size=tuple(image_size), **kwargs
+    )
 
 
 register_model(
     "cnn_lstm",
     "vlm_tf.models.cnn_lstm:build_cnn_lstm",
-    "the default: the text's CNN-LSTM with frame differences and three conv/pool blocks (16, 32, 64), docs/design.md",
+    "the default: the text's CNN-LSTM with frame differences and three conv/pool blocks (16, 32, "
+    "64), docs/design.md",
     filters=(16, 32, 64),
     frame_difference=True,
 )
@@ -96,7 +105,8 @@ register_model(
 register_model(
     "cnn_text_gated",
     "vlm_tf.models.cnn_lstm:build_cnn_lstm",
-    "the default with the text's gated cell of §4.2.2-4.2.3 in place of the LSTM (vlm_tf.layers.TextGatedRNNCell)",
+    "the default with the text's gated cell of §4.2.2-4.2.3 in place of the LSTM "
+    "(vlm_tf.layers.TextGatedRNNCell)",
     filters=(16, 32, 64),
     frame_difference=True,
     recurrent="text_gated",
@@ -104,7 +114,9 @@ register_model(
 register_model(
     "cnn_lstm_bn_gap",
     "vlm_tf.models.cnn_lstm:build_cnn_lstm",
-    "for real footage with few clips: conv blocks (32, 64, 128) with batch norm, frame differences, frame features averaged over space; generalises better, about 4.4x slower a step (docs/design.md)",
+    "for real footage with few clips: conv blocks (32, 64, 128) with batch norm, frame "
+    "differences, frame features averaged over space; generalises better, about 4.4x slower a step "
+    "(docs/design.md)",
     filters=(32, 64, 128),
     frame_difference=True,
     batch_norm=True,
@@ -122,11 +134,16 @@ register_model(
 register_model(
     "cnn_mean",
     "vlm_tf.models.attention:build_attention_classifier",
-    "order-blind baseline: the default's CNN on raw frames (no frame differences), features averaged over time; the same output for any frame order",
+    "order-blind baseline: the default's CNN on raw frames (no frame differences), features "
+    "averaged over time; the same output for any frame order",
     attention="mean",
     frame_difference=False,
 )
-for _kind, _words in (("soft", "soft attention (softmax weights over frames)"), ("hard", "hard attention (the top 4 frames)"), ("multiscale", "multi-scale attention (windows of 1, 2 and 4 frames)")):
+for _kind, _words in (
+    ("soft", "soft attention (softmax weights over frames)"),
+    ("hard", "hard attention (the top 4 frames)"),
+    ("multiscale", "multi-scale attention (windows of 1, 2 and 4 frames)"),
+):
     register_model(
         f"cnn_{_kind}_attention",
         "vlm_tf.models.attention:build_attention_classifier",
@@ -149,18 +166,26 @@ del _kind, _words
 # after two warmup epochs learns on frames next to their differences (0.61
 # validation accuracy after 7 epochs) but not on raw pixels (still at
 # chance after 7); docs/design.md, "The transformer's recipe".
-TRANSFORMER_RECIPE = {"optimizer": "adamw", "learning_rate": 3e-4, "weight_decay": 0.05, "warmup_epochs": 2}
+TRANSFORMER_RECIPE = {
+    "optimizer": "adamw",
+    "learning_rate": 3e-4,
+    "weight_decay": 0.05,
+    "warmup_epochs": 2,
+}
 register_model(
     "video_transformer",
     "vlm_tf.models.video_transformer:build_video_transformer",
-    "ViViT-style transformer, tiny: frame differences, 2x8x8 tubelets, 4 factorised space-then-time blocks of width 64, class-attention head; trains with AdamW 3e-4 after 2 warmup epochs",
+    "ViViT-style transformer, tiny: frame differences, 2x8x8 tubelets, 4 factorised "
+    "space-then-time blocks of width 64, class-attention head; trains with AdamW 3e-4 after 2 "
+    "warmup epochs",
     training=TRANSFORMER_RECIPE,
     frame_difference=True,
 )
 register_model(
     "video_transformer_joint",
     "vlm_tf.models.video_transformer:build_video_transformer",
-    "the tiny video transformer with joint space-time attention (every token attends to every other); same recipe",
+    "the tiny video transformer with joint space-time attention (every token attends to every "
+    "other); same recipe",
     training=TRANSFORMER_RECIPE,
     frame_difference=True,
     attention="joint",
@@ -171,7 +196,8 @@ register_model(
 register_model(
     "cnn_lstm_narrow",
     "vlm_tf.models.cnn_lstm:build_cnn_lstm",
-    "the default at half the width: conv blocks (8, 16, 32), frame differences, LSTM(32); about a quarter of its parameters, the student of `distill_run`",
+    "the default at half the width: conv blocks (8, 16, 32), frame differences, LSTM(32); about a "
+    "quarter of its parameters, the student of `distill_run`",
     filters=(8, 16, 32),
     frame_difference=True,
     lstm_units=32,
@@ -179,20 +205,23 @@ register_model(
 
 # --- generation: the GAN of §3.3 and the CNN + RNN + GAN fusion of §3.4, vlm_tf.models.video_gan ---
 
-# Adam at 2e-4 with β1 = 0.5, the DCGAN setting (vlm_tf.training.gan), on
+# Adam at 2e-4 with β1 = 0.5, the DCGAN setting (vlm_tf.tasks.generate), on
 # 32×32 frames: the adversarial step costs about eight classifier steps.
 GAN_RECIPE = {"learning_rate": 2e-4, "image_size": 32}
 register_model(
     "gan",
     "vlm_tf.models.video_gan:build_video_generator",
-    "conditional video GAN (§3.3): a sprite moved by per-class velocities over a two-colour background, 3-D conv discriminator on frames and differences; `vlm-tf generate` writes its clips",
+    "conditional video GAN (§3.3): a sprite moved by per-class velocities over a two-colour "
+    "background, 3-D conv discriminator on frames and differences; `vlm-tf generate` writes its "
+    "clips",
     training=GAN_RECIPE,
     task="generate",
 )
 register_model(
     "fusion",
     "vlm_tf.models.video_gan:build_fusion_model",
-    "the §3.4 CNN + RNN + GAN fusion as a next-frame predictor: the first half of each clip in, the second half out; reconstruction + adversarial loss; `vlm-tf predict-frames`",
+    "the §3.4 CNN + RNN + GAN fusion as a next-frame predictor: the first half of each clip in, "
+    "the second half out; reconstruction + adversarial loss; `vlm-tf predict-frames`",
     training=GAN_RECIPE,
     task="predict_frames",
 )
@@ -202,14 +231,16 @@ register_model(
 register_model(
     "detect_cnn_rnn",
     "vlm_tf.models.detection:build_video_detector",
-    "the text's CNN + RNN for detection (§6.2): per-frame conv trunk, bidirectional ConvLSTM over the frames, centre heat maps + box sides per class; the --task detect default",
+    "the text's CNN + RNN for detection (§6.2): per-frame conv trunk, bidirectional ConvLSTM over "
+    "the frames, centre heat maps + box sides per class; the --task detect default",
     task="detect",
     temporal=True,
 )
 register_model(
     "detect_frame",
     "vlm_tf.models.detection:build_video_detector",
-    "the same detector with a per-frame conv in the ConvLSTM's place: the comparison for detect_cnn_rnn",
+    "the same detector with a per-frame conv in the ConvLSTM's place: the comparison for "
+    "detect_cnn_rnn",
     task="detect",
     temporal=False,
 )
@@ -231,7 +262,8 @@ for _task, _words in _RESTORATION_WORDS.items():
     register_model(
         f"{_task}_window",
         "vlm_tf.models.restoration:build_video_restorer",
-        f"{_words}: 5 neighbouring frames ({_inputs}) stacked as channels → residual CNN → the clean centre frame; the --task {_task} default",
+        f"{_words}: 5 neighbouring frames ({_inputs}) stacked as channels → residual CNN → the "
+        f"clean centre frame; the --task {_task} default",
         task=_task,
         window=5,
         relative=_RELATIVE[_task],
@@ -239,7 +271,8 @@ for _task, _words in _RESTORATION_WORDS.items():
     register_model(
         f"{_task}_single",
         "vlm_tf.models.restoration:build_video_restorer",
-        f"{_words} from the one frame alone: the same CNN without temporal context, the comparison for {_task}_window",
+        f"{_words} from the one frame alone: the same CNN without temporal context, the comparison "
+        f"for {_task}_window",
         task=_task,
         window=1,
     )

@@ -29,19 +29,28 @@ being close to the frames' average. The registry sets it per task
 The text (§6.4) says enhancement uses a GAN. A GAN's loss rewards texture
 that looks right over the true pixels, which lowers PSNR and SSIM, the
 figures this task is scored on; so these models train on the squared error
-alone (`vlm_tf.training.restore`).
+alone (`vlm_tf.tasks.restore`).
 """
 
 from __future__ import annotations
 
 import keras
 
-from vlm_tf.layers import CentreFrame, FoldTime, GlobalContext, PixelShuffle, RelativeToCentre, Upscale
+from vlm_tf.layers import (
+    CentreFrame,
+    FoldTime,
+    GlobalContext,
+    PixelShuffle,
+    RelativeToCentre,
+    Upscale,
+)
 
 DEFAULT_WINDOW = 5
 
 
-def build_video_restorer(*, window=DEFAULT_WINDOW, scale=1, filters=48, depth=6, relative=True, name="video_restorer"):
+def build_video_restorer(
+    *, window=DEFAULT_WINDOW, scale=1, filters=48, depth=6, relative=True, name="video_restorer"
+):
     """Builds the restorer: `(B, window, h, w, 3)` → `(B, h·scale, w·scale, 3)`, pixels in [0, 255], any h and w.
 
     Args:
@@ -68,7 +77,9 @@ def build_video_restorer(*, window=DEFAULT_WINDOW, scale=1, filters=48, depth=6,
     x = GlobalContext(name="global_context")(x)
     for k in range(2, depth):
         x = keras.layers.Conv2D(filters, 3, padding="same", activation="relu", name=f"conv_{k}")(x)
-    x = keras.layers.Conv2D(3 * scale * scale, 3, padding="same", kernel_initializer="zeros", name=f"conv_{depth}")(x)
+    x = keras.layers.Conv2D(
+        3 * scale * scale, 3, padding="same", kernel_initializer="zeros", name=f"conv_{depth}"
+    )(x)
     if scale > 1:
         x = PixelShuffle(scale, name="pixel_shuffle")(x)
     residual = keras.layers.Rescaling(255.0, name="to_pixels")(x)

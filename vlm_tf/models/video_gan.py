@@ -16,7 +16,7 @@ Three builders:
 All three take and give pixels in [0, 255], as the classifiers do, so a
 generated clip can be written to a video file or scored by a classifier
 without conversion. Training (adversarial `train_step`s, the losses of
-§4.3) is in `vlm_tf.training.gan`.
+§4.3) is in `vlm_tf.models.adversarial`.
 """
 
 from __future__ import annotations
@@ -25,7 +25,17 @@ import math
 
 import keras
 
-from vlm_tf.layers import FlatSprite, FrameDifference, IntegrateMotion, LastFrame, SpriteRenderer, TimeDistributed, ToPixels, TwoColourBackground, WarpLastFrame
+from vlm_tf.layers import (
+    FlatSprite,
+    FrameDifference,
+    IntegrateMotion,
+    LastFrame,
+    SpriteRenderer,
+    TimeDistributed,
+    ToPixels,
+    TwoColourBackground,
+    WarpLastFrame,
+)
 
 DEFAULT_LATENT_DIM = 64
 DEFAULT_GAN_FRAMES = 16
@@ -48,8 +58,15 @@ VELOCITY_GAIN = 10.0
 
 def _check_size(image_size):
     height, width = image_size
-    if height != width or height < 2 * SEED_GRID or 2 ** round(math.log2(height / SEED_GRID)) * SEED_GRID != height:
-        raise ValueError(f"image_size must be square, {SEED_GRID}·2^k pixels (8, 16, 32, 64, ...), received {tuple(image_size)}")
+    if (
+        height != width
+        or height < 2 * SEED_GRID
+        or 2 ** round(math.log2(height / SEED_GRID)) * SEED_GRID != height
+    ):
+        raise ValueError(
+            f"image_size must be square, {SEED_GRID}·2^k pixels (8, 16, 32, 64, ...), received "
+            f"{tuple(image_size)}"
+        )
     return round(math.log2(height / SEED_GRID))
 
 
@@ -68,11 +85,19 @@ def _decoder(x, *, steps, filters, out_channels, prefix, bias=0.0):
         x = keras.layers.Conv2D(width, 3, padding="same", use_bias=False, name=f"{name}_conv")(x)
         x = keras.layers.BatchNormalization(name=f"{name}_bn")(x)
         x = keras.layers.ReLU(name=f"{name}_relu")(x)
-    return keras.layers.Conv2D(out_channels, 3, padding="same", bias_initializer=keras.initializers.Constant(bias), name=f"{prefix}_out")(x)
+    return keras.layers.Conv2D(
+        out_channels,
+        3,
+        padding="same",
+        bias_initializer=keras.initializers.Constant(bias),
+        name=f"{prefix}_out",
+    )(x)
 
 
 def _seed_grid(content, filters, prefix):
-    x = keras.layers.Dense(SEED_GRID * SEED_GRID * filters, use_bias=False, name=f"{prefix}_seed")(content)
+    x = keras.layers.Dense(SEED_GRID * SEED_GRID * filters, use_bias=False, name=f"{prefix}_seed")(
+        content
+    )
     x = keras.layers.Reshape((SEED_GRID, SEED_GRID, filters), name=f"{prefix}_grid")(x)
     x = keras.layers.BatchNormalization(name=f"{prefix}_seed_bn")(x)
     return keras.layers.ReLU(name=f"{prefix}_seed_relu")(x)
@@ -137,7 +162,13 @@ def build_video_generator(
     """
     # === Config checks ===
     steps = _check_size(image_size)
-    _check_positive(num_classes=num_classes, latent_dim=latent_dim, num_frames=num_frames, filters=filters, motion_units=motion_units)
+    _check_positive(
+        num_classes=num_classes,
+        latent_dim=latent_dim,
+        num_frames=num_frames,
+        filters=filters,
+        motion_units=motion_units,
+    )
 
     # === Inputs ===
     noise = keras.Input((latent_dim,), name="noise")
@@ -149,21 +180,47 @@ def build_video_generator(
     content = keras.layers.Dense(2 * filters, activation="relu", name="content")(code)
 
     # === Layers: a still two-colour background and one flat-coloured sprite ===
-    pattern = _decoder(_seed_grid(content, filters, "background"), steps=1, filters=filters, out_channels=1, prefix="background")
+    pattern = _decoder(
+        _seed_grid(content, filters, "background"),
+        steps=1,
+        filters=filters,
+        out_channels=1,
+        prefix="background",
+    )
     pattern = keras.layers.Activation("sigmoid", name="background_pattern")(pattern)
     colours = keras.layers.Dense(6, activation="tanh", name="background_colours")(content)
     background = TwoColourBackground(image_size, name="background")([pattern, colours])
-    shape = _decoder(_seed_grid(content, filters, "sprite"), steps=steps, filters=filters, out_channels=1, prefix="sprite", bias=SPRITE_OPACITY_BIAS)
-    sprite = FlatSprite(name="sprite")([keras.layers.Dense(3, name="sprite_colour")(content), shape])
+    shape = _decoder(
+        _seed_grid(content, filters, "sprite"),
+        steps=steps,
+        filters=filters,
+        out_channels=1,
+        prefix="sprite",
+        bias=SPRITE_OPACITY_BIAS,
+    )
+    sprite = FlatSprite(name="sprite")(
+        [keras.layers.Dense(3, name="sprite_colour")(content), shape]
+    )
 
     # === Layers: the motion path, one pose per frame ===
-    velocity = keras.layers.Embedding(num_classes, 4, embeddings_initializer=keras.initializers.RandomNormal(stddev=VELOCITY_STDDEV / VELOCITY_GAIN), name="class_velocity")(label)
+    velocity = keras.layers.Embedding(
+        num_classes,
+        4,
+        embeddings_initializer=keras.initializers.RandomNormal(
+            stddev=VELOCITY_STDDEV / VELOCITY_GAIN
+        ),
+        name="class_velocity",
+    )(label)
     velocity = keras.layers.Rescaling(VELOCITY_GAIN, name="velocity_gain")(velocity)
     motion = keras.layers.RepeatVector(num_frames, name="repeat_code")(code)
     motion = keras.layers.GRU(motion_units, return_sequences=True, name="motion")(motion)
     # Weights of 0.3 give residuals of order 1, which IntegrateMotion scales to a few hundredths a frame.
-    residual = keras.layers.Dense(4, kernel_initializer=keras.initializers.RandomNormal(stddev=0.3), name="motion_residual")(motion)
-    pose = IntegrateMotion(name="pose")([keras.layers.Dense(4, name="mean_pose")(code), velocity, residual])
+    residual = keras.layers.Dense(
+        4, kernel_initializer=keras.initializers.RandomNormal(stddev=0.3), name="motion_residual"
+    )(motion)
+    pose = IntegrateMotion(name="pose")(
+        [keras.layers.Dense(4, name="mean_pose")(code), velocity, residual]
+    )
 
     # === Functional Model ===
     clip = SpriteRenderer(name="renderer")([background, sprite, pose])
@@ -223,8 +280,12 @@ def build_video_discriminator(
     if num_classes is None:
         return keras.Model(clip, score, name=name)
     label = keras.Input((), dtype="int32", name="label")
-    embedding = keras.layers.Embedding(num_classes, features.shape[-1], name="class_embedding")(label)
-    projection = keras.layers.Dot(axes=-1, dtype="float32", name="projection")([embedding, features])
+    embedding = keras.layers.Embedding(num_classes, features.shape[-1], name="class_embedding")(
+        label
+    )
+    projection = keras.layers.Dot(axes=-1, dtype="float32", name="projection")(
+        [embedding, features]
+    )
     logit = keras.layers.Add(dtype="float32", name="logit")([score, projection])
     # An auxiliary classifier (AC-GAN, Odena et al., 2017): which class the clip shows.
     class_logits = keras.layers.Dense(num_classes, dtype="float32", name="class_logits")(features)
@@ -257,17 +318,24 @@ def build_fusion_model(
     LSTM, so the state keeps where things are, which a prediction of where
     they go next needs. The GAN part of §3.4 is in training: the generator
     is trained with a reconstruction loss plus a discriminator's
-    (`vlm_tf.training.gan.FramePredictionGAN`).
+    (`vlm_tf.models.adversarial.FramePredictionGAN`).
     """
     # === Config checks ===
     filters = (filters,) if isinstance(filters, int) else tuple(filters)
-    _check_positive(observed_frames=observed_frames, predicted_frames=predicted_frames, rnn_units=rnn_units)
+    _check_positive(
+        observed_frames=observed_frames, predicted_frames=predicted_frames, rnn_units=rnn_units
+    )
     if not filters or any(int(f) < 1 for f in filters):
-        raise ValueError(f"filters must be a positive int or a non-empty sequence of them, received {filters!r}")
+        raise ValueError(
+            f"filters must be a positive int or a non-empty sequence of them, received {filters!r}"
+        )
     height, width = image_size
     scale = 2 ** len(filters)
     if height % scale or width % scale:
-        raise ValueError(f"image_size={tuple(image_size)} must be divisible by {scale} for {len(filters)} stride-2 conv block(s)")
+        raise ValueError(
+            f"image_size={tuple(image_size)} must be divisible by {scale} for {len(filters)} "
+            "stride-2 conv block(s)"
+        )
 
     # === Inputs ===
     X = keras.Input((observed_frames, height, width, 3), name="X")
@@ -277,7 +345,12 @@ def build_fusion_model(
     CNN.add(keras.Input((observed_frames, height, width, 3)))
     CNN.add(keras.layers.Rescaling(1.0 / 127.5, offset=-1.0, name="rescaling"))
     for block, block_filters in enumerate(filters, start=1):
-        CNN.add(TimeDistributed(keras.layers.Conv2D(block_filters, 3, strides=2, padding="same", activation="relu"), name=f"conv{block}"))
+        CNN.add(
+            TimeDistributed(
+                keras.layers.Conv2D(block_filters, 3, strides=2, padding="same", activation="relu"),
+                name=f"conv{block}",
+            )
+        )
     X_space = CNN(X)
 
     # === Layers: RNN over the frames' maps, Fusion ===
@@ -290,9 +363,17 @@ def build_fusion_model(
     Generator.add(keras.Input(X_multimodal.shape[1:]))
     for block, block_filters in enumerate(reversed(filters), start=1):
         Generator.add(keras.layers.UpSampling2D(2, name=f"up{block}"))
-        Generator.add(keras.layers.Conv2D(block_filters, 3, padding="same", activation="relu", name=f"conv{block}"))
+        Generator.add(
+            keras.layers.Conv2D(
+                block_filters, 3, padding="same", activation="relu", name=f"conv{block}"
+            )
+        )
     # Starts at zero: no flow, a mask of 0.02: the copy-last baseline, nearly.
-    Generator.add(keras.layers.Conv2D(predicted_frames * 6, 3, padding="same", kernel_initializer="zeros", name="frames"))
+    Generator.add(
+        keras.layers.Conv2D(
+            predicted_frames * 6, 3, padding="same", kernel_initializer="zeros", name="frames"
+        )
+    )
     Generator.add(keras.layers.Reshape((height, width, predicted_frames, 6), name="split_frames"))
     Generator.add(keras.layers.Permute((3, 1, 2, 4), name="time_first"))
     X_fake = Generator(X_multimodal)

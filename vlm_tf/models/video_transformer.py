@@ -10,7 +10,12 @@ from __future__ import annotations
 
 import keras
 
-from vlm_tf.layers.transformer import ATTENTION_MODES, ClassAttentionPooling, SpaceTimeBlock, TubeletEmbedding
+from vlm_tf.layers.transformer import (
+    ATTENTION_MODES,
+    ClassAttentionPooling,
+    SpaceTimeBlock,
+    TubeletEmbedding,
+)
 from vlm_tf.models.cnn_lstm import apply_input_preprocessing
 
 POOLING = ("class_attention", "mean")
@@ -79,7 +84,9 @@ def build_video_transformer(
     if not 0.0 <= dropout < 1.0:
         raise ValueError(f"dropout must be in [0, 1), received {dropout!r}")
     given = dict(dim=dim, depth=depth, num_heads=num_heads, mlp_dim=mlp_dim)
-    hyper = {key: int(value) if value is not None else SIZES[size][key] for key, value in given.items()}
+    hyper = {
+        key: int(value) if value is not None else SIZES[size][key] for key, value in given.items()
+    }
     if min(hyper.values()) < 1:
         raise ValueError(f"dim, depth, num_heads and mlp_dim must be positive, received {hyper}")
     if hyper["dim"] % hyper["num_heads"]:
@@ -90,9 +97,17 @@ def build_video_transformer(
     x = apply_input_preprocessing(inputs, rescale=rescale, frame_difference=frame_difference)
 
     # === Layers: tokens → space-time blocks ===
-    x = TubeletEmbedding(hyper["dim"], tubelet_size=tubelet_size, max_frames=max_frames, name="tubelet_embedding")(x)
+    x = TubeletEmbedding(
+        hyper["dim"], tubelet_size=tubelet_size, max_frames=max_frames, name="tubelet_embedding"
+    )(x)
     for block in range(1, hyper["depth"] + 1):
-        x = SpaceTimeBlock(hyper["num_heads"], hyper["mlp_dim"], attention=attention, dropout=dropout, name=f"block{block}")(x)
+        x = SpaceTimeBlock(
+            hyper["num_heads"],
+            hyper["mlp_dim"],
+            attention=attention,
+            dropout=dropout,
+            name=f"block{block}",
+        )(x)
     x = keras.layers.LayerNormalization(epsilon=1e-6, name="final_norm")(x)
 
     # === Layers: pooled token → dense output ===
@@ -103,7 +118,9 @@ def build_video_transformer(
         x = keras.layers.GlobalAveragePooling2D(name="token_mean")(x)
     if dropout:
         x = keras.layers.Dropout(dropout, name="dropout")(x)
-    outputs = keras.layers.Dense(num_classes, activation="softmax", dtype="float32", name="output_layer")(x)
+    outputs = keras.layers.Dense(
+        num_classes, activation="softmax", dtype="float32", name="output_layer"
+    )(x)
 
     # === Functional Model ===
     return keras.Model(inputs, outputs, name=name)

@@ -1,4 +1,5 @@
-"""Training: run configuration, precision/XLA/seed set-up, callbacks and the fit loop.
+"""Training: run configuration, precision/XLA/seed set-up, callbacks and the one loop every task
+trains with.
 
 `train` and `TrainResult` load on first use, so the CLI can read
 `RunConfig` defaults for `--help` without importing TensorFlow.
@@ -8,11 +9,11 @@ from vlm_tf.training.config import RunConfig
 
 
 def __getattr__(name):
-    if name in ("train", "TrainResult", "find_split_dirs"):
-        from vlm_tf.training import fit
+    if name in ("train", "TrainResult"):
+        from vlm_tf.training import loop
 
-        return getattr(fit, name)
+        return getattr(loop, name)
     raise AttributeError(f"module 'vlm_tf.training' has no attribute {name!r}")
 
 
-__all__ = ["RunConfig", "TrainResult", "find_split_dirs", "train"]
+__all__ = ["RunConfig", "TrainResult", "train"]

@@ -2,18 +2,20 @@
 
 The CLI's `train` options, `vlm_tf.training.train` and the run folder's
 `config.json` all use `RunConfig`, so a run can always be rebuilt from its
-folder.
+folder. What only one task needs (a super-resolution factor, a GAN's loss)
+is in the task's options (`vlm_tf.tasks.options`), held in
+`RunConfig.options`; `config.json` keeps both in one flat object.
 """
 
 from __future__ import annotations
 
 import csv
 import dataclasses
-import json
 import os
 
 from vlm_tf.atomic import replacing
 from vlm_tf.models.registry import DEFAULT_MODEL, get_model_spec
+from vlm_tf.tasks import task_of_model
 
 PRECISIONS = ("auto", "float32", "mixed_float16", "mixed_bfloat16", "mixed")
 JIT_MODES = ("off", "on", "auto")
@@ -25,10 +27,13 @@ STRATEGIES = ("auto", "default", "mirrored", "multiworker")
 # (`ModelSpec.training`), then from here: the text's adam at 1e-3 (§5.2.1).
 # The frame size comes from the recipe too: the generative models train on
 # 32×32 frames unless a run asks for more.
-RECIPE_DEFAULTS = {"optimizer": "adam", "learning_rate": 1e-3, "weight_decay": 0.0, "warmup_epochs": 0, "image_size": 64}
-GAN_LOSSES = ("standard", "text")
-# Super-resolution factors with measured models (docs/design.md).
-SCALES = (2, 4)
+RECIPE_DEFAULTS = {
+    "optimizer": "adam",
+    "learning_rate": 1e-3,
+    "weight_decay": 0.0,
+    "warmup_epochs": 0,
+    "image_size": 64,
+}
 
 CONFIG_FILE = "config.json"
 CLASS_NAMES_FILE = "class_names.json"
@@ -58,25 +63,30 @@ class RunConfig:
     # "auto": chosen by device, and on a CPU by measurement (vlm_tf.training.runtime).
     precision: str = "auto"
     jit: str = "auto"
-    # The generator's loss of the generative models (vlm_tf.training.gan).
-    gan_loss: str = "standard"
-    # The restoration tasks' degradations (vlm_tf.data.degrade): the
-    # super-resolution factor, and the Gaussian part of denoising's noise
-    # (pixel values 0-255) on top of its shot noise.
-    scale: int = 2
-    noise_sigma: float = 15.0
+    # The options of the model's task (`vlm_tf.tasks.options`); None: its defaults.
+    options: object = None
 
     def resolved(self):
-        """A validated copy with every recipe field (optimizer, frame size) left at None filled from the model's recipe, then `RECIPE_DEFAULTS`."""
+        """A validated copy with every recipe field (optimizer, frame size) left at None filled from
+        the model's recipe, then `RECIPE_DEFAULTS`.
+        """
         self.validate()
         recipe = {**RECIPE_DEFAULTS, **get_model_spec(self.model).training}
-        values = {key: recipe[key] if getattr(self, key) is None else getattr(self, key) for key in RECIPE_DEFAULTS}
+        values = {
+            key: recipe[key] if getattr(self, key) is None else getattr(self, key)
+            for key in RECIPE_DEFAULTS
+        }
         if values["optimizer"] == "adam":
             # Adam has no decoupled decay: a recipe's decay goes with its
             # adamw, and one asked for with adam would be silently ignored.
             if self.weight_decay:
-                raise ValueError(f"weight_decay={self.weight_decay!r} needs optimizer='adamw' (adam has no decoupled weight decay)")
+                raise ValueError(
+                    f"weight_decay={self.weight_decay!r} needs optimizer='adamw' (adam has no "
+                    "decoupled weight decay)"
+                )
             values["weight_decay"] = 0.0
+        if self.options is None:
+            values["options"] = task_of_model(self.model).options()
         return dataclasses.replace(self, **values).validate()
 
     def validate(self):
@@ -84,7 +94,9 @@ class RunConfig:
         get_model_spec(self.model)
         for field in ("epochs", "num_frames", "batch_size"):
             if int(getattr(self, field)) < 1:
-                raise ValueError(f"{field} must be a positive integer, received {getattr(self, field)!r}")
+                raise ValueError(
+                    f"{field} must be a positive integer, received {getattr(self, field)!r}"
+                )
         if self.image_size is not None and self.image_size < 16:
             raise ValueError(f"image_size must be at least 16 pixels, received {self.image_size}")
         if self.learning_rate is not None and not self.learning_rate > 0:
@@ -92,45 +104,64 @@ class RunConfig:
         if self.optimizer is not None and self.optimizer not in OPTIMIZERS:
             raise ValueError(f"optimizer must be one of {OPTIMIZERS}, received {self.optimizer!r}")
         if self.weight_decay is not None and not self.weight_decay >= 0:
-            raise ValueError(f"weight_decay must be zero or positive, received {self.weight_decay!r}")
+            raise ValueError(
+                f"weight_decay must be zero or positive, received {self.weight_decay!r}"
+            )
         if self.warmup_epochs is not None and int(self.warmup_epochs) < 0:
-            raise ValueError(f"warmup_epochs must be zero or positive, received {self.warmup_epochs!r}")
+            raise ValueError(
+                f"warmup_epochs must be zero or positive, received {self.warmup_epochs!r}"
+            )
         if self.lr_schedule not in LR_SCHEDULES:
-            raise ValueError(f"lr_schedule must be one of {LR_SCHEDULES}, received {self.lr_schedule!r}")
+            raise ValueError(
+                f"lr_schedule must be one of {LR_SCHEDULES}, received {self.lr_schedule!r}"
+            )
         if self.precision not in PRECISIONS:
             raise ValueError(f"precision must be one of {PRECISIONS}, received {self.precision!r}")
         if self.jit not in JIT_MODES:
             raise ValueError(f"jit must be one of {JIT_MODES}, received {self.jit!r}")
-        if self.gan_loss not in GAN_LOSSES:
-            raise ValueError(f"gan_loss must be one of {GAN_LOSSES}, received {self.gan_loss!r}")
-        if self.scale not in SCALES:
-            raise ValueError(f"scale must be one of {SCALES}, received {self.scale!r}")
-        if not self.noise_sigma >= 0:
-            raise ValueError(f"noise_sigma must be zero or positive, received {self.noise_sigma!r}")
+        if self.options is not None:
+            wanted = task_of_model(self.model).options
+            if type(self.options) is not wanted:
+                raise ValueError(
+                    f"{self.model!r} takes {wanted.__name__}, received options={self.options!r}"
+                )
+            self.options.validate()
         return self
 
     def to_dict(self):
-        return dataclasses.asdict(self)
+        """One flat dict: the fields, then the task's options (`config.json`'s `run`)."""
+        values = {
+            field.name: getattr(self, field.name)
+            for field in dataclasses.fields(self)
+            if field.name != "options"
+        }
+        return {**values, **(self.options.to_dict() if self.options is not None else {})}
 
     @classmethod
     def from_dict(cls, values):
-        known = {field.name for field in dataclasses.fields(cls)}
-        return cls(**{key: value for key, value in values.items() if key in known})
-
-
-def read_json(path):
-    with open(path, encoding="utf-8") as f:
-        return json.load(f)
+        """The config `to_dict` wrote; keys of neither the fields nor the model's task options are
+        ignored
+        (run folders from before the options moved into tasks hold every task's)."""
+        known = {field.name for field in dataclasses.fields(cls)} - {"options"}
+        config = cls(**{key: value for key, value in values.items() if key in known})
+        return dataclasses.replace(
+            config, options=task_of_model(config.model).options.from_dict(values)
+        )
 
 
 def read_history(run_dir):
-    """The run's `history.csv` as one dict of floats per epoch (missing values left out); `[]` before the first epoch."""
+    """The run's `history.csv` as one dict of floats per epoch (missing values left out); `[]`
+    before the first epoch.
+    """
     path = os.path.join(run_dir, HISTORY_FILE)
     if not os.path.isfile(path):
         return []
     with open(path, newline="", encoding="utf-8") as f:
         # CSVLogger writes "NA" for a metric an epoch did not report.
-        return [{key: float(value) for key, value in row.items() if value and value != "NA"} for row in csv.DictReader(f)]
+        return [
+            {key: float(value) for key, value in row.items() if value and value != "NA"}
+            for row in csv.DictReader(f)
+        ]
 
 
 def trim_history(run_dir, epochs):

@@ -89,11 +89,17 @@ class Distribution:
         return f"{os.path.normpath(run_dir)}.{self.task_type}{self.task_index}"
 
     def to_dict(self):
-        return {"strategy": self.name, "num_workers": self.num_workers, "num_replicas": self.num_replicas}
+        return {
+            "strategy": self.name,
+            "num_workers": self.num_workers,
+            "num_replicas": self.num_replicas,
+        }
 
 
 def read_tf_config():
-    """`TF_CONFIG` as a dict (`{}` when unset); a one-line error when it is not JSON with a cluster and a task."""
+    """`TF_CONFIG` as a dict (`{}` when unset); a one-line error when it is not JSON with a cluster
+    and a task.
+    """
     text = os.environ.get("TF_CONFIG", "").strip()
     if not text:
         return {}
@@ -103,9 +109,15 @@ def read_tf_config():
         task_type, index = str(task["type"]), int(task["index"])
         hosts = cluster[task_type]
     except (ValueError, KeyError, TypeError):
-        raise ValueError('TF_CONFIG must be JSON like {"cluster": {"worker": ["host:port", ...]}, "task": {"type": "worker", "index": 0}}, received ' + text[:200]) from None
+        raise ValueError(
+            'TF_CONFIG must be JSON like {"cluster": {"worker": ["host:port", ...]}, "task": '
+            '{"type": "worker", "index": 0}}, received ' + text[:200]
+        ) from None
     if not 0 <= index < len(hosts):
-        raise ValueError(f"TF_CONFIG: task index {index} is outside the {len(hosts)} {task_type} address(es) of the cluster")
+        raise ValueError(
+            f"TF_CONFIG: task index {index} is outside the {len(hosts)} {task_type} address(es) "
+            "of the cluster"
+        )
     return values
 
 
@@ -118,49 +130,60 @@ def make_distribution(name="auto"):
     if name not in STRATEGIES:
         raise ValueError(f"strategy must be one of {STRATEGIES}, received {name!r}")
     tf_config = read_tf_config()
-    tasks = sum(len(hosts) for kind, hosts in tf_config.get("cluster", {}).items() if kind in ("chief", "worker"))
+    tasks = sum(
+        len(hosts)
+        for kind, hosts in tf_config.get("cluster", {}).items()
+        if kind in ("chief", "worker")
+    )
     if name == "auto":
-        name = "multiworker" if tasks > 1 else "mirrored" if len(tf.config.list_physical_devices("GPU")) > 1 else "default"
+        name = (
+            "multiworker"
+            if tasks > 1
+            else "mirrored"
+            if len(tf.config.list_physical_devices("GPU")) > 1
+            else "default"
+        )
     if name == "default":
         return Distribution("default", tf.distribute.get_strategy())
     if name == "mirrored":
         return Distribution("mirrored", tf.distribute.MirroredStrategy())
     if not tf_config:
-        raise ValueError("--strategy multiworker needs TF_CONFIG naming the cluster and this worker (docs/distributed.md)")
+        raise ValueError(
+            "--strategy multiworker needs TF_CONFIG naming the cluster and this worker "
+            "(docs/distributed.md)"
+        )
     task_type, task_index = str(tf_config["task"]["type"]), int(tf_config["task"]["index"])
     if task_type not in ("chief", "worker"):
-        raise ValueError(f"TF_CONFIG: this task is a {task_type!r}; vlm-tf trains on chief and worker tasks only")
+        raise ValueError(
+            f"TF_CONFIG: this task is a {task_type!r}; vlm-tf trains on chief and worker tasks only"
+        )
     has_chief = bool(tf_config["cluster"].get("chief"))
     is_chief = task_type == "chief" or (task_index == 0 and not has_chief)
     shard_index = 0 if task_type == "chief" else task_index + int(has_chief)
-    return Distribution("multiworker", _MultiWorkerMirroredStrategy(), tasks, task_type, task_index, is_chief, shard_index)
-
-
-def whole_on_every_worker(dataset):
-    """`dataset` (with the `class_names`, `file_paths`, `skipped` of a video dataset) marked not to be sharded by `tf.distribute`.
-
-    The training set is sharded by file in the pipeline already; the
-    validation set is read whole by every worker, which keeps the number of
-    validation steps the same on all of them.
-    """
-    options = tf.data.Options()
-    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.OFF
-    marked = dataset.with_options(options)
-    for attribute in ("class_names", "file_paths", "skipped"):
-        if hasattr(dataset, attribute):
-            setattr(marked, attribute, getattr(dataset, attribute))
-    return marked
+    return Distribution(
+        "multiworker",
+        _MultiWorkerMirroredStrategy(),
+        tasks,
+        task_type,
+        task_index,
+        is_chief,
+        shard_index,
+    )
 
 
 def barrier(distribution):
-    """Waits until every worker gets here (an all-reduce of nothing): the chief's run folder is whole before any worker returns."""
+    """Waits until every worker gets here (an all-reduce of nothing): the chief's run folder is
+    whole before any worker returns.
+    """
     if distribution.num_workers > 1:
         strategy = distribution.strategy
         strategy.reduce("SUM", strategy.run(lambda: tf.constant(1.0)), axis=None)
 
 
 def loopback_cluster(num_workers):
-    """`TF_CONFIG` values for `num_workers` workers on this machine (127.0.0.1, free ports), one per worker."""
+    """`TF_CONFIG` values for `num_workers` workers on this machine (127.0.0.1, free ports), one per
+    worker.
+    """
     sockets = [socket.socket() for _ in range(num_workers)]
     try:
         for s in sockets:
@@ -169,11 +192,15 @@ def loopback_cluster(num_workers):
     finally:
         for s in sockets:
             s.close()
-    return [json.dumps({"cluster": {"worker": addresses}, "task": {"type": "worker", "index": i}}) for i in range(num_workers)]
+    return [
+        json.dumps({"cluster": {"worker": addresses}, "task": {"type": "worker", "index": i}})
+        for i in range(num_workers)
+    ]
 
 
 def run_local_workers(args, num_workers=2, *, timeout=None, env=None):
-    """Runs `vlm-tf ARGS --strategy multiworker` as `num_workers` processes of a loopback cluster; returns their `CompletedProcess`es, chief first.
+    """Runs `vlm-tf ARGS --strategy multiworker` as `num_workers` processes of a loopback cluster;
+    returns their `CompletedProcess`es, chief first.
 
     What several machines do, on one: try a multi-worker setup, or test it.
     When one worker fails the others are stopped (they would wait for it
@@ -184,9 +211,17 @@ def run_local_workers(args, num_workers=2, *, timeout=None, env=None):
         raise ValueError(f"num_workers must be a positive integer, received {num_workers!r}")
     command = [sys.executable, "-m", "vlm_tf.cli", *map(str, args), "--strategy", "multiworker"]
     # Files, not pipes: a worker writing more than a pipe holds would block.
-    logs = [(tempfile.TemporaryFile("w+"), tempfile.TemporaryFile("w+")) for _ in range(num_workers)]
+    logs = [
+        (tempfile.TemporaryFile("w+"), tempfile.TemporaryFile("w+")) for _ in range(num_workers)
+    ]
     workers = [
-        subprocess.Popen(command, stdout=out, stderr=err, text=True, env={**(env or os.environ), "TF_CONFIG": tf_config})
+        subprocess.Popen(
+            command,
+            stdout=out,
+            stderr=err,
+            text=True,
+            env={**(env or os.environ), "TF_CONFIG": tf_config},
+        )
         for (out, err), tf_config in zip(logs, loopback_cluster(num_workers))
     ]
     deadline = None if timeout is None else time.monotonic() + timeout

@@ -51,7 +51,9 @@ def has_gpu():
 
 
 def resolve_precision(precision):
-    """`"mixed"` picks float16 on a GPU (tensor cores) and bfloat16 elsewhere (no loss scaling needed)."""
+    """`"mixed"` picks float16 on a GPU (tensor cores) and bfloat16 elsewhere (no loss scaling
+    needed).
+    """
     if precision != "mixed":
         return precision
     return "mixed_float16" if has_gpu() else "mixed_bfloat16"
@@ -70,18 +72,26 @@ def configure(*, seed, precision="float32"):
 
 
 def jit_compile_argument(jit):
-    """A settled `jit` (`off`, `on`, or on a GPU Keras' own `auto`) as `Model.compile(jit_compile=...)`."""
+    """A settled `jit` (`off`, `on`, or on a GPU Keras' own `auto`) as
+    `Model.compile(jit_compile=...)`.
+    """
     return {"off": False, "on": True, "auto": "auto"}[jit]
 
 
 def execution_cache_path():
-    """Where CPU measurements are remembered: `$VLM_TF_CACHE_DIR` or `~/.cache/vlm_tf`, file `execution.json`."""
-    folder = os.environ.get("VLM_TF_CACHE_DIR") or os.path.join(os.path.expanduser("~"), ".cache", "vlm_tf")
+    """Where CPU measurements are remembered: `$VLM_TF_CACHE_DIR` or `~/.cache/vlm_tf`, file
+    `execution.json`.
+    """
+    folder = os.environ.get("VLM_TF_CACHE_DIR") or os.path.join(
+        os.path.expanduser("~"), ".cache", "vlm_tf"
+    )
     return os.path.join(folder, "execution.json")
 
 
 def machine_key():
-    """What a measurement depends on besides the model: the processor, its cores, and the TensorFlow and Keras versions."""
+    """What a measurement depends on besides the model: the processor, its cores, and the TensorFlow
+    and Keras versions.
+    """
     processor = platform.processor() or platform.machine()
     if os.path.isfile("/proc/cpuinfo"):
         with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as f:
@@ -90,7 +100,9 @@ def machine_key():
     return f"{processor}|{os.cpu_count()} cores|tf {tf.__version__}|keras {keras.__version__}"
 
 
-def measure_training_rates(build, inputs, targets, *, loss, candidates=CPU_CANDIDATES, rounds=3, steps=2):
+def measure_training_rates(
+    build, inputs, targets, *, loss, candidates=CPU_CANDIDATES, rounds=3, steps=2
+):
     """Clips per second of one training step of `build()` under each `(precision, jit)` candidate.
 
     Every candidate is built and warmed up (traced, and compiled by XLA)
@@ -125,11 +137,16 @@ def measure_training_rates(build, inputs, targets, *, loss, candidates=CPU_CANDI
         keras.mixed_precision.set_global_policy(previous)
         logger.setLevel(level)
     batch = int(np.shape(inputs)[0])
-    return {f"{precision}/{jit}": batch / float(np.median(seconds)) for (precision, jit), seconds in times.items()}
+    return {
+        f"{precision}/{jit}": batch / float(np.median(seconds))
+        for (precision, jit), seconds in times.items()
+    }
 
 
 def pick_fastest(rates, base=BASELINE, margin=AUTO_MARGIN):
-    """The `(precision, jit)` to run: the fastest candidate if it beats `base` by `margin`, else `base`."""
+    """The `(precision, jit)` to run: the fastest candidate if it beats `base` by `margin`, else
+    `base`.
+    """
     name = "/".join(base)
     if name not in rates:
         return base
@@ -152,10 +169,20 @@ def choose_execution(precision, jit, *, key=None, build=None, inputs=None, targe
     if precision != "auto" and jit != "auto":
         return Execution(precision, jit)
     if has_gpu():
-        return Execution(GPU_EXECUTION[0] if precision == "auto" else precision, GPU_EXECUTION[1] if jit == "auto" else jit, "device")
+        return Execution(
+            GPU_EXECUTION[0] if precision == "auto" else precision,
+            GPU_EXECUTION[1] if jit == "auto" else jit,
+            "device",
+        )
     if build is None:
-        return Execution(BASELINE[0] if precision == "auto" else precision, BASELINE[1] if jit == "auto" else jit, "device")
-    candidates = [(p, j) for p, j in CPU_CANDIDATES if precision in ("auto", p) and jit in ("auto", j)]
+        return Execution(
+            BASELINE[0] if precision == "auto" else precision,
+            BASELINE[1] if jit == "auto" else jit,
+            "device",
+        )
+    candidates = [
+        (p, j) for p, j in CPU_CANDIDATES if precision in ("auto", p) and jit in ("auto", j)
+    ]
     cache_key = f"{machine_key()}|{key}|{precision}|{jit}"
     cache_path = execution_cache_path()
     remembered = _read_cache(cache_path)
@@ -163,7 +190,10 @@ def choose_execution(precision, jit, *, key=None, build=None, inputs=None, targe
         entry = remembered[cache_key]
         return Execution(entry["precision"], entry["jit"], "remembered", entry["measured"])
     rates = measure_training_rates(build, inputs, targets, loss=loss, candidates=candidates)
-    base = (precision if precision != "auto" else BASELINE[0], jit if jit != "auto" else BASELINE[1])
+    base = (
+        precision if precision != "auto" else BASELINE[0],
+        jit if jit != "auto" else BASELINE[1],
+    )
     chosen = pick_fastest(rates, base)
     measured = {name: round(rate, 2) for name, rate in rates.items()}
     remembered = _read_cache(cache_path)

@@ -18,23 +18,11 @@ check one against the other.
 
 from __future__ import annotations
 
-import os
-import warnings
-
 import keras
-import numpy as np
 import tensorflow as tf
 
-from vlm_tf import atomic
-from vlm_tf.models.registry import get_model_spec
-from vlm_tf.models.video_gan import build_video_discriminator
-from vlm_tf.training import config as run_files
-from vlm_tf.training.callbacks import GeneratedClips, PredictedFrames, ResumableBackup, SaveModel, TrainingThroughput, pick_clips
-from vlm_tf.training.config import GAN_LOSSES
-from vlm_tf.training.fit import TrainResult, best_validation_accuracy, make_optimizer, make_run_datasets, write_run_header
-from vlm_tf.training.runtime import jit_compile_argument
-
-DISCRIMINATOR_FILE = "discriminator.keras"
+from vlm_tf.metrics.image import frame_quality
+from vlm_tf.models.registry import GAN_LOSSES
 
 # The fusion model's generator loss: the squared error plus this much of
 # the adversarial loss. With L1 and pix2pix's 1 : 0.01 the predictor learnt
@@ -42,20 +30,13 @@ DISCRIMINATOR_FILE = "discriminator.keras"
 # baseline's after 8 epochs): the adversarial term, about 7 once the
 # discriminator wins, outweighed a reconstruction term near 0.02.
 FUSION_ADVERSARIAL_WEIGHT = 1e-4
-# Adam's β1 for both players, the DCGAN setting: a shorter momentum follows
-# an opponent that keeps moving.
-GAN_BETA_1 = 0.5
-# The GAN's discriminator learns at 3× the generator's rate (the two
-# time-scale rule, Heusel et al., 2017): its class head must learn the
-# motions before the generator can be told which motion a label means. The
-# fusion model's discriminator has no class head, so it keeps the shared rate.
-DISCRIMINATOR_LR_SCALE = 3.0
-SAMPLE_CLIPS = 4
 
 
 def discriminator_loss(real_logits, fake_logits):
     """§4.3.2: mean −log σ(l_real) + mean −log(1 − σ(l_fake))."""
-    return tf.reduce_mean(tf.nn.softplus(-real_logits)) + tf.reduce_mean(tf.nn.softplus(fake_logits))
+    return tf.reduce_mean(tf.nn.softplus(-real_logits)) + tf.reduce_mean(
+        tf.nn.softplus(fake_logits)
+    )
 
 
 def generator_loss(fake_logits, real_logits=None, *, kind="standard"):
@@ -68,7 +49,9 @@ def generator_loss(fake_logits, real_logits=None, *, kind="standard"):
 
 
 def _class_loss(labels, class_logits):
-    return tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(labels=labels, logits=class_logits))
+    return tf.reduce_mean(
+        tf.nn.sparse_softmax_cross_entropy_with_logits(labels=labels, logits=class_logits)
+    )
 
 
 def _check_loss(loss):
@@ -91,7 +74,9 @@ def shift_clips(clips, max_shift, seed):
     batch = tf.shape(clips)[0]
     height, width = clips.shape[2], clips.shape[3]
     padded = tf.pad(clips, [[0, 0], [0, 0], [max_shift, max_shift], [max_shift, max_shift], [0, 0]])
-    offsets = tf.random.stateless_uniform((batch, 2), seed=seed, minval=0, maxval=2 * max_shift + 1, dtype=tf.int32)
+    offsets = tf.random.stateless_uniform(
+        (batch, 2), seed=seed, minval=0, maxval=2 * max_shift + 1, dtype=tf.int32
+    )
     rows = offsets[:, :1] + tf.range(height)[None]
     cols = offsets[:, 1:] + tf.range(width)[None]
     # (B, H) and (B, W) index sets → gather rows, then columns, per clip.
@@ -121,7 +106,17 @@ class VideoGAN(keras.Model):
         # (BackupAndRestore refuses an unbuilt model).
         self.built = True
 
-    def compile(self, *, d_optimizer, g_optimizer, loss="standard", augment_shift=2, augment_noise=8.0, class_weight=1.0, **kwargs):
+    def compile(
+        self,
+        *,
+        d_optimizer,
+        g_optimizer,
+        loss="standard",
+        augment_shift=2,
+        augment_noise=8.0,
+        class_weight=1.0,
+        **kwargs,
+    ):
         """`loss`: the generator's, `"standard"` (non-saturating) or `"text"` (§4.3.1); D's is always §4.3.2.
 
         `augment_shift`: the largest shift in pixels of `shift_clips`, applied
@@ -158,7 +153,9 @@ class VideoGAN(keras.Model):
         seed = keras.random.randint((2,), 0, 2**30, seed=self.seed_generator)
         clips = shift_clips(clips, self.augment_shift, seed)
         if self.augment_noise:
-            clips = clips + keras.random.normal(tf.shape(clips), stddev=self.augment_noise, seed=self.seed_generator)
+            clips = clips + keras.random.normal(
+                tf.shape(clips), stddev=self.augment_noise, seed=self.seed_generator
+            )
         return self.discriminator([clips, labels], training=training)
 
     def train_step(self, data):
@@ -171,7 +168,9 @@ class VideoGAN(keras.Model):
         with tf.GradientTape() as tape:
             real_logits, real_classes = self._judge(clips, labels, True)
             fake_logits, _ = self._judge(fake, labels, True)
-            d_loss = discriminator_loss(real_logits, fake_logits) + self.class_weight * _class_loss(labels, real_classes)
+            d_loss = discriminator_loss(real_logits, fake_logits) + self.class_weight * _class_loss(
+                labels, real_classes
+            )
         grads = tape.gradient(d_loss, self.discriminator.trainable_weights)
         self.d_optimizer.apply_gradients(zip(grads, self.discriminator.trainable_weights))
 
@@ -181,7 +180,9 @@ class VideoGAN(keras.Model):
             fake_logits, fake_classes = self._judge(fake, labels, False)
             # The text's loss needs D(E(x)); it carries no gradient to G.
             real_term = tf.stop_gradient(real_logits) if self.loss_kind == "text" else None
-            g_loss = generator_loss(fake_logits, real_term, kind=self.loss_kind) + self.class_weight * _class_loss(labels, fake_classes)
+            g_loss = generator_loss(
+                fake_logits, real_term, kind=self.loss_kind
+            ) + self.class_weight * _class_loss(labels, fake_classes)
         grads = tape.gradient(g_loss, self.generator.trainable_weights)
         self.g_optimizer.apply_gradients(zip(grads, self.generator.trainable_weights))
 
@@ -195,37 +196,13 @@ class VideoGAN(keras.Model):
 def split_clip(clips, observed_frames, predicted_frames):
     """`(B, T, ...)` → the first `observed_frames` and the `predicted_frames` after them."""
     if clips.shape[1] is not None and clips.shape[1] < observed_frames + predicted_frames:
-        raise ValueError(f"clips of {clips.shape[1]} frames are too short to observe {observed_frames} and predict {predicted_frames}")
-    return clips[:, :observed_frames], clips[:, observed_frames : observed_frames + predicted_frames]
-
-
-def psnr_ceiling(frame_shape):
-    """The highest finite PSNR a uint8 frame of `(H, W, C)` can score: one value one level off, 10·log10(255² · H·W·C)."""
-    return 10.0 * np.log10(255.0**2 * np.prod(frame_shape))
-
-
-def capped_psnr(predicted, target):
-    """`tf.image.psnr` per frame (pixels in [0, 255]) with an exact match counted as one level off (`psnr_ceiling`), not infinity.
-
-    Real clips hold identical neighbouring frames (a slow object, no noise,
-    at a small size), where copying the last frame is exact; one infinite
-    frame would make the mean over a test set infinite.
-    """
-    psnr = tf.image.psnr(predicted, target, max_val=255.0)
-    values = tf.cast(tf.reduce_prod(tf.shape(predicted)[-3:]), tf.float32)
-    # psnr_ceiling, for frames whose size is known only when called.
-    ceiling = 10.0 * tf.math.log(255.0**2 * values) / tf.math.log(10.0)
-    return tf.minimum(psnr, ceiling)
-
-
-def frame_quality(predicted, target):
-    """PSNR (dB, `capped_psnr`) and SSIM of every frame of `(B, K, H, W, 3)` clips in [0, 255]: two `(B, K)` tensors.
-
-    `tf.image.psnr` and `tf.image.ssim` (its default 11×11 Gaussian window,
-    so frames of at least 11 pixels) on RGB.
-    """
-    predicted, target = tf.cast(predicted, tf.float32), tf.cast(target, tf.float32)
-    return capped_psnr(predicted, target), tf.image.ssim(predicted, target, max_val=255.0)
+        raise ValueError(
+            f"clips of {clips.shape[1]} frames are too short to observe {observed_frames} and "
+            f"predict {predicted_frames}"
+        )
+    return clips[:, :observed_frames], clips[
+        :, observed_frames : observed_frames + predicted_frames
+    ]
 
 
 class FramePredictionGAN(keras.Model):
@@ -251,10 +228,22 @@ class FramePredictionGAN(keras.Model):
         self.discriminator = discriminator
         self.observed_frames = predictor.input_shape[1]
         self.predicted_frames = predictor.output_shape[1]
-        self.trackers = {name: keras.metrics.Mean(name=name) for name in ("g_loss", "reconstruction", "d_loss", "psnr", "ssim")}
+        self.trackers = {
+            name: keras.metrics.Mean(name=name)
+            for name in ("g_loss", "reconstruction", "d_loss", "psnr", "ssim")
+        }
         self.built = True
 
-    def compile(self, *, g_optimizer, d_optimizer=None, reconstruction_weight=1.0, adversarial_weight=FUSION_ADVERSARIAL_WEIGHT, loss="standard", **kwargs):
+    def compile(
+        self,
+        *,
+        g_optimizer,
+        d_optimizer=None,
+        reconstruction_weight=1.0,
+        adversarial_weight=FUSION_ADVERSARIAL_WEIGHT,
+        loss="standard",
+        **kwargs,
+    ):
         """`loss` is the adversarial term's kind, as for `VideoGAN.compile`."""
         super().compile(**kwargs)
         self.loss_kind = _check_loss(loss)
@@ -277,12 +266,20 @@ class FramePredictionGAN(keras.Model):
         return tf.reduce_mean(tf.square((predicted - future) / 255.0))
 
     def train_step(self, data):
-        observed, future = split_clip(data[0] if isinstance(data, tuple) else data, self.observed_frames, self.predicted_frames)
+        observed, future = split_clip(
+            data[0] if isinstance(data, tuple) else data,
+            self.observed_frames,
+            self.predicted_frames,
+        )
         if self.adversarial_weight:
             predicted = self.predictor(observed, training=True)
             with tf.GradientTape() as tape:
-                real_logits = self.discriminator(tf.concat([observed, future], axis=1), training=True)
-                fake_logits = self.discriminator(tf.concat([observed, predicted], axis=1), training=True)
+                real_logits = self.discriminator(
+                    tf.concat([observed, future], axis=1), training=True
+                )
+                fake_logits = self.discriminator(
+                    tf.concat([observed, predicted], axis=1), training=True
+                )
                 d_loss = discriminator_loss(real_logits, fake_logits)
             grads = tape.gradient(d_loss, self.discriminator.trainable_weights)
             self.d_optimizer.apply_gradients(zip(grads, self.discriminator.trainable_weights))
@@ -292,17 +289,29 @@ class FramePredictionGAN(keras.Model):
             reconstruction = self._reconstruction(predicted, future)
             g_loss = self.reconstruction_weight * reconstruction
             if self.adversarial_weight:
-                fake_logits = self.discriminator(tf.concat([observed, predicted], axis=1), training=False)
+                fake_logits = self.discriminator(
+                    tf.concat([observed, predicted], axis=1), training=False
+                )
                 real_term = tf.stop_gradient(real_logits) if self.loss_kind == "text" else None
-                g_loss += self.adversarial_weight * generator_loss(fake_logits, real_term, kind=self.loss_kind)
+                g_loss += self.adversarial_weight * generator_loss(
+                    fake_logits, real_term, kind=self.loss_kind
+                )
         grads = tape.gradient(g_loss, self.predictor.trainable_weights)
         self.g_optimizer.apply_gradients(zip(grads, self.predictor.trainable_weights))
         self.trackers["g_loss"].update_state(g_loss)
         self._update_quality(predicted, future, reconstruction)
-        return {name: tracker.result() for name, tracker in self.trackers.items() if name != "d_loss" or self.adversarial_weight}
+        return {
+            name: tracker.result()
+            for name, tracker in self.trackers.items()
+            if name != "d_loss" or self.adversarial_weight
+        }
 
     def test_step(self, data):
-        observed, future = split_clip(data[0] if isinstance(data, tuple) else data, self.observed_frames, self.predicted_frames)
+        observed, future = split_clip(
+            data[0] if isinstance(data, tuple) else data,
+            self.observed_frames,
+            self.predicted_frames,
+        )
         predicted = self.predictor(observed, training=False)
         self._update_quality(predicted, future, self._reconstruction(predicted, future))
         return {name: self.trackers[name].result() for name in ("reconstruction", "psnr", "ssim")}
@@ -312,88 +321,3 @@ class FramePredictionGAN(keras.Model):
         psnr, ssim = frame_quality(predicted, future)
         self.trackers["psnr"].update_state(tf.reduce_mean(psnr))
         self.trackers["ssim"].update_state(tf.reduce_mean(ssim))
-
-
-def train_generative(data_dir, run_dir, config, train_dir, val_dir, resumed, verbose, extras):
-    """Trains the `gan` or `fusion` model of a resolved `config` into `run_dir` (called by `vlm_tf.training.train`).
-
-    The run folder is a classifier's (`vlm_tf.training.fit`), with
-    `model.keras` the part a user runs: the generator (gan) or the
-    predictor with the best validation PSNR (fusion); `discriminator.keras`
-    beside it.
-    """
-    spec = get_model_spec(config.model)
-    predicting = spec.task == "predict_frames"
-    image_size = (config.image_size, config.image_size)
-    # Prediction needs one frame period between frames; the GAN learns the
-    # clips a classifier sees (segments spanning the whole video).
-    train_ds, val_ds = make_run_datasets(train_dir, val_dir, config, label_mode="int", sampling="random_consecutive" if predicting else None, cache=extras.cache)
-    class_names = train_ds.class_names
-    write_run_header(run_dir, data_dir, config, class_names)
-    steps = -(-len(train_ds.file_paths) // config.batch_size)
-    optimizers = {
-        "d_optimizer": make_optimizer(config, steps, beta_1=GAN_BETA_1, lr_scale=1.0 if predicting else DISCRIMINATOR_LR_SCALE),
-        "g_optimizer": make_optimizer(config, steps, beta_1=GAN_BETA_1),
-    }
-    log_dir = os.path.join(run_dir, run_files.LOG_DIR)
-    model_path = os.path.join(run_dir, run_files.MODEL_FILE)
-    best_path = os.path.join(run_dir, run_files.BEST_CHECKPOINT)
-    backup = ResumableBackup(os.path.join(run_dir, run_files.BACKUP_DIR))
-    run_files.trim_history(run_dir, backup.saved_epoch())
-
-    if predicting:
-        observed = config.num_frames // 2
-        if observed < 1:
-            raise ValueError(f"the fusion model needs clips of at least 2 frames (half observed, half predicted), received num_frames={config.num_frames}")
-        predictor = spec.build(observed_frames=observed, predicted_frames=config.num_frames - observed, image_size=image_size)
-        discriminator = build_video_discriminator(num_classes=None, num_frames=config.num_frames, image_size=image_size)
-        model = FramePredictionGAN(predictor, discriminator)
-        model.compile(**optimizers, adversarial_weight=FUSION_ADVERSARIAL_WEIGHT, loss=config.gan_loss, jit_compile=jit_compile_argument(config.jit))
-        sample_clips = np.concatenate([clips.numpy() for clips, _ in val_ds.take(1)])[:SAMPLE_CLIPS]
-        callbacks = [
-            SaveModel(best_path, part="predictor", monitor="val_psnr", initial_value=best_validation_accuracy(run_dir, "val_psnr")),
-            PredictedFrames(sample_clips, os.path.join(log_dir, "samples")),
-        ]
-        validation = val_ds
-    else:
-        real_clips, real_labels = pick_clips(val_ds, len(class_names))
-        generator = spec.build(num_classes=len(class_names), num_frames=config.num_frames, image_size=image_size)
-        discriminator = build_video_discriminator(num_classes=len(class_names), num_frames=config.num_frames, image_size=image_size)
-        model = VideoGAN(generator, discriminator, seed=config.seed)
-        model.compile(**optimizers, loss=config.gan_loss, jit_compile=jit_compile_argument(config.jit))
-        callbacks = [
-            SaveModel(best_path, part="generator"),
-            GeneratedClips(dict(zip(real_labels, real_clips)), class_names, os.path.join(log_dir, "samples"), seed=config.seed),
-        ]
-        # A GAN has no validation loss worth the time: its losses measure
-        # the two players against each other, not the clips.
-        validation = None
-    callbacks = [
-        TrainingThroughput(len(train_ds.file_paths)),
-        *callbacks,
-        keras.callbacks.CSVLogger(os.path.join(run_dir, run_files.HISTORY_FILE), append=True),
-        keras.callbacks.TensorBoard(log_dir, write_graph=False),
-        *extras.callbacks,
-        backup,
-    ]
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message="Your input ran out of data")
-        history = model.fit(train_ds, validation_data=validation, epochs=config.epochs, callbacks=callbacks, verbose=verbose, shuffle=False)
-
-    atomic.save_model(model.discriminator, os.path.join(run_dir, DISCRIMINATOR_FILE))
-    # model.keras last: its presence is what marks the run finished.
-    atomic.copy_file(best_path, model_path)
-    backup.discard()
-    rows = run_files.read_history(run_dir)
-    summary = dict(max(rows, key=lambda row: row.get("val_psnr", 0.0)) if predicting else rows[-1]) if rows else {}
-    summary.pop("epoch", None)
-    return TrainResult(
-        run_dir=run_dir,
-        model_path=model_path,
-        best_val_accuracy=None,
-        epochs_run=len(history.history.get("g_loss", [])),
-        resumed=resumed,
-        skipped=train_ds.skipped + [s for s in val_ds.skipped if s not in train_ds.skipped],
-        summary=summary,
-    )
-

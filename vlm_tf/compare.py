@@ -30,13 +30,20 @@ COLUMNS = (
 
 
 def _median_throughput(run_dir):
-    """Median `train_clips_per_s` over the epochs after the first (which also traces and compiles)."""
-    values = [row["train_clips_per_s"] for row in run_files.read_history(run_dir) if "train_clips_per_s" in row]
+    """Median `train_clips_per_s` over the epochs after the first (which also traces and
+    compiles).
+    """
+    values = [
+        row["train_clips_per_s"]
+        for row in run_files.read_history(run_dir)
+        if "train_clips_per_s" in row
+    ]
     return statistics.median(values[1:] or values)
 
 
 def compare_models(data_dir, out_dir, models, config, *, progress=None):
-    """Trains each of `models` with `config` (its `model` field replaced) and evaluates it on `DATA_DIR/test`.
+    """Trains each of `models` with `config` (its `model` field replaced) and evaluates it on
+    `DATA_DIR/test`.
 
     Optimizer fields `config` leaves at None follow each model's recipe
     (`RunConfig.resolved`), so the budget (data, epochs, batch, seed) is the
@@ -47,16 +54,23 @@ def compare_models(data_dir, out_dir, models, config, *, progress=None):
     """
     from vlm_tf.inference import evaluate_directory, load_run
     from vlm_tf.models.flops import count_flops
-    from vlm_tf.training.fit import best_validation_accuracy, train, with_started_execution
+    from vlm_tf.training.loop import best_validation_accuracy, train, with_started_execution
 
     test_dir = os.path.join(os.fspath(data_dir), "test")
     if not os.path.isdir(test_dir):
-        raise FileNotFoundError(f"{test_dir}: no such directory (compare scores every model on held-out clips in DATA_DIR/test)")
+        raise FileNotFoundError(
+            f"{test_dir}: no such directory (compare scores every model on held-out clips in "
+            "DATA_DIR/test)"
+        )
     # Each model with its own recipe where `config` leaves the optimizer open.
     configs = {name: dataclasses.replace(config, model=name).resolved() for name in models}
     os.makedirs(out_dir, exist_ok=True)
     table_path = os.path.join(out_dir, COMPARISON_FILE)
-    done = {row["model"]: row for row in run_files.read_json(table_path)["rows"]} if os.path.isfile(table_path) else {}
+    done = (
+        {row["model"]: row for row in atomic.read_json(table_path)["rows"]}
+        if os.path.isfile(table_path)
+        else {}
+    )
     rows = []
     for name in models:
         if name in done and done[name]["config"] == configs[name].to_dict():
@@ -75,7 +89,9 @@ def compare_models(data_dir, out_dir, models, config, *, progress=None):
         run = load_run(run_dir)
         # The run folder holds the precision and XLA setting `auto` settled on.
         if run.config != with_started_execution(configs[name], run.config):
-            raise ValueError(f"{run_dir} holds a run with other settings; choose a new output folder")
+            raise ValueError(
+                f"{run_dir} holds a run with other settings; choose a new output folder"
+            )
         report = evaluate_directory(run, test_dir)
         row = {
             "model": name,
@@ -89,7 +105,9 @@ def compare_models(data_dir, out_dir, models, config, *, progress=None):
         }
         rows.append(row)
         done[name] = row
-        atomic.write_json(table_path, {"data_dir": os.path.abspath(data_dir), "rows": list(done.values())})
+        atomic.write_json(
+            table_path, {"data_dir": os.path.abspath(data_dir), "rows": list(done.values())}
+        )
         if progress:
             progress(format_table([row]).splitlines()[-1])
     return rows
@@ -97,7 +115,16 @@ def compare_models(data_dir, out_dir, models, config, *, progress=None):
 
 def format_table(rows):
     """The rows as a Markdown table, in `COLUMNS` order."""
-    lines = ["| " + " | ".join(title for _, title, _ in COLUMNS) + " |", "|" + "|".join("---" for _ in COLUMNS) + "|"]
+    lines = [
+        "| " + " | ".join(title for _, title, _ in COLUMNS) + " |",
+        "|" + "|".join("---" for _ in COLUMNS) + "|",
+    ]
     for row in rows:
-        lines.append("| " + " | ".join("-" if row[key] is None else fmt.format(row[key]) for key, _, fmt in COLUMNS) + " |")
+        lines.append(
+            "| "
+            + " | ".join(
+                "-" if row[key] is None else fmt.format(row[key]) for key, _, fmt in COLUMNS
+            )
+            + " |"
+        )
     return "\n".join(lines)

@@ -1,0 +1,63 @@
+"""The `vlm-tf` command: a module per command group, each a thin layer over vlm_tf's modules.
+
+- `data`: make-data
+- `train`: train, compare, models
+- `runs`: evaluate, apply, predict, stream, generate, score-generated, predict-frames
+- `export`: export, compress
+- `tools`: bench, quickstart
+
+Commands that serve every task (`evaluate`, `apply`, `export`) ask the
+run's task (`vlm_tf.tasks`) for the work and the printing. TensorFlow is
+imported only by the sub-command that needs it, so `--help` and argument
+errors answer at once. A user's mistake (bad argument, missing file,
+unreadable video, a folder that would be overwritten) ends in one line on
+stderr and exit status 2, never a traceback; anything else is a bug, said
+in one line with the file its traceback was written to (`--debug` prints it).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+import vlm_tf
+from vlm_tf.cli import data, export, runs, tools, train
+from vlm_tf.cli.common import EXIT_INTERRUPTED, report_failure
+
+COMMAND_GROUPS = (data, train, runs, export, tools)
+
+
+def build_parser():
+    parser = argparse.ArgumentParser(
+        prog="vlm-tf",
+        description=(
+            "Video models of the text, from data to export: make-data, train, evaluate, apply, "
+            "export."
+        ),
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {vlm_tf.__version__}")
+    parser.add_argument(
+        "--debug", action="store_true", help="print the full traceback of any failure"
+    )
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for group in COMMAND_GROUPS:
+        group.add_commands(commands)
+    return parser
+
+
+def main(argv=None):
+    args = build_parser().parse_args(argv)
+    # Quiet TensorFlow's C++ start-up chatter before the first import.
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    try:
+        args.func(args)
+    except KeyboardInterrupt:
+        print("vlm-tf: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except Exception as error:
+        return report_failure(error, debug=args.debug)
+    return 0
+
+
+__all__ = ["build_parser", "main"]

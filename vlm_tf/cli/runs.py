@@ -1,0 +1,400 @@
+"""Commands on a finished run: `evaluate`, `apply`, `predict`, `stream`, `generate`,
+`score-generated`, `predict-frames`.
+
+`evaluate` and `apply` ask the run's task (`Run.task_object()`) for the
+work and the report; the others serve one kind of run and say so when given
+another.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+
+from vlm_tf.cli.common import CommandError, positive_int, say
+
+
+def views(text):
+    """`--views`: `C` or `CxS` → `(clips, crops)`."""
+    parts = text.lower().split("x")
+    if len(parts) > 2 or not all(part.isdigit() and int(part) >= 1 for part in parts):
+        raise argparse.ArgumentTypeError(
+            f"expected CLIPS or CLIPSxCROPS with positive integers (e.g. 3x3), received {text!r}"
+        )
+    return int(parts[0]), int(parts[1]) if len(parts) == 2 else 1
+
+
+def print_report(report, as_json):
+    say(json.dumps(report.to_dict()) if as_json else "\n".join(report.lines()))
+
+
+def cmd_evaluate(args):
+    from vlm_tf.inference import load_run
+
+    run = load_run(args.run_dir)
+    print_report(
+        run.task_object().evaluate(run, args.data_dir, strict=args.strict, views=args.views),
+        args.json,
+    )
+
+
+def cmd_apply(args):
+    from vlm_tf.inference import load_run
+
+    run = load_run(args.run_dir)
+    say(
+        run.task_object().apply(
+            run,
+            args.video,
+            args.out,
+            side_by_side=args.side_by_side,
+            degrade=args.degrade,
+            seed=args.seed,
+        )
+    )
+
+
+def cmd_generate(args):
+    from vlm_tf.inference import load_run, write_generated_videos
+
+    run = load_run(args.run_dir)
+    run.require("generate", "`vlm-tf generate`")
+    paths = write_generated_videos(run, args.out, per_class=args.per_class, seed=args.seed)
+    say(
+        f"wrote {len(paths)} clips ({args.per_class} per class, {len(run.class_names)} classes) "
+        f"to {args.out}/<class>/"
+    )
+    say(f"score them: vlm-tf evaluate CLASSIFIER_RUN {args.out}")
+
+
+def cmd_score_generated(args):
+    from vlm_tf.inference import load_run, score_generated
+
+    report = score_generated(
+        load_run(args.classifier_run), args.generated_dir, args.real, reference_dir=args.reference
+    )
+    if args.json:
+        say(json.dumps(report.to_dict()))
+        return
+    say("\n".join(report.lines()))
+    say(
+        f"Fréchet distance to {args.real} in the classifier's {report.feature_layer} features: "
+        f"{report.frechet_distance:.3f}"
+    )
+    if report.reference_frechet_distance is not None:
+        say(
+            f"  the same distance from {args.reference} (real clips): "
+            f"{report.reference_frechet_distance:.3f}"
+        )
+
+
+def cmd_predict_frames(args):
+    from vlm_tf.inference import load_run, write_predicted_video
+
+    result = write_predicted_video(
+        load_run(args.run_dir), args.video, args.out, side_by_side=args.side_by_side
+    )
+    say(
+        f"{args.out}: {result['observed_frames']} observed + {result['predicted_frames']} "
+        "predicted frames"
+    )
+    if "psnr" in result:
+        say(
+            f"against the video's own next frames: PSNR {result['psnr']:.2f} dB (copy last frame: "
+            f"{result['baseline_psnr']:.2f} dB)"
+        )
+
+
+def cmd_predict(args):
+    from vlm_tf.inference import load_run, predict_videos
+
+    results = predict_videos(load_run(args.run_dir), args.videos, top=args.top)
+    if args.json:
+        say(json.dumps(results))
+    else:
+        for result in results:
+            if "error" in result:
+                say(f"{result['path']}: unreadable ({result['error']})")
+            else:
+                ranked = ", ".join(f"{t['label']} {t['probability']:.3f}" for t in result["top"])
+                say(f"{result['path']}: {result['label']}  ({ranked})")
+    if any("error" in result for result in results):
+        raise CommandError(
+            f"{sum('error' in r for r in results)} of {len(results)} videos could not be read"
+        )
+
+
+def cmd_stream(args):
+    import numpy as np
+
+    from vlm_tf.data.decode import read_frame_stream
+    from vlm_tf.inference import load_run
+    from vlm_tf.streaming import StreamingClassifier
+
+    stream = StreamingClassifier(load_run(args.run_dir), stride=args.stride)
+    # A whole number names a camera (0: the first), unless a file has that name.
+    source = (
+        int(args.source)
+        if args.source.isdigit() and not os.path.exists(args.source)
+        else args.source
+    )
+    frames, latencies = 0, []
+    for frame in read_frame_stream(source):
+        step = stream.update(frame)
+        frames += 1
+        if step.kept:
+            latencies.append(step.latency_ms)
+        if frames % args.every:
+            continue
+        if args.json:
+            say(
+                json.dumps(
+                    {
+                        "frame": step.frame_index,
+                        "kept": step.kept,
+                        "ready": step.ready,
+                        "label": step.label,
+                        "probability": step.probability,
+                        "latency_ms": step.latency_ms,
+                    }
+                )
+            )
+        else:
+            outcome = (
+                f"{step.label}  {step.probability:.3f}"
+                if step.ready
+                else f"(waiting for {stream.num_frames} frames)"
+            )
+            say(
+                f"frame {step.frame_index:6d}  {outcome}  "
+                f"{f'{step.latency_ms:.1f} ms' if step.kept else '(skipped by --stride)'}"
+            )
+    if not step.ready:
+        needed = (stream.num_frames - 1) * stream.stride + 1
+        raise CommandError(
+            f"{args.source}: the stream ended after {frames} frames, before the first prediction, "
+            f"which needs {needed} ({stream.num_frames} kept at --stride {stream.stride})"
+        )
+    summary = {
+        "frames": frames,
+        "kept_frames": len(latencies),
+        "mode": stream.mode,
+        "latency_ms": {
+            "median": float(np.median(latencies)),
+            "p95": float(np.percentile(latencies, 95)),
+        },
+        "label": step.label,
+        "probability": step.probability,
+    }
+    if args.json:
+        say(json.dumps({"summary": summary}))
+        return
+    how = (
+        "each frame encoded once, the head over the last features"
+        if stream.mode == "per_frame"
+        else "the whole model on the last frames"
+    )
+    say(
+        f"{frames} frames, {len(latencies)} kept ({how}); latency per kept frame: median "
+        f"{summary['latency_ms']['median']:.1f} ms, 95th percentile "
+        f"{summary['latency_ms']['p95']:.1f} ms"
+    )
+    say(f"final: {step.label} {step.probability:.3f} (the last {stream.num_frames} kept frames)")
+
+
+def _add_evaluate(commands):
+    p = commands.add_parser(
+        "evaluate",
+        help=(
+            "accuracy, per-class accuracy and confusion matrix on DATA_DIR/<class>/<video> "
+            "(restoration and fusion runs: PSNR and SSIM; detect runs: mAP@0.5, IoU and ID "
+            "switches; each against its classical baseline)"
+        ),
+    )
+    p.add_argument("run_dir", metavar="RUN_DIR")
+    p.add_argument("data_dir", metavar="DATA_DIR")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.add_argument(
+        "--strict",
+        action="store_true",
+        help="stop at the first unreadable file instead of skipping it",
+    )
+    p.add_argument(
+        "--views",
+        type=views,
+        default=(1, 1),
+        metavar="C[xS]",
+        help=(
+            "classify runs: average each video's probabilities over C clips (spread over each "
+            "segment of the video) x S crops "
+            "(the whole frame, then 90%% crops at the corners and centre; at most 6) (default: "
+            "1x1, "
+            "the clip the run validated on)"
+        ),
+    )
+    p.set_defaults(func=cmd_evaluate)
+
+
+def _add_apply(commands):
+    p = commands.add_parser(
+        "apply",
+        help=(
+            "restore VIDEO with a denoise, superres or enhance run, or draw a detect run's "
+            "tracked boxes on it, and write the result"
+        ),
+        description=(
+            "Restore every frame of VIDEO (at its own size) from the frames around it, or draw "
+            "the boxes, track IDs and classes a detect run finds, and write OUT."
+        ),
+    )
+    p.add_argument("run_dir", metavar="RUN_DIR")
+    p.add_argument("video", metavar="VIDEO")
+    p.add_argument(
+        "--out", required=True, metavar="FILE", help="the video to write (.mp4, .avi, ...)"
+    )
+    p.add_argument("--side-by-side", action="store_true", help="each frame as input | output")
+    p.add_argument(
+        "--degrade",
+        action="store_true",
+        help=(
+            "degrade VIDEO the way the run was trained first, and score the result against the "
+            "original next to the classical baseline"
+        ),
+    )
+    p.add_argument(
+        "--seed", type=int, default=0, help="seed of --degrade's noise (default: %(default)s)"
+    )
+    p.set_defaults(func=cmd_apply)
+
+
+def _add_predict(commands):
+    p = commands.add_parser("predict", help="label and probabilities for each VIDEO")
+    p.add_argument("run_dir", metavar="RUN_DIR")
+    p.add_argument("videos", nargs="+", metavar="VIDEO")
+    p.add_argument("--json", action="store_true", help="print one JSON list")
+    p.add_argument(
+        "--top",
+        type=positive_int,
+        default=3,
+        help="classes listed per video (default: %(default)s)",
+    )
+    p.set_defaults(func=cmd_predict)
+
+
+def _add_stream(commands):
+    p = commands.add_parser(
+        "stream",
+        help=(
+            "classify a video or a camera frame by frame: the running label over the last T "
+            "frames, with each frame's latency"
+        ),
+        description=(
+            "Read VIDEO (or the camera with that OpenCV index) frame by frame and print, after "
+            "each frame, the label of the last T frames "
+            "(the run's --frames), its probability and the frame's latency; then a summary. The "
+            "CNN "
+            "classifiers encode each frame once "
+            "(vlm_tf.streaming); the transformers run on the whole window."
+        ),
+    )
+    p.add_argument("run_dir", metavar="RUN_DIR")
+    p.add_argument("source", metavar="VIDEO_OR_CAMERA_INDEX")
+    p.add_argument(
+        "--json",
+        action="store_true",
+        help='one JSON object per printed frame, then {"summary": ...}',
+    )
+    p.add_argument(
+        "--every",
+        type=positive_int,
+        default=1,
+        help="print every N-th frame (default: %(default)s)",
+    )
+    p.add_argument(
+        "--stride",
+        type=positive_int,
+        default=1,
+        help=(
+            "keep every k-th frame, so that T kept frames span what a training clip spanned: "
+            "about camera fps x training video frames / (T x training fps) (default: %(default)s)"
+        ),
+    )
+    p.set_defaults(func=cmd_stream)
+
+
+def _add_generate(commands):
+    p = commands.add_parser(
+        "generate",
+        help="write clips of a GAN run as video files, one folder per class",
+        description=(
+            "Write OUT/<class>/generated_NNNN.mp4 from a `--model gan` run; `vlm-tf evaluate "
+            "CLASSIFIER_RUN OUT` scores them."
+        ),
+    )
+    p.add_argument("run_dir", metavar="RUN_DIR")
+    p.add_argument("--out", required=True, metavar="DIR", help="a new or empty folder")
+    p.add_argument(
+        "--per-class", type=positive_int, default=16, help="clips per class (default: %(default)s)"
+    )
+    p.add_argument("--seed", type=int, default=0, help="noise seed (default: %(default)s)")
+    p.set_defaults(func=cmd_generate)
+
+
+def _add_score_generated(commands):
+    p = commands.add_parser(
+        "score-generated",
+        help="a classifier's accuracy on generated clips and their Fréchet distance to real ones",
+        description=(
+            "Evaluate CLASSIFIER_RUN on GENERATED_DIR/<class>/<video> and measure the Fréchet "
+            "distance between the generated and the real clips "
+            "in the classifier's features (the input of its output layer); docs/design.md has the "
+            "protocol."
+        ),
+    )
+    p.add_argument("classifier_run", metavar="CLASSIFIER_RUN")
+    p.add_argument("generated_dir", metavar="GENERATED_DIR")
+    p.add_argument(
+        "--real",
+        required=True,
+        metavar="REAL_DIR",
+        help="real clips, DIR/<class>/<video> (e.g. DATA_DIR/train)",
+    )
+    p.add_argument(
+        "--reference",
+        metavar="DIR",
+        help=(
+            "other real clips (e.g. DATA_DIR/test): their distance to --real is the floor to "
+            "compare with"
+        ),
+    )
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.set_defaults(func=cmd_score_generated)
+
+
+def _add_predict_frames(commands):
+    p = commands.add_parser(
+        "predict-frames",
+        help="write a video's first frames and the frames a fusion run predicts after them",
+    )
+    p.add_argument("run_dir", metavar="RUN_DIR")
+    p.add_argument("video", metavar="VIDEO")
+    p.add_argument(
+        "--out", required=True, metavar="FILE", help="the video to write (.mp4, .avi, ...)"
+    )
+    p.add_argument(
+        "--side-by-side",
+        action="store_true",
+        help="each frame as the video's own frame | the model's (observed frames appear twice)",
+    )
+    p.set_defaults(func=cmd_predict_frames)
+
+
+def add_commands(commands):
+    _add_evaluate(commands)
+    _add_apply(commands)
+    _add_predict(commands)
+    _add_stream(commands)
+    _add_generate(commands)
+    _add_score_generated(commands)
+    _add_predict_frames(commands)

@@ -1,0 +1,391 @@
+"""`vlm-tf train`, `compare` and `models`: training runs, side by side, and the registry.
+
+`train`'s task options (`--scale`, `--gan-loss`, ...) come from the tasks
+themselves (`vlm_tf.tasks.option_fields`); the command only turns them
+into the run's `RunConfig.options`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+
+from vlm_tf.cli.common import (
+    CommandError,
+    non_negative_float,
+    non_negative_int,
+    number_type,
+    positive_float,
+    positive_int,
+    say,
+)
+from vlm_tf.models.registry import DEFAULT_MODEL, MODELS, default_model, get_model_spec, model_names
+from vlm_tf.tasks import TASKS, option_fields, task_of_model
+from vlm_tf.training.config import (
+    JIT_MODES,
+    LOG_DIR,
+    LR_SCHEDULES,
+    OPTIMIZERS,
+    PRECISIONS,
+    RECIPE_DEFAULTS,
+    STRATEGIES,
+    RunConfig,
+)
+
+
+def run_config(args, *, model, options=None):
+    """The `RunConfig` of the shared training options in `args`."""
+    return RunConfig(
+        model=model,
+        epochs=args.epochs,
+        num_frames=args.frames,
+        image_size=args.size,
+        batch_size=args.batch_size,
+        learning_rate=args.learning_rate,
+        lr_schedule=args.lr_schedule,
+        optimizer=args.optimizer,
+        weight_decay=args.weight_decay,
+        warmup_epochs=args.warmup_epochs,
+        seed=args.seed,
+        augment=not args.no_augment,
+        precision=args.precision,
+        jit=args.jit,
+        options=options,
+    )
+
+
+def train_run(data_dir, run_dir, config, verbose, **extras):
+    """Trains and prints what became of it: skipped files, the outcome, the model and
+    TensorBoard.
+    """
+    from vlm_tf.training import train
+
+    result = train(data_dir, run_dir, config, verbose=verbose, **extras)
+    for item in result.skipped:
+        say(f"  skipped {item['path']}: {item['reason']}")
+    say(f"{'resumed and finished' if result.resumed else 'finished'}: {result.outcome}")
+    say(f"model: {result.model_path}")
+    say(f"TensorBoard: tensorboard --logdir {os.path.join(run_dir, LOG_DIR)}")
+    return result
+
+
+def model_for_task(model, task):
+    """`--model` and `--task` → the model to train: the task's default when no model is named."""
+    if model is None:
+        return default_model(task or "classify")
+    if task is not None and get_model_spec(model).task != task:
+        raise CommandError(
+            f"--model {model} is a {get_model_spec(model).task} model, not {task}; {task} models: "
+            f"{', '.join(model_names(task))}"
+        )
+    return model
+
+
+def cmd_train(args):
+    model = model_for_task(args.model, args.task)
+    options_class = task_of_model(model).options
+    options = options_class(
+        **{
+            field.name: getattr(args, field.name)
+            for field, _ in option_fields()
+            if field.name in options_class.__dataclass_fields__
+        }
+    )
+    verbose = 0 if args.quiet else 2 if not sys.stdout.isatty() else 1
+    train_run(
+        args.data_dir,
+        args.out,
+        run_config(args, model=model, options=options),
+        verbose,
+        profile=args.profile,
+        cache=args.cache,
+        strategy=args.strategy,
+    )
+    if args.profile:
+        say(
+            f"profiler trace: {os.path.join(args.out, LOG_DIR, 'profile')} (TensorBoard's Profile "
+            "tab; pip install tensorboard-plugin-profile)"
+        )
+
+
+def model_list(text):
+    names = [name.strip() for name in text.split(",") if name.strip()]
+    classifiers = model_names()
+    unknown = [name for name in names if name not in classifiers]
+    if not names or unknown:
+        raise argparse.ArgumentTypeError(
+            f"unknown classifier(s) {', '.join(unknown) or repr(text)}; registered classifiers: "
+            f"{', '.join(classifiers)}"
+        )
+    return names
+
+
+def cmd_compare(args):
+    from vlm_tf.compare import compare_models, format_table
+
+    rows = compare_models(
+        args.data_dir,
+        args.out,
+        args.models,
+        run_config(args, model=args.models[0]),
+        progress=None if args.json else say,
+    )
+    say(json.dumps(rows) if args.json else "\n" + format_table(rows))
+
+
+def cmd_models(args):
+    from vlm_tf.models import build_model
+    from vlm_tf.models.flops import count_flops
+
+    rows = []
+    for name in model_names():
+        model = build_model(name, num_classes=8, image_size=(args.size, args.size))
+        rows.append(
+            {
+                "model": name,
+                "params": model.count_params(),
+                "gflops_per_clip": count_flops(model, num_frames=args.frames) / 1e9,
+                "description": MODELS[name].description,
+            }
+        )
+    if args.json:
+        say(json.dumps(rows))
+        return
+    say(
+        f"8 classes, clips of {args.frames} frames of {args.size}x{args.size}; FLOPs of one "
+        "forward pass (training costs about 3x)"
+    )
+    width = max(len(row["model"]) for row in rows)
+    for row in rows:
+        say(
+            f"  {row['model']:<{width}}  {row['params']:>11,} params  "
+            f"{row['gflops_per_clip']:7.3f} GFLOPs/clip"
+        )
+
+
+def add_training_options(p, defaults):
+    """The `RunConfig` options `train` and `compare` share (all but the model)."""
+    p.add_argument(
+        "--epochs", type=positive_int, default=defaults.epochs, help="(default: %(default)s)"
+    )
+    p.add_argument(
+        "--frames",
+        type=positive_int,
+        default=defaults.num_frames,
+        help="frames per clip (default: %(default)s)",
+    )
+    p.add_argument(
+        "--size",
+        type=positive_int,
+        help=(
+            f"frame size in pixels (default: the model's recipe; {RECIPE_DEFAULTS['image_size']} "
+            "unless the model says otherwise)"
+        ),
+    )
+    p.add_argument(
+        "--batch-size",
+        type=positive_int,
+        default=defaults.batch_size,
+        help="(default: %(default)s)",
+    )
+    # The optimizer options default to the model's recipe (RunConfig.resolved).
+    p.add_argument(
+        "--optimizer",
+        choices=OPTIMIZERS,
+        help="(default: the model's recipe; adam, the text's, unless the model says otherwise)",
+    )
+    p.add_argument(
+        "--learning-rate",
+        type=positive_float,
+        help=(
+            "peak learning rate (default: the model's recipe; 1e-3, the text's, unless the model "
+            "says otherwise)"
+        ),
+    )
+    p.add_argument(
+        "--lr-schedule",
+        choices=LR_SCHEDULES,
+        default=defaults.lr_schedule,
+        help="cosine decay over the run, or the text's constant rate (default: %(default)s)",
+    )
+    p.add_argument(
+        "--weight-decay",
+        type=non_negative_float,
+        help="decoupled weight decay, adamw only (default: the model's recipe)",
+    )
+    p.add_argument(
+        "--warmup-epochs",
+        type=non_negative_int,
+        help=(
+            "epochs of linear learning-rate warmup, at most half the run (default: the model's "
+            "recipe; 0 unless the model says otherwise)"
+        ),
+    )
+    p.add_argument("--seed", type=int, default=defaults.seed, help="(default: %(default)s)")
+    p.add_argument("--no-augment", action="store_true", help="train without augmentation")
+    p.add_argument(
+        "--precision",
+        choices=PRECISIONS,
+        default=defaults.precision,
+        help=(
+            "auto (by device; on a CPU by a short measurement, remembered), float32, "
+            "mixed_float16, mixed_bfloat16, or mixed (float16 on GPU, bfloat16 on CPU) (default: "
+            "%(default)s)"
+        ),
+    )
+    p.add_argument(
+        "--jit",
+        choices=JIT_MODES,
+        default=defaults.jit,
+        help=(
+            "XLA compilation: auto (chosen with --precision auto's measurement on a CPU, Keras' "
+            "choice on a GPU), on or off (default: %(default)s)"
+        ),
+    )
+
+
+def add_task_options(p):
+    """One `--option` per task option field (`vlm_tf.tasks.option_fields`), typed and checked by its
+    metadata.
+    """
+    for field, _ in option_fields():
+        metadata = field.metadata
+        kind = type(field.default)
+        if metadata["minimum"] is not None:
+            minimum = metadata["minimum"]
+            kind = number_type(
+                kind, lambda v, low=minimum: v >= low, f"a number of {minimum:g} or more"
+            )
+        p.add_argument(
+            f"--{field.name.replace('_', '-')}",
+            type=kind,
+            choices=metadata["choices"],
+            default=field.default,
+            help=f"{metadata['help']} (default: %(default)s)",
+        )
+
+
+def _add_train(commands, defaults):
+    width = max(len(name) for name in MODELS) + 2
+    models = "\n".join(f"  {name:<{width}}{spec.description}" for name, spec in MODELS.items())
+    tasks = ", ".join(f"{name} ({spec.description})" for name, spec in TASKS.items())
+    p = commands.add_parser(
+        "train",
+        help="train a model on DATA_DIR/train (validated on DATA_DIR/val, else on 20%% of train)",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description=(
+            "Train on DATA_DIR/train/<class>/<video>, validate on DATA_DIR/val (else on 20% of "
+            "train; DATA_DIR/test is never used). "
+            "The restoration tasks take any folder of videos (DATA_DIR/train if there is one) and "
+            "degrade them into training pairs.\n\nmodels:\n"
+        )
+        + models,
+    )
+    p.add_argument("data_dir", metavar="DATA_DIR")
+    p.add_argument(
+        "--out",
+        required=True,
+        metavar="RUN_DIR",
+        help="run folder: config, checkpoints, model, class names, TensorBoard logs",
+    )
+    p.add_argument(
+        "--task",
+        choices=list(TASKS),
+        help=f"what to train: {tasks}; picks the task's default model (docs/design.md)",
+    )
+    p.add_argument(
+        "--model",
+        choices=list(MODELS),
+        metavar="NAME",
+        help=f"one of: {', '.join(MODELS)} (default: {DEFAULT_MODEL}, or the --task's first model)",
+    )
+    add_training_options(p, defaults)
+    add_task_options(p)
+    p.add_argument("--quiet", action="store_true", help="no per-epoch output")
+    p.add_argument(
+        "--profile",
+        action="store_true",
+        help="write a TensorFlow profiler trace of training steps 3-7 to RUN_DIR/logs/profile",
+    )
+    p.add_argument(
+        "--cache",
+        metavar="memory|DIR",
+        help=(
+            "decode each video once, at the frame size, and keep it in memory or as .npy files in "
+            "DIR for later epochs (and later runs); "
+            "classify, gan and fusion (default: decode every epoch)"
+        ),
+    )
+    p.add_argument(
+        "--strategy",
+        choices=STRATEGIES,
+        default="auto",
+        help=(
+            "tf.distribute: mirrored (this machine's GPUs, or its CPU), multiworker (one process "
+            "per worker, the cluster in TF_CONFIG; docs/distributed.md), "
+            "default (one device), or auto: multiworker when TF_CONFIG names a cluster, mirrored "
+            "with "
+            "more than one GPU, else default. "
+            "--batch-size is the global batch; classify runs (default: %(default)s)"
+        ),
+    )
+    p.set_defaults(func=cmd_train)
+
+
+def _add_compare(commands, defaults):
+    p = commands.add_parser(
+        "compare",
+        help="train several models on the same data, budget and seed; print one table",
+        description=(
+            "Train each model like `vlm-tf train` into OUT_DIR/<model>, score it on "
+            "DATA_DIR/test, and print test accuracy, "
+            "parameters, FLOPs per clip and training clips/s. Rerun the same command to continue a "
+            "stopped comparison."
+        ),
+    )
+    p.add_argument("data_dir", metavar="DATA_DIR")
+    p.add_argument(
+        "--out",
+        required=True,
+        metavar="OUT_DIR",
+        help="one run folder per model, plus comparison.json",
+    )
+    p.add_argument(
+        "--models",
+        type=model_list,
+        default=model_names(),
+        metavar="A,B,...",
+        help="comma-separated registered classifiers (default: all of them)",
+    )
+    add_training_options(p, defaults)
+    p.add_argument("--json", action="store_true", help="print the rows as one JSON list")
+    p.set_defaults(func=cmd_compare)
+
+
+def _add_models(commands, defaults):
+    p = commands.add_parser(
+        "models", help="the registered classifiers with their parameters and FLOPs per clip"
+    )
+    p.add_argument(
+        "--frames",
+        type=positive_int,
+        default=defaults.num_frames,
+        help="frames per clip (default: %(default)s)",
+    )
+    p.add_argument(
+        "--size",
+        type=positive_int,
+        default=RECIPE_DEFAULTS["image_size"],
+        help="frame size in pixels (default: %(default)s)",
+    )
+    p.add_argument("--json", action="store_true", help="print one JSON list")
+    p.set_defaults(func=cmd_models)
+
+
+def add_commands(commands):
+    defaults = RunConfig()
+    _add_train(commands, defaults)
+    _add_compare(commands, defaults)
+    _add_models(commands, defaults)

@@ -1,0 +1,92 @@
+"""Training pairs for the chapter-6 restoration tasks (§6.4 enhancement, §6.6 super-resolution, §6.7 denoising), from any folder of videos.
+
+A clean clip is read, degraded by `vlm_tf.data.degrade` with a seeded
+draw, and a restorer learns to give back the clean centre frame of each
+window (`centre_targets`). Fresh noise every epoch in training; the same
+degradation on every pass in validation and evaluation.
+"""
+
+from __future__ import annotations
+
+import tensorflow as tf
+
+from vlm_tf.data.degrade import degrade
+from vlm_tf.data.pipeline import make_clip_dataset, probe_files
+
+
+def restoration_pairs(
+    paths,
+    *,
+    task,
+    num_frames,
+    image_size,
+    scale,
+    noise_sigma,
+    batch_size=8,
+    training=False,
+    seed=0,
+    strict=False,
+):
+    """Batches of `(degraded, clean)` clips, `(B, T, h, w, 3)` and `(B, T, H, W, 3)`, from the videos at `paths`.
+
+    In training each video gives a run of `num_frames` neighbouring frames
+    from a random start, with a new degradation every epoch; otherwise the
+    first `num_frames` and one fixed degradation (seeded by `seed`), so
+    every evaluation sees the same pairs. Unreadable files are skipped
+    (listed in the dataset's `skipped`) unless `strict`.
+    """
+    counts, skipped = probe_files(paths, strict=strict)
+    readable = [(path, count) for path, count in zip(paths, counts) if count > 0]
+    if not readable:
+        raise ValueError(
+            f"none of the {len(paths)} video(s) could be read; first: {skipped[0]['path']} "
+            f"({skipped[0]['reason']})"
+        )
+    clips = make_clip_dataset(
+        [path for path, _ in readable],
+        [0] * len(readable),
+        [count for _, count in readable],
+        class_names=["videos"],
+        num_frames=num_frames,
+        image_size=image_size,
+        batch_size=batch_size,
+        shuffle=training,
+        seed=seed,
+        sampling_mode="random_consecutive" if training else "consecutive",
+        strict=strict,
+    )
+    # One degradation seed per batch, new each epoch only in training.
+    seeds = tf.data.Dataset.random(seed=seed + 1, rerandomize_each_iteration=training).batch(2)
+
+    def pair(batch, degradation_seed):
+        clean = batch[0]
+        return degrade(clean, degradation_seed, task, scale=scale, noise_sigma=noise_sigma), clean
+
+    dataset = (
+        tf.data.Dataset.zip(clips, seeds)
+        .map(pair, num_parallel_calls=tf.data.AUTOTUNE)
+        .prefetch(tf.data.AUTOTUNE)
+    )
+    dataset.file_paths = [path for path, _ in readable]
+    dataset.skipped = skipped
+    return dataset
+
+
+def sliding_windows(frames, window):
+    """`(T, h, w, 3)` → `(T, window, h, w, 3)`: for every frame, the window of frames centred on it, the first and last frame repeated past the ends."""
+    frames = tf.convert_to_tensor(frames)
+    reach = window // 2
+    padded = tf.concat(
+        [tf.repeat(frames[:1], reach, axis=0), frames, tf.repeat(frames[-1:], reach, axis=0)],
+        axis=0,
+    )
+    return tf.signal.frame(padded, window, 1, axis=0)
+
+
+def centre_targets(dataset):
+    """`(degraded window, clean window)` → `(degraded window, clean centre frame)`: what a restorer is trained on."""
+
+    def centre(degraded, clean):
+        return degraded, clean[:, clean.shape[1] // 2]
+
+    return dataset.map(centre)

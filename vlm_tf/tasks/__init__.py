@@ -1,0 +1,111 @@
+"""What a run does with clips, one module per task, named here.
+
+A task (`vlm_tf.tasks.base.Task`) owns everything that varies between
+classifying, detecting, restoring, generating and predicting frames: how a
+data folder becomes training and validation data, the model's loss and
+metrics, the pictures it writes to TensorBoard, what `evaluate` reports,
+the export signature and how the command line prints the report.
+`vlm_tf.training.train` drives every task with one loop.
+
+The registry is light: the command line lists the tasks and their options
+for `--help` without importing TensorFlow; a task's module loads when a
+run needs it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib
+
+from vlm_tf.models.registry import TASKS as MODEL_TASKS
+from vlm_tf.models.registry import get_model_spec
+from vlm_tf.tasks.options import AdversarialOptions, NoOptions, RestorationOptions
+
+
+@dataclasses.dataclass(frozen=True)
+class TaskSpec:
+    name: str
+    # "module:Class", imported on first use.
+    implementation: str
+    options: type
+    description: str
+
+    def task_class(self):
+        module, name = self.implementation.split(":")
+        return getattr(importlib.import_module(module), name)
+
+
+TASKS: dict[str, TaskSpec] = {}
+
+
+def register_task(name, implementation, *, options=NoOptions, description):
+    """Registers the task `name`, done by `implementation` ("module:Class", a `Task` subclass), with
+    its options dataclass.
+    """
+    if name in TASKS:
+        raise ValueError(f"a task named {name!r} is already registered")
+    if name not in MODEL_TASKS:
+        raise ValueError(
+            f"task {name!r} has no models; register it in vlm_tf.models.registry.TASKS first"
+        )
+    TASKS[name] = TaskSpec(name, implementation, options, description)
+
+
+def get_task_spec(name):
+    if name not in TASKS:
+        raise ValueError(f"unknown task {name!r}; tasks: {', '.join(TASKS)}")
+    return TASKS[name]
+
+
+def task_of_model(model):
+    """The `TaskSpec` of the registered model named `model`."""
+    return get_task_spec(get_model_spec(model).task)
+
+
+def option_fields():
+    """Every task option as `(field, task names)`, each field once, in registration order: what
+    `train` offers.
+    """
+    found = {}
+    for spec in TASKS.values():
+        for field in dataclasses.fields(spec.options):
+            found.setdefault(field.name, (field, []))[1].append(spec.name)
+    return list(found.values())
+
+
+register_task(
+    "classify",
+    "vlm_tf.tasks.classify:ClassifyTask",
+    description="name the motion in a clip (the default)",
+)
+register_task(
+    "generate",
+    "vlm_tf.tasks.generate:GenerateTask",
+    options=AdversarialOptions,
+    description="generate clips from noise and a class label (§3.3's GAN)",
+)
+register_task(
+    "predict_frames",
+    "vlm_tf.tasks.predict_frames:PredictFramesTask",
+    options=AdversarialOptions,
+    description="predict a clip's next frames (§3.4's fusion model)",
+)
+register_task(
+    "detect",
+    "vlm_tf.tasks.detect:DetectTask",
+    description="find and track objects: videos with a box file each (§6.2, vlm_tf.data.detection)",
+)
+for _name, _words in (
+    ("denoise", "§6.7 denoising"),
+    ("superres", "§6.6 super-resolution"),
+    ("enhance", "§6.4 enhancement"),
+):
+    register_task(
+        _name,
+        "vlm_tf.tasks.restore:RestoreTask",
+        options=RestorationOptions,
+        description=f"{_words} on any folder of videos, degraded into training pairs",
+    )
+del _name, _words
+
+__all__ = ["TASKS", "TaskSpec", "get_task_spec", "option_fields", "register_task", "task_of_model"]

@@ -1,0 +1,219 @@
+"""The `Task` base class: what the one training loop and the command line ask of every task.
+
+A run's model is registered under a task (`vlm_tf.models.registry`); the
+task turns a data folder into training data, builds and compiles the
+model, adds its own callbacks, and afterwards evaluates, exports and
+describes the run. `vlm_tf.training.train` calls, in order:
+
+    split(data_dir)                      → the run's training and validation sources
+    make_data(train, val, ...)           → `TaskData`: datasets, class names, clip counts
+    build_model(data) → compile(model, make_optimizer, jit_compile)
+    metric_callbacks(data, log_dir)      → callbacks that add figures to each epoch's logs (before
+    the best model is chosen)
+    picture_callbacks(model, data, dir)  → callbacks that write pictures to TensorBoard
+    finish(run_dir, model, data, best)   → files of the task's own, once training ends
+    summarize(history)                   → the figures the run ends with
+
+`evaluate`, `apply` and `export` serve a finished run; their reports
+print themselves (`Report.lines`).
+"""
+
+from __future__ import annotations
+
+import collections.abc
+import dataclasses
+
+from vlm_tf.data.pipeline import make_split_datasets
+from vlm_tf.data.splits import find_split_dirs
+
+
+@dataclasses.dataclass
+class TaskData:
+    """What `Task.make_data` gives the training loop."""
+
+    # What `fit` trains on and validates on (`validation` None: no validation pass).
+    train: object
+    validation: object
+    class_names: list
+    # Clips an epoch trains on (for clips/s) and the optimizer's steps an epoch.
+    num_clips: int
+    steps_per_epoch: int
+    # `{"path", "reason"}` for each file left out.
+    skipped: list = dataclasses.field(default_factory=list)
+    # Whether `fit` must be told `steps_per_epoch` (an endless dataset).
+    endless: bool = False
+    # Anything else the task's callbacks need (validation clips, say).
+    extras: dict = dataclasses.field(default_factory=dict)
+
+
+class Report(collections.abc.Mapping):
+    """A typed evaluation report that reads as the JSON object it prints (`to_dict()`, or
+    `report["key"]`).
+
+    Subclasses are dataclasses; fields left at `None` that the subclass
+    names in `OPTIONAL` are left out of the JSON, as older versions did.
+    """
+
+    OPTIONAL = ()
+
+    def to_dict(self):
+        values = {field.name: getattr(self, field.name) for field in dataclasses.fields(self)}
+        return {
+            key: value
+            for key, value in values.items()
+            if not (key in self.OPTIONAL and value is None)
+        }
+
+    def __getitem__(self, key):
+        return self.to_dict()[key]
+
+    def __iter__(self):
+        return iter(self.to_dict())
+
+    def __len__(self):
+        return len(self.to_dict())
+
+    def lines(self):
+        """The report as the command line prints it."""
+        raise NotImplementedError
+
+
+def skipped_of(train, val):
+    """The files both datasets left out (`{"path", "reason"}` each), each once."""
+    return train.skipped + [item for item in val.skipped if item not in train.skipped]
+
+
+def skipped_lines(skipped):
+    return [f"skipped {item['path']}: {item['reason']}" for item in skipped]
+
+
+class Task:
+    """One task; an instance serves one run's resolved config (`config.options` are the task's
+    options).
+    """
+
+    # The history key whose best epoch becomes `model.keras`; None: the last epoch's model.
+    monitor = "val_accuracy"
+    # The part of the trained model that `model.keras` holds (a GAN's "generator"); None: the whole
+    # model.
+    saved_part = None
+    # Whether `train(cache=...)` and `train(strategy=...)` other than one device apply.
+    caches = False
+    distributes = False
+    # Whether `train` prints the model's summary and TensorBoard gets weight histograms.
+    show_model = False
+
+    def __init__(self, name, config):
+        self.name = name
+        self.config = config
+        self.options = config.options
+
+    @property
+    def image_size(self):
+        return (self.config.image_size, self.config.image_size)
+
+    # --- training ---
+
+    def split(self, data_dir):
+        """The training and validation sources of `data_dir`: `DATA_DIR/train` and `DATA_DIR/val`
+        (or None) by default.
+        """
+        return find_split_dirs(data_dir)
+
+    def make_data(self, train, val, *, cache=None, distribution=None):
+        raise NotImplementedError
+
+    def clip_datasets(self, train, val, *, label_mode, sampling=None, cache=None, shard=None):
+        """Training and validation clips of class folders (`make_split_datasets`) at the run's
+        frames, size, batch and seed.
+        """
+        config = self.config
+        return make_split_datasets(
+            train,
+            val,
+            num_frames=config.num_frames,
+            image_size=self.image_size,
+            batch_size=config.batch_size,
+            seed=config.seed,
+            augment=config.augment,
+            label_mode=label_mode,
+            sampling=sampling,
+            cache=cache,
+            shard=shard,
+        )
+
+    def execution_probe(self, train, val):
+        """What `--precision auto` measures on a CPU (`runtime.choose_execution`'s keyword
+        arguments); `{}`: no measuring.
+        """
+        return {}
+
+    def build_model(self, data):
+        raise NotImplementedError
+
+    def compile(self, model, make_optimizer, jit_compile):
+        """Compiles `model`; `make_optimizer(beta_1=..., lr_scale=...)` gives the run's
+        optimizer.
+        """
+        raise NotImplementedError
+
+    def metric_callbacks(self, data, log_dir):
+        return []
+
+    def picture_callbacks(self, model, data, log_dir):
+        return []
+
+    def finish(self, run_dir, model, data, best_path):
+        """Writes the task's own files once training has ended (before `model.keras`, whose presence
+        marks the run finished); `best_path` holds the best epoch's model.
+        """
+
+    def summarize(self, history):
+        """The figures a run ends with: the monitored best epoch's row of `history` (the last
+        without a monitor).
+        """
+        if not history:
+            return {}
+        if self.monitor is None:
+            row = history[-1]
+        else:
+            row = max(history, key=lambda r: r.get(self.monitor, float("-inf")))
+        return {key: value for key, value in row.items() if key != "epoch"}
+
+    def describe_result(self, summary):
+        """One line on how training ended, for the command line."""
+        return ", ".join(
+            f"{key} {value:.3f}" for key, value in summary.items() if key != "train_clips_per_s"
+        )
+
+    # --- using a finished run ---
+
+    def evaluate(self, run, data_dir, *, strict=False, views=(1, 1)):
+        """A `Report` of `run` on `data_dir`; `views` `(clips, crops)` per video apply to classify
+        runs.
+        """
+        raise ValueError(
+            f"{run.run_dir} is a {run.config.model} run ({self.name}): it has no `evaluate`"
+        )
+
+    def refuse_views(self, run, views):
+        if tuple(views) != (1, 1):
+            raise ValueError(
+                f"--views is for classify runs; {run.run_dir} is a {run.config.model} run "
+                f"({self.name})"
+            )
+
+    def apply(self, run, video, out, *, side_by_side=False, degrade=False, seed=0):
+        """Writes `video` as the run's model sees or changes it to `out`; returns what the command
+        line prints.
+        """
+        raise ValueError(
+            f"{run.run_dir} is a {run.config.model} run ({self.name}); `vlm-tf apply` needs a "
+            "denoise, superres, enhance or detect run"
+        )
+
+    def export(self, run, path):
+        """Writes `run`'s SavedModel to `path`; returns a line saying what its signature takes and
+        returns.
+        """
+        raise NotImplementedError

@@ -1,0 +1,489 @@
+"""Classification (the text's task, §5.2): name the motion in a clip.
+
+Training reads `DATA_DIR/train/<class>/<video>` and validates on
+`DATA_DIR/val` (or 20 % of train), compiled as the text compiles (§5.2.1):
+categorical cross-entropy and accuracy. TensorBoard gets the model graph,
+input clips and, for models with an attention layer, which frames they
+weighed. `evaluate` scores a folder of class folders, optionally averaging
+several views of each video; `predict_videos` labels single files;
+`score_generated` measures generated clips with a classifier.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import os
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from vlm_tf.data import sampling
+from vlm_tf.data.decode import VideoReadError, read_frames
+from vlm_tf.data.pipeline import pick_clips, video_dataset_from_directory, whole_on_every_worker
+from vlm_tf.data.splits import index_directory
+from vlm_tf.data.views import view_dataset_from_directory
+from vlm_tf.metrics.classification import classification_report, frechet_distance
+from vlm_tf.models.attention import attention_layer, frame_weight_rows
+from vlm_tf.models.backbone import OUTPUT_LAYER, backbone_of, clip_features_from
+from vlm_tf.models.registry import build_model
+from vlm_tf.tasks.base import Report, Task, TaskData, skipped_lines, skipped_of
+from vlm_tf.visualize import attention_map_image, clip_montage
+
+
+@dataclasses.dataclass(eq=False)
+class ClassificationReport(Report):
+    """`evaluate`'s report on a classify run (`evaluate_directory`); `score_generated` adds the
+    Fréchet fields.
+    """
+
+    accuracy: float
+    num_videos: int
+    # `{class: {"accuracy", "num_videos"}}`, accuracy None for a class without videos.
+    per_class: dict
+    # Rows: true class, columns: predicted, in `class_names` order.
+    confusion_matrix: list
+    class_names: list
+    views: dict
+    skipped: list
+    frechet_distance: float | None = None
+    reference_frechet_distance: float | None = None
+    feature_layer: str | None = None
+
+    OPTIONAL = ("frechet_distance", "reference_frechet_distance", "feature_layer")
+
+    def lines(self):
+        lines = []
+        if (self.views["clips"], self.views["crops"]) != (1, 1):
+            lines.append(
+                f"{self.views['clips']} clip(s) x {self.views['crops']} crop(s) per video, "
+                "probabilities averaged"
+            )
+        lines.append(f"accuracy {self.accuracy:.3f} on {self.num_videos} videos")
+        width = max(len(name) for name in self.class_names)
+        for name, entry in self.per_class.items():
+            accuracy = "   -  " if entry["accuracy"] is None else f"{entry['accuracy']:.3f}"
+            lines.append(f"  {name:<{width}}  {accuracy}  ({entry['num_videos']} videos)")
+        lines.append("confusion matrix (rows: true class, columns: predicted, in the order above):")
+        lines += ["  " + " ".join(f"{v:4d}" for v in row) for row in self.confusion_matrix]
+        return lines + skipped_lines(self.skipped)
+
+
+class ClassifyTask(Task):
+    caches = True
+    distributes = True
+    show_model = True
+
+    def make_data(self, train, val, *, cache=None, distribution=None):
+        config = self.config
+        workers = distribution.num_workers if distribution is not None else 1
+        if distribution is not None and config.batch_size % distribution.num_replicas:
+            raise ValueError(
+                f"batch_size {config.batch_size} is the global batch and must be a multiple of "
+                f"the {distribution.num_replicas} replicas it is split among"
+            )
+        shard = (workers, distribution.shard_index) if workers > 1 else None
+        train_ds, val_ds = self.clip_datasets(
+            train, val, label_mode="categorical", cache=cache, shard=shard
+        )
+        skipped = skipped_of(train_ds, val_ds)
+        num_files = len(train_ds.file_paths)
+        if workers > 1:
+            # Endless, sharded training files: every worker takes this many
+            # steps an epoch and validates the whole set itself (LocalValidation).
+            steps = max(num_files // config.batch_size, 1)
+            return TaskData(
+                whole_on_every_worker(train_ds),
+                None,
+                train_ds.class_names,
+                steps * config.batch_size,
+                steps,
+                skipped,
+                endless=True,
+                extras={"validation": val_ds, "samples": train_ds},
+            )
+        return TaskData(
+            train_ds,
+            val_ds,
+            train_ds.class_names,
+            num_files,
+            math.ceil(num_files / config.batch_size),
+            skipped,
+            extras={"validation": val_ds, "samples": train_ds},
+        )
+
+    def execution_probe(self, train, val):
+        # The dataset's own folder walk: its classes, and a folder without videos refused before any
+        # measuring.
+        config = self.config
+        num_classes = len(index_directory(train)[2])
+        rng = np.random.default_rng(config.seed)
+        size = config.image_size
+        return dict(
+            key=(
+                f"{config.model}|{num_classes} classes|{config.num_frames}x{size}x{size}|batch "
+                f"{config.batch_size}"
+            ),
+            build=lambda: build_model(
+                config.model, num_classes=num_classes, image_size=self.image_size
+            ),
+            inputs=rng.uniform(
+                0, 255, (config.batch_size, config.num_frames, size, size, 3)
+            ).astype("float32"),
+            targets=np.eye(num_classes, dtype="float32")[
+                rng.integers(0, num_classes, config.batch_size)
+            ],
+            loss="categorical_crossentropy",
+        )
+
+    def build_model(self, data):
+        return build_model(
+            self.config.model, num_classes=len(data.class_names), image_size=self.image_size
+        )
+
+    def compile(self, model, make_optimizer, jit_compile):
+        model.compile(
+            optimizer=make_optimizer(),
+            loss="categorical_crossentropy",
+            metrics=["accuracy"],
+            jit_compile=jit_compile,
+        )
+
+    def metric_callbacks(self, data, log_dir):
+        return [LocalValidation(data.extras["validation"])] if data.endless else []
+
+    def picture_callbacks(self, model, data, log_dir):
+        callbacks = [
+            ModelGraph(os.path.join(log_dir, "train")),
+            ClipSamples(data.extras["samples"], os.path.join(log_dir, "samples"), data.class_names),
+        ]
+        if attention_layer(model) is not None:
+            callbacks.append(
+                AttentionMaps(
+                    data.extras["validation"], os.path.join(log_dir, "attention"), data.class_names
+                )
+            )
+        return callbacks
+
+    def describe_result(self, summary):
+        return f"best validation accuracy {summary.get('val_accuracy', 0.0):.3f}"
+
+    def evaluate(self, run, data_dir, *, strict=False, views=(1, 1)):
+        clips, crops = views
+        return evaluate_directory(run, data_dir, strict=strict, clips=clips, crops=crops)
+
+    def export(self, run, path):
+        from vlm_tf.export import export_saved_model
+
+        export_saved_model(run.model, path, class_names=run.class_names)
+        size = run.config.image_size
+        return f"serving_default takes uint8 frames (batch, time, {size}, {size}, 3)"
+
+
+class ClipSamples(keras.callbacks.Callback):
+    """Writes a few training clips, as the model receives them, to TensorBoard as images.
+
+    Seeing the augmented input is the quickest check that frames are in
+    order, in RGB and labelled right.
+    """
+
+    def __init__(self, dataset, log_dir, class_names, max_clips=4):
+        super().__init__()
+        self.dataset = dataset
+        self.log_dir = log_dir
+        self.class_names = class_names
+        self.max_clips = max_clips
+
+    def on_train_begin(self, logs=None):
+        clips, labels = next(iter(self.dataset))
+        labels = labels.numpy()
+        if labels.ndim == 2:
+            labels = labels.argmax(axis=-1)
+        writer = tf.summary.create_file_writer(self.log_dir)
+        with writer.as_default():
+            for i in range(min(self.max_clips, len(labels))):
+                name = f"input_clips/{i}_{self.class_names[labels[i]]}"
+                tf.summary.image(name, clip_montage(clips[i].numpy())[None], step=0)
+        writer.close()
+
+
+class ModelGraph(keras.callbacks.Callback):
+    """Writes the model's forward graph to TensorBoard's Graphs tab.
+
+    `keras.callbacks.TensorBoard(write_graph=True)` writes nothing with
+    Keras 3.15 on TensorFlow 2.21: it looks for `function_spec` on the train
+    function, an attribute `tf.function` no longer has. Tracing the model
+    ourselves gives the graph a reader wants anyway: the layers, not the
+    optimizer's bookkeeping.
+    """
+
+    def __init__(self, log_dir):
+        super().__init__()
+        self.log_dir = log_dir
+
+    def on_train_begin(self, logs=None):
+        spec = [tf.TensorSpec(tensor.shape, tensor.dtype) for tensor in self.model.inputs]
+
+        def forward(*inputs):
+            return self.model(*inputs, training=False)
+
+        graph = tf.function(forward).get_concrete_function(*spec).graph
+        writer = tf.summary.create_file_writer(self.log_dir)
+        with writer.as_default():
+            tf.summary.graph(graph)
+        writer.close()
+
+
+class AttentionMaps(keras.callbacks.Callback):
+    """Each epoch, which frames the model weighed for a few validation clips, as TensorBoard images.
+
+    For models with an `attention` layer (`attention_layer`): one image per
+    clip, its frames with the attention weights under them
+    (`attention_map_image`), tagged `attention/<k>_<class>` at step = epoch.
+    """
+
+    def __init__(self, dataset, log_dir, class_names, max_clips=4):
+        super().__init__()
+        self.dataset = dataset
+        self.log_dir = log_dir
+        self.class_names = class_names
+        self.max_clips = max_clips
+
+    def on_train_begin(self, logs=None):
+        self.clips, self.labels = pick_clips(self.dataset, self.max_clips)
+        layer = attention_layer(self.model)
+        self.probe = keras.Model(self.model.input, layer.output[1])
+        self.writer = tf.summary.create_file_writer(self.log_dir)
+
+    def on_epoch_end(self, epoch, logs=None):
+        if self.clips is None:
+            return
+        rows = frame_weight_rows(
+            self.model, self.probe(self.clips, training=False), self.clips.shape[1]
+        )
+        with self.writer.as_default():
+            for k, (clip, label) in enumerate(zip(self.clips, self.labels)):
+                tf.summary.image(
+                    f"attention/{k}_{self.class_names[label]}",
+                    attention_map_image(clip, rows[k])[None],
+                    step=epoch,
+                )
+        self.writer.flush()
+
+    def on_train_end(self, logs=None):
+        self.writer.close()
+
+
+class LocalValidation(keras.callbacks.Callback):
+    """Validation loss and accuracy (`val_loss`, `val_accuracy` in the epoch's logs) computed by
+    each worker on its own.
+
+    `fit`'s own validation under `MultiWorkerMirroredStrategy` counts its
+    steps from the dataset before `tf.distribute` re-batches it, so each
+    worker would see only the first part of the validation set. The
+    replicas hold the same weights, so every worker validating the whole set
+    by itself gives the numbers one process would, at the cost of each
+    worker reading it. Put it first: the callbacks after it see its figures.
+    """
+
+    def __init__(self, dataset):
+        super().__init__()
+        self.dataset = dataset
+
+    def on_epoch_end(self, epoch, logs=None):
+        losses, hits = [], []
+        for clips, labels in self.dataset:
+            probabilities = self.model(clips, training=False)
+            losses.append(
+                keras.ops.convert_to_numpy(
+                    keras.losses.categorical_crossentropy(labels, probabilities)
+                )
+            )
+            hits.append(
+                np.argmax(keras.ops.convert_to_numpy(probabilities), -1)
+                == np.argmax(keras.ops.convert_to_numpy(labels), -1)
+            )
+        if logs is not None and losses:
+            logs["val_loss"] = float(np.mean(np.concatenate(losses)))
+            logs["val_accuracy"] = float(np.mean(np.concatenate(hits)))
+
+
+# --- using a finished run ---
+
+
+def check_class_folders(run, data_dir):
+    """Raises a one-line ValueError if `data_dir` has a class folder the run's model does not know:
+    its videos could only be scored wrong.
+    """
+    unknown = sorted(set(index_directory(data_dir)[2]) - set(run.class_names))
+    if unknown:
+        raise ValueError(
+            f"{data_dir}: class folder(s) {', '.join(unknown)} are not classes of this model "
+            f"({', '.join(run.class_names)})"
+        )
+
+
+@dataclasses.dataclass
+class DirectoryPredictions:
+    paths: list
+    # True class indices, in `class_names` order.
+    labels: np.ndarray
+    # `(N, K)`: each video's probabilities, averaged over its views.
+    probabilities: np.ndarray
+    skipped: list
+    clips: int
+    crops: int
+
+
+def predict_directory(run, data_dir, *, clips=1, crops=1, strict=False, batch_size=None):
+    """Class probabilities of a classifier run for every video in `data_dir/<class>/<video>`,
+    averaged over `clips` × `crops` views.
+
+    The views are `vlm_tf.data.views`': clips spread over each segment of
+    the video, the whole frame and then corner and centre crops. One of
+    each is the evaluation clip `evaluate_directory` has always scored.
+    Unreadable files are skipped and listed in `skipped` (or, with
+    `strict=True`, the first one raises `VideoReadError`).
+    """
+    run.require("classify", "evaluate_directory")
+    check_class_folders(run, data_dir)
+    dataset = view_dataset_from_directory(
+        data_dir,
+        class_names=run.class_names,
+        num_frames=run.config.num_frames,
+        image_size=run.image_size,
+        clips=clips,
+        crops=crops,
+        batch_size=batch_size or run.config.batch_size,
+        strict=strict,
+    )
+    paths, labels, probabilities = [], [], []
+    for views, batch_labels, batch_paths in dataset:
+        # All views of a batch in one call: (B, V, T, ...) → (B·V, T, ...) → (B, V, K).
+        flat = np.asarray(
+            run.model(np.reshape(views, (-1, *views.shape[2:])), training=False), np.float32
+        )
+        probabilities.append(flat.reshape(views.shape[0], views.shape[1], -1).mean(axis=1))
+        labels.append(batch_labels.numpy())
+        paths += [path.decode() for path in batch_paths.numpy()]
+    num_classes = len(run.class_names)
+    return DirectoryPredictions(
+        paths,
+        np.concatenate(labels) if labels else np.zeros(0, np.int32),
+        np.concatenate(probabilities) if probabilities else np.zeros((0, num_classes), np.float32),
+        dataset.skipped,
+        int(clips),
+        int(crops),
+    )
+
+
+def evaluate_directory(run, data_dir, *, strict=False, batch_size=None, clips=1, crops=1):
+    """Accuracy, per-class accuracy and the confusion matrix of `run` on `data_dir/<class>/<video>`.
+
+    Each video is predicted from `clips` × `crops` views, probabilities
+    averaged (`predict_directory`); the default, one clip of the whole
+    frames, is the clip the run validated on. Unreadable files are skipped
+    and listed in `skipped` (or, with `strict=True`, the first one raises
+    `VideoReadError`).
+
+    Returns:
+        A `ClassificationReport`: `accuracy`, `num_videos`, `per_class`
+        (`{class: {"accuracy", "num_videos"}}`), `confusion_matrix` (rows:
+        true class, columns: predicted, in `class_names` order),
+        `class_names`, `views` (`{"clips", "crops"}`) and `skipped`
+        (`[{"path", "reason"}]`).
+    """
+    predictions = predict_directory(
+        run, data_dir, clips=clips, crops=crops, strict=strict, batch_size=batch_size
+    )
+    scores = classification_report(
+        predictions.labels, np.argmax(predictions.probabilities, axis=-1), run.class_names
+    )
+    return ClassificationReport(
+        **scores,
+        views={"clips": predictions.clips, "crops": predictions.crops},
+        skipped=predictions.skipped,
+    )
+
+
+def read_clip(path, *, num_frames, image_size):
+    """One clip of `path` as a model sees it at evaluation: uniform sampling, float32 [0, 255]."""
+    # One decoding pass: every frame at model size, then the clip's indices.
+    frames = read_frames(path, None, image_size)
+    return frames[sampling.uniform_indices(len(frames), num_frames).numpy()].astype(np.float32)
+
+
+def predict_videos(run, paths, *, top=3):
+    """Label and probabilities for each of `paths`; an unreadable one gets an `error` instead."""
+    results = []
+    for path in paths:
+        try:
+            clip = read_clip(path, num_frames=run.config.num_frames, image_size=run.image_size)
+        except VideoReadError as error:
+            results.append({"path": os.fspath(path), "error": error.reason})
+            continue
+        probabilities = np.asarray(run.model(clip[None], training=False))[0]
+        order = np.argsort(probabilities)[::-1][:top]
+        results.append(
+            {
+                "path": os.fspath(path),
+                "label": run.class_names[order[0]],
+                "top": [
+                    {"label": run.class_names[k], "probability": float(probabilities[k])}
+                    for k in order
+                ],
+                "probabilities": {
+                    name: float(p) for name, p in zip(run.class_names, probabilities)
+                },
+            }
+        )
+    return results
+
+
+def feature_layer(model):
+    """The layer whose output the classifier's `output_layer` reads (`lstm1` in the default
+    model).
+    """
+    features = model.get_layer(OUTPUT_LAYER).input
+    return next(layer for layer in model.layers if layer.output is features)
+
+
+def clip_features(run, data_dir, *, batch_size=None):
+    """Feature vectors of a classifier run for every clip in `data_dir/<class>/<video>`: the input
+    of its output layer, `(N, F)`.
+
+    This is the feature space of `frechet_distance`, the run's backbone
+    (`vlm_tf.models.backbone`); for the default model the LSTM's last state (64 values).
+    """
+    run.require("classify", "clip_features")
+    dataset = video_dataset_from_directory(
+        data_dir,
+        num_frames=run.config.num_frames,
+        image_size=run.image_size,
+        batch_size=batch_size or run.config.batch_size,
+        shuffle=False,
+    )
+    return clip_features_from(backbone_of(run.model), dataset)
+
+
+def score_generated(classifier_run, generated_dir, real_dir, *, reference_dir=None):
+    """How well a classifier trained on real clips recognises generated ones, and how far apart the
+    two sets are.
+
+    Returns the classifier's `evaluate_directory` report on `generated_dir`
+    with `frechet_distance` (generated vs `real_dir`, in the classifier's
+    feature space) added and, given `reference_dir` (other real clips, e.g.
+    the test split against the training split), `reference_frechet_distance`:
+    the distance two real samples already have, the floor to compare with.
+    """
+    report = evaluate_directory(classifier_run, generated_dir)
+    real = clip_features(classifier_run, real_dir)
+    return dataclasses.replace(
+        report,
+        frechet_distance=frechet_distance(real, clip_features(classifier_run, generated_dir)),
+        reference_frechet_distance=None
+        if reference_dir is None
+        else frechet_distance(real, clip_features(classifier_run, reference_dir)),
+        feature_layer=feature_layer(classifier_run.model).name,
+    )

@@ -1,0 +1,82 @@
+"""The options each task adds to a run's configuration, light enough for the command line's
+`--help`.
+
+A task's options are a frozen dataclass; each field is a `train` option
+(`--noise-sigma` for `noise_sigma`), with its help text and checks in the
+field's metadata, and a key of the run's `config.json`. Tasks without
+options of their own take `NoOptions`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+from vlm_tf.models.registry import GAN_LOSSES
+
+# Super-resolution factors with measured models (docs/design.md).
+SCALES = (2, 4)
+
+
+def option(default, *, help, choices=None, minimum=None):
+    """A dataclass field that is also a `train` option: `help` for `--help`, `choices` or an
+    inclusive `minimum` checked by `validate`.
+    """
+    return dataclasses.field(
+        default=default, metadata={"help": help, "choices": choices, "minimum": minimum}
+    )
+
+
+@dataclasses.dataclass(frozen=True)
+class NoOptions:
+    def validate(self):
+        """Checks every field against its metadata; returns `self`."""
+        for field in dataclasses.fields(self):
+            value, choices, minimum = (
+                getattr(self, field.name),
+                field.metadata["choices"],
+                field.metadata["minimum"],
+            )
+            if choices is not None and value not in choices:
+                raise ValueError(f"{field.name} must be one of {choices}, received {value!r}")
+            if minimum is not None and not value >= minimum:
+                raise ValueError(f"{field.name} must be at least {minimum}, received {value!r}")
+        return self
+
+    def to_dict(self):
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, values):
+        """The options among `values` (a run's flat config dict); other keys are another part's."""
+        known = {field.name for field in dataclasses.fields(cls)}
+        return cls(**{key: value for key, value in values.items() if key in known})
+
+
+@dataclasses.dataclass(frozen=True)
+class AdversarialOptions(NoOptions):
+    gan_loss: str = option(
+        "standard",
+        choices=GAN_LOSSES,
+        help=(
+            "generator loss of gan and fusion: the non-saturating -log D(G(z)), or the text's "
+            "D(E(x)) - D(G(z)) of §4.3.1"
+        ),
+    )
+
+
+@dataclasses.dataclass(frozen=True)
+class RestorationOptions(NoOptions):
+    # The degradations of vlm_tf.data.degrade: the super-resolution factor,
+    # and the Gaussian part of denoising's noise (pixel values 0-255) on top of its shot noise.
+    scale: int = option(
+        2,
+        choices=SCALES,
+        help="superres: the upscaling factor; its training pairs are blurred and shrunk by it",
+    )
+    noise_sigma: float = option(
+        15.0,
+        minimum=0.0,
+        help=(
+            "denoise: the std of the Gaussian noise, in 0-255 pixel values, added to the shot noise"
+        ),
+    )
