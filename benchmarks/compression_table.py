@@ -1,6 +1,7 @@
 """Every compression method on one trained run, measured alike: the table of docs/compression.md.
 
-    python benchmarks/compression_table.py RUN_DIR TEST_DIR --work DIR [--prune-epochs 2] [--distill-epochs N]
+    python benchmarks/compression_table.py RUN_DIR TEST_DIR --work DIR
+        [--prune-epochs 2] [--distill-epochs N]
 
 Each model is scored as the TFLite file it would ship as
 (`vlm_tf.compression.measure.measure_run`): accuracy on TEST_DIR, file size,

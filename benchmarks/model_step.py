@@ -52,8 +52,8 @@ def main():
     for name in names:
         median = float(np.median(times[name]))
         print(
-            f"{name:{width}s} {models[name].count_params():>10,d} params {median * 1000:8.1f} ms / "
-            f"step  {median / base:5.2f}x {DEFAULT_MODEL}"
+            f"{name:{width}s} {models[name].count_params():>10,d} params "
+            f"{median * 1000:8.1f} ms / step  {median / base:5.2f}x {DEFAULT_MODEL}"
         )
 
 

@@ -1,4 +1,6 @@
-"""Training-step speed of the default model under TensorFlow's process-wide settings, as ratios to the defaults.
+"""Training-step speed of the default model under TensorFlow's process-wide settings.
+
+The speeds are given as ratios to the defaults.
 
     python benchmarks/runtime_settings.py [--steps 10]
 

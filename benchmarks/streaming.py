@@ -1,4 +1,6 @@
-"""Per-frame cost of streaming (`vlm_tf.streaming`) against running the whole model on the window, side by side.
+"""Per-frame cost of streaming (`vlm_tf.streaming`) against running the whole model on the window.
+
+The two are measured side by side.
 
     python benchmarks/streaming.py [--frames 120]
 

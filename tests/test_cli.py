@@ -285,7 +285,9 @@ def test_models_lists_parameters_and_flops():
 
 
 def test_user_errors_exit_2_and_bugs_leave_their_traceback(capsys):
-    """A check of vlm_tf's own is the user's to fix; an error raised deeper (here NumPy's) is a bug."""
+    """A check of vlm_tf's own is the user's to fix; an error raised deeper (here NumPy's) is a
+    bug.
+    """
     from vlm_tf.cli.common import EXIT_BUG, EXIT_USER_ERROR, report_failure
     from vlm_tf.training import RunConfig
 
@@ -293,15 +295,61 @@ def test_user_errors_exit_2_and_bugs_leave_their_traceback(capsys):
         RunConfig(epochs=0).validate()
     except ValueError as error:
         assert report_failure(error, debug=False) == EXIT_USER_ERROR
-    assert capsys.readouterr().err == "vlm-tf: error: epochs must be a positive integer, received 0\n"
+    assert (
+        capsys.readouterr().err == "vlm-tf: error: epochs must be a positive integer, received 0\n"
+    )
 
     try:
         np.zeros(3).reshape(2)
     except ValueError as error:
         assert report_failure(error, debug=False) == EXIT_BUG
     lines = capsys.readouterr().err.splitlines()
-    assert lines[0].startswith("vlm-tf: internal error (a bug, please report it): ValueError: cannot")
+    assert lines[0].startswith(
+        "vlm-tf: internal error (a bug, please report it): ValueError: cannot"
+    )
     path = lines[1].split(" is in ")[1].split(" (rerun")[0]
     with open(path, encoding="utf-8") as f:
         assert "np.zeros(3).reshape(2)" in f.read()
     os.remove(path)
+
+
+def test_a_backbone_preset_starts_a_run_on_other_classes(cli_run, tmp_path):
+    """`export --format preset` cuts the run's backbone; `train --backbone` puts a new head on
+    it.
+    """
+    import shutil
+
+    from vlm_tf.inference import load_run
+
+    preset = tmp_path / "preset"
+    done = vlm_tf("export", cli_run / "run", "--format", "preset", "--out", preset)
+    assert done.returncode == 0, done.stderr
+    assert {"config.json", "model.weights.h5", "metadata.json"} <= set(os.listdir(preset))
+    # Three of the eight classes: a head of another size on the same backbone.
+    data = tmp_path / "three"
+    for split in ("train", "val"):
+        for name in ("grow", "shrink", "move_left"):
+            shutil.copytree(cli_run / "data" / split / name, data / split / name)
+    common = ("--epochs", "1", "--frames", "4", "--size", "32", "--quiet")
+    done = vlm_tf("train", data, "--out", tmp_path / "run", "--backbone", preset, *common)
+    assert done.returncode == 0, done.stderr
+    tuned, source = load_run(tmp_path / "run").model, load_run(cli_run / "run").model
+    assert tuned.output_shape == (None, 3)
+    # One epoch moves the preset's kernels only a little; a fresh start would be uncorrelated.
+    start, after = (
+        np.ravel(model.get_layer("lstm1").get_weights()[0]) for model in (source, tuned)
+    )
+    assert np.corrcoef(start, after)[0, 1] > 0.9
+    wrong = vlm_tf(
+        "train",
+        data,
+        "--out",
+        tmp_path / "gru",
+        "--backbone",
+        preset,
+        "--model",
+        "cnn_gru",
+        *common,
+    )
+    assert_one_line_error(wrong, "cnn_gru")
+    assert not os.path.exists(tmp_path / "gru" / "model.keras")

@@ -19,7 +19,7 @@ PARTIAL_PREFIX = ".partial-"
 
 @contextlib.contextmanager
 def replacing(path):
-    """Yields a temporary path beside `path`; when the block ends without error it is renamed onto `path`.
+    """Yields a temporary path beside `path`, renamed onto it when the block ends without error.
 
     The temporary name keeps `path`'s own name as its end, so writers that
     check the suffix (`.keras`, `.weights.h5`) accept it. It works for a file

@@ -1,4 +1,6 @@
-"""The classical methods a user would otherwise reach for, which the chapter-6 restoration models must beat.
+"""The classical methods a user would otherwise reach for.
+
+The chapter-6 restoration models must beat them.
 
 Each takes uint8 RGB frames `(T, h, w, 3)` (the degraded clip) and returns
 uint8 RGB frames at the clean size, using OpenCV only:
@@ -47,7 +49,10 @@ def nlm(frames, h=10.0):
 
 
 def nlm_multi(frames, h=10.0, window=NLM_TEMPORAL_WINDOW):
-    """Non-local means with patches from `window` neighbouring frames (fewer at the clip's ends, where OpenCV's window would run off it)."""
+    """Non-local means with patches from `window` neighbouring frames.
+
+    It takes fewer at the clip's ends, where OpenCV's window would run off it.
+    """
     frames = [_bgr(f) for f in frames]
     out = []
     for t in range(len(frames)):
@@ -92,7 +97,10 @@ def equalize_histogram(frames):
 
 
 def auto_levels(frames, low=1.0, high=99.0):
-    """Each channel stretched so that its `low`-th and `high`-th percentiles over the frame become 0 and 255."""
+    """Each channel stretched so that its `low`-th and `high`-th percentiles become 0 and 255.
+
+    The percentiles are taken over the frame.
+    """
     out = []
     for frame in frames.astype(np.float32):
         bottom, top = np.percentile(frame.reshape(-1, 3), [low, high], axis=0)
@@ -101,7 +109,10 @@ def auto_levels(frames, low=1.0, high=99.0):
 
 
 def candidates(task, *, scale=2):
-    """`{method: {setting: function(frames) → frames}}`: the baselines of a restoration task, with every setting to choose from."""
+    """The baselines of a restoration task, with every setting to choose from.
+
+    Returns `{method: {setting: function(frames) → frames}}`.
+    """
     if task == "denoise":
         return {
             "nlm": {f"h={h:g}": lambda frames, h=h: nlm(frames, h) for h in NLM_STRENGTHS},
@@ -121,7 +132,10 @@ def candidates(task, *, scale=2):
 
 
 def choose_settings(methods, degraded_clips, clean_clips):
-    """`{method: (setting, function)}`: for each method of `candidates`, the setting with the least squared error on the given clips."""
+    """The setting of each method of `candidates` with the least squared error on the given clips.
+
+    Returns `{method: (setting, function)}`.
+    """
     chosen = {}
     for method, settings in methods.items():
         if len(settings) == 1:
@@ -196,7 +210,9 @@ SHAPE_FEATURES = 4
 
 
 def shape_features(contour):
-    """A contour's first four Hu moments on a log scale (what `cv2.matchShapes` compares): invariant to position, size and rotation.
+    """A contour's first four Hu moments on a log scale (what `cv2.matchShapes` compares).
+
+    They are invariant to position, size and rotation.
 
     The last three, of high order, are mostly pixel noise on objects a
     dozen pixels wide: with all seven the nearest class mean named the shape
@@ -207,7 +223,9 @@ def shape_features(contour):
 
 
 def moving_regions(frames, method="median", threshold=25, min_area=MIN_BOX_AREA):
-    """Per frame, the outer contours of the foreground: a list of `(box [x0, y0, x1, y1], features, score)`.
+    """Per frame, the outer contours of the foreground: a list of `(box, features, score)`.
+
+    `box` is `[x0, y0, x1, y1]`.
 
     The score, for ranking boxes in average precision, is the share of the
     box that is foreground.
@@ -231,7 +249,9 @@ def moving_regions(frames, method="median", threshold=25, min_area=MIN_BOX_AREA)
 
 
 class BackgroundSubtractionDetector:
-    """The classical detector: moving regions by background subtraction, each given the class whose shape it is closest to.
+    """The classical detector: moving regions found by background subtraction.
+
+    Each region is given the class whose shape it is closest to.
 
     Classes come from the nearest class mean of `shape_features`, learnt by
     `fit` from the regions that overlap a ground-truth box of the training
@@ -248,7 +268,10 @@ class BackgroundSubtractionDetector:
         return self.label(moving_regions(frames, self.method, self.threshold))
 
     def label(self, regions):
-        """One clip's `moving_regions` → its detections, each region given the class of the nearest shape mean."""
+        """One clip's `moving_regions` → its detections.
+
+        Each region is given the class of the nearest shape mean.
+        """
         detections = []
         for found in regions:
             boxes = np.array([box for box, _, _ in found], np.float32).reshape(-1, 4)
@@ -264,7 +287,11 @@ class BackgroundSubtractionDetector:
 
     @classmethod
     def fit(cls, clips, truths, num_classes):
-        """Chooses the setting and learns the class shapes from training `clips` (uint8 `(T, H, W, 3)` each) and `truths` (per clip, per frame `(boxes, classes)`)."""
+        """Chooses the setting and learns the class shapes from training `clips` and `truths`.
+
+        `clips` are uint8 `(T, H, W, 3)` each; `truths` are, per clip, per frame
+        `(boxes, classes)`.
+        """
         from vlm_tf.metrics.detection import box_iou, mean_average_precision
 
         best = None

@@ -126,7 +126,10 @@ def _class_folder(data_dir):
 
 
 def bench_pipeline(folder, *, passes):
-    """Clips/s of our pipeline, the tutorial's generator and OpenCV alone, on every video in `folder`; best of `passes` each."""
+    """Clips/s of our pipeline, the tutorial's generator and OpenCV alone.
+
+    On every video in `folder`, best of `passes` each.
+    """
     from vlm_tf.data.pipeline import probe_files, video_dataset_from_directory
     from vlm_tf.data.splits import index_directory
 
@@ -163,7 +166,10 @@ def bench_pipeline(folder, *, passes):
 
 
 def measure_serial_decode(paths, counts, *, passes):
-    """Clips/s of the pipeline's own decode function called in a loop on one thread of this process, best of `passes`: what one core gives without tf.data."""
+    """Clips/s of the pipeline's own decode function called in a loop on one thread of this process.
+
+    Best of `passes`: what one core gives without tf.data.
+    """
     from vlm_tf.data.decode import read_frames
 
     indices = [uniform_indices(count, NUM_FRAMES).numpy() for count in counts]
@@ -185,7 +191,9 @@ def _clips_per_second(dataset):
 
 
 class FrameGenerator:
-    """The loader of TensorFlow's video-classification tutorial, rewritten for the same clips as ours.
+    """The loader of TensorFlow's video-classification tutorial.
+
+    It is rewritten here for the same clips as ours.
 
     A Python generator opens one video at a time with OpenCV, reads its
     frames in order, and formats each chosen frame with `tf.image`
@@ -265,7 +273,10 @@ if __name__ == "__main__":
 
 
 def measure_decode_ceiling(paths, counts, *, passes):
-    """Clips/s of OpenCV alone (one process per core, no TensorFlow) decoding and resizing the clips our pipeline reads."""
+    """Clips/s of OpenCV alone (one process per core, no TensorFlow).
+
+    It decodes and resizes the clips our pipeline reads.
+    """
     from vlm_tf.data import decode
 
     job = {
@@ -298,7 +309,10 @@ def measure_decode_ceiling(paths, counts, *, passes):
 
 
 def measure_matmul_gflops(dtype, *, n=2048, repeats=10):
-    """GFLOP/s of an `n`×`n` matrix product in TensorFlow, best of `repeats` (the machine's compute ceiling for dense work)."""
+    """GFLOP/s of an `n`×`n` matrix product in TensorFlow, best of `repeats`.
+
+    This is the machine's compute ceiling for dense work.
+    """
     import tensorflow as tf
 
     a = tf.random.normal((n, n), dtype=tf.float32)
@@ -334,7 +348,9 @@ def _mixed_dtype():
 
 
 def bench_training(ceiling_gflops, *, steps):
-    """Training throughput of the default model and the text's network under every precision / XLA candidate.
+    """Training throughput of the default model and the text's network.
+
+    Each is measured under every precision / XLA candidate.
 
     Utilisation is the FLOP/s achieved under the `auto` pick divided by the
     matrix-product ceiling of the type it computes in (`ceiling_gflops`, by dtype name).
@@ -380,7 +396,9 @@ def bench_training(ceiling_gflops, *, steps):
 
 
 def bench_input_stall(folder, *, steps, execution):
-    """A real training step of the default model fed by the augmented, shuffled training pipeline (decoding every epoch, and from `cache="memory"`).
+    """A real training step of the default model fed by the augmented, shuffled training pipeline.
+
+    Measured decoding every epoch, and from `cache="memory"`.
 
     Returns clips/s for each and, for the uncached one, the share of the
     time spent waiting for a batch. On a machine whose cores the training
@@ -458,7 +476,10 @@ def bench_serving(path, *, calls):
 
 
 def bench_torch(ours_clips_per_s, *, steps):
-    """The text's network in PyTorch, trained eagerly in float32 on the same shapes; the ratio against ours in float32."""
+    """The text's network in PyTorch, trained eagerly in float32 on the same shapes.
+
+    Returns its speed and the ratio against ours in float32.
+    """
     try:
         import torch
     except ImportError:
@@ -497,7 +518,11 @@ def bench_torch(ours_clips_per_s, *, steps):
 
 
 def build_text_network_torch(num_classes):
-    """§5.2.1 in PyTorch, as `cnn_lstm_text` builds it: per frame Conv2D(32, 3×3, ReLU) → 2×2 max pooling → flatten; LSTM(64) over the frames; a dense layer."""
+    """§5.2.1 in PyTorch, as `cnn_lstm_text` builds it.
+
+    Per frame Conv2D(32, 3×3, ReLU) → 2×2 max pooling → flatten; LSTM(64) over
+    the frames; a dense layer.
+    """
     import torch
 
     class TextNetwork(torch.nn.Module):
@@ -524,10 +549,10 @@ def format_report(report):
     """The figures as the table `vlm-tf bench` prints."""
     m = report["machine"]
     lines = [
-        f"machine: {m['cpu']}, {m['cores']} cores, {'a GPU' if m['gpu'] else 'no GPU'}; TensorFlow "
-        f"{m['tensorflow']}, Keras {m['keras']}",
-        f"clips of {NUM_FRAMES} frames at {SIZE}x{SIZE}, batch "
-        f"{BATCH}{' (quick: small sizes, noisy ratios)' if report['quick'] else ''}",
+        f"machine: {m['cpu']}, {m['cores']} cores, {'a GPU' if m['gpu'] else 'no GPU'}; "
+        f"TensorFlow {m['tensorflow']}, Keras {m['keras']}",
+        f"clips of {NUM_FRAMES} frames at {SIZE}x{SIZE}, batch {BATCH}"
+        f"{' (quick: small sizes, noisy ratios)' if report['quick'] else ''}",
         "",
         "input (clips/s, every video of the folder, batches materialised)",
         f"  vlm_tf video_dataset_from_directory   {report['pipeline_clips_per_s']:8.1f}",
@@ -543,8 +568,8 @@ def format_report(report):
         + ", ".join(
             f"{dtype} {gflops:.0f} GFLOP/s" for dtype, gflops in report["matmul_gflops"].items()
         ),
-        "training step (clips/s for each precision / XLA; auto = what --precision auto --jit auto "
-        "picks)",
+        "training step (clips/s for each precision / XLA; "
+        "auto = what --precision auto --jit auto picks)",
     ]
     for name, rates in report["precision_xla"].items():
         if name == "auto":

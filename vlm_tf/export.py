@@ -69,7 +69,10 @@ def export_saved_model(model, path, *, class_names):
 
 
 def export_generator(generator, path, *, class_names):
-    """Writes a GAN's generator as a SavedModel: `noise` float32 `(batch, Z)` and `label` int32 `(batch,)` → uint8 `frames` `(batch, T, H, W, 3)`.
+    """Writes a GAN's generator as a SavedModel.
+
+    `noise` float32 `(batch, Z)` and `label` int32 `(batch,)` → uint8 `frames`
+    `(batch, T, H, W, 3)`.
 
     The signature also returns `class_name` (string, per clip), so a served
     clip says what it was asked to show.
@@ -96,7 +99,11 @@ def export_generator(generator, path, *, class_names):
 
 
 def export_frame_predictor(predictor, path):
-    """Writes a next-frame predictor as a SavedModel: uint8 `frames` `(batch, observed, H, W, 3)` → uint8 `next_frames` `(batch, predicted, H, W, 3)`."""
+    """Writes a next-frame predictor as a SavedModel.
+
+    uint8 `frames` `(batch, observed, H, W, 3)` →
+    uint8 `next_frames` `(batch, predicted, H, W, 3)`.
+    """
     _, observed, height, width, channels = predictor.input_shape
 
     @tf.function(
@@ -114,7 +121,10 @@ def export_frame_predictor(predictor, path):
 
 
 def export_restorer(restorer, path):
-    """Writes a restoration model as a SavedModel: uint8 `frames` `(T, h, w, 3)`, one degraded clip of any size → uint8 `restored` `(T, h·s, w·s, 3)`.
+    """Writes a restoration model as a SavedModel.
+
+    uint8 `frames` `(T, h, w, 3)`, one degraded clip of any size → uint8
+    `restored` `(T, h·s, w·s, 3)`.
 
     Each frame is restored from the window of frames centred on it, the
     clip's first and last frames repeated past its ends, as
@@ -140,7 +150,9 @@ def export_restorer(restorer, path):
 
 
 def export_detector(detector, path, *, class_names, max_detections=20):
-    """Writes a detect run's model as a SavedModel: uint8 `frames` `(T, H, W, 3)`, one video of any size →
+    """Writes a detect run's model as a SavedModel.
+
+    uint8 `frames` `(T, H, W, 3)`, one video of any size →
 
         boxes        float32 (T, K, 4)  [x_min, y_min, x_max, y_max] in the frames' pixels
         scores       float32 (T, K)     best first; `vlm-tf apply` keeps those >= 0.3
@@ -207,7 +219,10 @@ class TFLiteConversionError(ValueError):
 def convert_to_tflite(
     model, *, num_frames, select_tf_ops=False, quantize="none", representative_clips=None
 ):
-    """Converts `model` to a TFLite flatbuffer taking uint8 frames `(1, num_frames, H, W, 3)` → float32 probabilities.
+    """Converts `model` to a TFLite flatbuffer.
+
+    The flatbuffer takes uint8 frames `(1, num_frames, H, W, 3)` → float32
+    probabilities.
 
     With `select_tf_ops=False` only TFLite's built-in ops are allowed, so the
     file runs on any TFLite interpreter; a model that needs more raises
@@ -287,7 +302,10 @@ def convert_to_tflite(
 
 
 def _tflite_copy(model, num_frames, *, unroll):
-    """`model` as TFLite converts it: in float32 throughout, its recurrent layers unrolled over `num_frames` if `unroll`; `model` itself when it is that already.
+    """`model` as TFLite converts it: in float32 throughout.
+
+    Its recurrent layers are unrolled over `num_frames` if `unroll`; `model`
+    itself is returned when it is that already.
 
     A model trained in mixed precision (`--precision auto` picks mixed
     bfloat16 on an AVX-512 CPU) keeps its weights in float32 but computes
@@ -328,7 +346,10 @@ def _tflite_copy(model, num_frames, *, unroll):
 
 
 def _calibration_clips(clips, shape):
-    """`clips` as one uint8 array `(N, *shape)`, checked: a calibration on the wrong pixels would quietly give wrong ranges."""
+    """`clips` as one uint8 array `(N, *shape)`, checked.
+
+    A calibration on the wrong pixels would quietly give wrong ranges.
+    """
     clips = np.asarray(list(clips) if not isinstance(clips, np.ndarray) else clips)
     if clips.ndim != 5 or clips.shape[1:] != tuple(shape) or len(clips) == 0:
         raise ValueError(

@@ -1,4 +1,7 @@
-"""Classifying a live stream frame by frame: the last T frames' probabilities after every frame, without recomputing the clip.
+"""Classifying a live stream frame by frame.
+
+The last T frames' probabilities after every frame, without recomputing
+the clip.
 
 The CNN classifiers (`vlm_tf.models.cnn_lstm`, `vlm_tf.models.attention`)
 encode every frame on its own up to their `frame_features` layer
@@ -72,7 +75,9 @@ class StreamStep:
 
 
 class StreamingClassifier:
-    """Takes a stream's frames one at a time and returns, after each, the probabilities over the last T kept frames.
+    """Takes a stream's frames one at a time.
+
+    After each, it returns the probabilities over the last T kept frames.
 
     Args:
         run_or_model: a classify run (`vlm_tf.inference.load_run`) or a
@@ -141,10 +146,14 @@ class StreamingClassifier:
         self._warm_up()
 
     def _warm_up(self):
-        """Traces the graphs on blank frames, so that the stream's first frames do not wait a second for it."""
+        """Traces the graphs on blank frames.
+
+        The stream's first frames then do not wait a second for it.
+        """
         blank = np.zeros((*self.image_size, 3), np.uint8)
         self.reset()
-        # T + 1 kept frames reach every input shape: the lone first frame, the 3-frame clip, the full window.
+        # T + 1 kept frames reach every input shape: the lone first frame, the
+        # 3-frame clip, the full window.
         for _ in range((self.num_frames + 1) * self.stride):
             self.update(blank)
         self.reset()
@@ -157,7 +166,10 @@ class StreamingClassifier:
         self._last = None
 
     def update(self, frame):
-        """Adds one RGB uint8 frame `(h, w, 3)` of any size (resized as `read_frames` resizes) and returns the `StreamStep`."""
+        """Adds one RGB uint8 frame `(h, w, 3)` of any size and returns the `StreamStep`.
+
+        The frame is resized as `read_frames` resizes.
+        """
         start = time.perf_counter()
         frame = np.asarray(frame)
         if frame.ndim != 3 or frame.shape[-1] != 3 or frame.dtype != np.uint8:
@@ -178,7 +190,10 @@ class StreamingClassifier:
         return self._step(index, True, start)
 
     def _encode(self):
-        """Encodes the newest frame into the feature buffer; returns the window's features `(n, F)`, its first with a zero difference."""
+        """Encodes the newest frame into the feature buffer.
+
+        Returns the window's features `(n, F)`, its first with a zero difference.
+        """
         frames = self._frames
         if not self.frame_difference or len(frames) == 1:
             # Alone in a clip, a frame's difference is zero: its feature is the window-start one.

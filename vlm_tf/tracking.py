@@ -17,7 +17,10 @@ from vlm_tf.metrics.detection import box_iou, greedy_match
 
 
 def suppress_overlaps(boxes, scores, iou_threshold=0.5):
-    """Indices of the boxes left when, best score first, every box overlapping a kept one by more than `iou_threshold` is dropped (class-blind NMS).
+    """Indices of the boxes left by class-blind NMS.
+
+    Best score first, every box overlapping a kept one by more than
+    `iou_threshold` is dropped.
 
     A detector with a heat map per class can put two peaks of different
     classes on one object; for tracking, one box per object is wanted.

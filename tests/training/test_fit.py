@@ -198,7 +198,9 @@ def test_test_split_is_never_used_for_validation(tmp_path):
 
 
 def test_config_json_from_before_the_task_options_loads():
-    """Runs written when RunConfig held every task's options (flat, all of them) load with their own."""
+    """Runs written when RunConfig held every task's options (flat, all of them) load with their
+    own.
+    """
     from vlm_tf.tasks.options import NoOptions, RestorationOptions
 
     old = {

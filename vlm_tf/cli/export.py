@@ -7,12 +7,12 @@ import os
 from vlm_tf.cli.common import CommandError, fraction, positive_float, positive_int, say, unit_float
 from vlm_tf.compression import QUANTIZE_MODES
 from vlm_tf.models.registry import model_names
-from vlm_tf.training.config import SAVED_MODEL_DIR
+from vlm_tf.training.config import PRESET_DIR, SAVED_MODEL_DIR
 
 
 def export_run(run_dir, out, *, export_format="saved_model", quantize="none", data_dir=None):
-    """Writes the run's SavedModel (the task's signature) or a classifier's TFLite file; returns its
-    path.
+    """Writes the run's SavedModel (the task's signature), a classifier's TFLite file or its
+    backbone preset; returns its path.
     """
     if export_format == "tflite":
         from vlm_tf.compression.quantize import quantize_run
@@ -27,11 +27,14 @@ def export_run(run_dir, out, *, export_format="saved_model", quantize="none", da
         raise CommandError("--quantize and --data apply to --format tflite only")
     from vlm_tf.inference import load_run
 
-    out = out or os.path.join(run_dir, SAVED_MODEL_DIR)
+    out = out or os.path.join(run_dir, PRESET_DIR if export_format == "preset" else SAVED_MODEL_DIR)
     if os.path.exists(out) and (not os.path.isdir(out) or os.listdir(out)):
         raise CommandError(f"{out} already exists; choose another --out or remove it")
     run = load_run(run_dir)
-    say(f"SavedModel: {out} ({run.task_object().export(run, out)})")
+    if export_format == "preset":
+        say(f"backbone preset: {out} ({run.task_object().export_preset(run, out)})")
+    else:
+        say(f"SavedModel: {out} ({run.task_object().export(run, out)})")
     return out
 
 
@@ -129,11 +132,12 @@ def _add_export(commands):
     p.add_argument("run_dir", metavar="RUN_DIR")
     p.add_argument(
         "--format",
-        choices=["saved_model", "tflite"],
+        choices=["saved_model", "tflite", "preset"],
         default="saved_model",
         help=(
             "tflite: classify runs, uint8 frames (1, time, height, width, 3) in, float32 "
-            "probabilities out, built-in ops only (default: %(default)s)"
+            "probabilities out, built-in ops only; preset: a classify run's backbone (the model "
+            "without its head) as a folder `train --backbone` starts from (default: %(default)s)"
         ),
     )
     p.add_argument(
@@ -157,7 +161,8 @@ def _add_export(commands):
         "--out",
         metavar="PATH",
         help=(
-            f"(default: RUN_DIR/{SAVED_MODEL_DIR}; tflite: RUN_DIR/model.tflite, or "
+            f"(default: RUN_DIR/{SAVED_MODEL_DIR}; preset: RUN_DIR/{PRESET_DIR}; tflite: "
+            "RUN_DIR/model.tflite, or "
             "RUN_DIR/model_QUANTIZE.tflite)"
         ),
     )

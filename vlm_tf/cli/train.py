@@ -252,7 +252,7 @@ def add_task_options(p):
     """
     for field, _ in option_fields():
         metadata = field.metadata
-        kind = type(field.default)
+        kind = metadata["kind"] or type(field.default)
         if metadata["minimum"] is not None:
             minimum = metadata["minimum"]
             kind = number_type(
@@ -262,6 +262,7 @@ def add_task_options(p):
             f"--{field.name.replace('_', '-')}",
             type=kind,
             choices=metadata["choices"],
+            metavar=metadata["metavar"],
             default=field.default,
             help=f"{metadata['help']} (default: %(default)s)",
         )

@@ -1,4 +1,7 @@
-"""Knowledge distillation (Hinton, Vinyals & Dean 2015): a small student learns from a trained teacher's outputs as well as from the labels.
+"""Knowledge distillation (Hinton, Vinyals & Dean 2015).
+
+A small student learns from a trained teacher's outputs as well as from
+the labels.
 
     loss = α · CE(y, p_s) + (1 − α) · T² · KL(softmax(z_t / T) ‖ softmax(z_s / T))
 
@@ -101,7 +104,10 @@ class Distiller(keras.Model):
         temperature=DEFAULT_TEMPERATURE,
         **kwargs,
     ):
-        """As `keras.Model.compile`, with the two losses (categorical cross-entropy and KL divergence by default), `alpha` and `temperature`."""
+        """As `keras.Model.compile`, with the two losses, `alpha` and `temperature`.
+
+        The losses are categorical cross-entropy and KL divergence by default.
+        """
         check_distillation(alpha=alpha, temperature=temperature)
         super().compile(optimizer=optimizer, metrics=metrics, **kwargs)
         self.student_loss_fn = student_loss_fn or keras.losses.CategoricalCrossentropy()
@@ -175,7 +181,9 @@ def distill_run(
     seed=None,
     verbose=0,
 ):
-    """Trains a new `student_model` with a finished classify run as its teacher, and writes the student as a run folder.
+    """Trains a new `student_model` with a finished classify run as its teacher.
+
+    The student is written as a run folder.
 
     The student trains on the teacher's training data (`data_dir`, else
     the folder in its config.json) with the teacher's clips (frames, frame

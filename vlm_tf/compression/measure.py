@@ -1,4 +1,7 @@
-"""One yardstick for every compression method: the model as the TFLite file it would ship as, scored on the same videos.
+"""One yardstick for every compression method.
+
+The model is measured as the TFLite file it would ship as, scored on the
+same videos.
 
 Pruning leaves a dense model of the same shape (its gain is zeros that
 compress), distillation a smaller model, quantization a smaller file of the
@@ -28,7 +31,10 @@ from vlm_tf.inference import load_run
 
 
 def measure_run(run_or_dir, data_dir, *, quantize="none", calibration_dir=None):
-    """The row of a classify run (a folder, or a loaded `Run`) on `data_dir`: its model as a TFLite file quantized by `quantize`, evaluated.
+    """The row of a classify run (a folder, or a loaded `Run`) on `data_dir`.
+
+    Its model is written as a TFLite file quantized by `quantize`, and
+    evaluated.
 
     `calibration_dir` is where int8 calibration clips come from (default:
     the run's training data, as `quantize_run` reads it).
@@ -55,7 +61,10 @@ def measure_run(run_or_dir, data_dir, *, quantize="none", calibration_dir=None):
 
 
 def format_rows(rows):
-    """`rows` (`{"name": ..., **measure_run(...)}`) as a Markdown table, the first row the reference for the ratios."""
+    """`rows` (`{"name": ..., **measure_run(...)}`) as a Markdown table.
+
+    The first row is the reference for the ratios.
+    """
     first = rows[0]
     lines = [
         "| model | params | accuracy | TFLite MB | gzip MB | latency ms | gzip size vs first | "

@@ -69,7 +69,11 @@ PRUNING_EVENTS = 10
 
 
 def polynomial_sparsity(step, *, final_sparsity, begin_step, end_step, initial_sparsity=0.0):
-    """Zhu & Gupta's s_t at optimizer step `step`: `initial_sparsity` up to `begin_step`, `final_sparsity` from `end_step`, a cubic between."""
+    """Zhu & Gupta's s_t at optimizer step `step`.
+
+    `initial_sparsity` up to `begin_step`, `final_sparsity` from `end_step`, a
+    cubic between.
+    """
     # End first: with begin_step == end_step the schedule is one-shot pruning.
     if step >= end_step:
         return float(final_sparsity)
@@ -80,15 +84,19 @@ def polynomial_sparsity(step, *, final_sparsity, begin_step, end_step, initial_s
 
 
 def prunable_weights(model):
-    """The trainable kernels `MagnitudePruning` prunes (`PRUNED_WEIGHTS`), in the model's weight order."""
+    """The trainable kernels that `MagnitudePruning` prunes (`PRUNED_WEIGHTS`).
+
+    They come in the model's weight order.
+    """
     return [weight for weight in model.trainable_weights if weight.name in PRUNED_WEIGHTS]
 
 
 def smallest_mask(magnitudes, sparsity):
-    """A 0/1 array shaped like `magnitudes` with zeros at the `round(sparsity · size)` smallest entries.
+    """A 0/1 array shaped like `magnitudes`, with zeros at its smallest entries.
 
-    Exactly that many, whatever the ties: pruned weights are exactly zero,
-    so the ones pruned before are always among those pruned again.
+    There are `round(sparsity · size)` zeros, exactly that many whatever the
+    ties: pruned weights are exactly zero, so the ones pruned before are
+    always among those pruned again.
     """
     flat = np.ravel(magnitudes)
     count = int(round(sparsity * flat.size))
@@ -99,7 +107,9 @@ def smallest_mask(magnitudes, sparsity):
 
 
 class MagnitudePruning(keras.callbacks.Callback):
-    """Prunes the model's kernels to `final_sparsity` on the polynomial schedule and holds the pruned weights at zero.
+    """Prunes the model's kernels to `final_sparsity` on the polynomial schedule.
+
+    It holds the pruned weights at zero.
 
     At every pruning step (`begin_step`, then every `frequency` optimizer
     steps, and `end_step`), before the step runs, each kernel's mask is
@@ -221,7 +231,10 @@ class MagnitudePruning(keras.callbacks.Callback):
 
 
 def weight_names(model):
-    """Each weight's name under its model layer: `"conv1/conv2d/kernel"`, `"lstm1/lstm_cell/recurrent_kernel"`.
+    """Each weight's name under its model layer.
+
+    Names such as `"conv1/conv2d/kernel"` and
+    `"lstm1/lstm_cell/recurrent_kernel"`.
 
     A wrapped layer loaded from a `.keras` file loses the wrapper from its
     variables' paths (`conv2d/kernel`); the layer's name puts it back, so a
@@ -239,7 +252,11 @@ def weight_names(model):
 
 
 def measure_sparsity(model):
-    """The fraction of exact zeros in each prunable kernel and over all of them: `{"sparsity", "pruned_weights", "layers": {name: {"weights", "sparsity"}}}`."""
+    """The fraction of exact zeros in each prunable kernel and over all of them.
+
+    Returns
+    `{"sparsity", "pruned_weights", "layers": {name: {"weights", "sparsity"}}}`.
+    """
     names = weight_names(model)
     layers = {}
     zeros = total = 0
@@ -252,7 +269,9 @@ def measure_sparsity(model):
 
 
 def weights_size(model):
-    """Bytes of the model's weights, raw and gzip-compressed (level 9): what its zeros save on disk or on the wire.
+    """Bytes of the model's weights, raw and gzip-compressed (level 9).
+
+    They show what its zeros save on disk or on the wire.
 
     The arrays' own bytes, one after another, as any weights file holds
     them (`save_weights` would add the optimizer's state of a compiled model).
@@ -281,7 +300,9 @@ def _fine_tune_config(run, epochs):
 def prune_run(
     run_dir, data_dir=None, *, sparsity=0.5, epochs=2, out=None, scope=DEFAULT_SCOPE, verbose=0
 ):
-    """Prunes a finished classify run to `sparsity` while fine-tuning it, and writes the result as a new run folder.
+    """Prunes a finished classify run to `sparsity` while fine-tuning it.
+
+    The result is written as a new run folder.
 
     The run's model trains on its training data (`data_dir`, else the
     folder in its config.json) for `epochs` more epochs at a tenth of its

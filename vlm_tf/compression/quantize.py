@@ -1,7 +1,10 @@
-"""Post-training quantization of a classify run's TFLite file (§8), and what it costs in accuracy, size and speed.
+"""Post-training quantization of a classify run's TFLite file (§8), and what it costs.
 
-    quantize_run(RUN_DIR, "int8")            → RUN_DIR/model_int8.tflite
-    evaluate_tflite(path, run, DATA_DIR)     → {"accuracy", "num_videos", "size_bytes", "latency_ms", ...}
+The cost is measured in accuracy, size and speed:
+
+    quantize_run(RUN_DIR, "int8")        → RUN_DIR/model_int8.tflite
+    evaluate_tflite(path, run, DATA_DIR) → {"accuracy", "num_videos", "size_bytes",
+                                            "latency_ms", ...}
 
 In every mode the file takes uint8 frames `(1, T, H, W, 3)` and returns
 float32 probabilities, as the SavedModel does
@@ -35,14 +38,19 @@ TIMED_INVOKES = 50
 
 
 def tflite_path(run_dir, quantize):
-    """Where a run's TFLite file goes by default: `RUN_DIR/model.tflite`, or `RUN_DIR/model_<quantize>.tflite` when quantized."""
+    """Where a run's TFLite file goes by default: `RUN_DIR/model.tflite`.
+
+    When quantized, `RUN_DIR/model_<quantize>.tflite`.
+    """
     return os.path.join(
         os.fspath(run_dir), "model.tflite" if quantize == "none" else f"model_{quantize}.tflite"
     )
 
 
 def read_calibration_clips(run, data_dir=None, *, count=CALIBRATION_CLIPS):
-    """Up to `count` uint8 clips `(N, T, H, W, 3)` for int8 calibration: the run's training videos, as evaluation sees them.
+    """Up to `count` uint8 clips `(N, T, H, W, 3)` for int8 calibration.
+
+    They are the run's training videos, as evaluation sees them.
 
     `data_dir` (its `train/` if it has one) defaults to the folder the run
     trained on (`config.json`'s `data_dir`). The videos are shuffled with
@@ -52,8 +60,8 @@ def read_calibration_clips(run, data_dir=None, *, count=CALIBRATION_CLIPS):
     data_dir = training_data_dir(run, data_dir)
     if not os.path.isdir(data_dir):
         raise FileNotFoundError(
-            f"{data_dir}: no such directory; int8 calibrates on the run's training videos, point "
-            "to them with --data DIR (data_dir=)"
+            f"{data_dir}: no such directory; int8 calibrates on the run's training videos, "
+            "point to them with --data DIR (data_dir=)"
         )
     train_dir = os.path.join(data_dir, "train")
     dataset = video_dataset_from_directory(
@@ -73,7 +81,9 @@ def read_calibration_clips(run, data_dir=None, *, count=CALIBRATION_CLIPS):
 
 
 def quantize_run(run_dir, quantize, *, out=None, data_dir=None):
-    """Writes a classify run's model as a TFLite file quantized by `quantize` (one of `QUANTIZE_MODES`) and returns its path.
+    """Writes a classify run's model as a TFLite file quantized by `quantize`; returns its path.
+
+    `quantize` is one of `QUANTIZE_MODES`.
 
     `out` defaults to `tflite_path(run_dir, quantize)`; a file already there
     is replaced, through a temporary file, so a killed export leaves the old
@@ -107,7 +117,9 @@ def quantize_run(run_dir, quantize, *, out=None, data_dir=None):
 
 
 def evaluate_tflite(tflite, run, data_dir, *, strict=False, num_threads=1):
-    """Accuracy, size and speed of a TFLite classifier (a file's path or the flatbuffer's bytes) on `data_dir/<class>/<video>`.
+    """Accuracy, size and speed of a TFLite classifier on `data_dir/<class>/<video>`.
+
+    The classifier is a file's path or the flatbuffer's bytes.
 
     The clips are those `vlm_tf.inference.evaluate_directory` scores `run`
     on (the run's frame count and size, uniform sampling, the same order),
@@ -207,8 +219,8 @@ def _read_flatbuffer(tflite):
     path = os.fspath(tflite)
     if not os.path.isfile(path):
         raise FileNotFoundError(
-            f"{path}: no such file (expected a .tflite file, e.g. from `vlm-tf export RUN_DIR "
-            "--format tflite`)"
+            f"{path}: no such file (expected a .tflite file, "
+            "e.g. from `vlm-tf export RUN_DIR --format tflite`)"
         )
     with open(path, "rb") as f:
         return f.read()

@@ -32,7 +32,10 @@ def training_data_dir(run, data_dir):
 
 
 def new_run_dir(out, default):
-    """The output folder (`out`, else `default`), refused if it already holds anything: a compressed run never overwrites another."""
+    """The output folder (`out`, else `default`), refused if it already holds anything.
+
+    A compressed run never overwrites another.
+    """
     out = os.fspath(out if out is not None else default)
     if os.path.exists(out) and (not os.path.isdir(out) or os.listdir(out)):
         raise ValueError(f"{out} already exists and is not empty; choose another output folder")
@@ -40,7 +43,10 @@ def new_run_dir(out, default):
 
 
 def run_datasets(run, data_dir, config):
-    """The training and validation datasets of `config` on `data_dir`, with the steps in one epoch; refused unless its classes are the run's."""
+    """The training and validation datasets of `config` on `data_dir`, with the steps in one epoch.
+
+    Refused unless its classes are the run's.
+    """
     train_ds, val_ds = make_split_datasets(
         *find_split_dirs(data_dir),
         num_frames=config.num_frames,
@@ -59,7 +65,10 @@ def run_datasets(run, data_dir, config):
 
 
 def seeded(config):
-    """Seeds the process and sets the run's precision; returns the policy that was in force, for the caller to restore."""
+    """Seeds the process and sets the run's precision.
+
+    Returns the policy that was in force, for the caller to restore.
+    """
     previous = keras.mixed_precision.global_policy()
     runtime.configure(seed=config.seed, precision=config.precision)
     return previous
@@ -99,7 +108,10 @@ def fit_run(model, train_ds, val_ds, *, run_dir, epochs, callbacks, verbose):
 
 
 def skipped_files(train_ds, val_ds):
-    """The files either dataset skipped (`{"path", "reason"}`), each once, the training set's first."""
+    """The `{"path", "reason"}` of the files either dataset skipped, each once.
+
+    The training set's come first.
+    """
     return train_ds.skipped + [s for s in val_ds.skipped if s not in train_ds.skipped]
 
 

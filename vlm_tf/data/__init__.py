@@ -1,4 +1,6 @@
-"""Video data: folders and splits → decode → sampling → transforms → pipeline, and the synthetic datasets.
+"""Video data: folders and splits → decode → sampling → transforms → pipeline.
+
+The synthetic datasets live here too.
 
 The TensorFlow parts (`pipeline`, `sampling`, `transforms`) load on first
 use, so the CLI can read the synthetic dataset's defaults for `--help`

@@ -25,7 +25,10 @@ MEMORY = "memory"
 
 
 class DecodedVideos:
-    """Whole videos at one frame size, decoded on first use and then served from `where` (`"memory"` or a folder)."""
+    """Whole videos at one frame size, decoded on first use and then served from `where`.
+
+    `where` is `"memory"` or a folder.
+    """
 
     def __init__(self, where, size, *, crop_to_aspect_ratio=False):
         self.where = MEMORY if where == MEMORY else os.fspath(where)
@@ -36,7 +39,10 @@ class DecodedVideos:
             os.makedirs(self.where, exist_ok=True)
 
     def read(self, path, indices):
-        """The frames of `path` at `indices` (uint8 `(len(indices), H, W, 3)`), as `read_frames(path, indices, size)` returns them."""
+        """The frames of `path` at `indices` (uint8 `(len(indices), H, W, 3)`).
+
+        The same as `read_frames(path, indices, size)` returns.
+        """
         return np.asarray(self._video(path)[np.asarray(indices, dtype=np.int64)])
 
     def _decode(self, path):
@@ -60,5 +66,8 @@ class DecodedVideos:
 
     def _file_name(self, path):
         status = os.stat(path)
-        key = f"{os.path.abspath(path)}|{status.st_size}|{status.st_mtime_ns}|{self.size}|{self.crop_to_aspect_ratio}"
+        key = (
+            f"{os.path.abspath(path)}|{status.st_size}|{status.st_mtime_ns}|"
+            f"{self.size}|{self.crop_to_aspect_ratio}"
+        )
         return hashlib.sha1(key.encode()).hexdigest() + ".npy"

@@ -121,7 +121,10 @@ def probe_video(path, *, decoder_threads=None) -> VideoInfo:
 
 
 def resize_frame(frame, size, crop_to_aspect_ratio=False):
-    """One frame resized to `size` `(height, width)` as `read_frames` resizes: INTER_AREA to shrink, bilinear to enlarge."""
+    """One frame resized to `size` `(height, width)` as `read_frames` resizes.
+
+    INTER_AREA to shrink, bilinear to enlarge.
+    """
     height, width = size
     if crop_to_aspect_ratio:
         # Centre crop to the target aspect ratio first, as
@@ -201,7 +204,10 @@ def read_frames(
 
 
 def read_frame_stream(source):
-    """Yields the RGB uint8 frames `(H, W, 3)` of a video file, or of a camera when `source` is an int (its OpenCV index), one at a time as decoded.
+    """Yields the RGB uint8 frames `(H, W, 3)` of a video file or a camera, as they are decoded.
+
+    One frame at a time; `source` is a camera when it is an int (its OpenCV
+    index).
 
     For live use: nothing is read ahead and nothing kept. The capture is
     released when the loop ends or is left.

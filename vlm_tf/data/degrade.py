@@ -41,7 +41,10 @@ def _as_pixels(clip):
 
 
 def add_noise(clips, seed, *, sigma, peak=NOISE_PEAK):
-    """Poisson noise at `peak` photons for white (`peak=None`: none), then Gaussian noise of std `sigma`."""
+    """Poisson noise at `peak` photons for white, then Gaussian noise of std `sigma`.
+
+    `peak=None`: no Poisson noise.
+    """
     clip = tf.convert_to_tensor(clips, tf.float32)
     seeds = tf.random.experimental.stateless_split(tf.cast(seed, tf.int64), 2)
     if peak:
@@ -63,12 +66,19 @@ def gaussian_kernel(sigma):
 
 
 def blur_sigma(scale):
-    """The blur before the block means: σ = scale / 4 pixels (0.5 at ×2, 1 at ×4), a camera's optics a little softer than its pixels."""
+    """The blur before the block means: σ = scale / 4 pixels (0.5 at ×2, 1 at ×4).
+
+    It stands for a camera's optics, a little softer than its pixels.
+    """
     return scale / 4
 
 
 def downscale(clips, scale):
-    """Blurs every frame (Gaussian, σ = `blur_sigma(scale)`, edges mirrored) and takes the mean of each `scale`² block: `(B, T, H, W, 3)` → `(B, T, H/scale, W/scale, 3)`."""
+    """Blurs every frame (Gaussian, σ = `blur_sigma(scale)`, edges mirrored) and takes block means.
+
+    The mean of each `scale`² block:
+    `(B, T, H, W, 3)` → `(B, T, H/scale, W/scale, 3)`.
+    """
     if int(scale) != scale or scale < 2:
         raise ValueError(f"scale must be an integer of at least 2, received {scale!r}")
     clips = tf.convert_to_tensor(clips, tf.float32)

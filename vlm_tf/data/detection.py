@@ -101,8 +101,8 @@ def read_boxes(path, *, num_frames=None):
                 )
         if num_frames is not None and len(entry["boxes"]) != num_frames:
             raise ValueError(
-                f"{where} has {len(entry['boxes'])} boxes for a video of {num_frames} frames (one "
-                "per frame, null where absent)"
+                f"{where} has {len(entry['boxes'])} boxes for a video of {num_frames} frames "
+                "(one per frame, null where absent)"
             )
         objects.append(
             {
@@ -161,7 +161,10 @@ def _mover(rng, background, k, *, num_frames, size):
 
 
 def _distractor(rng, background, count, *, num_frames, size):
-    """A moving disc that is not an object, drawn below object `layer` of `count` (above all at `count`)."""
+    """A moving disc that is not an object, drawn below object `layer` of `count`.
+
+    At `layer` `count`, it is drawn above all of them.
+    """
     radius = rng.uniform(0.05, 0.1) * size
     low, high = np.full(2, radius), np.full(2, size - radius)
     heading = rng.uniform(0, 2 * np.pi)
@@ -181,7 +184,10 @@ def _distractor(rng, background, count, *, num_frames, size):
 
 
 def _draw_movers(canvas, movers, distractor, i, size):
-    """Draws frame `i`'s objects (in list order) and distractor onto `canvas`; returns each object's box."""
+    """Draws frame `i`'s objects (in list order) and distractor onto `canvas`.
+
+    Returns each object's box.
+    """
     boxes = []
     for k, mover in enumerate(movers + [None]):
         if distractor is not None and distractor["layer"] == k:
@@ -221,7 +227,9 @@ def _draw_movers(canvas, movers, distractor, i, size):
 
 
 def render_detection_clip(*, num_frames=24, size=64, seed=0):
-    """One clip of moving shapes: `(frames (T, size, size, 3) uint8, objects)` as `read_boxes` returns them.
+    """One clip of moving shapes: `(frames (T, size, size, 3) uint8, objects)`.
+
+    The objects are as `read_boxes` returns them.
 
     Boxes are the whole object, also where a later object covers part of it
     (objects are drawn in list order).
@@ -263,7 +271,9 @@ def write_detection_dataset(
     extension=".mp4",
     progress=None,
 ):
-    """Writes `out_dir/{train,val,test}/clip_NNNN<extension>` with a box file beside each, split 70/15/15.
+    """Writes `out_dir/{train,val,test}/clip_NNNN<extension>` with a box file beside each.
+
+    The clips are split 70/15/15.
 
     Seeded per clip by (seed, split, index), so the same arguments give the
     same dataset anywhere. As `write_dataset`: an existing complete dataset

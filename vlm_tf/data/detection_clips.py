@@ -1,4 +1,6 @@
-"""A detector's training data: videos with box files (`vlm_tf.data.detection`) as batches of clips and CenterNet targets.
+"""A detector's training data: videos with box files (`vlm_tf.data.detection`).
+
+They come as batches of clips and CenterNet targets.
 
 `annotated_videos` reads which videos decode and have a valid box file;
 `DetectionClips` batches `num_frames` of them at a time with the targets
@@ -22,7 +24,10 @@ STRIDE = 4
 
 
 def detection_targets(frame_objects, num_classes, grid_size):
-    """Training targets for one frame: `frame_objects` = `(boxes (N, 4) in input pixels, classes (N,))` → `(Hg, Wg, C + 5)` float32."""
+    """Training targets for one frame: `(Hg, Wg, C + 5)` float32.
+
+    From `frame_objects` = `(boxes (N, 4) in input pixels, classes (N,))`.
+    """
     grid_h, grid_w = grid_size
     target = np.zeros((grid_h, grid_w, num_classes + 5), np.float32)
     rows, columns = np.mgrid[0:grid_h, 0:grid_w].astype(np.float32) + 0.5
@@ -54,7 +59,11 @@ class AnnotatedVideo:
     objects: list
 
     def truth(self, class_names, size=None):
-        """Per frame `(boxes (N, 4), classes (N,), ids (N,))`, boxes scaled to `size` `(height, width)` when given; labels not in `class_names` are left out."""
+        """Per frame `(boxes (N, 4), classes (N,), ids (N,))`.
+
+        Boxes are scaled to `size` `(height, width)` when given; labels not in
+        `class_names` are left out.
+        """
         scale = (
             np.ones(4, np.float32)
             if size is None
@@ -71,7 +80,9 @@ class AnnotatedVideo:
 
 
 def annotated_videos(paths, *, strict=False):
-    """`(videos, skipped)`: the videos at `paths` that decode and have a valid box file, and `{"path", "reason"}` for the rest.
+    """`(videos, skipped)`: the videos at `paths` that decode and have a valid box file.
+
+    `skipped` holds `{"path", "reason"}` for the rest.
 
     With `strict`, the first problem raises instead.
     """

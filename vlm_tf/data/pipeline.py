@@ -84,10 +84,11 @@ def read_label_maps(directory):
 
 
 def _frame_reader(cache, size, *, crop_to_aspect_ratio):
-    """`read(path, indices)` for `tf.numpy_function`: the frames at `indices` of the video at `path` (bytes), at `size`.
+    """`read(path, indices)` for `tf.numpy_function`: frames of one video, at `size`.
 
-    From the `cache` of decoded videos where there is one (made here, once
-    for the dataset), else decoded from the file every time.
+    The frames at `indices` of the video at `path` (bytes), from the
+    `cache` of decoded videos where there is one (made here, once for the
+    dataset), else decoded from the file every time.
     """
     store = (
         None
@@ -202,7 +203,10 @@ def make_clip_dataset(
 
 
 def _check_subsets(*, subset, validation_split, seed, shuffle, shard):
-    """Raises a one-line ValueError unless `video_dataset_from_directory`'s subset and shard arguments agree."""
+    """Raises a one-line ValueError unless the subset and shard arguments agree.
+
+    They are `video_dataset_from_directory`'s.
+    """
     if subset not in (None, "training", "validation", "both"):
         raise ValueError(
             f"subset must be None, 'training', 'validation' or 'both', received {subset!r}"
@@ -213,8 +217,8 @@ def _check_subsets(*, subset, validation_split, seed, shuffle, shard):
         raise ValueError(f"validation_split must be between 0 and 1, received {validation_split}")
     if validation_split is not None and seed is None and shuffle:
         raise ValueError(
-            "a seed is required with validation_split and shuffle, so the two subsets do not "
-            "overlap"
+            "a seed is required with validation_split and shuffle, "
+            "so the two subsets do not overlap"
         )
     if shard is not None:
         if seed is None:
@@ -247,7 +251,11 @@ def _readable_files(directory, class_names, *, strict):
 
 
 def _split_files(num_files, validation_split, *, shuffle, seed):
-    """The indices of the training and the validation files: the last `validation_split` of them, after a seeded shuffle with `shuffle`."""
+    """The indices of the training and the validation files, of `num_files`.
+
+    The validation files are the last `validation_split` of them, after a
+    seeded shuffle with `shuffle`.
+    """
     order = np.arange(num_files)
     if shuffle:
         np.random.default_rng(seed).shuffle(order)
@@ -279,7 +287,9 @@ def video_dataset_from_directory(
     cache=None,
     shard=None,
 ):
-    """Clips and labels from `directory/<class>/<video>`, like `keras.utils.image_dataset_from_directory`.
+    """Clips and labels from `directory/<class>/<video>`.
+
+    It works like `keras.utils.image_dataset_from_directory`.
 
     Args:
         directory: one sub-folder per class holding video files (any container
@@ -394,7 +404,10 @@ def make_split_datasets(
     cache=None,
     shard=None,
 ):
-    """A run's training and validation datasets: `val_dir`, else `VALIDATION_FALLBACK_SPLIT` of `train_dir` (`find_split_dirs`).
+    """A run's training and validation datasets.
+
+    The validation set is `val_dir`, else `VALIDATION_FALLBACK_SPLIT` of
+    `train_dir` (`find_split_dirs`).
 
     Augmentation applies to the training clips only; `cache` and `shard`
     (training files only) as `video_dataset_from_directory` takes them.
@@ -424,7 +437,10 @@ def make_split_datasets(
 
 
 def pick_clips(dataset, max_clips):
-    """Up to `max_clips` clips of different classes from a batched `(clips, labels)` dataset, with their labels."""
+    """Up to `max_clips` clips of different classes from a batched `(clips, labels)` dataset.
+
+    Returned with their labels.
+    """
     clips, labels = [], []
     for batch_clips, batch_labels in dataset:
         batch_labels = batch_labels.numpy()
@@ -440,7 +456,10 @@ def pick_clips(dataset, max_clips):
 
 
 def whole_on_every_worker(dataset):
-    """`dataset` (with the `class_names`, `file_paths`, `skipped` of a video dataset) marked not to be sharded by `tf.distribute`.
+    """`dataset` marked not to be sharded by `tf.distribute`.
+
+    The attributes of a video dataset (`class_names`, `file_paths`, `skipped`)
+    are kept.
 
     The training set is sharded by file in the pipeline already; the
     validation set is read whole by every worker, which keeps the number of

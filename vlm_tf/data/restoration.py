@@ -1,4 +1,6 @@
-"""Training pairs for the chapter-6 restoration tasks (§6.4 enhancement, §6.6 super-resolution, §6.7 denoising), from any folder of videos.
+"""Training pairs for the chapter-6 restoration tasks, from any folder of videos.
+
+The tasks are §6.4 enhancement, §6.6 super-resolution and §6.7 denoising.
 
 A clean clip is read, degraded by `vlm_tf.data.degrade` with a seeded
 draw, and a restorer learns to give back the clean centre frame of each
@@ -27,7 +29,9 @@ def restoration_pairs(
     seed=0,
     strict=False,
 ):
-    """Batches of `(degraded, clean)` clips, `(B, T, h, w, 3)` and `(B, T, H, W, 3)`, from the videos at `paths`.
+    """Batches of `(degraded, clean)` clips from the videos at `paths`.
+
+    They are `(B, T, h, w, 3)` and `(B, T, H, W, 3)`.
 
     In training each video gives a run of `num_frames` neighbouring frames
     from a random start, with a new degradation every epoch; otherwise the
@@ -73,7 +77,10 @@ def restoration_pairs(
 
 
 def sliding_windows(frames, window):
-    """`(T, h, w, 3)` → `(T, window, h, w, 3)`: for every frame, the window of frames centred on it, the first and last frame repeated past the ends."""
+    """`(T, h, w, 3)` → `(T, window, h, w, 3)`: for every frame, the window of frames centred on it.
+
+    The first and last frame are repeated past the ends.
+    """
     frames = tf.convert_to_tensor(frames)
     reach = window // 2
     padded = tf.concat(
@@ -84,7 +91,10 @@ def sliding_windows(frames, window):
 
 
 def centre_targets(dataset):
-    """`(degraded window, clean window)` → `(degraded window, clean centre frame)`: what a restorer is trained on."""
+    """`(degraded window, clean window)` → `(degraded window, clean centre frame)`.
+
+    That is what a restorer is trained on.
+    """
 
     def centre(degraded, clean):
         return degraded, clean[:, clean.shape[1] // 2]

@@ -1,8 +1,9 @@
 """Which frames of a video make a clip.
 
-The segment samplers (`uniform`, `random`) split the video into `clip_length` equal segments and take one
-frame from each (the segment scheme of temporal segment networks): the clip
-always spans the whole video, in order, whatever its length or frame rate.
+The segment samplers (`uniform`, `random`) split the video into
+`clip_length` equal segments and take one frame from each (the segment
+scheme of temporal segment networks): the clip always spans the whole
+video, in order, whatever its length or frame rate.
 
 Videos shorter than the clip: the same formula makes segments shorter than a
 frame, so frames repeat in order (a 5-frame video sampled to 8 gives
@@ -43,7 +44,9 @@ def uniform_indices(num_frames, clip_length):
 
 
 def spread_indices(num_frames, clip_length, num_clips):
-    """`num_clips` clips `(num_clips, clip_length)`: clip c takes the frame at fraction (c + ½)/num_clips of each segment (multi-view evaluation).
+    """`num_clips` clips `(num_clips, clip_length)` for multi-view evaluation.
+
+    Clip c takes the frame at fraction (c + ½)/num_clips of each segment.
 
     Each clip spans the whole video at the rate the model trained on (the
     `random` sampler draws any fraction; these spread evenly over what it

@@ -1,4 +1,4 @@
-"""Folders of videos: which files are videos, which are a class's, and which train and which validate.
+"""Folders of videos: which files are videos, which are a class's, and which train or validate.
 
 No TensorFlow here: the folder walks and splits that every task's data
 starts from (`vlm_tf.data.pipeline` turns them into datasets).
@@ -53,7 +53,10 @@ def list_video_files(directory):
 
 
 def list_videos(directory):
-    """Every video file under `directory`, at any depth, sorted (class folders are welcome but not needed)."""
+    """Every video file under `directory`, at any depth, sorted.
+
+    Class folders are welcome but not needed.
+    """
     directory = os.fspath(directory)
     if not os.path.isdir(directory):
         raise FileNotFoundError(f"{directory}: no such directory (expected a folder of videos)")
@@ -67,7 +70,10 @@ def list_videos(directory):
 
 
 def video_split(data_dir, seed=0):
-    """`(train_paths, val_paths)`: DATA_DIR/train and DATA_DIR/val; without val/, 20 % of train/; without train/, 20 % of every video under DATA_DIR.
+    """`(train_paths, val_paths)`: DATA_DIR/train and DATA_DIR/val.
+
+    Without val/, 20 % of train/; without train/, 20 % of every video under
+    DATA_DIR.
 
     DATA_DIR/test is never used for validation, as for the classifiers.
     """
@@ -80,8 +86,8 @@ def video_split(data_dir, seed=0):
     held = int(round(VALIDATION_FALLBACK_SPLIT * len(paths)))
     if held == 0 or held == len(paths):
         raise ValueError(
-            f"{data_dir}: {len(paths)} video(s) cannot be split into training and validation; add "
-            "videos or a val/ folder"
+            f"{data_dir}: {len(paths)} video(s) cannot be split into training and validation; "
+            "add videos or a val/ folder"
         )
     return [paths[i] for i in sorted(order[held:])], [paths[i] for i in sorted(order[:held])]
 

@@ -220,7 +220,9 @@ def render_clip(label, *, num_frames=24, size=64, seed=0):
 
 
 def finished_dataset(out_dir, params):
-    """The manifest of the complete dataset with `params` in `out_dir`, or None when `out_dir` is empty, missing or holds an unfinished one.
+    """The manifest of the complete dataset with `params` in `out_dir`, or None.
+
+    None when `out_dir` is empty, missing or holds an unfinished one.
 
     Raises ValueError for a non-empty folder holding anything else, so no
     one's files are overwritten.
@@ -237,7 +239,11 @@ def finished_dataset(out_dir, params):
 
 
 def outline_points(outline, aspect, radius, angle, centre, offset=0.0):
-    """A unit outline stretched by `aspect`, shifted `offset` radii up from its pivot, turned `angle` degrees clockwise on screen, scaled and placed at `centre`."""
+    """A unit outline stretched by `aspect` and shifted `offset` radii up from its pivot.
+
+    It is then turned `angle` degrees clockwise on screen, scaled and placed
+    at `centre`.
+    """
     theta = math.radians(angle)
     rotation = np.array([[math.cos(theta), -math.sin(theta)], [math.sin(theta), math.cos(theta)]])
     return (outline * [aspect, 1.0] + [0.0, -offset]) @ rotation.T * radius + centre

@@ -1,4 +1,6 @@
-"""Test-time views: several clips × crops of every video, for evaluation that averages a model's predictions over them.
+"""Test-time views: several clips × crops of every video.
+
+They serve evaluation that averages a model's predictions over them.
 
 Clips (`sampling.spread_indices`): each takes one frame per segment, as
 the evaluation clip does, at a different place in the segment. Every clip
@@ -42,18 +44,25 @@ CROP_BOXES = (
 
 
 def check_views(clips, crops):
-    """Raises a one-line ValueError unless `clips` is a positive integer and `crops` one of 1..len(CROP_BOXES)."""
+    """Raises a one-line ValueError unless `clips` and `crops` are valid.
+
+    `clips` must be a positive integer and `crops` one of 1..len(CROP_BOXES).
+    """
     if int(clips) < 1:
         raise ValueError(f"clips must be a positive integer, received {clips!r}")
     if not 1 <= int(crops) <= len(CROP_BOXES):
         raise ValueError(
-            f"crops must be between 1 and {len(CROP_BOXES)} (the whole frame, four corners, the "
-            f"centre), received {crops!r}"
+            f"crops must be between 1 and {len(CROP_BOXES)} "
+            f"(the whole frame, four corners, the centre), received {crops!r}"
         )
 
 
 def apply_crop_views(clips, crops):
-    """`(C, T, H, W, 3)` → `(C·crops, T, H, W, 3)`, clip-major: each clip as it is, then cropped by `CROP_BOXES[1:crops]` and resized back."""
+    """`(C, T, H, W, 3)` → `(C·crops, T, H, W, 3)`, clip-major.
+
+    Each clip as it is, then cropped by `CROP_BOXES[1:crops]` and resized
+    back.
+    """
     if crops == 1:
         return clips
     num_clips, num_frames, height, width, channels = clips.shape
@@ -73,7 +82,9 @@ def apply_crop_views(clips, crops):
 def view_dataset_from_directory(
     directory, *, class_names, num_frames, image_size, clips=1, crops=1, batch_size=8, strict=False
 ):
-    """Batches `(views, labels, paths)` from `directory/<class>/<video>`; views are float32 `(batch, clips·crops, num_frames, H, W, 3)` in [0, 255].
+    """Batches `(views, labels, paths)` from `directory/<class>/<video>`.
+
+    Views are float32 `(batch, clips·crops, num_frames, H, W, 3)` in [0, 255].
 
     Files are indexed and probed as `pipeline.video_dataset_from_directory`
     does (unreadable ones skipped and listed in the dataset's `skipped`, or

@@ -253,7 +253,9 @@ class HardAttention(keras.layers.Layer):
 
 @keras.saving.register_keras_serializable(package="vlm_tf")
 class MultiScaleAttention(keras.layers.Layer):
-    """Multi-scale attention (§2.3): soft attention over windows of 1, 2, 4... frames, then over the scales.
+    """Multi-scale attention (§2.3): soft attention over windows of 1, 2, 4... frames.
+
+    Then soft attention over the scales.
 
     At scale `s` the clip is cut into windows of `s` consecutive frames
     (the last one shorter when `s` does not divide T), each window is
@@ -327,7 +329,10 @@ class MultiScaleAttention(keras.layers.Layer):
 
     @staticmethod
     def _windows(inputs, frame_mask, scale):
-        """Masked means of consecutive windows of `scale` frames: `(B, ceil(T/scale), D)` and their frame counts."""
+        """Masked means of consecutive windows of `scale` frames.
+
+        Returns `(B, ceil(T/scale), D)` and their frame counts.
+        """
         if scale == 1:
             return inputs, frame_mask
         time = ops.shape(inputs)[1]

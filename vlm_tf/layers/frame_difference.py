@@ -8,7 +8,9 @@ from keras import ops
 
 @keras.saving.register_keras_serializable(package="vlm_tf")
 class FrameDifference(keras.layers.Layer):
-    """`(B, T, H, W, C)` → `(B, T, H, W, 2C)`: each frame next to its difference from the previous one.
+    """`(B, T, H, W, C)` → `(B, T, H, W, 2C)`.
+
+    Each frame next to its difference from the previous one.
 
     The first frame's difference is zero. A 2-D convolution sees a single
     frame and cannot tell which way an edge is moving; given the frame and

@@ -1,4 +1,8 @@
-"""Layers of the generative models (vlm_tf.models.video_gan): backgrounds, sprites and their motion, rendering, compositing, pixel ranges."""
+"""Layers of the generative models (vlm_tf.models.video_gan).
+
+Backgrounds, sprites and their motion, rendering, compositing, pixel
+ranges.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +14,9 @@ from keras import ops
 
 @keras.saving.register_keras_serializable(package="vlm_tf")
 class SpriteRenderer(keras.layers.Layer):
-    """Renders a clip from a background, a sprite and a per-frame pose: `[(B,H,W,3), (B,H,W,4), (B,T,4)]` → `(B,T,H,W,3)`.
+    """Renders a clip from a background, a sprite and a per-frame pose.
+
+    `[(B,H,W,3), (B,H,W,4), (B,T,4)]` → `(B,T,H,W,3)`.
 
     The sprite is an RGBA image (colour tanh, opacity sigmoid) drawn about
     the frame centre; its opacity is faded by a Gaussian window of
@@ -68,7 +74,9 @@ class SpriteRenderer(keras.layers.Layer):
 
 @keras.saving.register_keras_serializable(package="vlm_tf")
 class TwoColourBackground(keras.layers.Layer):
-    """`[pattern (B, h, w, 1) in [0, 1], colours (B, 6) in [−1, 1]]` → a background `(B, H, W, 3)`: the two colours mixed by the pattern.
+    """`[pattern, colours]` → a background `(B, H, W, 3)`: the two colours mixed by the pattern.
+
+    `pattern` is `(B, h, w, 1)` in [0, 1], `colours` `(B, 6)` in [−1, 1].
 
     The pattern is upsampled bilinearly from `(h, w)` to `size`, so the
     background has no sharp detail of its own (see `build_video_generator`).
@@ -96,7 +104,11 @@ class TwoColourBackground(keras.layers.Layer):
 
 @keras.saving.register_keras_serializable(package="vlm_tf")
 class FlatSprite(keras.layers.Layer):
-    """`[colour (B, 3), shape (B, H, W, 1)]` → the RGBA sprite `(B, H, W, 4)` `SpriteRenderer` takes: one colour, opacity logits from the shape."""
+    """`[colour (B, 3), shape (B, H, W, 1)]` → the RGBA sprite `(B, H, W, 4)`.
+
+    The sprite `SpriteRenderer` takes: one colour, opacity logits from the
+    shape.
+    """
 
     def call(self, inputs):
         colour, shape = inputs
@@ -136,14 +148,20 @@ class IntegrateMotion(keras.layers.Layer):
 
 
 def _pixel_centres(height, width):
-    """`(H, W)` grids of the y and x of every pixel centre, in the [−1, 1] units `_bilinear` samples at."""
+    """`(H, W)` grids of the y and x of every pixel centre.
+
+    They are in the [−1, 1] units `_bilinear` samples at.
+    """
     ys = (ops.arange(height, dtype="float32") + 0.5) / height * 2.0 - 1.0
     xs = (ops.arange(width, dtype="float32") + 0.5) / width * 2.0 - 1.0
     return ops.meshgrid(ys, xs, indexing="ij")
 
 
 def _bilinear(image, u, v, batch, frames):
-    """Samples `image (B,H,W,C)` at `(u, v)` in [−1, 1], shaped `(B,T,H',W')` → `(B,T,H',W',C)`; zero outside."""
+    """Samples `image (B,H,W,C)` at `(u, v)` in [−1, 1], shaped `(B,T,H',W')` → `(B,T,H',W',C)`.
+
+    Samples outside the image are zero.
+    """
     height, width, channels = image.shape[1], image.shape[2], image.shape[3]
     x = (u + 1.0) * 0.5 * width - 0.5
     y = (v + 1.0) * 0.5 * height - 0.5
@@ -191,7 +209,9 @@ class LastFrame(keras.layers.Layer):
 
 @keras.saving.register_keras_serializable(package="vlm_tf")
 class WarpLastFrame(keras.layers.Layer):
-    """`[generated (B, K, H, W, 6), observed (B, T, H, W, 3) in [0, 255]]` → `(B, K, H, W, 3)` in [0, 255].
+    """`[generated (B, K, H, W, 6), observed (B, T, H, W, 3)]` → `(B, K, H, W, 3)`.
+
+    `observed` and the result are in [0, 255].
 
     Each predicted frame is the last observed frame warped by a generated
     flow (channels 4–5: how far, in pixels up to `max_flow`, to look back
@@ -220,7 +240,8 @@ class WarpLastFrame(keras.layers.Layer):
         batch, frames = ops.shape(generated)[0], ops.shape(generated)[1]
         grid_y, grid_x = _pixel_centres(height, width)
         flow = self.max_flow * ops.tanh(generated[..., 4:6])
-        # Pixels → [−1, 1] units; clipped to the frame, so the border repeats instead of going black.
+        # Pixels → [−1, 1] units; clipped to the frame, so the border repeats
+        # instead of going black.
         u = ops.clip(grid_x + flow[..., 0] * 2.0 / width, -1.0 + 1.0 / width, 1.0 - 1.0 / width)
         v = ops.clip(grid_y + flow[..., 1] * 2.0 / height, -1.0 + 1.0 / height, 1.0 - 1.0 / height)
         warped = _bilinear(last, u, v, batch, frames)

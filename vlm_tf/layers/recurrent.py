@@ -1,4 +1,6 @@
-"""`LSTM`: Keras' LSTM, with the input projection done once for all steps when no fused kernel applies.
+"""`LSTM`: Keras' LSTM, with the input projection done once for all steps.
+
+It does so when no fused kernel applies.
 
 Keras' LSTM multiplies each step's input by the input kernel inside the
 loop over time. When the input is wide, as in the text's §5.2.1 network
@@ -21,7 +23,10 @@ from keras import ops
 
 
 class _RecurrentStep(keras.layers.Layer):
-    """One LSTM step on an input already multiplied by the kernel: `z = x_t + h·R`, then the gates of `cell`, whose weights it uses."""
+    """One LSTM step on an input already multiplied by the kernel.
+
+    `z = x_t + h·R`, then the gates of `cell`, whose weights it uses.
+    """
 
     def __init__(self, cell, **kwargs):
         super().__init__(**kwargs)
@@ -42,7 +47,10 @@ class _RecurrentStep(keras.layers.Layer):
 
 @keras.saving.register_keras_serializable(package="vlm_tf")
 class LSTM(keras.layers.LSTM):
-    """`keras.layers.LSTM` with the input projection hoisted out of the time loop where no fused kernel applies (see module docstring)."""
+    """`keras.layers.LSTM` with the input projection hoisted out of the time loop.
+
+    It is hoisted where no fused kernel applies (see module docstring).
+    """
 
     def _projects_inputs(self, mask, initial_state):
         fused = (

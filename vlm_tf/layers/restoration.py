@@ -20,7 +20,9 @@ class CentreFrame(keras.layers.Layer):
 
 @keras.saving.register_keras_serializable(package="vlm_tf")
 class RelativeToCentre(keras.layers.Layer):
-    """`(B, T, H, W, C)` → the same shape: the centre frame kept, every other frame replaced by its difference from the centre one.
+    """`(B, T, H, W, C)` → the same shape: the centre frame kept.
+
+    Every other frame is replaced by its difference from the centre one.
 
     The same information, arranged so that a network which ignores the
     neighbours is a single-frame network: where nothing moves the
@@ -79,7 +81,10 @@ class GlobalContext(keras.layers.Layer):
 
 @keras.saving.register_keras_serializable(package="vlm_tf")
 class PixelShuffle(keras.layers.Layer):
-    """`(B, H, W, C·s²)` → `(B, H·s, W·s, C)`: sub-pixel convolution's rearrangement (Shi et al., 2016), as `tf.nn.depth_to_space`."""
+    """`(B, H, W, C·s²)` → `(B, H·s, W·s, C)`: sub-pixel convolution's rearrangement.
+
+    From Shi et al., 2016; as `tf.nn.depth_to_space` does it.
+    """
 
     def __init__(self, scale, **kwargs):
         super().__init__(**kwargs)
@@ -119,7 +124,10 @@ def _keys(distance, a=KEYS_A):
 
 
 def bicubic_phase_kernel(scale):
-    """`(5, scale)`: the weight of input pixels i−2 … i+2 for output pixel i·scale + p (half-pixel centres)."""
+    """`(5, scale)`: the weight of input pixels i−2 … i+2 for output pixel i·scale + p.
+
+    It uses half-pixel centres.
+    """
     kernel = np.zeros((5, scale), np.float32)
     for phase in range(scale):
         position = (2 * phase + 1 - scale) / (2 * scale)
@@ -130,7 +138,9 @@ def bicubic_phase_kernel(scale):
 
 @keras.saving.register_keras_serializable(package="vlm_tf")
 class Upscale(keras.layers.Layer):
-    """`(B, h, w, C)` → `(B, h·s, w·s, C)`: `tf.image.resize(..., "bicubic")` by a whole factor, for frames whose size is known only when called.
+    """`(B, h, w, C)` → `(B, h·s, w·s, C)`: `tf.image.resize(..., "bicubic")` by a whole factor.
+
+    It serves frames whose size is known only when called.
 
     `keras.layers.UpSampling2D` and `keras.ops.image.resize` need the size
     when the graph is traced, which a SavedModel serving clips of any size

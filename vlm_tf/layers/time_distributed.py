@@ -18,7 +18,9 @@ from keras import ops
 
 @keras.saving.register_keras_serializable(package="vlm_tf")
 class TimeDistributed(keras.layers.TimeDistributed):
-    """Applies `layer` to every frame of a `(batch, time, ...)` tensor with one call on `(batch·time, ...)`.
+    """Applies `layer` to every frame of a `(batch, time, ...)` tensor.
+
+    It makes one call on `(batch·time, ...)`.
 
     A drop-in for `keras.layers.TimeDistributed` (same constructor and
     config). The per-frame shape (everything after the time axis) must be

@@ -1,4 +1,6 @@
-"""The parts of a ViViT-style video transformer: tubelet tokens, space-time blocks, a class-attention head.
+"""The parts of a ViViT-style video transformer.
+
+Tubelet tokens, space-time blocks, a class-attention head.
 
 Tokens are kept as `(B, T', S, D)`: T' time steps of S spatial patches,
 so a block can attend over space within each time step, over time at each
@@ -15,7 +17,9 @@ ATTENTION_MODES = ("factorised", "joint")
 
 @keras.saving.register_keras_serializable(package="vlm_tf")
 class TubeletEmbedding(keras.layers.Layer):
-    """`(B, T, H, W, C)` → `(B, T', S, D)`: non-overlapping tubelets linearly embedded, plus learned positions.
+    """`(B, T, H, W, C)` → `(B, T', S, D)`: non-overlapping tubelets linearly embedded.
+
+    Learned positions are added.
 
     A tubelet is `t × p × p` pixels (`tubelet_size`); its embedding is a
     `Conv3D` with kernel = stride = the tubelet, so T' = T // t and
@@ -63,8 +67,8 @@ class TubeletEmbedding(keras.layers.Layer):
         grid = (input_shape[2] // p_h, input_shape[3] // p_w)
         if min(grid) < 1:
             raise ValueError(
-                f"frames of {input_shape[2]}x{input_shape[3]} are smaller than one {p_h}x{p_w} "
-                "patch"
+                f"frames of {input_shape[2]}x{input_shape[3]} are smaller than "
+                f"one {p_h}x{p_w} patch"
             )
         if input_shape[1] is not None and input_shape[1] > self.max_frames:
             raise ValueError(
@@ -230,7 +234,10 @@ class SpaceTimeBlock(keras.layers.Layer):
         return tuple(input_shape)
 
     def flops(self, input_shape):
-        """Multiply-adds × 2 of the projections, attention products and MLP, per clip (batch excluded)."""
+        """Multiply-adds × 2 of the projections, attention products and MLP, per clip.
+
+        The batch is excluded.
+        """
         steps, space, dim = input_shape[1:]
         tokens = steps * space
 
@@ -256,7 +263,9 @@ class SpaceTimeBlock(keras.layers.Layer):
 
 @keras.saving.register_keras_serializable(package="vlm_tf")
 class ClassAttentionPooling(keras.layers.Layer):
-    """A learned class token attends over all tokens: `(B, T', S, D)` → `(B, D)`, weights `(B, T', S)`.
+    """A learned class token attends over all tokens: `(B, T', S, D)` → `(B, D)`.
+
+    The weights are `(B, T', S)`.
 
     ViViT prepends a class token to the sequence; with factorised attention
     there is no single sequence to prepend it to, so the class token reads

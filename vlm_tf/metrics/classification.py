@@ -1,4 +1,7 @@
-"""Scores of a classifier: accuracy, per-class accuracy and the confusion matrix, and the Fréchet distance between two sets of clip features."""
+"""Scores of a classifier: accuracy, per-class accuracy and the confusion matrix.
+
+Also the Fréchet distance between two sets of clip features.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +9,9 @@ import numpy as np
 
 
 def classification_report(labels, predictions, class_names):
-    """Accuracy, per-class accuracy and the confusion matrix of integer `predictions` against integer `labels`.
+    """Accuracy, per-class accuracy and the confusion matrix of `predictions` against `labels`.
+
+    Both hold integer labels.
 
     Returns a JSON-ready dict: `accuracy`, `num_videos`, `per_class`
     (`{class: {"accuracy", "num_videos"}}`, accuracy `None` for a class
@@ -33,7 +38,9 @@ def classification_report(labels, predictions, class_names):
 
 
 def frechet_distance(features_a, features_b):
-    """‖μa − μb‖² + tr(Σa + Σb − 2 (Σa Σb)^½) between Gaussians fitted to two sets of feature vectors `(N, F)`.
+    """‖μa − μb‖² + tr(Σa + Σb − 2 (Σa Σb)^½) between Gaussians fitted to two sets of features.
+
+    Each set holds feature vectors `(N, F)`.
 
     tr (Σa Σb)^½ is the sum of the square roots of the eigenvalues of
     Σa^½ Σb Σa^½, a symmetric matrix with the same eigenvalues as Σa Σb, so

@@ -30,7 +30,10 @@ def box_iou(a, b):
 
 
 def greedy_match(iou, threshold):
-    """Pairs `(row, column)` of largest IoU first, each row and column used once, IoU >= `threshold`."""
+    """Pairs `(row, column)` of largest IoU first, each row and column used once.
+
+    Every pair has IoU >= `threshold`.
+    """
     pairs, used_rows, used_columns = [], set(), set()
     for flat in np.argsort(-iou, axis=None, kind="stable"):
         row, column = np.unravel_index(flat, iou.shape)
@@ -44,7 +47,10 @@ def greedy_match(iou, threshold):
 
 
 def average_precision(scores, true_positive, num_truth):
-    """All-point interpolated AP (PASCAL VOC 2010 on) of detections with `scores` and a `true_positive` flag each."""
+    """All-point interpolated AP (PASCAL VOC 2010 on) of detections.
+
+    They come with `scores` and a `true_positive` flag each.
+    """
     if num_truth == 0:
         return None
     order = np.argsort(-np.asarray(scores, np.float64), kind="stable")
@@ -115,7 +121,9 @@ def mean_average_precision(detections, truths, num_classes, *, iou_threshold=0.5
 
 
 def clear_mot(tracks, truths, *, iou_threshold=0.5):
-    """CLEAR MOT's counts for one video's tracks: `{"objects", "misses", "false_positives", "id_switches"}`.
+    """CLEAR MOT's counts for one video's tracks.
+
+    Returns `{"objects", "misses", "false_positives", "id_switches"}`.
 
     Each frame, true objects and tracked boxes are paired by IoU (largest
     first, at least `iou_threshold`); an unpaired object is a miss, an
@@ -145,7 +153,10 @@ def clear_mot(tracks, truths, *, iou_threshold=0.5):
 
 
 def mota(counts):
-    """Multiple-object tracking accuracy from summed `clear_mot` counts: 1 − (misses + false positives + switches) / objects."""
+    """Multiple-object tracking accuracy from summed `clear_mot` counts.
+
+    It is 1 − (misses + false positives + switches) / objects.
+    """
     return 1.0 - (counts["misses"] + counts["false_positives"] + counts["id_switches"]) / max(
         counts["objects"], 1
     )

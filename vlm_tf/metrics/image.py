@@ -1,4 +1,6 @@
-"""How close a restored or predicted frame is to the true one: PSNR and SSIM on RGB pixels in [0, 255].
+"""How close a restored or predicted frame is to the true one: PSNR and SSIM.
+
+Both are on RGB pixels in [0, 255].
 
 `psnr` and `ssim` are Keras metrics (registered, so a restorer's
 `model.keras` that was compiled with them loads again); `frame_quality`
@@ -15,12 +17,17 @@ import tensorflow as tf
 
 
 def psnr_ceiling(frame_shape):
-    """The highest finite PSNR a uint8 frame of `(H, W, C)` can score: one value one level off, 10·log10(255² · H·W·C)."""
+    """The highest finite PSNR a uint8 frame of `(H, W, C)` can score.
+
+    One value one level off: 10·log10(255² · H·W·C).
+    """
     return 10.0 * np.log10(255.0**2 * np.prod(frame_shape))
 
 
 def capped_psnr(predicted, target):
-    """`tf.image.psnr` per frame (pixels in [0, 255]) with an exact match counted as one level off (`psnr_ceiling`), not infinity.
+    """`tf.image.psnr` per frame (pixels in [0, 255]), capped for an exact match.
+
+    An exact match is counted as one level off (`psnr_ceiling`), not infinity.
 
     Real clips hold identical neighbouring frames (a slow object, no noise,
     at a small size), where copying the last frame is exact; one infinite
@@ -34,7 +41,9 @@ def capped_psnr(predicted, target):
 
 
 def frame_quality(predicted, target):
-    """PSNR (dB, `capped_psnr`) and SSIM of every frame of `(B, K, H, W, 3)` clips in [0, 255]: two `(B, K)` tensors.
+    """PSNR (dB, `capped_psnr`) and SSIM of every frame of `(B, K, H, W, 3)` clips in [0, 255].
+
+    Returns two `(B, K)` tensors.
 
     `tf.image.psnr` and `tf.image.ssim` (its default 11×11 Gaussian window,
     so frames of at least 11 pixels) on RGB.
@@ -45,7 +54,10 @@ def frame_quality(predicted, target):
 
 @keras.saving.register_keras_serializable(package="vlm_tf")
 def psnr(y_true, y_pred):
-    """PSNR in dB of each restored frame, pixels in [0, 255] (`tf.image.psnr`, an exact match capped as in `capped_psnr`), after rounding as a video file would."""
+    """PSNR in dB of each restored frame, pixels in [0, 255], after rounding as a video file would.
+
+    With `tf.image.psnr`, an exact match capped as in `capped_psnr`.
+    """
     return capped_psnr(tf.clip_by_value(tf.round(y_pred), 0.0, 255.0), tf.cast(y_true, tf.float32))
 
 

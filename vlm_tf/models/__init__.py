@@ -1,4 +1,6 @@
-"""Model builders (`build_*` → `keras.Model`), the registry behind `--model`, and backbones with their presets.
+"""Model builders (`build_*` → `keras.Model`) and the registry behind `--model`.
+
+Also backbones with their presets.
 
 Builders are resolved on first use (`vlm_tf.models.build_cnn_lstm`), so
 importing the registry stays free of TensorFlow.

@@ -1,14 +1,16 @@
-"""Adversarial training (§3.3 对抗训练, §4.3): `VideoGAN` and the §3.4 fusion predictor's `FramePredictionGAN`.
+"""Adversarial training (§3.3 对抗训练, §4.3): `VideoGAN` and `FramePredictionGAN`.
 
-Both are `keras.Model`s with their own `compile(d_optimizer, g_optimizer,
-...)` and `train_step`, so `fit`, callbacks, TensorBoard and
-`BackupAndRestore` work as for any Keras model. Each step trains the
-discriminator once, then the generator once, on fresh noise.
+`FramePredictionGAN` is the §3.4 fusion predictor's. Both are
+`keras.Model`s with their own `compile(d_optimizer, g_optimizer, ...)`
+and `train_step`, so `fit`, callbacks, TensorBoard and `BackupAndRestore`
+work as for any Keras model. Each step trains the discriminator once,
+then the generator once, on fresh noise.
 
 The losses, on the discriminator's logits l (D(x) = sigmoid(l)):
 
     D_Loss (§4.3.2)       −log D(x) − log(1 − D(G(z)))   = softplus(−l_real) + softplus(l_fake)
-    "standard" G_Loss     −log D(G(z))                     = softplus(−l_fake)   (non-saturating, the default)
+    "standard" G_Loss     −log D(G(z))                     = softplus(−l_fake)
+                          (non-saturating, the default)
     "text" G_Loss (§4.3.1)  D(E(x)) − D(G(z)), E the identity (docs/errata.md)
 
 Written on logits they are exact where the probabilities would round to 0
@@ -40,7 +42,10 @@ def discriminator_loss(real_logits, fake_logits):
 
 
 def generator_loss(fake_logits, real_logits=None, *, kind="standard"):
-    """G's loss: `"standard"` −log σ(l_fake); `"text"` σ(l_real) − σ(l_fake), the §4.3.1 form with E the identity."""
+    """G's loss: `"standard"` −log σ(l_fake); `"text"` σ(l_real) − σ(l_fake).
+
+    `"text"` is the §4.3.1 form with E the identity.
+    """
     if kind == "standard":
         return tf.reduce_mean(tf.nn.softplus(-fake_logits))
     if kind == "text":
@@ -61,7 +66,9 @@ def _check_loss(loss):
 
 
 def shift_clips(clips, max_shift, seed):
-    """Moves every clip of the batch by one random offset of up to `max_shift` pixels (zero-padded), the same for all its frames.
+    """Moves every clip of the batch by one random offset of up to `max_shift` pixels.
+
+    The clip is zero-padded, and the offset is the same for all its frames.
 
     The discriminator sees real and generated clips through this
     (differentiable) augmentation, as DiffAugment does: a few hundred
@@ -85,7 +92,10 @@ def shift_clips(clips, max_shift, seed):
 
 
 class VideoGAN(keras.Model):
-    """A conditional video GAN: `generator([noise, label])` → clip, `discriminator([clip, label])` → logit.
+    """A conditional video GAN.
+
+    `generator([noise, label])` → clip,
+    `discriminator([clip, label])` → logit.
 
     `fit` takes batches of `(clips, labels)` with integer labels and clips
     in [0, 255] (what `video_dataset_from_directory(label_mode="int")`
@@ -117,7 +127,9 @@ class VideoGAN(keras.Model):
         class_weight=1.0,
         **kwargs,
     ):
-        """`loss`: the generator's, `"standard"` (non-saturating) or `"text"` (§4.3.1); D's is always §4.3.2.
+        """`loss`: the generator's, `"standard"` (non-saturating) or `"text"` (§4.3.1).
+
+        D's is always §4.3.2.
 
         `augment_shift`: the largest shift in pixels of `shift_clips`, applied
         to every clip the discriminator sees (0 turns it off).
@@ -206,7 +218,9 @@ def split_clip(clips, observed_frames, predicted_frames):
 
 
 class FramePredictionGAN(keras.Model):
-    """§3.4 trained: `predictor(observed)` → the next frames, by reconstruction plus an adversarial loss.
+    """§3.4 trained: `predictor(observed)` → the next frames.
+
+    It learns by reconstruction plus an adversarial loss.
 
     `fit` takes `(clips, labels)` batches (labels unused) of at least
     `observed_frames + predicted_frames` frames; the first frames are the

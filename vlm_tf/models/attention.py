@@ -59,8 +59,10 @@ def build_attention_classifier(
 
         (B, T, H, W, C) → Rescaling [→ FrameDifference (B, T, H, W, 2C)]
         → conv/pool blocks per frame, as in build_cnn_lstm → frame_features (B, T, F)
-        → Dense(units, ReLU) "frame_projection"  or  LSTM(units, return_sequences) "lstm1" → (B, T, U)
-        → attention "attention": soft / hard / multiscale → (B, U) + weights (B, T) or (B, scales, T);
+        → Dense(units, ReLU) "frame_projection"
+          or LSTM(units, return_sequences) "lstm1" → (B, T, U)
+        → attention "attention": soft / hard / multiscale
+          → (B, U) + weights (B, T) or (B, scales, T);
           or "temporal_mean" → (B, U)
         → Dense(num_classes, softmax) "output_layer" → (B, num_classes)
 
@@ -151,7 +153,10 @@ def build_attention_classifier(
 
 
 def attention_layer(model):
-    """The model's attention layer (named `attention`), or `None` when it has none that weighs frames."""
+    """The model's attention layer (named `attention`).
+
+    `None` when it has none that weighs frames.
+    """
     try:
         layer = model.get_layer(ATTENTION_LAYER)
     except ValueError:
@@ -168,7 +173,9 @@ def attention_layer(model):
 
 
 def frame_weight_rows(model, weights, num_frames):
-    """The attention layer's weights for N clips → `(N, rows, num_frames)`: what each frame received.
+    """The attention layer's weights for N clips → `(N, rows, num_frames)`.
+
+    That is what each frame received.
 
     Soft and hard attention give one row. Multi-scale attention gives one
     row per scale and a last row with their sum (the weight each frame has
@@ -180,7 +187,9 @@ def frame_weight_rows(model, weights, num_frames):
     if isinstance(layer, MultiScaleAttention):
         return np.concatenate([weights, weights.sum(axis=1, keepdims=True)], axis=1)
     if isinstance(layer, ClassAttentionPooling):
-        tubelet = next(l for l in model.layers if isinstance(l, TubeletEmbedding)).tubelet_size[0]
+        tubelet = next(
+            each for each in model.layers if isinstance(each, TubeletEmbedding)
+        ).tubelet_size[0]
         per_step = weights.sum(axis=2) / tubelet
         rows = np.zeros((len(weights), num_frames), np.float32)
         spread = np.repeat(per_step, tubelet, axis=1)[:, :num_frames]

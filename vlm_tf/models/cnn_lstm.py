@@ -36,7 +36,7 @@ def check_frame_encoder(
             f"frame_features must be one of {FRAME_FEATURES}, received {frame_features!r}"
         )
     height, width = image_size
-    for block in range(len(filters)):
+    for _ in range(len(filters)):
         height, width = (
             (height - kernel_size + 1) // pool_size,
             (width - kernel_size + 1) // pool_size,
@@ -50,7 +50,10 @@ def check_frame_encoder(
 
 
 def apply_input_preprocessing(inputs, *, rescale, frame_difference):
-    """Pixels [0, 255] → [0, 1] (`rescaling`), then frames next to their differences (`frame_difference`) if asked."""
+    """Pixels [0, 255] → [0, 1] (`rescaling`), then frames next to their differences if asked.
+
+    The differences are the `frame_difference` layer's.
+    """
     x = inputs
     if rescale:
         x = keras.layers.Rescaling(1.0 / 255.0, name="rescaling")(x)
@@ -70,7 +73,9 @@ def apply_frame_encoder(
     batch_norm_momentum,
     frame_features,
 ):
-    """`(B, T, H, W, C)` → `(B, T, F)`: conv → pool blocks on every frame, then one vector per frame.
+    """`(B, T, H, W, C)` → `(B, T, F)`: conv → pool blocks on every frame.
+
+    Then they give one vector per frame.
 
     The layers are named `conv1`, `pool1`, ... and `frame_features`, as in
     `build_cnn_lstm`, whose docstring has the shape flow.

@@ -3,10 +3,13 @@
 Shape flow for frames of 64×64 (`C` classes):
 
     (B, T, 64, 64, 3)       uint8-range RGB frames, any number T
-    spatial_features        chapter 5's CNN trunk, per frame: two conv/conv/pool blocks → (B, T, 16, 16, 64)
-    temporal_features       a bidirectional ConvLSTM over the frames → (B, T, 16, 16, 64): each place
-                            sees the same place in the frames before and after (the text's RNN)
-    detection_head          conv 3×3 → C centre heat maps (logits) + 4 box sides → (B, T, 16, 16, C + 4)
+    spatial_features        chapter 5's CNN trunk, per frame: two conv/conv/pool blocks
+                            → (B, T, 16, 16, 64)
+    temporal_features       a bidirectional ConvLSTM over the frames → (B, T, 16, 16, 64):
+                            each place sees the same place in the frames before and after
+                            (the text's RNN)
+    detection_head          conv 3×3 → C centre heat maps (logits) + 4 box sides
+                            → (B, T, 16, 16, C + 4)
 
 Each cell of the 16×16 grid (a stride of 4 pixels) says how likely an
 object of each class has its centre there and, if so, how far the box's
@@ -47,7 +50,9 @@ def build_video_detector(
     temporal=True,
     name="video_detector",
 ):
-    """A functional detector: frames `(B, T, H, W, 3)` in [0, 255] → `(B, T, H/4, W/4, num_classes + 4)`.
+    """A functional detector: frames `(B, T, H, W, 3)` in [0, 255] → its outputs.
+
+    The outputs are `(B, T, H/4, W/4, num_classes + 4)`.
 
     `H` and `W` must be multiples of 4; `num_frames=None` takes any length.
     """
@@ -92,7 +97,9 @@ def build_video_detector(
 
 @keras.saving.register_keras_serializable(package="vlm_tf")
 def detection_loss(y_true, y_pred):
-    """CenterNet's loss: focal loss on the centre heat maps plus L1 on the box sides at object centres.
+    """CenterNet's loss: focal loss on the centre heat maps plus L1 on the box sides.
+
+    The L1 term is taken at object centres.
 
     `y_true` is `(…, C + 5)`: C Gaussian heat targets (1 at a centre cell),
     the 4 box sides at centre cells, and a mask that is 1 at centre cells.
@@ -121,7 +128,10 @@ def detection_loss(y_true, y_pred):
 
 
 def decode_detections(outputs, *, num_classes, max_detections=20):
-    """Frames' detector outputs `(N, Hg, Wg, C + 4)` → `(boxes (N, K, 4) in input pixels, scores (N, K), classes (N, K) int32)`.
+    """Frames' detector outputs `(N, Hg, Wg, C + 4)` → boxes, scores and classes.
+
+    Returns `(boxes, scores, classes)`: boxes `(N, K, 4)` in input pixels,
+    scores `(N, K)`, classes `(N, K)` int32.
 
     TensorFlow ops only, so the same decoding runs inside the SavedModel.
     The K = `max_detections` best peaks come sorted by score; a caller keeps
@@ -156,7 +166,11 @@ def decode_detections(outputs, *, num_classes, max_detections=20):
 
 
 def detect_clip(model, frames, num_classes, *, max_detections=20):
-    """Runs `model` over one clip `(T, H, W, 3)` at its input size: per frame `(boxes (K, 4), scores (K,), classes (K,))` as numpy, best first."""
+    """Runs `model` over one clip `(T, H, W, 3)` at its input size.
+
+    Per frame `(boxes (K, 4), scores (K,), classes (K,))` as numpy, best
+    first.
+    """
     outputs = model(np.asarray(frames, np.float32)[None], training=False)[0]
     boxes, scores, classes = (
         x.numpy()

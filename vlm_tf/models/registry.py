@@ -47,7 +47,11 @@ MODELS: dict[str, ModelSpec] = {}
 
 
 def register_model(name, builder, description, *, training=None, task="classify", **kwargs):
-    """Registers `builder` ("module:function") under `name`, with fixed keyword arguments, its training recipe and task."""
+    """Registers `builder` ("module:function") under `name`.
+
+    It is registered with fixed keyword arguments, its training recipe and
+    task.
+    """
     if name in MODELS:
         raise ValueError(f"a model named {name!r} is already registered")
     if task not in TASKS:
@@ -61,7 +65,10 @@ def model_names(task="classify"):
 
 
 def default_model(task):
-    """The model `vlm-tf train --task TASK` trains when no `--model` is given: the task's first registered one."""
+    """The model `vlm-tf train --task TASK` trains when no `--model` is given.
+
+    It is the task's first registered one.
+    """
     if task not in TASKS:
         raise ValueError(f"task must be one of {TASKS}, received {task!r}")
     return DEFAULT_MODEL if task == "classify" else model_names(task)[0]
@@ -74,7 +81,10 @@ def get_model_spec(name):
 
 
 def build_model(name, *, num_classes, num_frames=None, image_size=(64, 64), **kwargs):
-    """Builds the registered classifier `name` for `num_classes` classes and frames of `image_size`."""
+    """Builds the registered classifier `name` for `num_classes` classes.
+
+    Its frames are of `image_size`.
+    """
     spec = get_model_spec(name)
     if spec.task != "classify":
         raise ValueError(
@@ -89,8 +99,8 @@ def build_model(name, *, num_classes, num_frames=None, image_size=(64, 64), **kw
 register_model(
     "cnn_lstm",
     "vlm_tf.models.cnn_lstm:build_cnn_lstm",
-    "the default: the text's CNN-LSTM with frame differences and three conv/pool blocks (16, 32, "
-    "64), docs/design.md",
+    "the default: the text's CNN-LSTM with frame differences and "
+    "three conv/pool blocks (16, 32, 64), docs/design.md",
     filters=(16, 32, 64),
     frame_difference=True,
 )
@@ -114,9 +124,9 @@ register_model(
 register_model(
     "cnn_lstm_bn_gap",
     "vlm_tf.models.cnn_lstm:build_cnn_lstm",
-    "for real footage with few clips: conv blocks (32, 64, 128) with batch norm, frame "
-    "differences, frame features averaged over space; generalises better, about 4.4x slower a step "
-    "(docs/design.md)",
+    "for real footage with few clips: conv blocks (32, 64, 128) with batch norm, "
+    "frame differences, frame features averaged over space; "
+    "generalises better, about 4.4x slower a step (docs/design.md)",
     filters=(32, 64, 128),
     frame_difference=True,
     batch_norm=True,
@@ -134,8 +144,8 @@ register_model(
 register_model(
     "cnn_mean",
     "vlm_tf.models.attention:build_attention_classifier",
-    "order-blind baseline: the default's CNN on raw frames (no frame differences), features "
-    "averaged over time; the same output for any frame order",
+    "order-blind baseline: the default's CNN on raw frames (no frame differences), "
+    "features averaged over time; the same output for any frame order",
     attention="mean",
     frame_difference=False,
 )
@@ -175,17 +185,17 @@ TRANSFORMER_RECIPE = {
 register_model(
     "video_transformer",
     "vlm_tf.models.video_transformer:build_video_transformer",
-    "ViViT-style transformer, tiny: frame differences, 2x8x8 tubelets, 4 factorised "
-    "space-then-time blocks of width 64, class-attention head; trains with AdamW 3e-4 after 2 "
-    "warmup epochs",
+    "ViViT-style transformer, tiny: frame differences, 2x8x8 tubelets, "
+    "4 factorised space-then-time blocks of width 64, class-attention head; "
+    "trains with AdamW 3e-4 after 2 warmup epochs",
     training=TRANSFORMER_RECIPE,
     frame_difference=True,
 )
 register_model(
     "video_transformer_joint",
     "vlm_tf.models.video_transformer:build_video_transformer",
-    "the tiny video transformer with joint space-time attention (every token attends to every "
-    "other); same recipe",
+    "the tiny video transformer with joint space-time attention "
+    "(every token attends to every other); same recipe",
     training=TRANSFORMER_RECIPE,
     frame_difference=True,
     attention="joint",
@@ -196,14 +206,14 @@ register_model(
 register_model(
     "cnn_lstm_narrow",
     "vlm_tf.models.cnn_lstm:build_cnn_lstm",
-    "the default at half the width: conv blocks (8, 16, 32), frame differences, LSTM(32); about a "
-    "quarter of its parameters, the student of `distill_run`",
+    "the default at half the width: conv blocks (8, 16, 32), frame differences, LSTM(32); "
+    "about a quarter of its parameters, the student of `distill_run`",
     filters=(8, 16, 32),
     frame_difference=True,
     lstm_units=32,
 )
 
-# --- generation: the GAN of §3.3 and the CNN + RNN + GAN fusion of §3.4, vlm_tf.models.video_gan ---
+# --- generation: §3.3's GAN and §3.4's CNN + RNN + GAN fusion, vlm_tf.models.video_gan ---
 
 # Adam at 2e-4 with β1 = 0.5, the DCGAN setting (vlm_tf.tasks.generate), on
 # 32×32 frames: the adversarial step costs about eight classifier steps.
@@ -212,16 +222,17 @@ register_model(
     "gan",
     "vlm_tf.models.video_gan:build_video_generator",
     "conditional video GAN (§3.3): a sprite moved by per-class velocities over a two-colour "
-    "background, 3-D conv discriminator on frames and differences; `vlm-tf generate` writes its "
-    "clips",
+    "background, 3-D conv discriminator on frames and differences; "
+    "`vlm-tf generate` writes its clips",
     training=GAN_RECIPE,
     task="generate",
 )
 register_model(
     "fusion",
     "vlm_tf.models.video_gan:build_fusion_model",
-    "the §3.4 CNN + RNN + GAN fusion as a next-frame predictor: the first half of each clip in, "
-    "the second half out; reconstruction + adversarial loss; `vlm-tf predict-frames`",
+    "the §3.4 CNN + RNN + GAN fusion as a next-frame predictor: "
+    "the first half of each clip in, the second half out; "
+    "reconstruction + adversarial loss; `vlm-tf predict-frames`",
     training=GAN_RECIPE,
     task="predict_frames",
 )
@@ -231,21 +242,23 @@ register_model(
 register_model(
     "detect_cnn_rnn",
     "vlm_tf.models.detection:build_video_detector",
-    "the text's CNN + RNN for detection (§6.2): per-frame conv trunk, bidirectional ConvLSTM over "
-    "the frames, centre heat maps + box sides per class; the --task detect default",
+    "the text's CNN + RNN for detection (§6.2): per-frame conv trunk, "
+    "bidirectional ConvLSTM over the frames, centre heat maps + box sides per class; "
+    "the --task detect default",
     task="detect",
     temporal=True,
 )
 register_model(
     "detect_frame",
     "vlm_tf.models.detection:build_video_detector",
-    "the same detector with a per-frame conv in the ConvLSTM's place: the comparison for "
-    "detect_cnn_rnn",
+    "the same detector with a per-frame conv in the ConvLSTM's place: "
+    "the comparison for detect_cnn_rnn",
     task="detect",
     temporal=False,
 )
 
-# --- restoration (chapter 6: §6.4 enhancement, §6.6 super-resolution, §6.7 denoising), vlm_tf.models.restoration ---
+# --- restoration, vlm_tf.models.restoration ---
+# Chapter 6: §6.4 enhancement, §6.6 super-resolution, §6.7 denoising.
 
 _RESTORATION_WORDS = {
     "denoise": "denoising (Poisson + Gaussian noise)",
@@ -262,8 +275,8 @@ for _task, _words in _RESTORATION_WORDS.items():
     register_model(
         f"{_task}_window",
         "vlm_tf.models.restoration:build_video_restorer",
-        f"{_words}: 5 neighbouring frames ({_inputs}) stacked as channels → residual CNN → the "
-        f"clean centre frame; the --task {_task} default",
+        f"{_words}: 5 neighbouring frames ({_inputs}) stacked as channels → residual CNN → "
+        f"the clean centre frame; the --task {_task} default",
         task=_task,
         window=5,
         relative=_RELATIVE[_task],
@@ -271,8 +284,8 @@ for _task, _words in _RESTORATION_WORDS.items():
     register_model(
         f"{_task}_single",
         "vlm_tf.models.restoration:build_video_restorer",
-        f"{_words} from the one frame alone: the same CNN without temporal context, the comparison "
-        f"for {_task}_window",
+        f"{_words} from the one frame alone: the same CNN without temporal context, "
+        f"the comparison for {_task}_window",
         task=_task,
         window=1,
     )

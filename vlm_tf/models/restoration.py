@@ -1,4 +1,6 @@
-"""Video restoration for chapter 6: denoising (§6.7), super-resolution (§6.6) and enhancement (§6.4).
+"""Video restoration for chapter 6.
+
+Denoising (§6.7), super-resolution (§6.6) and enhancement (§6.4).
 
 `build_video_restorer` takes a window of degraded frames and returns the
 clean centre frame. It is fully convolutional: trained on small frames, it
@@ -51,7 +53,9 @@ DEFAULT_WINDOW = 5
 def build_video_restorer(
     *, window=DEFAULT_WINDOW, scale=1, filters=48, depth=6, relative=True, name="video_restorer"
 ):
-    """Builds the restorer: `(B, window, h, w, 3)` → `(B, h·scale, w·scale, 3)`, pixels in [0, 255], any h and w.
+    """Builds the restorer: `(B, window, h, w, 3)` → `(B, h·scale, w·scale, 3)`.
+
+    Pixels are in [0, 255]; h and w may be any.
 
     Args:
         window: frames in (odd, so that one is the centre; 1 for the single-frame variant).

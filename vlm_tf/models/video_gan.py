@@ -64,8 +64,8 @@ def _check_size(image_size):
         or 2 ** round(math.log2(height / SEED_GRID)) * SEED_GRID != height
     ):
         raise ValueError(
-            f"image_size must be square, {SEED_GRID}·2^k pixels (8, 16, 32, 64, ...), received "
-            f"{tuple(image_size)}"
+            f"image_size must be square, {SEED_GRID}·2^k pixels (8, 16, 32, 64, ...), "
+            f"received {tuple(image_size)}"
         )
     return round(math.log2(height / SEED_GRID))
 
@@ -77,7 +77,10 @@ def _check_positive(**values):
 
 
 def _decoder(x, *, steps, filters, out_channels, prefix, bias=0.0):
-    """`(B, 4, 4, C)` → `(B, 4·2^steps, 4·2^steps, out_channels)`: (upsample ×2 → conv 3×3 → batch norm → ReLU) × steps → conv 3×3."""
+    """`(B, 4, 4, C)` → `(B, 4·2^steps, 4·2^steps, out_channels)`.
+
+    (upsample ×2 → conv 3×3 → batch norm → ReLU) × steps → conv 3×3.
+    """
     for step in range(1, steps + 1):
         width = max(filters // 2 ** (step - 1), 16)
         name = f"{prefix}_block{step}"
@@ -113,7 +116,9 @@ def build_video_generator(
     motion_units=128,
     name="Generator",
 ):
-    """Builds the §3.3 `Generator`: `[noise (B, Z), label (B,)]` → clip `(B, T, H, W, 3)` in [0, 255].
+    """Builds the §3.3 `Generator`: `[noise (B, Z), label (B,)]` → clip `(B, T, H, W, 3)`.
+
+    Pixels are in [0, 255].
 
     Shape flow (Z = latent_dim, U = motion_units, F = filters):
 
@@ -125,7 +130,8 @@ def build_video_generator(
                     + one colour Dense(content) → (B, 3)   → FlatSprite → (B, H, W, 4)
         motion:     velocity = Embedding(label) · 10 → (B, 4)                 one motion per class
                     residual = Dense(GRU(RepeatVector(T)(code))) → (B, T, 4)
-                    pose = IntegrateMotion([Dense(code), velocity, residual]) → (B, T, 4)   x, y, log-scale, angle
+                    pose = IntegrateMotion([Dense(code), velocity, residual])
+                           → (B, T, 4)   x, y, log-scale, angle
         clip = SpriteRenderer([background, sprite, pose]) → (B, T, H, W, 3) → pixels
 
     Each decoder doubles the 4×4 grid (upsample, 3×3 conv, batch norm,
@@ -214,7 +220,8 @@ def build_video_generator(
     velocity = keras.layers.Rescaling(VELOCITY_GAIN, name="velocity_gain")(velocity)
     motion = keras.layers.RepeatVector(num_frames, name="repeat_code")(code)
     motion = keras.layers.GRU(motion_units, return_sequences=True, name="motion")(motion)
-    # Weights of 0.3 give residuals of order 1, which IntegrateMotion scales to a few hundredths a frame.
+    # Weights of 0.3 give residuals of order 1, which IntegrateMotion scales to
+    # a few hundredths a frame.
     residual = keras.layers.Dense(
         4, kernel_initializer=keras.initializers.RandomNormal(stddev=0.3), name="motion_residual"
     )(motion)
@@ -235,14 +242,18 @@ def build_video_discriminator(
     filters=32,
     name="Discriminator",
 ):
-    """Builds the §3.3 `Discriminator`: `[clip (B, T, H, W, 3) in [0, 255], label (B,)]` → `[real/fake logit (B, 1), class logits (B, K)]`.
+    """Builds the §3.3 `Discriminator`: `[clip, label]` → `[real/fake logit, class logits]`.
+
+    `clip (B, T, H, W, 3)` in [0, 255] and `label (B,)`; the logits are
+    `(B, 1)` and `(B, K)`.
 
     With `num_classes=None` it is unconditional: the clip alone → the real/fake logit.
 
     Shape flow (F = filters):
 
         clip → [−1, 1] → FrameDifference → (B, T, H, W, 6)
-        → Conv3D(F, 3×4×4, stride 1×2×2) → (B, T, H/2, W/2, F)      space only: keep every step of the motion
+        → Conv3D(F, 3×4×4, stride 1×2×2) → (B, T, H/2, W/2, F)
+          (space only: keep every step of the motion)
         → Conv3D(2F, 4×4×4, stride 2) → Conv3D(4F, …) → … until H/16 → (B, T', h, w, F')
         → flatten → (B, D)
         logit = Dense(1)(features) + ⟨Embedding(label), features⟩   the projection term
@@ -303,15 +314,23 @@ def build_fusion_model(
     rnn_units=64,
     name="fusion",
 ):
-    """Builds §3.4's CNN + RNN + GAN fusion as a next-frame predictor: `X (B, T, H, W, 3)` → the next K frames `(B, K, H, W, 3)`, pixels [0, 255].
+    """Builds §3.4's CNN + RNN + GAN fusion as a next-frame predictor.
+
+    `X (B, T, H, W, 3)` → the next K frames `(B, K, H, W, 3)`, pixels
+    [0, 255].
 
     The text's pseudo-code, with its names on the layers:
 
-        X_space      = CNN(X)                     (B, T, h, w, F)      conv stride 2 per frame, h = H / 2^blocks
-        X_time       = RNN(X_space)               (B, h, w, U)         ConvLSTM2D over the T maps, the last state
-        X_multimodal = Fusion([X_space[:, -1], X_time])  (B, h, w, F+U)  the last frame's features next to the dynamics
-        X_fake       = Generator(X_multimodal)    (B, K, H, W, 6)      upsample back to H × W: colour, mask, flow per frame
-        Y            = OutputLayer([X_fake, X])   (B, K, H, W, 3)      WarpLastFrame
+        X_space      = CNN(X)                            (B, T, h, w, F)
+                       conv stride 2 per frame, h = H / 2^blocks
+        X_time       = RNN(X_space)                      (B, h, w, U)
+                       ConvLSTM2D over the T maps, the last state
+        X_multimodal = Fusion([X_space[:, -1], X_time])  (B, h, w, F+U)
+                       the last frame's features next to the dynamics
+        X_fake       = Generator(X_multimodal)           (B, K, H, W, 6)
+                       upsample back to H × W: colour, mask, flow per frame
+        Y            = OutputLayer([X_fake, X])          (B, K, H, W, 3)
+                       WarpLastFrame
 
     Two readings of the text are fixed here (docs/errata.md §3.4): the RNN
     reads the CNN's feature maps, not raw pixels, and it is a convolutional

@@ -55,7 +55,8 @@ def build_video_transformer(
           (T' = 16/2 time steps of S = (64/8)² patches, D = 64, + temporal and spatial positions)
         → SpaceTimeBlock × depth "block1"... → (B, 8, 64, 64)
         → LayerNormalization "final_norm"
-        → ClassAttentionPooling "attention" → (B, 64) + weights (B, 8, 64); or mean over tokens "token_mean"
+        → ClassAttentionPooling "attention" → (B, 64) + weights (B, 8, 64);
+          or mean over tokens "token_mean"
         → Dense(num_classes, softmax) "output_layer" → (B, num_classes)
 
     Args:

@@ -19,7 +19,7 @@ import importlib
 
 from vlm_tf.models.registry import TASKS as MODEL_TASKS
 from vlm_tf.models.registry import get_model_spec
-from vlm_tf.tasks.options import AdversarialOptions, NoOptions, RestorationOptions
+from vlm_tf.tasks.options import AdversarialOptions, ClassifyOptions, NoOptions, RestorationOptions
 
 
 @dataclasses.dataclass(frozen=True)
@@ -76,6 +76,7 @@ def option_fields():
 register_task(
     "classify",
     "vlm_tf.tasks.classify:ClassifyTask",
+    options=ClassifyOptions,
     description="name the motion in a clip (the default)",
 )
 register_task(

@@ -217,3 +217,12 @@ class Task:
         returns.
         """
         raise NotImplementedError
+
+    def export_preset(self, run, path):
+        """Writes `run`'s backbone as a preset folder (`vlm_tf.models.backbone`); returns a line on
+        how to use it.
+        """
+        raise ValueError(
+            f"{run.run_dir} is a {run.config.model} run ({self.name}); backbone presets are cut "
+            "from classify runs"
+        )

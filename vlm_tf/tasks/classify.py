@@ -24,9 +24,16 @@ from vlm_tf.data.decode import VideoReadError, read_frames
 from vlm_tf.data.pipeline import pick_clips, video_dataset_from_directory, whole_on_every_worker
 from vlm_tf.data.splits import index_directory
 from vlm_tf.data.views import view_dataset_from_directory
+from vlm_tf.export import export_saved_model
 from vlm_tf.metrics.classification import classification_report, frechet_distance
 from vlm_tf.models.attention import attention_layer, frame_weight_rows
-from vlm_tf.models.backbone import OUTPUT_LAYER, backbone_of, clip_features_from
+from vlm_tf.models.backbone import (
+    OUTPUT_LAYER,
+    backbone_of,
+    classifier_from_preset,
+    clip_features_from,
+    save_backbone_preset,
+)
 from vlm_tf.models.registry import build_model
 from vlm_tf.tasks.base import Report, Task, TaskData, skipped_lines, skipped_of
 from vlm_tf.visualize import attention_map_image, clip_montage
@@ -138,9 +145,22 @@ class ClassifyTask(Task):
         )
 
     def build_model(self, data):
-        return build_model(
-            self.config.model, num_classes=len(data.class_names), image_size=self.image_size
-        )
+        num_classes = len(data.class_names)
+        if self.options.backbone is None:
+            return build_model(
+                self.config.model, num_classes=num_classes, image_size=self.image_size
+            )
+        model = classifier_from_preset(self.options.backbone, num_classes=num_classes)
+        # The preset decides the layers; the run's config must say the same, so that the run
+        # folder describes its model (and a resumed run rebuilds it).
+        built = (model.name, tuple(model.input_shape[2:4]))
+        if built != (self.config.model, self.image_size):
+            raise ValueError(
+                f"{self.options.backbone}: a {built[0]} backbone for {built[1][0]}x{built[1][1]} "
+                f"frames; this run trains {self.config.model} on {self.config.image_size}x"
+                f"{self.config.image_size} (set --model and --size to the preset's)"
+            )
+        return model
 
     def compile(self, model, make_optimizer, jit_compile):
         model.compile(
@@ -174,11 +194,20 @@ class ClassifyTask(Task):
         return evaluate_directory(run, data_dir, strict=strict, clips=clips, crops=crops)
 
     def export(self, run, path):
-        from vlm_tf.export import export_saved_model
-
         export_saved_model(run.model, path, class_names=run.class_names)
         size = run.config.image_size
         return f"serving_default takes uint8 frames (batch, time, {size}, {size}, 3)"
+
+    def export_preset(self, run, path):
+        metadata = {"source_run": os.path.abspath(run.run_dir), "class_names": run.class_names}
+        save_backbone_preset(
+            run.model,
+            path,
+            model_name=run.config.model,
+            image_size=run.image_size,
+            metadata=metadata,
+        )
+        return f"a {run.config.model} backbone; `vlm-tf train --backbone {path}` starts from it"
 
 
 class ClipSamples(keras.callbacks.Callback):

@@ -29,6 +29,7 @@ from vlm_tf.baselines import BackgroundSubtractionDetector
 from vlm_tf.data.decode import probe_video, read_frames, resize_frame, write_video
 from vlm_tf.data.detection_clips import DetectionClips, annotated_videos, detection_classes
 from vlm_tf.data.splits import list_videos, video_split
+from vlm_tf.export import export_detector
 from vlm_tf.metrics.detection import clear_mot, mean_average_precision, mota
 from vlm_tf.models.detection import detect_clip, detection_loss
 from vlm_tf.models.registry import get_model_spec
@@ -196,8 +197,6 @@ class DetectTask(Task):
         )
 
     def export(self, run, path):
-        from vlm_tf.export import export_detector
-
         export_detector(run.model, path, class_names=run.class_names)
         return (
             "serving_default takes one video's uint8 frames (time, height, width, 3), returns "

@@ -25,6 +25,7 @@ import tensorflow as tf
 from vlm_tf import atomic
 from vlm_tf.data.decode import write_video
 from vlm_tf.data.pipeline import pick_clips
+from vlm_tf.export import export_generator
 from vlm_tf.models.adversarial import VideoGAN
 from vlm_tf.models.registry import get_model_spec
 from vlm_tf.models.video_gan import build_video_discriminator
@@ -121,8 +122,6 @@ class GenerateTask(AdversarialTask):
         )
 
     def export(self, run, path):
-        from vlm_tf.export import export_generator
-
         export_generator(run.model, path, class_names=run.class_names)
         return (
             f"serving_default takes noise float32 (batch, {run.model.input_shape[0][-1]}) and "

@@ -17,13 +17,13 @@ from vlm_tf.models.registry import GAN_LOSSES
 SCALES = (2, 4)
 
 
-def option(default, *, help, choices=None, minimum=None):
+def option(default, *, help, choices=None, minimum=None, kind=None, metavar=None):
     """A dataclass field that is also a `train` option: `help` for `--help`, `choices` or an
-    inclusive `minimum` checked by `validate`.
+    inclusive `minimum` checked by `validate`; `kind` parses the command line's text (the
+    default's type unless given), `metavar` names its value in `--help`.
     """
-    return dataclasses.field(
-        default=default, metadata={"help": help, "choices": choices, "minimum": minimum}
-    )
+    metadata = {"help": help, "choices": choices, "minimum": minimum, "kind": kind}
+    return dataclasses.field(default=default, metadata={**metadata, "metavar": metavar})
 
 
 @dataclasses.dataclass(frozen=True)
@@ -50,6 +50,17 @@ class NoOptions:
         """The options among `values` (a run's flat config dict); other keys are another part's."""
         known = {field.name for field in dataclasses.fields(cls)}
         return cls(**{key: value for key, value in values.items() if key in known})
+
+
+@dataclasses.dataclass(frozen=True)
+class ClassifyOptions(NoOptions):
+    backbone: str | None = option(
+        None,
+        kind=str,
+        metavar="PRESET",
+        help="classify: start from a backbone preset's weights (`vlm-tf export RUN --format "
+        "preset`, of the same --model and --size) with a new head for this data's classes",
+    )
 
 
 @dataclasses.dataclass(frozen=True)

@@ -20,6 +20,7 @@ import tensorflow as tf
 
 from vlm_tf.data.decode import read_frames, write_video
 from vlm_tf.data.pipeline import video_dataset_from_directory
+from vlm_tf.export import export_frame_predictor
 from vlm_tf.metrics.image import as_pixels, frame_scores
 from vlm_tf.models.adversarial import FramePredictionGAN
 from vlm_tf.models.registry import get_model_spec
@@ -96,8 +97,6 @@ class PredictFramesTask(AdversarialTask):
         return evaluate_prediction(run, data_dir, strict=strict)
 
     def export(self, run, path):
-        from vlm_tf.export import export_frame_predictor
-
         export_frame_predictor(run.model, path)
         size = run.config.image_size
         return (

@@ -24,6 +24,7 @@ from vlm_tf.data.decode import probe_video, read_frames, write_video
 from vlm_tf.data.degrade import degrade
 from vlm_tf.data.restoration import centre_targets, restoration_pairs, sliding_windows
 from vlm_tf.data.splits import list_videos, video_split
+from vlm_tf.export import export_restorer
 from vlm_tf.metrics.image import as_pixels, frame_scores, psnr, ssim
 from vlm_tf.models.registry import RESTORATION_TASKS, get_model_spec
 from vlm_tf.tasks.base import Report, Task, TaskData, skipped_lines, skipped_of
@@ -170,8 +171,6 @@ class RestoreTask(Task):
         return "\n".join(lines)
 
     def export(self, run, path):
-        from vlm_tf.export import export_restorer
-
         export_restorer(run.model, path)
         return (
             "serving_default takes one clip's uint8 frames (time, height, width, 3), returns them "

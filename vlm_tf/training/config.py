@@ -44,6 +44,7 @@ HISTORY_FILE = "history.csv"
 EXECUTION_FILE = "execution.json"
 LOG_DIR = "logs"
 SAVED_MODEL_DIR = "saved_model"
+PRESET_DIR = "backbone_preset"
 
 
 @dataclasses.dataclass
