@@ -218,6 +218,13 @@ def _add_compress(commands):
         default="none",
         help="quantize: float16, dynamic or int8",
     )
+    _add_compress_method_options(p)
+    p.add_argument("--quiet", action="store_true", help="no per-epoch output")
+    p.set_defaults(func=cmd_compress)
+
+
+def _add_compress_method_options(p):
+    """`compress`'s options of pruning and distillation."""
     p.add_argument(
         "--sparsity",
         type=fraction,
@@ -254,8 +261,6 @@ def _add_compress(commands):
             "%(default)s)"
         ),
     )
-    p.add_argument("--quiet", action="store_true", help="no per-epoch output")
-    p.set_defaults(func=cmd_compress)
 
 
 def add_commands(commands):
