@@ -251,7 +251,7 @@ def _readable_files(directory, class_names, *, strict):
 
 
 def _split_files(num_files, validation_split, *, shuffle, seed):
-    """The indices of the training and the validation files, of `num_files`.
+    """The indices, out of `num_files`, of the training and the validation files.
 
     The validation files are the last `validation_split` of them, after a
     seeded shuffle with `shuffle`.
