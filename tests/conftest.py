@@ -33,3 +33,19 @@ def tiny_dataset(tmp_path_factory):
     root = tmp_path_factory.mktemp("tiny_dataset")
     write_dataset(root, videos_per_class=6, num_frames=8, size=32, seed=3)
     return root
+
+
+@pytest.fixture(scope="session")
+def classify_run(tiny_dataset, tmp_path_factory):
+    """`(run_dir, train_result, config)` of the default model trained on `tiny_dataset`, once a
+    session, for every test that only needs a finished classify run. Tests that write into a run
+    write beside it or copy it first.
+    """
+    from helpers import TINY_CLASSIFY
+
+    from vlm_tf.training import RunConfig, train
+
+    config = RunConfig(**TINY_CLASSIFY)
+    run_dir = tmp_path_factory.mktemp("classify") / "run"
+    result = train(tiny_dataset, run_dir, config, verbose=0)
+    return run_dir, result, config

@@ -12,6 +12,17 @@ import textwrap
 
 import numpy as np
 
+# The shared classify run's settings (conftest.classify_run).
+TINY_CLASSIFY = dict(
+    model="cnn_lstm",
+    epochs=2,
+    num_frames=8,
+    image_size=32,
+    batch_size=8,
+    precision="float32",
+    jit="off",
+)
+
 
 def check_model(model, *, tmp_path, num_frames=4, batch_size=2, class_names=None):
     """Output shape, config round-trip, one fit step on tf.data, .keras and SavedModel round-trips.

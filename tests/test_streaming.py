@@ -136,26 +136,9 @@ def test_frame_stream_yields_what_read_frames_decodes(tmp_path):
         next(read_frame_stream(tmp_path / "broken.mp4"))
 
 
-@pytest.fixture(scope="module")
-def tiny_run(tiny_dataset, tmp_path_factory):
-    from vlm_tf.training import train
-    from vlm_tf.training.config import RunConfig
-
-    run_dir = tmp_path_factory.mktemp("stream") / "run"
-    train(
-        tiny_dataset,
-        run_dir,
-        RunConfig(
-            model="cnn_lstm",
-            epochs=1,
-            num_frames=NUM_FRAMES,
-            image_size=SIZE,
-            precision="float32",
-            jit="off",
-        ),
-        verbose=0,
-    )
-    return run_dir
+@pytest.fixture
+def tiny_run(classify_run):
+    return classify_run[0]
 
 
 @pytest.mark.slow

@@ -16,20 +16,9 @@ def test_quantize_needs_a_mode_and_prune_a_fraction(tmp_path):
     assert done.returncode != 0 and "between 0 and 1" in done.stderr
 
 
-@pytest.fixture(scope="module")
-def small_run(tiny_dataset, tmp_path_factory):
-    from vlm_tf.training import RunConfig, train
-
-    run_dir = tmp_path_factory.mktemp("compress") / "run"
-    train(
-        tiny_dataset,
-        run_dir,
-        RunConfig(
-            epochs=2, num_frames=4, image_size=32, batch_size=4, precision="float32", jit="off"
-        ),
-        verbose=0,
-    )
-    return run_dir
+@pytest.fixture
+def small_run(classify_run):
+    return classify_run[0]
 
 
 def _table_rows(stdout):

@@ -14,7 +14,6 @@ import tensorflow as tf
 from vlm_tf.compression.distillation import Distiller, distill_run
 from vlm_tf.inference import evaluate_directory, feature_layer, load_run
 from vlm_tf.models import build_model
-from vlm_tf.training import RunConfig, train
 
 
 def _logits(model, clips):
@@ -149,18 +148,9 @@ def test_distiller_trains_under_jax(tmp_path):
     assert result["teacher_moved"] == 0.0 and result["student_moved"] > 1e-6
 
 
-@pytest.fixture(scope="module")
-def tiny_teacher(tiny_dataset, tmp_path_factory):
-    run_dir = tmp_path_factory.mktemp("runs") / "teacher"
-    train(
-        tiny_dataset,
-        run_dir,
-        RunConfig(
-            model="cnn_lstm", epochs=1, num_frames=8, image_size=32, precision="float32", jit="off"
-        ),
-        verbose=0,
-    )
-    return run_dir
+@pytest.fixture
+def tiny_teacher(classify_run):
+    return classify_run[0]
 
 
 @pytest.mark.slow

@@ -13,7 +13,6 @@ from vlm_tf.compression.pruning import (
 )
 from vlm_tf.inference import evaluate_directory, load_run
 from vlm_tf.models import build_model
-from vlm_tf.training import RunConfig, train
 
 
 def test_schedule_is_zhu_and_gupta_cubic():
@@ -111,18 +110,9 @@ def test_global_scope_prunes_the_target_over_all_kernels():
     )
 
 
-@pytest.fixture(scope="module")
-def tiny_run(tiny_dataset, tmp_path_factory):
-    run_dir = tmp_path_factory.mktemp("runs") / "tiny"
-    train(
-        tiny_dataset,
-        run_dir,
-        RunConfig(
-            model="cnn_lstm", epochs=1, num_frames=8, image_size=32, precision="float32", jit="off"
-        ),
-        verbose=0,
-    )
-    return run_dir
+@pytest.fixture
+def tiny_run(classify_run):
+    return classify_run[0]
 
 
 @pytest.mark.slow

@@ -7,7 +7,7 @@ import sys
 import time
 
 import pytest
-from helpers import write_fading_dataset
+from helpers import TINY_CLASSIFY, write_fading_dataset
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from vlm_tf.data.synthetic import CLASS_NAMES
@@ -27,11 +27,9 @@ def _events(log_dir):
     return accumulator
 
 
-@pytest.fixture(scope="module")
-def tiny_run(tiny_dataset, tmp_path_factory):
-    run_dir = tmp_path_factory.mktemp("runs") / "tiny"
-    result = train(tiny_dataset, run_dir, RunConfig(epochs=2, **TINY), verbose=0)
-    return run_dir, result
+@pytest.fixture
+def tiny_run(classify_run):
+    return classify_run[:2]
 
 
 def test_run_folder_holds_everything(tiny_run):
@@ -68,15 +66,15 @@ def test_tensorboard_logs_read_back(tiny_run):
     samples = _events(run_dir / "logs" / "samples")
     image_tags = samples.Tags()["tensors"]
     assert len(image_tags) == 4 and all(tag.startswith("input_clips/") for tag in image_tags)
-    # An image summary stores [width, height, PNG...]: one montage of 4 frames of 32 px.
+    # An image summary stores [width, height, PNG...]: one montage of the clip's frames of 32 px.
     width, height = samples.Tensors(image_tags[0])[0].tensor_proto.string_val[:2]
-    assert (int(width), int(height)) == (4 * 32, 32)
+    assert (int(width), int(height)) == (TINY_CLASSIFY["num_frames"] * 32, 32)
 
 
 def test_same_seed_same_run(tiny_run, tiny_dataset, tmp_path):
     run_dir, _ = tiny_run
     again = tmp_path / "again"
-    train(tiny_dataset, again, RunConfig(epochs=2, **TINY), verbose=0)
+    train(tiny_dataset, again, RunConfig(**TINY_CLASSIFY), verbose=0)
     for a, b in zip(_history(run_dir), _history(again)):
         assert float(a["loss"]) == pytest.approx(float(b["loss"]), rel=1e-4)
         assert a["val_accuracy"] == b["val_accuracy"]
@@ -85,7 +83,7 @@ def test_same_seed_same_run(tiny_run, tiny_dataset, tmp_path):
 def test_folders_are_never_overwritten(tiny_run, tiny_dataset, tmp_path):
     run_dir, _ = tiny_run
     with pytest.raises(ValueError, match="already holds a finished run"):
-        train(tiny_dataset, run_dir, RunConfig(epochs=2, **TINY), verbose=0)
+        train(tiny_dataset, run_dir, RunConfig(**TINY_CLASSIFY), verbose=0)
     mine = tmp_path / "mine"
     mine.mkdir()
     (mine / "thesis.tex").write_text("precious")
