@@ -28,6 +28,8 @@ STEPS_SCRIPT = textwrap.dedent(
     distribution = distribute.make_distribution("auto")
     import tensorflow as tf
 
+    from vlm_tf.data.pipeline import whole_on_every_worker
+
     rng = np.random.default_rng(0)
     clips = rng.uniform(0, 255, (32, 4, 32, 32, 3)).astype("float32")
     labels = np.eye(8, dtype="float32")[rng.integers(0, 8, 32)]
@@ -37,7 +39,7 @@ STEPS_SCRIPT = textwrap.dedent(
         # steps.
         dataset = dataset.shard(distribution.num_workers, distribution.shard_index).repeat()
     # Batches of the global batch size, 8; tf.distribute splits them among the replicas.
-    dataset = distribute.whole_on_every_worker(dataset.batch(8))
+    dataset = whole_on_every_worker(dataset.batch(8))
     keras.utils.set_random_seed(0)
     with distribution.strategy.scope():
         model = build_model("cnn_lstm", num_classes=8, image_size=(32, 32))

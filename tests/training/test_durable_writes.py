@@ -20,7 +20,7 @@ def test_a_failed_write_leaves_the_old_file_and_no_temporary(tmp_path):
             with open(temporary, "w") as f:
                 f.write('{"epo')
             raise RuntimeError("killed mid-write")
-    assert run_files.read_json(path) == {"epochs": 3}
+    assert atomic.read_json(path) == {"epochs": 3}
     assert os.listdir(tmp_path) == ["config.json"]
 
 

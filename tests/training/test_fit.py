@@ -199,7 +199,7 @@ def test_config_json_from_before_the_task_options_loads():
     """Runs written when RunConfig held every task's options (flat, all of them) load with their
     own.
     """
-    from vlm_tf.tasks.options import NoOptions, RestorationOptions
+    from vlm_tf.tasks.options import ClassifyOptions, RestorationOptions
 
     old = {
         **RunConfig(model="superres_window").to_dict(),
@@ -210,6 +210,6 @@ def test_config_json_from_before_the_task_options_loads():
     config = RunConfig.from_dict(old)
     assert config.options == RestorationOptions(scale=4, noise_sigma=9.0)
     assert config.to_dict() == {key: value for key, value in old.items() if key != "gan_loss"}
-    assert RunConfig.from_dict({**old, "model": "cnn_lstm"}).options == NoOptions()
+    assert RunConfig.from_dict({**old, "model": "cnn_lstm"}).options == ClassifyOptions()
     with pytest.raises(ValueError, match="scale must be one of"):
         RunConfig.from_dict({**old, "scale": 3}).validate()
