@@ -51,7 +51,7 @@ LOADER = textwrap.dedent(
 
 
 BACKENDS = [
-    "tensorflow",
+    pytest.param("tensorflow", marks=pytest.mark.slow),
     pytest.param(
         "jax",
         marks=[

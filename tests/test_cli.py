@@ -181,6 +181,7 @@ def test_predict_and_export(cli_run):
     )
 
 
+@pytest.mark.slow
 def test_train_with_the_texts_gated_cell(cli_run):
     run = cli_run / "text_gated"
     done = vlm_tf(
@@ -258,6 +259,7 @@ def test_compare_trains_each_model_once_and_prints_one_table(tiny_dataset, tmp_p
     )
 
 
+@pytest.mark.slow
 def test_models_lists_parameters_and_flops():
     done = vlm_tf("models", "--json")
     assert done.returncode == 0, done.stderr
@@ -313,6 +315,7 @@ def test_user_errors_exit_2_and_bugs_leave_their_traceback(capsys):
     os.remove(path)
 
 
+@pytest.mark.slow
 def test_a_backbone_preset_starts_a_run_on_other_classes(cli_run, tmp_path):
     """`export --format preset` cuts the run's backbone; `train --backbone` puts a new head on
     it.

@@ -359,6 +359,7 @@ def test_evaluate_skips_videos_without_boxes_and_corrupt_ones(detect_run, detect
     )
 
 
+@pytest.mark.slow
 def test_apply_draws_tracked_boxes_into_a_real_video(detect_run, detection_data, tmp_path):
     source = sorted((detection_data / "test").glob("*.mp4"))[0]
     out = tmp_path / "boxes.mp4"
@@ -386,6 +387,7 @@ def test_apply_draws_tracked_boxes_into_a_real_video(detect_run, detection_data,
     )
 
 
+@pytest.mark.slow
 def test_detector_exports_and_serves_videos_of_any_size_in_plain_tensorflow(
     detect_run, detection_data, tmp_path
 ):

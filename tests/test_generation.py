@@ -60,6 +60,7 @@ def test_gan_run_logs_losses_and_generated_clips(gan_run):
     assert len([tag for tag in images if tag.startswith("generated/")]) == 8
 
 
+@pytest.mark.slow
 def test_generate_writes_videos_a_classifier_reads(gan_run, tiny_dataset, tmp_path):
     out = tmp_path / "generated"
     done = vlm_tf("generate", gan_run, "--out", out, "--per-class", 2, "--seed", 5)
@@ -81,6 +82,7 @@ def test_generate_writes_videos_a_classifier_reads(gan_run, tiny_dataset, tmp_pa
     assert_one_line_error(vlm_tf("evaluate", gan_run, out), "GAN run", "vlm-tf generate")
 
 
+@pytest.mark.slow
 def test_generator_exports_and_serves_in_plain_tensorflow(gan_run, tmp_path):
     import keras
 
@@ -102,6 +104,7 @@ def test_generator_exports_and_serves_in_plain_tensorflow(gan_run, tmp_path):
     assert [name.decode() for name in served["class_name"]] == [names[k] for k in labels]
 
 
+@pytest.mark.slow
 def test_score_generated_reports_accuracy_and_frechet_distance(gan_run, tiny_dataset, tmp_path):
     classifier = tmp_path / "classifier"
     assert (
@@ -182,6 +185,7 @@ def test_fusion_evaluate_compares_with_copying_the_last_frame(fusion_run, tiny_d
     )
 
 
+@pytest.mark.slow
 def test_predict_frames_writes_observed_then_predicted_frames(fusion_run, tiny_dataset, tmp_path):
     video = next((tiny_dataset / "test").glob("*/*.mp4"))
     out = tmp_path / "predicted.mp4"
@@ -207,6 +211,7 @@ def test_predict_frames_writes_observed_then_predicted_frames(fusion_run, tiny_d
     )
 
 
+@pytest.mark.slow
 def test_fusion_exports_and_serves_in_plain_tensorflow(fusion_run, tiny_dataset, tmp_path):
     import keras
 

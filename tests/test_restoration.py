@@ -184,6 +184,7 @@ def test_evaluate_reports_model_and_baseline_on_the_same_clips(superres_run, vid
     assert "bicubic (x2)" in text.stdout and "(best baseline)" in text.stdout
 
 
+@pytest.mark.slow
 def test_apply_writes_a_real_video_twice_the_size(superres_run, video_folder, tmp_path):
     source = sorted(video_folder.glob("*.mp4"))[0]
     out = tmp_path / "restored.mp4"
@@ -240,6 +241,7 @@ def test_evaluate_skips_a_corrupt_video_and_scores_the_rest(superres_run, video_
     ]
 
 
+@pytest.mark.slow
 def test_restorer_exports_and_serves_clips_of_any_size_in_plain_tensorflow(superres_run, tmp_path):
     from vlm_tf.inference import load_run, restore_frames
 

@@ -73,7 +73,17 @@ def test_frame_feature_choices(frame_features, tmp_path):
     check_model(model, tmp_path=tmp_path)
 
 
-@pytest.mark.parametrize("name", sorted(model_names()))
+# The default, the order-blind baseline and a transformer in the quick loop; every model in CI.
+QUICK_MODELS = ("cnn_lstm", "cnn_mean", "video_transformer")
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        name if name in QUICK_MODELS else pytest.param(name, marks=pytest.mark.slow)
+        for name in sorted(model_names())
+    ],
+)
 def test_registered_models(name, tmp_path):
     model = build_model(name, num_classes=8, image_size=(48, 48))
     assert model.name == name

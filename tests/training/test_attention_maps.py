@@ -20,13 +20,27 @@ def _image_tags(log_dir):
 
 @pytest.mark.parametrize(
     "model,rows",
-    [("cnn_lstm_soft_attention", 1), ("cnn_multiscale_attention", 4), ("video_transformer", 1)],
+    [
+        ("cnn_lstm_soft_attention", 1),
+        ("cnn_multiscale_attention", 4),
+        pytest.param("video_transformer", 1, marks=pytest.mark.slow),
+    ],
 )
 def test_every_epoch_writes_the_attention_of_validation_clips(model, rows, tiny_dataset, tmp_path):
     train(
         tiny_dataset,
         tmp_path / "run",
-        RunConfig(model=model, epochs=2, num_frames=4, image_size=32, batch_size=8),
+        # Precision and XLA fixed: `auto` would measure each model first
+        # (tests/training/test_runtime.py).
+        RunConfig(
+            model=model,
+            epochs=2,
+            num_frames=4,
+            image_size=32,
+            batch_size=8,
+            precision="float32",
+            jit="off",
+        ),
         verbose=0,
     )
     images = _image_tags(tmp_path / "run" / "logs" / "attention")
