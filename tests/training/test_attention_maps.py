@@ -58,7 +58,15 @@ def test_models_without_attention_write_no_maps(tiny_dataset, tmp_path):
     train(
         tiny_dataset,
         tmp_path / "run",
-        RunConfig(model="cnn_mean", epochs=1, num_frames=4, image_size=32, batch_size=8),
+        RunConfig(
+            model="cnn_mean",
+            epochs=1,
+            num_frames=4,
+            image_size=32,
+            batch_size=8,
+            precision="float32",
+            jit="off",
+        ),
         verbose=0,
     )
     assert not (tmp_path / "run" / "logs" / "attention").exists()

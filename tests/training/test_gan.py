@@ -84,7 +84,7 @@ def _batches(num_frames, size, num_classes=3, batch=4):
     return tf.data.Dataset.from_tensor_slices((clips, labels)).batch(batch)
 
 
-@pytest.mark.parametrize("loss", ["standard", "text"])
+@pytest.mark.parametrize("loss", ["standard", pytest.param("text", marks=pytest.mark.slow)])
 def test_video_gan_one_step_moves_both_players(loss):
     generator = build_video_generator(
         num_classes=3, latent_dim=8, num_frames=4, image_size=(8, 8), filters=16, motion_units=8
