@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 from helpers import vlm_tf
 
-from vlm_tf.bench import FrameGenerator, measure_decode_ceiling, measure_matmul_gflops
+from vlm_tf.bench import measure_decode_ceiling, measure_matmul_gflops
+from vlm_tf.bench_peers import FrameGenerator
 from vlm_tf.data.pipeline import probe_files
 from vlm_tf.data.splits import index_directory
 
