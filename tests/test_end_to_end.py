@@ -30,6 +30,13 @@ def test_quickstart_reaches_90_percent_and_exports(tmp_path):
     assert again.returncode == 0 and "already holds a finished run" in again.stdout
 
 
+@pytest.fixture(scope="module")
+def camera_data(tmp_path_factory):
+    """The foreign footage, written once for every model trained on it."""
+    root = tmp_path_factory.mktemp("camera")
+    return write_camera_motion_dataset(root, train_per_class=24, test_per_class=8, seed=0)
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize(
     "model, chances",
@@ -49,13 +56,11 @@ def test_quickstart_reaches_90_percent_and_exports(tmp_path):
     ],
     ids=["default", "cnn_lstm_bn_gap", "video_transformer"],
 )
-def test_train_learns_foreign_camera_motion_videos(tmp_path, model, chances):
+def test_train_learns_foreign_camera_motion_videos(camera_data, tmp_path, model, chances):
     """H.264 / VP9 / MPEG-4 from FFmpeg, four sizes, 15-30 fps, 20-45 frames, 24 training clips per
     class.
     """
-    data = write_camera_motion_dataset(
-        tmp_path / "camera", train_per_class=24, test_per_class=8, seed=0
-    )
+    data = camera_data
     done = vlm_tf(
         "train", data, "--out", tmp_path / "run", "--quiet", *(["--model", model] if model else [])
     )
