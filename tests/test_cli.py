@@ -108,6 +108,11 @@ def cli_run(tmp_path_factory):
         "4",
         "--size",
         "32",
+        # Fixed: `auto` would first measure the model (tests/training/test_runtime.py tests that).
+        "--precision",
+        "float32",
+        "--jit",
+        "off",
         "--quiet",
     )
     assert done.returncode == 0, done.stderr
@@ -159,6 +164,7 @@ def test_evaluate_averages_views(cli_run):
     )
 
 
+@pytest.mark.slow
 def test_predict_and_export(cli_run):
     video = next((cli_run / "data" / "test" / "move_left").glob("*.mp4"))
     done = vlm_tf("predict", cli_run / "run", video, "--json", "--top", "2")
