@@ -19,7 +19,6 @@ from __future__ import annotations
 import dataclasses
 import os
 
-import cv2
 import keras
 import numpy as np
 import tensorflow as tf
@@ -35,7 +34,7 @@ from vlm_tf.models.detection import detect_clip, detection_loss
 from vlm_tf.models.registry import get_model_spec
 from vlm_tf.tasks.base import Report, Task, TaskData, skipped_lines
 from vlm_tf.tracking import IoUTracker, suppress_overlaps
-from vlm_tf.visualize import clip_montage, draw_boxes
+from vlm_tf.visualize import clip_montage, draw_boxes, enlarge
 
 BASELINE_FILE = "baseline.json"
 TRACKING_FILE = "tracking.json"
@@ -241,13 +240,8 @@ class DetectionScores(keras.callbacks.Callback):
             boxes, box_scores, classes = detections[0][t]
             keep = box_scores >= self.threshold
             # Four times larger, so the captions can be read.
-            frame = cv2.resize(
-                np.asarray(self.clips[0][t], np.uint8),
-                None,
-                fx=4,
-                fy=4,
-                interpolation=cv2.INTER_NEAREST,
-            )
+            clip = np.asarray(self.clips[0])
+            frame = enlarge(clip[t : t + 1], (4 * clip.shape[1], 4 * clip.shape[2]))[0]
             frame = draw_boxes(frame, self.truths[0][t][0] * 4, colour=(0, 255, 0))
             frames.append(
                 draw_boxes(

@@ -364,7 +364,7 @@ def write_restored_video(
                 }
         report["baseline"] = best
     if side_by_side:
-        shown = np.repeat(np.repeat(frames, scale, axis=1), scale, axis=2)
+        shown = enlarge(frames, restored.shape[1:3])
         restored = np.concatenate([shown, restored], axis=2)
     write_video(out, restored, fps=fps or info.fps or DEFAULT_FPS)
     return report

@@ -147,11 +147,13 @@ def train(data_dir, run_dir, config=None, *, verbose=1, profile=False, cache=Non
     chief_run_dir = run_dir
     if not distribution.is_chief:
         run_dir = distribution.scratch_dir(run_dir)
-    splits = task_class(spec.name, config).split(data_dir)
+    task = task_class(spec.name, config)
+    splits = task.split(data_dir)
     resumed = _check_run_dir(run_dir, config)
     config, execution = _settle_execution(
-        config, run_dir, task_class(spec.name, config), splits, resumed, verbose, distribution
+        config, run_dir, task, splits, resumed, verbose, distribution
     )
+    # The run's task holds the config as settled (precision and XLA no longer `auto`).
     task = task_class(spec.name, config)
     previous_policy = keras.mixed_precision.global_policy()
     # After the measurement, which builds models of its own: the seed fixes
