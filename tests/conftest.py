@@ -16,7 +16,28 @@ def pytest_addoption(parser):
     )
 
 
+# Under pytest-xdist whole modules go to one worker each (`--dist loadscope`, pyproject.toml), so a
+# module's fixtures are built once, and modules are handed out in collection order. The modules
+# holding the minutes-long acceptance runs go first, so that the workers finish together.
+LONGEST_FIRST = (
+    "test_end_to_end.py",
+    "test_generation.py",
+    "test_notebooks.py",
+    "test_detection.py",
+    "test_restoration.py",
+)
+
+
+def pytest_xdist_auto_num_workers(config):
+    """`-n auto` (pyproject.toml): a worker per core, at most four. Each worker is a TensorFlow
+    process training its own models; more than four cost memory without finishing sooner here.
+    """
+    return max(1, min(os.cpu_count() or 1, 4))
+
+
 def pytest_collection_modifyitems(config, items):
+    rank = {name: i for i, name in enumerate(LONGEST_FIRST)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))
     if config.getoption("--runslow"):
         return
     skip = pytest.mark.skip(reason="slow: run with --runslow")
