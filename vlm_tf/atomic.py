@@ -1,4 +1,4 @@
-"""Writes that a killed process cannot leave half done.
+"""Writes that a killed process cannot leave half done, and one writer per folder.
 
 Everything a run or an export writes for later use (checkpoints, the final
 model, JSON files, SavedModel folders) is written under a temporary name
@@ -10,11 +10,16 @@ again after a SIGKILL, sees either the old file or the new one, never part.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import json
 import os
 import shutil
 
+from vlm_tf.errors import CannotFinish
+
 PARTIAL_PREFIX = ".partial-"
+# The file in a folder whose OS lock marks the folder's one writer.
+LOCK_FILE = ".lock"
 
 
 @contextlib.contextmanager
@@ -35,6 +40,11 @@ def replacing(path):
     try:
         yield temporary
         os.replace(temporary, path)
+    except OSError as error:
+        if error.filename is not None or error.errno is None:
+            raise
+        # A full disk says "[Errno 28] No space left on device" and no more: name the file.
+        raise OSError(error.errno, error.strerror, path) from error
     finally:
         _remove(temporary)
 
@@ -44,6 +54,28 @@ def _remove(path):
         shutil.rmtree(path)
     elif os.path.lexists(path):
         os.remove(path)
+
+
+def remove_partials(folder):
+    """Removes the temporaries of `replacing` that killed writers left anywhere under `folder`.
+
+    Only for a folder whose lock is held (`exclusive`): then no live process
+    is writing one of them.
+    """
+    for parent, names, files in os.walk(folder):
+        for name in [*names, *files]:
+            if name.startswith(PARTIAL_PREFIX):
+                _remove(os.path.join(parent, name))
+        names[:] = [name for name in names if not name.startswith(PARTIAL_PREFIX)]
+
+
+def contents(folder):
+    """The names in `folder` other than the lock file and killed writers' temporaries."""
+    return [
+        name
+        for name in os.listdir(folder)
+        if name != LOCK_FILE and not name.startswith(PARTIAL_PREFIX)
+    ]
 
 
 def save_model(model, path):
@@ -67,3 +99,50 @@ def write_json(path, obj):
 def read_json(path):
     with open(path, encoding="utf-8") as f:
         return json.load(f)
+
+
+class FolderInUse(CannotFinish):
+    """Another live process holds the folder's lock."""
+
+
+@contextlib.contextmanager
+def exclusive(folder):
+    """Holds the OS lock (`fcntl.flock`) of `folder/.lock` for the block: one writer per folder.
+
+    The lock is the kernel's and dies with its process, so the lock file a
+    killed writer leaves behind is simply taken by the next one. While it
+    is held, a second `exclusive(folder)` raises `FolderInUse` naming the
+    folder and the holder's process id. A folder this made and left holding
+    only the lock file is removed again, so a command that failed early
+    leaves nothing behind.
+    """
+    folder = os.fspath(folder)
+    made = not os.path.exists(folder)
+    os.makedirs(folder, exist_ok=True)
+    path = os.path.join(folder, LOCK_FILE)
+    while True:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 32, 0).decode("ascii", "replace").strip() or "unknown"
+            os.close(fd)
+            raise FolderInUse(
+                f"{folder} is being written by another process (pid {holder}); wait for it to "
+                "finish or choose another folder"
+            ) from None
+        # A writer that just finished may have removed the file this opened:
+        # the lock is only good on the file that is still at `path`.
+        if os.path.exists(path) and os.path.samestat(os.fstat(fd), os.stat(path)):
+            break
+        os.close(fd)
+    try:
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode("ascii"), 0)
+        yield
+    finally:
+        # A scratch folder its writer removed itself is gone already.
+        if made and os.path.isdir(folder) and os.listdir(folder) == [LOCK_FILE]:
+            os.remove(path)
+            os.rmdir(folder)
+        os.close(fd)

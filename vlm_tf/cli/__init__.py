@@ -23,7 +23,7 @@ import sys
 
 import vlm_tf
 from vlm_tf.cli import data, export, runs, tools, train
-from vlm_tf.cli.common import EXIT_INTERRUPTED, report_failure
+from vlm_tf.cli.common import EXIT_CLOSED_PIPE, EXIT_INTERRUPTED, report_failure
 
 COMMAND_GROUPS = (data, train, runs, export, tools)
 
@@ -52,6 +52,10 @@ def main(argv=None):
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     try:
         args.func(args)
+    except BrokenPipeError:
+        # Python would complain again when it flushes stdout at exit.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_CLOSED_PIPE
     except KeyboardInterrupt:
         print("vlm-tf: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED

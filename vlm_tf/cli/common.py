@@ -11,13 +11,20 @@ import tempfile
 import traceback
 
 import vlm_tf
+from vlm_tf.errors import CannotFinish
 
 # A bad argument, a missing or unreadable file, a folder that would be
 # overwritten: the user can fix it (argparse's own errors exit 2 too).
 EXIT_USER_ERROR = 2
 # An exception nobody meant to raise: a bug in vlm_tf or below it.
 EXIT_BUG = 1
+# A command that cannot finish although its input was fine (`CannotFinish`:
+# another process writes the run, training diverged), said in one line.
+EXIT_FAILED = 1
 EXIT_INTERRUPTED = 130
+# The reader of our output went away (`vlm-tf evaluate ... | head -1`): the
+# status of a process ended by SIGPIPE, without a word.
+EXIT_CLOSED_PIPE = 141
 
 
 class CommandError(Exception):
@@ -82,6 +89,9 @@ def report_failure(error, *, debug):
     """Prints one line for `error` on stderr and returns the exit code; a bug's traceback goes to a
     file (and to stderr with `debug`).
     """
+    if isinstance(error, CannotFinish):
+        print(f"vlm-tf: {one_line(error)}", file=sys.stderr)
+        return EXIT_FAILED
     if is_user_error(error):
         message = (
             getattr(error, "message", None)

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 
+from vlm_tf import atomic
 from vlm_tf.cli.common import CommandError, fraction, positive_float, positive_int, say, unit_float
 from vlm_tf.compression import QUANTIZE_MODES
 from vlm_tf.models.registry import model_names
@@ -17,7 +19,8 @@ def export_run(run_dir, out, *, export_format="saved_model", quantize="none", da
     if export_format == "tflite":
         from vlm_tf.compression.quantize import quantize_run
 
-        path = quantize_run(run_dir, quantize, out=out, data_dir=data_dir)
+        with _writing_into(run_dir, out):
+            path = quantize_run(run_dir, quantize, out=out, data_dir=data_dir)
         say(
             f"TFLite: {path} ({os.path.getsize(path) / 1e6:.2f} MB, quantization {quantize}; "
             "takes uint8 frames (1, time, height, width, 3), returns float32 probabilities)"
@@ -31,11 +34,29 @@ def export_run(run_dir, out, *, export_format="saved_model", quantize="none", da
     if os.path.exists(out) and (not os.path.isdir(out) or os.listdir(out)):
         raise CommandError(f"{out} already exists; choose another --out or remove it")
     run = load_run(run_dir)
-    if export_format == "preset":
-        say(f"backbone preset: {out} ({run.task_object().export_preset(run, out)})")
-    else:
-        say(f"SavedModel: {out} ({run.task_object().export(run, out)})")
+    with _writing_into(run_dir, out):
+        if export_format == "preset":
+            say(f"backbone preset: {out} ({run.task_object().export_preset(run, out)})")
+        else:
+            say(f"SavedModel: {out} ({run.task_object().export(run, out)})")
     return out
+
+
+@contextlib.contextmanager
+def _writing_into(run_dir, out):
+    """Holds the run's lock while an export writes inside the run folder (where `out` is None or
+    points); an export elsewhere only reads the run.
+    """
+    inside = out is None or os.path.commonpath(
+        [os.path.abspath(run_dir), os.path.abspath(out)]
+    ) == os.path.abspath(run_dir)
+    if not inside or not os.path.isdir(run_dir):
+        yield
+        return
+    with atomic.exclusive(run_dir):
+        # A killed export's half-written folder is nobody's now.
+        atomic.remove_partials(run_dir)
+        yield
 
 
 def cmd_export(args):

@@ -85,9 +85,11 @@ def quantize_run(run_dir, quantize, *, out=None, data_dir=None):
 
     `quantize` is one of `QUANTIZE_MODES`.
 
-    `out` defaults to `tflite_path(run_dir, quantize)`; a file already there
-    is replaced, through a temporary file, so a killed export leaves the old
-    file or the new one, never part of one. `int8` calibrates on
+    `out` defaults to `tflite_path(run_dir, quantize)`, inside the run, where
+    an earlier export of the same run is replaced through a temporary file
+    (a killed export leaves the old file or the new one, never part of
+    one). An `out` that is given and already exists is refused: it may be
+    anything. `int8` calibrates on
     `read_calibration_clips(run, data_dir)`; `data_dir` is refused for the
     other modes, which read no data.
     """
@@ -98,6 +100,11 @@ def quantize_run(run_dir, quantize, *, out=None, data_dir=None):
     if data_dir is not None and quantize != "int8":
         raise ValueError(
             f"a data folder (--data) calibrates int8 only; received it with quantize {quantize!r}"
+        )
+    if out is not None and os.path.lexists(out):
+        raise FileExistsError(
+            f"{os.fspath(out)} already exists; expected the path of a new .tflite file (choose "
+            "another --out or remove it)"
         )
     out = tflite_path(run_dir, quantize) if out is None else os.fspath(out)
     if os.path.isdir(out):

@@ -76,8 +76,12 @@ def _open(path, decoder_threads=None):
     faster on one thread, and a 720p MPEG-4 one as fast; docs/benchmarks.md).
     """
     path = os.fspath(path)
-    if not os.path.exists(path):
-        raise VideoReadError(path, "file not found")
+    try:
+        os.stat(path)
+    except OSError as error:
+        # "file not found", or what else stat said: a symlink loop, a folder without permission.
+        reason = "file not found" if isinstance(error, FileNotFoundError) else error.strerror
+        raise VideoReadError(path, reason) from None
     if not os.path.isfile(path):
         raise VideoReadError(path, "not a regular file")
     if os.path.getsize(path) == 0:

@@ -4,6 +4,7 @@ cannot spoil, a profiler trace.
 
 from __future__ import annotations
 
+import math
 import os
 import shutil
 import time
@@ -12,6 +13,7 @@ import keras
 import tensorflow as tf
 
 from vlm_tf import atomic
+from vlm_tf.errors import CannotFinish
 
 
 class TrainingThroughput(keras.callbacks.Callback):
@@ -44,6 +46,34 @@ class TrainingThroughput(keras.callbacks.Callback):
         )
         if logs is not None:
             logs["train_clips_per_s"] = self.num_clips / seconds
+
+
+class TrainingDiverged(CannotFinish):
+    """A loss became NaN or infinite: the run cannot learn from here with these settings."""
+
+
+class StopOnNonFiniteLoss(keras.callbacks.Callback):
+    """Raises `TrainingDiverged`, naming the epoch and step, at the first batch whose loss is not
+    finite.
+
+    Keras' `TerminateOnNaN` only stops training, after which the epoch's end
+    still runs: its row, a "best" model and a backup of NaN weights would be
+    written and the run would report success. Raising instead leaves the
+    run folder as the last good epoch left it, resumable from there. Every
+    logged loss counts (`loss`, a GAN's `d_loss` and `g_loss`).
+    """
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epoch = epoch
+
+    def on_train_batch_end(self, batch, logs=None):
+        for name, value in (logs or {}).items():
+            if name.endswith("loss") and not math.isfinite(float(value)):
+                raise TrainingDiverged(
+                    f"training diverged: {name} was {float(value)} at epoch {self.epoch + 1}, "
+                    f"step {batch + 1}; the run folder keeps the epochs before it (a lower "
+                    "--learning-rate in a new --out folder usually helps)"
+                )
 
 
 class SaveModel(keras.callbacks.Callback):

@@ -166,20 +166,30 @@ def read_history(run_dir):
 
 
 def trim_history(run_dir, epochs):
-    """Keeps only the first `epochs` epochs in the run's `history.csv`.
+    """Keeps only the whole rows of the first `epochs` epochs in the run's `history.csv`.
 
     A run killed after an epoch's row was written but before its state was
     backed up repeats that epoch when resumed; without this the epoch would
-    appear twice.
+    appear twice. A kill can also leave the file empty (killed in epoch 1,
+    after CSVLogger opened it) or end it in half a row (killed while
+    writing): a row counts only when its line is complete, and a file with
+    no header is started again.
     """
     path = os.path.join(run_dir, HISTORY_FILE)
     if not os.path.isfile(path):
         return
     with open(path, newline="", encoding="utf-8") as f:
-        reader = csv.DictReader(f)
-        fields, rows = reader.fieldnames, [row for row in reader if int(row["epoch"]) < epochs]
+        lines = [line for line in f if line.endswith("\n")]
+    fields = next(csv.reader(lines[:1]), [])
+    if "epoch" not in fields:
+        os.remove(path)
+        return
+    kept = [lines[0]]
+    for line in lines[1:]:
+        cells = next(csv.reader([line]), [])
+        epoch = cells[fields.index("epoch")] if len(cells) == len(fields) else ""
+        if epoch.isdigit() and int(epoch) < epochs:
+            kept.append(line)
     with replacing(path) as temporary:
         with open(temporary, "w", newline="", encoding="utf-8") as f:
-            writer = csv.DictWriter(f, fieldnames=fields)
-            writer.writeheader()
-            writer.writerows(rows)
+            f.writelines(kept)

@@ -34,7 +34,13 @@ from vlm_tf import atomic
 from vlm_tf.tasks import task_of_model
 from vlm_tf.training import config as run_files
 from vlm_tf.training import distribute, runtime
-from vlm_tf.training.callbacks import ProfileSteps, ResumableBackup, SaveModel, TrainingThroughput
+from vlm_tf.training.callbacks import (
+    ProfileSteps,
+    ResumableBackup,
+    SaveModel,
+    StopOnNonFiniteLoss,
+    TrainingThroughput,
+)
 from vlm_tf.training.config import RunConfig
 
 
@@ -80,7 +86,7 @@ def _check_run_dir(run_dir, config):
                 "rerun with its settings to resume, or choose a new --out folder"
             )
         return True
-    if os.path.isdir(run_dir) and os.listdir(run_dir):
+    if os.path.isdir(run_dir) and atomic.contents(run_dir):
         raise ValueError(
             f"{run_dir} is not empty and holds no vlm-tf run; choose a new --out folder"
         )
@@ -149,43 +155,48 @@ def train(data_dir, run_dir, config=None, *, verbose=1, profile=False, cache=Non
         run_dir = distribution.scratch_dir(run_dir)
     task = task_class(spec.name, config)
     splits = task.split(data_dir)
-    resumed = _check_run_dir(run_dir, config)
-    config, execution = _settle_execution(
-        config, run_dir, task, splits, resumed, verbose, distribution
-    )
-    # The run's task holds the config as settled (precision and XLA no longer `auto`).
-    task = task_class(spec.name, config)
-    previous_policy = keras.mixed_precision.global_policy()
-    # After the measurement, which builds models of its own: the seed fixes
-    # the run's weights and data order whatever was measured.
-    runtime.configure(seed=config.seed, precision=config.precision)
-    try:
-        extras = RunExtras(
-            callbacks=(ProfileSteps(os.path.join(run_dir, run_files.LOG_DIR, "profile")),)
-            if profile
-            else (),
-            cache=cache,
-            distribution=distribution,
+    # Refused before the lock is taken, so that an unrelated folder is left untouched.
+    _check_run_dir(run_dir, config)
+    with atomic.exclusive(run_dir):
+        # Under the lock, what a killed writer left half-written is nobody's.
+        atomic.remove_partials(run_dir)
+        resumed = _check_run_dir(run_dir, config)
+        config, execution = _settle_execution(
+            config, run_dir, task, splits, resumed, verbose, distribution
         )
-        result = _fit(task, data_dir, run_dir, splits, resumed, verbose, extras)
-        atomic.write_json(
-            os.path.join(run_dir, run_files.EXECUTION_FILE),
-            {**execution.to_dict(), **distribution.to_dict()},
-        )
-        distribute.barrier(distribution)
-        if not distribution.is_chief:
-            # The chief's run folder is the run; this worker's copy only held its backup.
-            shutil.rmtree(run_dir)
-            result = dataclasses.replace(
-                result,
-                run_dir=chief_run_dir,
-                model_path=os.path.join(chief_run_dir, run_files.MODEL_FILE),
+        # The run's task holds the config as settled (precision and XLA no longer `auto`).
+        task = task_class(spec.name, config)
+        previous_policy = keras.mixed_precision.global_policy()
+        # After the measurement, which builds models of its own: the seed fixes
+        # the run's weights and data order whatever was measured.
+        runtime.configure(seed=config.seed, precision=config.precision)
+        try:
+            extras = RunExtras(
+                callbacks=(ProfileSteps(os.path.join(run_dir, run_files.LOG_DIR, "profile")),)
+                if profile
+                else (),
+                cache=cache,
+                distribution=distribution,
             )
-        return dataclasses.replace(result, execution=execution)
-    finally:
-        # The dtype policy is process-wide; models built after this run
-        # (in a notebook, say) get the caller's policy back.
-        keras.mixed_precision.set_global_policy(previous_policy)
+            result = _fit(task, data_dir, run_dir, splits, resumed, verbose, extras)
+            atomic.write_json(
+                os.path.join(run_dir, run_files.EXECUTION_FILE),
+                {**execution.to_dict(), **distribution.to_dict()},
+            )
+            distribute.barrier(distribution)
+            if not distribution.is_chief:
+                # The chief's run folder is the run; this worker's copy only held its backup.
+                shutil.rmtree(run_dir)
+                result = dataclasses.replace(
+                    result,
+                    run_dir=chief_run_dir,
+                    model_path=os.path.join(chief_run_dir, run_files.MODEL_FILE),
+                )
+            return dataclasses.replace(result, execution=execution)
+        finally:
+            # The dtype policy is process-wide; models built after this run
+            # (in a notebook, say) get the caller's policy back.
+            keras.mixed_precision.set_global_policy(previous_policy)
 
 
 def _fit(task, data_dir, run_dir, splits, resumed, verbose, extras):
@@ -215,6 +226,7 @@ def _fit(task, data_dir, run_dir, splits, resumed, verbose, extras):
         # First, with the task's figures after it, so the loggers and the
         # best-model choice see them in the epoch's logs; the clock stops
         # before a worker's own validation starts.
+        StopOnNonFiniteLoss(),
         TrainingThroughput(data.num_clips),
         *task.metric_callbacks(data, log_dir),
         SaveModel(
