@@ -10,8 +10,7 @@ from helpers import vlm_tf
 
 from vlm_tf.bench import measure_decode_ceiling, measure_matmul_gflops
 from vlm_tf.bench_peers import FrameGenerator
-from vlm_tf.data.pipeline import probe_files
-from vlm_tf.data.splits import index_directory
+from vlm_tf.data.splits import index_directory, probe_files
 
 KEYS = (
     "pipeline_clips_per_s",

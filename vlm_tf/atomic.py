@@ -10,6 +10,7 @@ again after a SIGKILL, sees either the old file or the new one, never part.
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import json
 import os
@@ -54,6 +55,19 @@ def _remove(path):
         shutil.rmtree(path)
     elif os.path.lexists(path):
         os.remove(path)
+
+
+def require_space(path, nbytes):
+    """Raises the full disk's OSError, naming `path`, unless its disk has `nbytes` free.
+
+    For writers that cannot meet a full disk gracefully: h5py, under Keras'
+    `save_weights`, ends the whole process with a segmentation fault when a
+    write fails for want of space.
+    """
+    folder = os.path.dirname(os.path.abspath(path))
+    os.makedirs(folder, exist_ok=True)
+    if shutil.disk_usage(folder).free < nbytes:
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), os.fspath(path))
 
 
 def remove_partials(folder):

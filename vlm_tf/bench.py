@@ -133,8 +133,8 @@ def bench_pipeline(folder, *, passes):
 
     On every video in `folder`, best of `passes` each.
     """
-    from vlm_tf.data.pipeline import probe_files, video_dataset_from_directory
-    from vlm_tf.data.splits import index_directory
+    from vlm_tf.data.pipeline import video_dataset_from_directory
+    from vlm_tf.data.splits import index_directory, probe_files
 
     paths, labels, _ = index_directory(folder)
     counts, _ = probe_files(paths)

@@ -18,6 +18,7 @@ import keras
 import vlm_tf.layers  # noqa: F401
 import vlm_tf.metrics.image  # noqa: F401
 from vlm_tf import atomic
+from vlm_tf.data.names import check_name
 from vlm_tf.metrics.classification import frechet_distance
 from vlm_tf.tasks import get_task_spec, task_of_model
 from vlm_tf.tasks.classify import (
@@ -83,7 +84,11 @@ class Run:
 
 
 def load_run(run_dir):
-    """Loads `RUN_DIR/model.keras` with its config and class names."""
+    """Loads `RUN_DIR/model.keras` with its config and class names.
+
+    Raises a one-line ValueError for a class name in `config.json` that is
+    not one file name (`vlm_tf.data.names.check_name`).
+    """
     run_dir = os.fspath(run_dir)
     model_path = os.path.join(run_dir, run_files.MODEL_FILE)
     config_path = os.path.join(run_dir, run_files.CONFIG_FILE)
@@ -93,10 +98,20 @@ def load_run(run_dir):
                 f"{path}: not found (is {run_dir} a finished `vlm-tf train` run?)"
             )
     saved = atomic.read_json(config_path)
+    class_names = saved["class_names"]
+    if not isinstance(class_names, list):
+        raise ValueError(
+            f"{config_path}: class_names is a {type(class_names).__name__}; expected a list of "
+            "class names"
+        )
+    # Class names become folders (`generate`'s OUT/<class>, `evaluate`'s DATA_DIR/<class>), and a
+    # run folder may be someone else's download.
+    for name in class_names:
+        check_name(name, source=config_path, what="class name")
     return Run(
         run_dir,
         RunConfig.from_dict(saved["run"]),
-        list(saved["class_names"]),
+        class_names,
         keras.models.load_model(model_path),
     )
 

@@ -14,21 +14,8 @@ from vlm_tf.data import read_frames
 from vlm_tf.data.decode import VideoReadError
 
 
-@pytest.fixture
-def small_disk(tmp_path):
-    """A 64 KiB tmpfs: a disk that fills. Mounting needs root, as CI and this machine have."""
-    disk = tmp_path / "disk"
-    disk.mkdir()
-    mounted = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(disk)], capture_output=True
-    )
-    if mounted.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here: {mounted.stderr.decode().strip()}")
-    yield disk
-    subprocess.run(["umount", str(disk)], check=True)
-
-
 def test_a_full_disk_error_names_the_file_and_leaves_nothing(small_disk):
+    small_disk = small_disk(64 * 1024)
     path = small_disk / "history.json"
     with pytest.raises(OSError, match="No space left on device") as raised:
         atomic.write_json(path, {"rows": ["x" * 1000] * 200})
@@ -46,6 +33,7 @@ def test_tflite_export_refuses_a_file_it_did_not_write(classify_run, tmp_path):
 
 
 def test_tflite_export_into_a_full_disk_names_the_file(classify_run, small_disk):
+    small_disk = small_disk(64 * 1024)
     out = small_disk / "model.tflite"
     done = vlm_tf("export", classify_run[0], "--format", "tflite", "--out", out)
     assert done.returncode == 2
@@ -75,3 +63,26 @@ def test_a_closed_pipe_ends_the_command_quietly(tmp_path):
     # Progress lines go to stderr; no error, no traceback follows them.
     assert done.returncode == 141, done.stderr
     assert "vlm-tf" not in done.stderr and "Error" not in done.stderr, done.stderr
+
+
+def test_impossible_training_settings_are_refused_before_they_cost_memory(tiny_dataset, tmp_path):
+    common = ["--epochs", "1", "--quiet", "--jit", "off"]
+    for setting, needle in (
+        (["--size", "100000"], "100000x100000"),
+        (["--batch-size", "99999999999"], "batches of 99999999999 clips"),
+        # The clips alone fit here; what the model keeps of 20000 frames for its backward pass
+        # does not (over 400 GiB for this model).
+        (["--frames", "20000", "--model", "cnn_lstm_bn_gap"], "activations"),
+    ):
+        out = tmp_path / "run"
+        done = vlm_tf("train", tiny_dataset, "--out", out, *common, *setting)
+        assert done.returncode == 2, done.stderr[-3000:]
+        assert_one_line_error(done, needle, "GiB available")
+        assert not out.exists()
+
+
+def test_views_no_batch_can_hold_are_refused(classify_run, tiny_dataset):
+    """It used to print "accuracy 0.000 on 0 videos" and exit 0."""
+    done = vlm_tf("evaluate", classify_run[0], tiny_dataset / "test", "--views", "1000000")
+    assert done.returncode == 2
+    assert_one_line_error(done, "1000000 clip(s)", "GiB available")

@@ -1,5 +1,6 @@
 """A run folder survives any interruption and has one writer: real processes killed at chosen
-points of `vlm-tf train`, then the same command again.
+points of `vlm-tf train`, then the same command again, which must end with the weights of a run
+that was never interrupted (deterministic ops on).
 """
 
 import os
@@ -9,10 +10,12 @@ import sys
 import textwrap
 import time
 
+import numpy as np
 import pytest
 from helpers import assert_one_line_error, vlm_tf
 
 from vlm_tf import atomic
+from vlm_tf.inference import load_run
 from vlm_tf.training import config as run_files
 
 # `vlm-tf train` in a child that signals itself at a chosen point: the kill is
@@ -87,9 +90,19 @@ def _train_args(data, run_dir, *extra):
         "float32",
         "--jit",
         "off",
+        "--deterministic",
         "--quiet",
         *extra,
     ]
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(tiny_dataset, tmp_path_factory):
+    """The run every interrupted one must end as: the same command, never stopped."""
+    run_dir = tmp_path_factory.mktemp("uninterrupted") / "run"
+    done = vlm_tf("train", *_train_args(tiny_dataset, run_dir))
+    assert done.returncode == 0, done.stderr[-3000:]
+    return run_dir
 
 
 def _signalled(point, epoch, signame, data, run_dir, **popen):
@@ -99,6 +112,19 @@ def _signalled(point, epoch, signame, data, run_dir, **popen):
     if popen:
         return subprocess.Popen(command, env=env, **popen)
     return subprocess.run(command, env=env, capture_output=True, text=True)
+
+
+def _assert_finished_as(run_dir, uninterrupted):
+    """`run_dir` is a whole finished run, with the weights and history of `uninterrupted`."""
+    _assert_whole_finished_run(run_dir)
+    weights = load_run(run_dir).model.get_weights()
+    expected = load_run(uninterrupted).model.get_weights()
+    for got, want in zip(weights, expected):
+        np.testing.assert_array_equal(got, want)
+    for got, want in zip(run_files.read_history(run_dir), run_files.read_history(uninterrupted)):
+        # Everything but the clock.
+        del got["train_clips_per_s"], want["train_clips_per_s"]
+        assert got == want
 
 
 def _assert_whole_finished_run(run_dir):
@@ -124,7 +150,9 @@ def test_history_keeps_only_whole_rows_of_backed_up_epochs(tmp_path):
         assert [row["epoch"] for row in run_files.read_history(tmp_path)] == epochs, text
 
 
-def test_a_run_killed_in_its_first_epoch_finishes_when_run_again(tiny_dataset, tmp_path):
+def test_a_run_killed_in_its_first_epoch_finishes_when_run_again(
+    tiny_dataset, tmp_path, uninterrupted
+):
     """Killed there, a run used to leave an empty history.csv that every later attempt crashed
     on.
     """
@@ -135,7 +163,7 @@ def test_a_run_killed_in_its_first_epoch_finishes_when_run_again(tiny_dataset, t
     done = vlm_tf("train", *_train_args(tiny_dataset, run_dir))
     assert done.returncode == 0, done.stderr[-3000:]
     assert "resumed and finished" in done.stdout
-    _assert_whole_finished_run(run_dir)
+    _assert_finished_as(run_dir, uninterrupted)
 
 
 @pytest.mark.slow
@@ -150,7 +178,7 @@ def test_a_run_killed_in_its_first_epoch_finishes_when_run_again(tiny_dataset, t
     ],
 )
 def test_a_run_killed_anywhere_finishes_when_run_again(
-    tiny_dataset, tmp_path, point, epoch, signame
+    tiny_dataset, tmp_path, uninterrupted, point, epoch, signame
 ):
     run_dir = tmp_path / "run"
     killed = _signalled(point, epoch, signame, tiny_dataset, run_dir)
@@ -159,7 +187,23 @@ def test_a_run_killed_anywhere_finishes_when_run_again(
     assert killed.returncode == expected, killed.stderr[-2000:]
     done = vlm_tf("train", *_train_args(tiny_dataset, run_dir))
     assert done.returncode == 0, done.stderr[-3000:]
-    _assert_whole_finished_run(run_dir)
+    _assert_finished_as(run_dir, uninterrupted)
+
+
+@pytest.mark.slow
+def test_a_run_stopped_by_a_full_disk_finishes_once_there_is_room(
+    tiny_dataset, small_disk, uninterrupted
+):
+    # Room for the run's header, logs and first best model; not for its first backup as well.
+    disk = small_disk(2 * 1024 * 1024)
+    run_dir = disk / "run"
+    done = vlm_tf("train", *_train_args(tiny_dataset, run_dir))
+    assert done.returncode == 2, done.stderr[-3000:]
+    assert_one_line_error(done, "No space left on device", str(run_dir))
+    small_disk.grow(disk, 64 * 1024 * 1024)
+    done = vlm_tf("train", *_train_args(tiny_dataset, run_dir))
+    assert done.returncode == 0, done.stderr[-3000:]
+    _assert_finished_as(run_dir, uninterrupted)
 
 
 def test_a_second_writer_is_refused_and_a_dead_ones_lock_taken_over(tiny_dataset, tmp_path):

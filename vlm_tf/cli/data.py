@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import shlex
 import sys
 
-from vlm_tf.cli.common import positive_int, say
+from vlm_tf.cli.common import CommandError, positive_int, say
 from vlm_tf.data import synthetic
 from vlm_tf.data.detection import DEFAULT_DETECTION_VIDEOS
 
@@ -45,6 +47,46 @@ def make_classification_data(out_dir, *, videos_per_class, frames, size, seed):
         "videos per class)"
     )
     return manifest
+
+
+def make_data_command(out_dir, manifest):
+    """The `vlm-tf make-data` command that writes the dataset of `manifest` into `out_dir`.
+
+    None for a manifest no make-data option set writes.
+    """
+    if manifest.get("generator") == "vlm_tf.data.detection":
+        options = ["--task", "detect", "--videos", manifest.get("videos")]
+    elif manifest.get("generator") == "vlm_tf.data.synthetic":
+        options = ["--videos-per-class", manifest.get("videos_per_class")]
+    else:
+        return None
+    options += ["--frames", manifest.get("num_frames"), "--size", manifest.get("size")]
+    options += ["--seed", manifest.get("seed")]
+    if None in options:
+        return None
+    return shlex.join(["vlm-tf", "make-data", out_dir, *map(str, options)])
+
+
+def refuse_unfinished_dataset(data_dir):
+    """Raises a one-line CommandError if `data_dir`'s `dataset.json` says make-data stopped early.
+
+    Such a folder lacks videos of whole classes or splits (a full disk, a
+    kill): a run would train or score on part of it without a word.
+    """
+    unfinished = synthetic.unfinished_manifest(data_dir)
+    if unfinished is None:
+        return
+    path, manifest = unfinished
+    command = make_data_command(os.path.dirname(path), manifest)
+    finish = (
+        f"finish it with `{command}` (it writes the dataset again from the start)"
+        if command
+        else "finish writing it"
+    )
+    raise CommandError(
+        f"{path}: the dataset is incomplete (make-data stopped before the end); {finish}, or pass "
+        "--allow-incomplete to use the videos there are"
+    )
 
 
 def cmd_make_data(args):

@@ -11,8 +11,10 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import sys
 
 from vlm_tf.cli.common import CommandError, positive_int, say
+from vlm_tf.cli.data import refuse_unfinished_dataset
 
 
 def views(text):
@@ -30,6 +32,9 @@ def print_report(report, as_json):
 
 
 def cmd_evaluate(args):
+    # Before TensorFlow is imported, so the refusal comes at once.
+    if not args.allow_incomplete:
+        refuse_unfinished_dataset(args.data_dir)
     from vlm_tf.inference import load_run
 
     run = load_run(args.run_dir)
@@ -110,6 +115,10 @@ def cmd_predict(args):
     from vlm_tf.inference import load_run, predict_videos
 
     results = predict_videos(load_run(args.run_dir), args.videos, top=args.top)
+    # On stderr: the label is still printed, and --json's output stays one object.
+    for result in results:
+        if "note" in result:
+            print(f"note: {result['note']}", file=sys.stderr)
     if args.json:
         say(json.dumps(results))
     else:
@@ -218,7 +227,18 @@ def _add_evaluate(commands):
     p.add_argument(
         "--strict",
         action="store_true",
-        help="stop at the first unreadable file instead of skipping it",
+        help=(
+            "stop at the first unreadable file (or class folder without videos) instead of "
+            "skipping it"
+        ),
+    )
+    p.add_argument(
+        "--allow-incomplete",
+        action="store_true",
+        help=(
+            "evaluate on a dataset whose dataset.json says make-data stopped before the end "
+            "(refused by default)"
+        ),
     )
     p.add_argument(
         "--views",
@@ -269,7 +289,13 @@ def _add_apply(commands):
 
 
 def _add_predict(commands):
-    p = commands.add_parser("predict", help="label and probabilities for each VIDEO")
+    p = commands.add_parser(
+        "predict",
+        help=(
+            "label and probabilities for each VIDEO (a still image or a one-frame video is "
+            "labelled too, with a note on stderr that it is not a clip)"
+        ),
+    )
     p.add_argument("run_dir", metavar="RUN_DIR")
     p.add_argument("videos", nargs="+", metavar="VIDEO")
     p.add_argument("--json", action="store_true", help="print one JSON list")

@@ -21,6 +21,7 @@ from vlm_tf.cli.common import (
     positive_int,
     say,
 )
+from vlm_tf.cli.data import refuse_unfinished_dataset
 from vlm_tf.models.registry import DEFAULT_MODEL, MODELS, default_model, get_model_spec, model_names
 from vlm_tf.tasks import TASKS, option_fields, task_of_model
 from vlm_tf.training.config import (
@@ -52,6 +53,7 @@ def run_config(args, *, model, options=None):
         augment=not args.no_augment,
         precision=args.precision,
         jit=args.jit,
+        deterministic=args.deterministic,
         options=options,
     )
 
@@ -84,6 +86,8 @@ def model_for_task(model, task):
 
 
 def cmd_train(args):
+    if not args.allow_incomplete:
+        refuse_unfinished_dataset(args.data_dir)
     model = model_for_task(args.model, args.task)
     options_class = task_of_model(model).options
     options = options_class(
@@ -102,6 +106,7 @@ def cmd_train(args):
         profile=args.profile,
         cache=args.cache,
         strategy=args.strategy,
+        strict=args.strict,
     )
     if args.profile:
         say(
@@ -225,6 +230,19 @@ def add_training_options(p, defaults):
     )
     p.add_argument("--seed", type=int, default=defaults.seed, help="(default: %(default)s)")
     p.add_argument("--no-augment", action="store_true", help="train without augmentation")
+    add_execution_options(p, defaults)
+
+
+def add_execution_options(p, defaults):
+    """How a run computes, not what it learns: determinism, precision, XLA."""
+    p.add_argument(
+        "--deterministic",
+        action="store_true",
+        help=(
+            "TensorFlow's deterministic ops: the same seed gives the same weights, and a run "
+            "killed and resumed ends as one that was not (slower)"
+        ),
+    )
     p.add_argument(
         "--precision",
         choices=PRECISIONS,
@@ -305,6 +323,22 @@ def _add_train(commands, defaults):
     add_training_options(p, defaults)
     add_task_options(p)
     p.add_argument("--quiet", action="store_true", help="no per-epoch output")
+    p.add_argument(
+        "--strict",
+        action="store_true",
+        help=(
+            "refuse to train, before the first step, if any file would be skipped (an unreadable "
+            "video, a DATA_DIR/val class folder without videos, a corrupt --cache file)"
+        ),
+    )
+    p.add_argument(
+        "--allow-incomplete",
+        action="store_true",
+        help=(
+            "train on a dataset whose dataset.json says make-data stopped before the end "
+            "(refused by default)"
+        ),
+    )
     p.add_argument(
         "--profile",
         action="store_true",

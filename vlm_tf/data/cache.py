@@ -9,10 +9,16 @@ would decode for those indices. The folder form outlives the process
 is named by the video's path, size and modification time and the frame
 size, so an edited video is decoded again, and it is written under a
 temporary name and renamed, so a killed run never leaves half a file.
+
+A file that is corrupt all the same (cut short by a failing disk,
+overwritten by another program) would fail every epoch and drop its video
+without a word; a dataset opening the cache removes it first
+(`discard_corrupt`), so the video is decoded again, and reports it.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 
@@ -44,6 +50,52 @@ class DecodedVideos:
         The same as `read_frames(path, indices, size)` returns.
         """
         return np.asarray(self._video(path)[np.asarray(indices, dtype=np.int64)])
+
+    def discard_corrupt(self, paths):
+        """Removes the files of `paths` that cannot serve their video, so it is decoded again.
+
+        A file is checked as `read` will open it: a uint8 `(T, H, W, 3)` array
+        at this frame size, whole. Returns `{"path", "reason"}` for each file
+        removed; in memory, there are none.
+        """
+        if self.where == MEMORY:
+            return []
+        discarded = []
+        for path in paths:
+            file = os.path.join(self.where, self._file_name(path))
+            if not os.path.isfile(file):
+                continue
+            problem = self._problem(file)
+            if problem is None:
+                continue
+            # Another worker of a distributed run may have removed it first.
+            with contextlib.suppress(FileNotFoundError):
+                os.remove(file)
+            discarded.append(
+                {
+                    "path": file,
+                    "reason": (
+                        f"corrupt cache file of {path} ({problem}); removed, the video is "
+                        "decoded again"
+                    ),
+                }
+            )
+        return discarded
+
+    def _problem(self, file):
+        """What is wrong with the cache file `file`, or None."""
+        with open(file, "rb") as f:
+            if f.read(len(np.lib.format.MAGIC_PREFIX)) != np.lib.format.MAGIC_PREFIX:
+                return "not a .npy file"
+        try:
+            frames = np.load(file, mmap_mode="r")
+        except (ValueError, EOFError) as error:
+            # Cut short in its header: EOFError; in its frames: ValueError.
+            return (str(error).strip() or type(error).__name__).splitlines()[0]
+        height, width = self.size
+        if frames.dtype != np.uint8 or frames.shape[1:] != (height, width, 3) or not len(frames):
+            return f"holds {frames.dtype} {frames.shape}, not uint8 (T, {height}, {width}, 3)"
+        return None
 
     def _decode(self, path):
         return read_frames(

@@ -34,6 +34,7 @@ import numpy as np
 
 from vlm_tf import atomic
 from vlm_tf.data.decode import write_video
+from vlm_tf.data.names import check_name
 from vlm_tf.data.synthetic import (
     _SHAPES,
     DATASET_FILE,
@@ -93,6 +94,8 @@ def read_boxes(path, *, num_frames=None):
             or not isinstance(entry.get("boxes"), list)
         ):
             raise ValueError(f'{where} must have a "label" string and a "boxes" list')
+        # Labels become a detect run's class names, which are folder names to the commands after.
+        check_name(entry["label"], source=path, what=f"objects[{k}].label")
         for i, box in enumerate(entry["boxes"]):
             if box is not None and not _valid_box(box):
                 raise ValueError(

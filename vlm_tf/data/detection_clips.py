@@ -110,12 +110,22 @@ class DetectionClips(keras.utils.PyDataset):
 
     In training, each video gives `num_frames` consecutive frames from a
     random start, flipped left-right half the time, in a new order every
-    epoch (seeded); otherwise its first `num_frames`. A video shorter than
-    `num_frames` repeats its last frame.
+    epoch (seeded by the seed and the epoch number, from `first_epoch` on, so
+    a resumed run sees what the uninterrupted one saw); otherwise its first
+    `num_frames`. A video shorter than `num_frames` repeats its last frame.
     """
 
     def __init__(
-        self, videos, class_names, *, num_frames, image_size, batch_size, training, seed=0
+        self,
+        videos,
+        class_names,
+        *,
+        num_frames,
+        image_size,
+        batch_size,
+        training,
+        seed=0,
+        first_epoch=0,
     ):
         super().__init__()
         self.videos, self.class_names = videos, class_names
@@ -123,7 +133,7 @@ class DetectionClips(keras.utils.PyDataset):
         self.truths = [video.truth(class_names, image_size) for video in videos]
         self.num_frames, self.image_size, self.batch_size = num_frames, image_size, batch_size
         self.training, self.seed = training, seed
-        self.epoch = 0
+        self.epoch = first_epoch
         self.order = self._order()
 
     def _order(self):

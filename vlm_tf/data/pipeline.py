@@ -14,73 +14,35 @@ models rescale inside, so an exported model takes raw pixels.
 
 from __future__ import annotations
 
-import concurrent.futures
 import json
 import logging
-import os
+import math
 
 import numpy as np
 import tensorflow as tf
 
 from vlm_tf.data import sampling, transforms
 from vlm_tf.data.cache import DecodedVideos
-from vlm_tf.data.decode import VideoReadError, probe_video, read_frames
+from vlm_tf.data.decode import read_frames
 from vlm_tf.data.sampling import EVALUATION_SAMPLING
-from vlm_tf.data.splits import VALIDATION_FALLBACK_SPLIT, index_directory
-from vlm_tf.data.synthetic import DATASET_FILE
+from vlm_tf.data.splits import VALIDATION_FALLBACK_SPLIT, readable_files
+from vlm_tf.data.synthetic import find_manifest
 
 logger = logging.getLogger(__name__)
 
 LABEL_MODES = ("int", "categorical")
 
 
-def probe_files(paths, *, strict=False):
-    """Probes every file in parallel.
-
-    Returns:
-        `(frame_counts, skipped)`: a frame count per path (0 where unreadable)
-        and a list of `{"path", "reason"}` for the unreadable ones.
-
-    Raises:
-        VideoReadError: with `strict=True`, for the first unreadable file in path order.
-    """
-
-    def probe(path):
-        try:
-            return probe_video(path, decoder_threads=1).num_frames, None
-        except VideoReadError as error:
-            return 0, error
-
-    workers = min(16, (os.cpu_count() or 1) * 2)
-    with concurrent.futures.ThreadPoolExecutor(workers) as pool:
-        results = list(pool.map(probe, paths))
-    skipped = []
-    for path, (_, error) in zip(paths, results):
-        if error is not None:
-            if strict:
-                raise error
-            skipped.append({"path": path, "reason": error.reason})
-    if skipped:
-        logger.warning(
-            "skipped %d unreadable video(s), first: %s (%s)",
-            len(skipped),
-            skipped[0]["path"],
-            skipped[0]["reason"],
-        )
-    return [count for count, _ in results], skipped
-
-
 def read_label_maps(directory):
     """The label maps of `dataset.json` in `directory` or its parent (a split folder), or `{}`."""
-    for folder in (directory, os.path.dirname(os.path.abspath(directory))):
-        path = os.path.join(folder, DATASET_FILE)
-        if os.path.isfile(path):
-            with open(path, encoding="utf-8") as f:
-                try:
-                    return dict(json.load(f).get("label_maps", {}))
-                except (ValueError, AttributeError) as error:
-                    raise ValueError(f"{path}: not a valid dataset manifest ({error})") from None
-    return {}
+    path = find_manifest(directory)
+    if path is None:
+        return {}
+    with open(path, encoding="utf-8") as f:
+        try:
+            return dict(json.load(f).get("label_maps", {}))
+        except (ValueError, AttributeError) as error:
+            raise ValueError(f"{path}: not a valid dataset manifest ({error})") from None
 
 
 def _frame_reader(cache, size, *, crop_to_aspect_ratio):
@@ -140,8 +102,19 @@ def make_clip_dataset(
     strict=False,
     cache=None,
     shard=None,
+    first_pass=None,
 ):
-    """Builds the clip dataset from already indexed and probed files (see module docstring)."""
+    """Builds the clip dataset from already indexed and probed files (see module docstring).
+
+    With `first_pass` (an epoch number), the dataset is endless: pass after
+    pass over the files from that one on, each pass in batches of its own
+    (`dataset.steps_per_pass` of them), and what a pass shows (its order,
+    each clip's frames and augmentation) depends on the seed and the pass
+    number only. A training run resumed at epoch N then sees what the
+    uninterrupted run saw in its epoch N; without `first_pass` the files are
+    reshuffled every time the dataset is iterated, so a new process starts
+    again from the first epoch's order.
+    """
     if sampling_mode not in sampling.SAMPLING_MODES:
         raise ValueError(
             f"sampling must be one of {sampling.SAMPLING_MODES}, received {sampling_mode!r}"
@@ -176,13 +149,14 @@ def make_clip_dataset(
             label = tf.one_hot(label, len(class_names))
         return clip, label
 
-    files = tf.data.Dataset.from_tensor_slices(
-        (
-            tf.constant(list(paths)),
-            tf.constant(list(labels), tf.int32),
-            tf.constant(list(frame_counts), tf.int64),
-        )
+    columns = (
+        tf.constant(list(paths)),
+        tf.constant(list(labels), tf.int32),
+        tf.constant(list(frame_counts), tf.int64),
     )
+    if first_pass is not None and shard is None:
+        return _pass_keyed(columns, load, shuffle, seed, first_pass, batch_size, strict)
+    files = tf.data.Dataset.from_tensor_slices(columns)
     if shuffle:
         files = files.shuffle(len(paths), seed=seed, reshuffle_each_iteration=True)
     # One random value per element and epoch, from a seeded stream: the
@@ -200,6 +174,38 @@ def make_clip_dataset(
         # drops out of the epoch instead of ending it.
         dataset = dataset.ignore_errors(log_warning=True)
     return dataset.batch(batch_size).prefetch(tf.data.AUTOTUNE)
+
+
+def _pass_keyed(columns, load, shuffle, seed, first_pass, batch_size, strict):
+    """`make_clip_dataset`'s endless form: passes `first_pass`, `first_pass + 1`, ..., each
+    ordered and randomised from `(seed, pass number)` by stateless ops.
+    """
+    count = int(columns[0].shape[0])
+
+    def one_pass(number):
+        pass_seed = tf.stack([tf.constant(seed, tf.int64), number])
+        order = tf.range(count)
+        if shuffle:
+            order = tf.random.experimental.stateless_shuffle(order, seed=pass_seed)
+        randoms = tf.random.stateless_uniform(
+            [count], seed=pass_seed, minval=None, maxval=None, dtype=tf.int64
+        )
+        files = tf.data.Dataset.from_tensor_slices(
+            (tuple(tf.gather(column, order) for column in columns), randoms)
+        )
+        clips = files.map(load, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+        if not strict:
+            clips = clips.ignore_errors(log_warning=True)
+        # Batched within the pass, so that no batch holds two epochs' clips.
+        return clips.batch(batch_size)
+
+    dataset = (
+        tf.data.Dataset.counter(int(first_pass), dtype=tf.int64)
+        .flat_map(one_pass)
+        .prefetch(tf.data.AUTOTUNE)
+    )
+    dataset.steps_per_pass = math.ceil(count / batch_size)
+    return dataset
 
 
 def _check_subsets(*, subset, validation_split, seed, shuffle, shard):
@@ -228,26 +234,6 @@ def _check_subsets(*, subset, validation_split, seed, shuffle, shard):
                 "shard must be (num_workers, index) with 0 <= index < num_workers, received "
                 f"{shard!r}"
             )
-
-
-def _readable_files(directory, class_names, *, strict):
-    """The videos of `directory` that open: `(paths, labels, frame_counts, class_names, skipped)`.
-
-    Unreadable files are dropped after the labels are assigned, so no label
-    shifts; a folder where none opens is refused.
-    """
-    paths, labels, class_names = index_directory(directory, class_names)
-    counts, skipped = probe_files(paths, strict=strict)
-    readable = [i for i, count in enumerate(counts) if count > 0]
-    if not readable:
-        raise ValueError(
-            f"{directory}: none of the {len(paths)} video files could be read, first: "
-            f"{skipped[0]['path']} ({skipped[0]['reason']})"
-        )
-    paths = [paths[i] for i in readable]
-    labels = [labels[i] for i in readable]
-    counts = [counts[i] for i in readable]
-    return paths, labels, counts, class_names, skipped
 
 
 def _split_files(num_files, validation_split, *, shuffle, seed):
@@ -286,6 +272,7 @@ def video_dataset_from_directory(
     strict=False,
     cache=None,
     shard=None,
+    first_pass=None,
 ):
     """Clips and labels from `directory/<class>/<video>`.
 
@@ -315,26 +302,43 @@ def video_dataset_from_directory(
             label-changing augmentations; `"auto"` reads them from `dataset.json`
             in `directory` or its parent; `None` disables those transforms.
         crop_to_aspect_ratio: centre-crop frames instead of stretching them.
-        strict: raise on the first unreadable file instead of skipping it.
+        strict: raise on the first unreadable file, class folder without
+            videos or corrupt cache file instead of skipping it.
         cache: `None` decodes the chosen frames of every clip each epoch;
             `"memory"` or a folder keeps each video, decoded once at
             `image_size`, for the epochs after (`vlm_tf.data.cache`): the same
             clips, at the memory or disk cost of every frame of every video.
+            A folder's corrupt files of these videos are removed first
+            (`DecodedVideos.discard_corrupt`), so the videos are decoded
+            again instead of dropping out of every epoch, and are listed in
+            `skipped`.
         shard: `(num_workers, index)`: this worker's share of the training
             files for multi-worker training (`vlm_tf.training.distribute`),
             a different share each epoch, repeated without end (the caller
             sets the steps per epoch); requires `seed`.
+        first_pass: the training files as an endless stream of passes from
+            this epoch on, each keyed by its number (`make_clip_dataset`), for
+            a run that resumes where it stopped; the caller sets the steps per
+            epoch (`dataset.steps_per_pass`).
 
     Returns:
         A `tf.data.Dataset` (or a pair for `subset="both"`) with attributes
-        `class_names`, `file_paths` and `skipped` (a list of `{"path", "reason"}`).
+        `class_names`, `file_paths` and `skipped` (a list of `{"path", "reason"}`:
+        unreadable files, class folders without videos, removed cache files).
     """
     _check_subsets(
         subset=subset, validation_split=validation_split, seed=seed, shuffle=shuffle, shard=shard
     )
-    paths, labels, counts, class_names, skipped = _readable_files(
+    paths, labels, counts, class_names, skipped = readable_files(
         directory, class_names, strict=strict
     )
+    if cache is not None:
+        discarded = DecodedVideos(
+            cache, _check_size(image_size), crop_to_aspect_ratio=crop_to_aspect_ratio
+        ).discard_corrupt(paths)
+        if discarded and strict:
+            raise ValueError(f"{discarded[0]['path']}: {discarded[0]['reason']}")
+        skipped = skipped + discarded
     if label_maps == "auto":
         label_maps = read_label_maps(directory)
 
@@ -363,6 +367,7 @@ def video_dataset_from_directory(
             else EVALUATION_SAMPLING.get(sampling or "uniform", sampling),
             augment=augment and training,
             shard=shard if training else None,
+            first_pass=first_pass if training else None,
             **common,
         )
         dataset.class_names = class_names
@@ -403,14 +408,16 @@ def make_split_datasets(
     sampling=None,
     cache=None,
     shard=None,
+    first_pass=None,
 ):
     """A run's training and validation datasets.
 
     The validation set is `val_dir`, else `VALIDATION_FALLBACK_SPLIT` of
     `train_dir` (`find_split_dirs`).
 
-    Augmentation applies to the training clips only; `cache` and `shard`
-    (training files only) as `video_dataset_from_directory` takes them.
+    Augmentation applies to the training clips only; `cache`, and `shard` and
+    `first_pass` (training files only), as `video_dataset_from_directory`
+    takes them.
     """
     common = dict(
         num_frames=num_frames,
@@ -428,9 +435,12 @@ def make_split_datasets(
             validation_split=VALIDATION_FALLBACK_SPLIT,
             subset="both",
             shard=shard,
+            first_pass=first_pass,
             **common,
         )
-    train_ds = video_dataset_from_directory(train_dir, augment=augment, shard=shard, **common)
+    train_ds = video_dataset_from_directory(
+        train_dir, augment=augment, shard=shard, first_pass=first_pass, **common
+    )
     return train_ds, video_dataset_from_directory(
         val_dir, class_names=train_ds.class_names, shuffle=False, **common
     )

@@ -13,7 +13,8 @@ from __future__ import annotations
 import tensorflow as tf
 
 from vlm_tf.data.degrade import degrade
-from vlm_tf.data.pipeline import make_clip_dataset, probe_files
+from vlm_tf.data.pipeline import make_clip_dataset
+from vlm_tf.data.splits import probe_files
 
 
 def restoration_pairs(
@@ -28,6 +29,7 @@ def restoration_pairs(
     training=False,
     seed=0,
     strict=False,
+    first_epoch=None,
 ):
     """Batches of `(degraded, clean)` clips from the videos at `paths`.
 
@@ -37,7 +39,9 @@ def restoration_pairs(
     from a random start, with a new degradation every epoch; otherwise the
     first `num_frames` and one fixed degradation (seeded by `seed`), so
     every evaluation sees the same pairs. Unreadable files are skipped
-    (listed in the dataset's `skipped`) unless `strict`.
+    (listed in the dataset's `skipped`) unless `strict`. With `first_epoch`
+    (training), the pairs are an endless stream of epochs from that one on,
+    each keyed by its number (`make_clip_dataset`), its degradations too.
     """
     counts, skipped = probe_files(paths, strict=strict)
     readable = [(path, count) for path, count in zip(paths, counts) if count > 0]
@@ -58,9 +62,17 @@ def restoration_pairs(
         seed=seed,
         sampling_mode="random_consecutive" if training else "consecutive",
         strict=strict,
+        first_pass=first_epoch if training else None,
     )
-    # One degradation seed per batch, new each epoch only in training.
-    seeds = tf.data.Dataset.random(seed=seed + 1, rerandomize_each_iteration=training).batch(2)
+    if first_epoch is not None and training:
+        # One degradation seed per batch, from its number counted from epoch 0.
+        first_batch = first_epoch * clips.steps_per_pass
+        seeds = tf.data.Dataset.counter(first_batch, dtype=tf.int64).map(
+            lambda number: tf.stack([tf.constant(seed + 1, tf.int64), number])
+        )
+    else:
+        # One degradation seed per batch, new each epoch only in training.
+        seeds = tf.data.Dataset.random(seed=seed + 1, rerandomize_each_iteration=training).batch(2)
 
     def pair(batch, degradation_seed):
         clean = batch[0]
@@ -73,6 +85,8 @@ def restoration_pairs(
     )
     dataset.file_paths = [path for path, _ in readable]
     dataset.skipped = skipped
+    if hasattr(clips, "steps_per_pass"):
+        dataset.steps_per_pass = clips.steps_per_pass
     return dataset
 
 

@@ -7,18 +7,28 @@ starts from (`vlm_tf.data.pipeline` turns them into datasets).
 - `find_split_dirs`: `DATA_DIR/train` and `DATA_DIR/val` of a classifier's data.
 - `list_videos` and `video_split`: any folder of videos, class folders or not
   (restoration and detection), split into training and validation files.
+- `empty_class_folders`, `refuse_empty_class_folders`: class folders without a
+  video, skipped with a word when reading, refused as training classes.
+- `probe_files` and `readable_files`: which of the videos open (with OpenCV,
+  in parallel), and why the others do not.
 """
 
 from __future__ import annotations
 
+import concurrent.futures
+import logging
 import os
 
 import numpy as np
 
-from vlm_tf.data.decode import VIDEO_EXTENSIONS
+from vlm_tf.data.decode import VIDEO_EXTENSIONS, VideoReadError, probe_video
+
+logger = logging.getLogger(__name__)
 
 # Without a DATA_DIR/val folder, this share of the training videos is held out for validation.
 VALIDATION_FALLBACK_SPLIT = 0.2
+# Why a class folder is refused (training) or skipped (anything else).
+EMPTY_CLASS_FOLDER = "class folder without video files"
 
 
 def find_split_dirs(data_dir):
@@ -130,3 +140,94 @@ def index_directory(directory, class_names=None):
             f"{', '.join(VIDEO_EXTENSIONS)})"
         )
     return paths, labels, class_names
+
+
+def empty_class_folders(directory, class_names, labels):
+    """The folders of `class_names` in `directory` that hold no video file.
+
+    `class_names` and `labels` are `index_directory`'s: a class it found no
+    video of, whose folder exists. A class without a folder is not one.
+    """
+    found = set(labels)
+    folders = [os.path.join(os.fspath(directory), name) for name in class_names]
+    return [
+        folder
+        for label, folder in enumerate(folders)
+        if label not in found and os.path.isdir(folder)
+    ]
+
+
+def refuse_empty_class_folders(directory):
+    """Raises a one-line ValueError naming the first class folder of `directory` without videos.
+
+    For training data, whose classes are its folders: an empty one would be
+    a class of the model that no video teaches.
+    """
+    paths, labels, class_names = index_directory(directory)
+    empty = empty_class_folders(directory, class_names, labels)
+    if empty:
+        raise ValueError(
+            f"{empty[0]}: {EMPTY_CLASS_FOLDER}, so no video teaches its class; add videos or "
+            "remove the folder"
+        )
+
+
+def probe_files(paths, *, strict=False):
+    """Probes every file in parallel.
+
+    Returns:
+        `(frame_counts, skipped)`: a frame count per path (0 where unreadable)
+        and a list of `{"path", "reason"}` for the unreadable ones.
+
+    Raises:
+        VideoReadError: with `strict=True`, for the first unreadable file in path order.
+    """
+
+    def probe(path):
+        try:
+            return probe_video(path, decoder_threads=1).num_frames, None
+        except VideoReadError as error:
+            return 0, error
+
+    workers = min(16, (os.cpu_count() or 1) * 2)
+    with concurrent.futures.ThreadPoolExecutor(workers) as pool:
+        results = list(pool.map(probe, paths))
+    skipped = []
+    for path, (_, error) in zip(paths, results):
+        if error is not None:
+            if strict:
+                raise error
+            skipped.append({"path": path, "reason": error.reason})
+    if skipped:
+        logger.warning(
+            "skipped %d unreadable video(s), first: %s (%s)",
+            len(skipped),
+            skipped[0]["path"],
+            skipped[0]["reason"],
+        )
+    return [count for count, _ in results], skipped
+
+
+def readable_files(directory, class_names, *, strict):
+    """The videos of `directory` that open: `(paths, labels, frame_counts, class_names, skipped)`.
+
+    Unreadable files are dropped after the labels are assigned, so no label
+    shifts; a folder where none opens is refused. A class folder without
+    videos is listed in `skipped` too (with `strict`, raises ValueError).
+    """
+    paths, labels, class_names = index_directory(directory, class_names)
+    counts, unreadable = probe_files(paths, strict=strict)
+    empty = empty_class_folders(directory, class_names, labels)
+    if empty and strict:
+        raise ValueError(f"{empty[0]}: {EMPTY_CLASS_FOLDER}")
+    readable = [i for i, count in enumerate(counts) if count > 0]
+    if not readable:
+        first = (
+            f", first: {unreadable[0]['path']} ({unreadable[0]['reason']})" if unreadable else ""
+        )
+        raise ValueError(f"{directory}: none of the {len(paths)} video files could be read{first}")
+    paths = [paths[i] for i in readable]
+    labels = [labels[i] for i in readable]
+    counts = [counts[i] for i in readable]
+    skipped = [{"path": folder, "reason": EMPTY_CLASS_FOLDER} for folder in empty] + unreadable
+    return paths, labels, counts, class_names, skipped

@@ -238,6 +238,35 @@ def finished_dataset(out_dir, params):
     return existing if existing.get("complete") else None
 
 
+def find_manifest(directory):
+    """The `dataset.json` that describes `directory`: in it, or in its parent (a split folder).
+
+    None when neither has one.
+    """
+    for folder in (os.fspath(directory), os.path.dirname(os.path.abspath(directory))):
+        path = os.path.join(folder, DATASET_FILE)
+        if os.path.isfile(path):
+            return path
+    return None
+
+
+def unfinished_manifest(directory):
+    """`(path, manifest)` of `directory`'s manifest (`find_manifest`) if its writing stopped early.
+
+    None when there is none, or it does not say `"complete": false`.
+    """
+    path = find_manifest(directory)
+    if path is None:
+        return None
+    try:
+        manifest = _read_json(path)
+    except ValueError as error:
+        raise ValueError(f"{path}: not a valid dataset manifest ({error})") from None
+    if isinstance(manifest, dict) and manifest.get("complete") is False:
+        return path, manifest
+    return None
+
+
 def outline_points(outline, aspect, radius, angle, centre, offset=0.0):
     """A unit outline stretched by `aspect` and shifted `offset` radii up from its pivot.
 

@@ -23,10 +23,11 @@ from __future__ import annotations
 import numpy as np
 import tensorflow as tf
 
+from vlm_tf import budget
+from vlm_tf.budget import clip_bytes
 from vlm_tf.data import sampling
 from vlm_tf.data.decode import read_frames
-from vlm_tf.data.pipeline import probe_files
-from vlm_tf.data.splits import index_directory
+from vlm_tf.data.splits import readable_files
 
 CROP_FRACTION = 0.9
 _MARGIN = 1.0 - CROP_FRACTION
@@ -87,21 +88,29 @@ def view_dataset_from_directory(
     Views are float32 `(batch, clips·crops, num_frames, H, W, 3)` in [0, 255].
 
     Files are indexed and probed as `pipeline.video_dataset_from_directory`
-    does (unreadable ones skipped and listed in the dataset's `skipped`, or
-    the first raising with `strict`), and one clip and one crop are exactly
-    its evaluation clips. Labels and paths travel with their views, so a
-    file that fails later and drops out cannot misalign them.
+    does (unreadable ones and class folders without videos skipped and
+    listed in the dataset's `skipped`, or the first raising with `strict`),
+    and one clip and one crop are exactly its evaluation clips. Labels and
+    paths travel with their views, so a file that fails later and drops out
+    cannot misalign them.
     """
     check_views(clips, crops)
     height, width = image_size
-    paths, labels, class_names = index_directory(directory, class_names)
-    counts, skipped = probe_files(paths, strict=strict)
-    readable = [i for i, count in enumerate(counts) if count > 0]
-    if not readable:
-        raise ValueError(
-            f"{directory}: none of the {len(paths)} video files could be read, first: "
-            f"{skipped[0]['path']} ({skipped[0]['reason']})"
-        )
+    budget.require_memory(
+        clip_bytes(
+            batch_size=batch_size,
+            num_frames=num_frames,
+            height=height,
+            width=width,
+            views=clips * crops,
+        ),
+        f"batches of {batch_size} videos of {clips} clip(s) x {crops} crop(s) of {num_frames} "
+        f"frames of {height}x{width}",
+        "lower the views",
+    )
+    paths, labels, counts, class_names, skipped = readable_files(
+        directory, class_names, strict=strict
+    )
 
     def read(path, indices):
         # Clips share frames where segments are short: each is decoded once.
@@ -117,9 +126,9 @@ def view_dataset_from_directory(
 
     files = tf.data.Dataset.from_tensor_slices(
         (
-            tf.constant([paths[i] for i in readable]),
-            tf.constant([labels[i] for i in readable], tf.int32),
-            tf.constant([counts[i] for i in readable], tf.int64),
+            tf.constant(paths),
+            tf.constant(labels, tf.int32),
+            tf.constant(counts, tf.int64),
         )
     )
     dataset = files.map(load, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)

@@ -3,7 +3,7 @@
 Each layer pools a sequence of feature vectors `(B, T, D)` (frames, or the
 steps of an LSTM) into one vector `(B, D)` and returns the weights it used,
 `(pooled, weights)`, so a model can show which frames it looked at
-(`vlm_tf.training.callbacks.AttentionMaps`). Every layer accepts a Keras
+(`vlm_tf.tasks.tensorboard.AttentionMaps`). Every layer accepts a Keras
 mask `(B, T)`: padded frames get zero weight.
 
 The scores come from the input itself, `s_t = score(x_t)`, so the weights

@@ -68,7 +68,7 @@ def build_attention_classifier(
 
     The model's output is the class probabilities; the attention weights are
     the second output of the `attention` layer
-    (`vlm_tf.training.callbacks.AttentionMaps` reads them).
+    (`vlm_tf.tasks.tensorboard.AttentionMaps` reads them).
 
     `attention="mean"` with `recurrent=None` and `frame_difference=False`
     is the order-blind baseline: its output is the same for any order of the

@@ -26,18 +26,69 @@ def count_flops(model, *, num_frames):
     about three times this (forward, and backward through activations and
     weights).
     """
-    config = model.get_config()
-    for layer in config["layers"]:
-        if layer["class_name"] == "InputLayer":
-            shape = list(layer["config"]["batch_shape"])
-            layer["config"]["batch_shape"] = [None, int(num_frames), *shape[2:]]
-    fixed = keras.Model.from_config(config)
+    fixed = _with_clip_length(model, num_frames)
     total = 0
     for layer in fixed.layers:
         if isinstance(layer, keras.layers.InputLayer):
             continue
         total += _layer_flops(layer, _shape(layer.input), _shape(layer.output))
     return int(total)
+
+
+def count_activations(model, *, num_frames):
+    """Numbers one forward pass of `model` on one clip of `num_frames` frames keeps for the
+    backward pass: every layer's output, the layers inside a per-frame model once per frame.
+
+    A lower bound on a training step's memory (what a memory budget needs:
+    `vlm_tf.budget`): the gradients, an optimizer's moments and the
+    framework's own buffers come on top.
+    """
+    try:
+        fixed = _with_clip_length(model, num_frames)
+    except (NotImplementedError, KeyError):
+        # A subclassed model (a GAN's two players): what its functional parts keep.
+        return sum(
+            count_activations(part, num_frames=num_frames)
+            for part in model.layers
+            if isinstance(part, keras.Model)
+        )
+    return int(_outputs(fixed.layers))
+
+
+def _with_clip_length(model, num_frames):
+    """`model` rebuilt from its config with the clip length fixed, so every shape is known (itself
+    when no clip input leaves it open).
+    """
+    config = model.get_config()
+    open_clips = [
+        layer["config"]
+        for layer in config["layers"]
+        if layer["class_name"] == "InputLayer"
+        and len(layer["config"]["batch_shape"]) == 5
+        and layer["config"]["batch_shape"][1] is None
+    ]
+    if not open_clips:
+        return model
+    for layer_config in open_clips:
+        shape = list(layer_config["batch_shape"])
+        layer_config["batch_shape"] = [None, int(num_frames), *shape[2:]]
+    return keras.Model.from_config(config)
+
+
+def _outputs(layers, repeat=1):
+    total = 0
+    for layer in layers:
+        if isinstance(layer, keras.layers.InputLayer):
+            continue
+        # An unknown size (a subclassed layer's output) counts as one: still a lower bound.
+        total += repeat * math.prod(size or 1 for size in _shape(layer.output))
+        if isinstance(layer, (TimeDistributed, keras.layers.TimeDistributed)) and isinstance(
+            layer.layer, keras.Model
+        ):
+            total += _outputs(layer.layer.layers, repeat * (_shape(layer.input)[0] or 1))
+        elif isinstance(layer, keras.Model):
+            total += _outputs(layer.layers, repeat)
+    return total
 
 
 def _shape(tensors):

@@ -23,8 +23,10 @@ from __future__ import annotations
 import collections.abc
 import dataclasses
 
+from vlm_tf import budget
 from vlm_tf.data.pipeline import make_split_datasets
-from vlm_tf.data.splits import find_split_dirs
+from vlm_tf.data.splits import find_split_dirs, refuse_empty_class_folders
+from vlm_tf.models.flops import count_activations
 
 
 @dataclasses.dataclass
@@ -114,18 +116,49 @@ class Task:
 
     # --- training ---
 
+    def check_memory(self, model=None):
+        """Refuses, in one line, a run whose batches of clips (and, given `model`, its activations)
+        cannot fit in this machine's free memory (`vlm_tf.budget`): before the data is read, and
+        again once the model is built, before anything trains it.
+        """
+        config = self.config
+        height, width = self.image_size
+        needed = budget.clip_bytes(
+            batch_size=config.batch_size, num_frames=config.num_frames, height=height, width=width
+        )
+        what = (
+            f"batches of {config.batch_size} clips of {config.num_frames} frames of "
+            f"{height}x{width}"
+        )
+        if model is not None:
+            activations = count_activations(model, num_frames=config.num_frames)
+            needed += config.batch_size * activations * budget.FLOAT32_BYTES
+            what += f" and {config.model}'s activations"
+        budget.require_memory(needed, what, "lower --batch-size, --frames or --size")
+
     def split(self, data_dir):
         """The training and validation sources of `data_dir`: `DATA_DIR/train` and `DATA_DIR/val`
         (or None) by default.
-        """
-        return find_split_dirs(data_dir)
 
-    def make_data(self, train, val, *, cache=None, distribution=None):
+        A class folder of `DATA_DIR/train` without videos is refused here, before anything is read:
+        the classes are its folders. One of `DATA_DIR/val` is only skipped, with a word.
+        """
+        train, val = find_split_dirs(data_dir)
+        refuse_empty_class_folders(train)
+        return train, val
+
+    def make_data(self, train, val, *, cache=None, distribution=None, first_epoch=0):
+        """`TaskData` of the training and validation sources; the training data shows epoch
+        `first_epoch` first (a resumed run's), as the uninterrupted run would have.
+        """
         raise NotImplementedError
 
-    def clip_datasets(self, train, val, *, label_mode, sampling=None, cache=None, shard=None):
+    def clip_datasets(
+        self, train, val, *, label_mode, sampling=None, cache=None, shard=None, first_epoch=None
+    ):
         """Training and validation clips of class folders (`make_split_datasets`) at the run's
-        frames, size, batch and seed.
+        frames, size, batch and seed; with `first_epoch`, the training clips are an endless
+        stream of epochs keyed by their number, from that one on.
         """
         config = self.config
         return make_split_datasets(
@@ -140,6 +173,7 @@ class Task:
             sampling=sampling,
             cache=cache,
             shard=shard,
+            first_pass=first_epoch,
         )
 
     def execution_probe(self, train, val):

@@ -12,21 +12,20 @@ several views of each video; `predict_videos` labels single files;
 from __future__ import annotations
 
 import dataclasses
-import math
 import os
 
 import keras
 import numpy as np
-import tensorflow as tf
 
 from vlm_tf.data import sampling
 from vlm_tf.data.decode import VideoReadError, read_frames
-from vlm_tf.data.pipeline import pick_clips, video_dataset_from_directory, whole_on_every_worker
+from vlm_tf.data.names import check_name
+from vlm_tf.data.pipeline import video_dataset_from_directory, whole_on_every_worker
 from vlm_tf.data.splits import index_directory
 from vlm_tf.data.views import view_dataset_from_directory
 from vlm_tf.export import export_saved_model
 from vlm_tf.metrics.classification import classification_report, frechet_distance
-from vlm_tf.models.attention import attention_layer, frame_weight_rows
+from vlm_tf.models.attention import attention_layer
 from vlm_tf.models.backbone import (
     OUTPUT_LAYER,
     backbone_of,
@@ -36,8 +35,7 @@ from vlm_tf.models.backbone import (
 )
 from vlm_tf.models.registry import build_model
 from vlm_tf.tasks.base import Report, Task, TaskData, skipped_lines, skipped_of
-from vlm_tf.tasks.tensorboard import ClipSamples, ModelGraph
-from vlm_tf.visualize import attention_map_image
+from vlm_tf.tasks.tensorboard import AttentionMaps, ClipSamples, ModelGraph
 
 
 @dataclasses.dataclass(eq=False)
@@ -83,7 +81,7 @@ class ClassifyTask(Task):
     distributes = True
     show_model = True
 
-    def make_data(self, train, val, *, cache=None, distribution=None):
+    def make_data(self, train, val, *, cache=None, distribution=None, first_epoch=0):
         config = self.config
         workers = distribution.num_workers if distribution is not None else 1
         if distribution is not None and config.batch_size % distribution.num_replicas:
@@ -93,7 +91,12 @@ class ClassifyTask(Task):
             )
         shard = (workers, distribution.shard_index) if workers > 1 else None
         train_ds, val_ds = self.clip_datasets(
-            train, val, label_mode="categorical", cache=cache, shard=shard
+            train,
+            val,
+            label_mode="categorical",
+            cache=cache,
+            shard=shard,
+            first_epoch=None if shard else first_epoch,
         )
         skipped = skipped_of(train_ds, val_ds)
         num_files = len(train_ds.file_paths)
@@ -116,9 +119,11 @@ class ClassifyTask(Task):
             val_ds,
             train_ds.class_names,
             num_files,
-            math.ceil(num_files / config.batch_size),
+            train_ds.steps_per_pass,
             skipped,
-            extras={"validation": val_ds, "samples": train_ds},
+            endless=True,
+            # One pass: the endless stream would never end a search for more classes than it has.
+            extras={"validation": val_ds, "samples": train_ds.take(train_ds.steps_per_pass)},
         )
 
     def execution_probe(self, train, val):
@@ -126,6 +131,12 @@ class ClassifyTask(Task):
         # measuring.
         config = self.config
         num_classes = len(index_directory(train)[2])
+
+        def build():
+            return build_model(config.model, num_classes=num_classes, image_size=self.image_size)
+
+        # The measurement trains steps: a model that cannot is refused before its batch is made.
+        self.check_memory(build())
         rng = np.random.default_rng(config.seed)
         size = config.image_size
         return dict(
@@ -133,9 +144,7 @@ class ClassifyTask(Task):
                 f"{config.model}|{num_classes} classes|{config.num_frames}x{size}x{size}|batch "
                 f"{config.batch_size}"
             ),
-            build=lambda: build_model(
-                config.model, num_classes=num_classes, image_size=self.image_size
-            ),
+            build=build,
             inputs=rng.uniform(
                 0, 255, (config.batch_size, config.num_frames, size, size, 3)
             ).astype("float32"),
@@ -211,46 +220,6 @@ class ClassifyTask(Task):
         return f"a {run.config.model} backbone; `vlm-tf train --backbone {path}` starts from it"
 
 
-class AttentionMaps(keras.callbacks.Callback):
-    """Each epoch, which frames the model weighed for a few validation clips, as TensorBoard images.
-
-    For models with an `attention` layer (`attention_layer`): one image per
-    clip, its frames with the attention weights under them
-    (`attention_map_image`), tagged `attention/<k>_<class>` at step = epoch.
-    """
-
-    def __init__(self, dataset, log_dir, class_names, max_clips=4):
-        super().__init__()
-        self.dataset = dataset
-        self.log_dir = log_dir
-        self.class_names = class_names
-        self.max_clips = max_clips
-
-    def on_train_begin(self, logs=None):
-        self.clips, self.labels = pick_clips(self.dataset, self.max_clips)
-        layer = attention_layer(self.model)
-        self.probe = keras.Model(self.model.input, layer.output[1])
-        self.writer = tf.summary.create_file_writer(self.log_dir)
-
-    def on_epoch_end(self, epoch, logs=None):
-        if self.clips is None:
-            return
-        rows = frame_weight_rows(
-            self.model, self.probe(self.clips, training=False), self.clips.shape[1]
-        )
-        with self.writer.as_default():
-            for k, (clip, label) in enumerate(zip(self.clips, self.labels)):
-                tf.summary.image(
-                    f"attention/{k}_{self.class_names[label]}",
-                    attention_map_image(clip, rows[k])[None],
-                    step=epoch,
-                )
-        self.writer.flush()
-
-    def on_train_end(self, logs=None):
-        self.writer.close()
-
-
 class LocalValidation(keras.callbacks.Callback):
     """Validation loss and accuracy (`val_loss`, `val_accuracy` in the epoch's logs) computed by
     each worker on its own.
@@ -290,8 +259,11 @@ class LocalValidation(keras.callbacks.Callback):
 
 def check_class_folders(run, data_dir):
     """Raises a one-line ValueError if `data_dir` has a class folder the run's model does not know:
-    its videos could only be scored wrong.
+    its videos could only be scored wrong, or for a class name that would lead out of it.
     """
+    # load_run has checked a run folder's names; a Run made in code has not.
+    for name in run.class_names:
+        check_name(name, source=run.run_dir, what="class name")
     unknown = sorted(set(index_directory(data_dir)[2]) - set(run.class_names))
     if unknown:
         raise ValueError(
@@ -343,12 +315,23 @@ def predict_directory(run, data_dir, *, clips=1, crops=1, strict=False, batch_si
         probabilities.append(flat.reshape(views.shape[0], views.shape[1], -1).mean(axis=1))
         labels.append(batch_labels.numpy())
         paths += [path.decode() for path in batch_paths.numpy()]
-    num_classes = len(run.class_names)
+    # A file that probed well and failed while its views were decoded was dropped by the
+    # dataset (a TensorFlow warning the CLI hides): it is skipped, and said so, like the rest.
+    skipped = list(dataset.skipped)
+    listed = {item["path"] for item in skipped} | set(paths)
+    skipped += [
+        {"path": path, "reason": "failed while its views were decoded"}
+        for path in index_directory(data_dir, run.class_names)[0]
+        if path not in listed
+    ]
+    if not paths:
+        first = f", first: {skipped[0]['path']} ({skipped[0]['reason']})" if skipped else ""
+        raise ValueError(f"{data_dir}: none of its videos could be evaluated{first}")
     return DirectoryPredictions(
         paths,
-        np.concatenate(labels) if labels else np.zeros(0, np.int32),
-        np.concatenate(probabilities) if probabilities else np.zeros((0, num_classes), np.float32),
-        dataset.skipped,
+        np.concatenate(labels),
+        np.concatenate(probabilities),
+        skipped,
         int(clips),
         int(crops),
     )
@@ -386,34 +369,45 @@ def evaluate_directory(run, data_dir, *, strict=False, batch_size=None, clips=1,
 def read_clip(path, *, num_frames, image_size):
     """One clip of `path` as a model sees it at evaluation: uniform sampling, float32 [0, 255]."""
     # One decoding pass: every frame at model size, then the clip's indices.
-    frames = read_frames(path, None, image_size)
+    return _evaluation_clip(read_frames(path, None, image_size), num_frames)
+
+
+def _evaluation_clip(frames, num_frames):
     return frames[sampling.uniform_indices(len(frames), num_frames).numpy()].astype(np.float32)
 
 
 def predict_videos(run, paths, *, top=3):
-    """Label and probabilities for each of `paths`; an unreadable one gets an `error` instead."""
+    """Label and probabilities for each of `paths`; an unreadable one gets an `error` instead.
+
+    A file of fewer than 2 frames (a still image, which OpenCV reads as a
+    one-frame video) is still labelled, as a user may want, but its result
+    carries a `note` saying it is not a clip: the model sees one frame
+    repeated, without the motion it tells classes apart by.
+    """
     results = []
     for path in paths:
         try:
-            clip = read_clip(path, num_frames=run.config.num_frames, image_size=run.image_size)
+            frames = read_frames(path, None, run.image_size)
         except VideoReadError as error:
             results.append({"path": os.fspath(path), "error": error.reason})
             continue
+        clip = _evaluation_clip(frames, run.config.num_frames)
         probabilities = np.asarray(run.model(clip[None], training=False))[0]
         order = np.argsort(probabilities)[::-1][:top]
-        results.append(
-            {
-                "path": os.fspath(path),
-                "label": run.class_names[order[0]],
-                "top": [
-                    {"label": run.class_names[k], "probability": float(probabilities[k])}
-                    for k in order
-                ],
-                "probabilities": {
-                    name: float(p) for name, p in zip(run.class_names, probabilities)
-                },
-            }
-        )
+        result = {
+            "path": os.fspath(path),
+            "label": run.class_names[order[0]],
+            "top": [
+                {"label": run.class_names[k], "probability": float(probabilities[k])} for k in order
+            ],
+            "probabilities": {name: float(p) for name, p in zip(run.class_names, probabilities)},
+        }
+        if len(frames) < 2:
+            result["note"] = (
+                f"{os.fspath(path)} is not a clip ({len(frames)} frame(s)); the label is a guess "
+                f"from one still frame repeated {run.config.num_frames} times, without motion"
+            )
+        results.append(result)
     return results
 
 

@@ -103,7 +103,7 @@ class DetectTask(Task):
         # Any folder of videos with box files: DATA_DIR/train and val, or a split of them.
         return video_split(data_dir, seed=self.config.seed)
 
-    def make_data(self, train, val, *, cache=None, distribution=None):
+    def make_data(self, train, val, *, cache=None, distribution=None, first_epoch=0):
         config = self.config
         train_videos, skipped = annotated_videos(train)
         val_videos, val_skipped = annotated_videos(val)
@@ -124,7 +124,12 @@ class DetectTask(Task):
             num_frames=config.num_frames, image_size=self.image_size, batch_size=config.batch_size
         )
         train_ds = DetectionClips(
-            train_videos, class_names, training=True, seed=config.seed, **common
+            train_videos,
+            class_names,
+            training=True,
+            seed=config.seed,
+            first_epoch=first_epoch,
+            **common,
         )
         val_ds = DetectionClips(val_videos, class_names, training=False, **common)
         metric_videos = val_videos[:METRIC_VIDEOS]

@@ -24,6 +24,7 @@ import tensorflow as tf
 
 from vlm_tf import atomic
 from vlm_tf.data.decode import write_video
+from vlm_tf.data.names import check_inside
 from vlm_tf.data.pipeline import pick_clips
 from vlm_tf.export import export_generator
 from vlm_tf.models.adversarial import VideoGAN
@@ -56,20 +57,24 @@ class AdversarialTask(Task):
     sampling = None
     discriminator_lr_scale = 1.0
 
-    def make_data(self, train, val, *, cache=None, distribution=None):
-        config = self.config
+    def make_data(self, train, val, *, cache=None, distribution=None, first_epoch=0):
         train_ds, val_ds = self.clip_datasets(
-            train, val, label_mode="int", sampling=self.sampling, cache=cache
+            train,
+            val,
+            label_mode="int",
+            sampling=self.sampling,
+            cache=cache,
+            first_epoch=first_epoch,
         )
-        num_files = len(train_ds.file_paths)
         skipped = skipped_of(train_ds, val_ds)
         return TaskData(
             train_ds,
             val_ds,
             train_ds.class_names,
-            num_files,
-            -(-num_files // config.batch_size),
+            len(train_ds.file_paths),
+            train_ds.steps_per_pass,
             skipped,
+            endless=True,
         )
 
     def compile(self, model, make_optimizer, jit_compile):
@@ -89,8 +94,10 @@ class GenerateTask(AdversarialTask):
     saved_part = "generator"
     discriminator_lr_scale = DISCRIMINATOR_LR_SCALE
 
-    def make_data(self, train, val, *, cache=None, distribution=None):
-        data = super().make_data(train, val, cache=cache, distribution=distribution)
+    def make_data(self, train, val, *, cache=None, distribution=None, first_epoch=0):
+        data = super().make_data(
+            train, val, cache=cache, distribution=distribution, first_epoch=first_epoch
+        )
         real_clips, real_labels = pick_clips(data.validation, len(data.class_names))
         data.extras["real_clips"] = dict(zip(real_labels, real_clips))
         # No validation pass: the losses measure the two players against each other, not the clips.
@@ -204,14 +211,16 @@ def write_generated_videos(run, out_dir, *, per_class, seed=0, fps=GENERATED_FPS
         raise ValueError(f"{out_dir} already exists and is not empty; choose another folder")
     if int(per_class) < 1:
         raise ValueError(f"per_class must be a positive integer, received {per_class!r}")
+    # Every class's folder before the first clip: a name that leads out of out_dir writes nothing.
+    folders = [check_inside(os.path.join(out_dir, name), out_dir) for name in run.class_names]
     paths = []
-    for label, name in enumerate(run.class_names):
+    for label, folder in enumerate(folders):
         clips = generate_clips(run, np.full(per_class, label), seed=[seed, label])
-        os.makedirs(os.path.join(out_dir, name), exist_ok=True)
+        os.makedirs(folder, exist_ok=True)
         for index, clip in enumerate(clips):
             paths.append(
                 write_video(
-                    os.path.join(out_dir, name, f"generated_{index:04d}{extension}"), clip, fps=fps
+                    os.path.join(folder, f"generated_{index:04d}{extension}"), clip, fps=fps
                 )
             )
     return paths

@@ -64,8 +64,10 @@ class PredictFramesTask(AdversarialTask):
     # clips a classifier sees: segments spanning the whole video).
     sampling = "random_consecutive"
 
-    def make_data(self, train, val, *, cache=None, distribution=None):
-        data = super().make_data(train, val, cache=cache, distribution=distribution)
+    def make_data(self, train, val, *, cache=None, distribution=None, first_epoch=0):
+        data = super().make_data(
+            train, val, cache=cache, distribution=distribution, first_epoch=first_epoch
+        )
         data.extras["sample_clips"] = np.concatenate(
             [clips.numpy() for clips, _ in data.validation.take(1)]
         )[:SAMPLE_CLIPS]

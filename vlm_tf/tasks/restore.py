@@ -97,7 +97,7 @@ class RestoreTask(Task):
         # Any folder of videos will do, class folders or not.
         return video_split(data_dir, seed=self.config.seed)
 
-    def make_data(self, train, val, *, cache=None, distribution=None):
+    def make_data(self, train, val, *, cache=None, distribution=None, first_epoch=0):
         config = self.config
         if config.image_size % self.options.scale:
             raise ValueError(
@@ -113,7 +113,7 @@ class RestoreTask(Task):
             scale=self.options.scale,
             noise_sigma=self.options.noise_sigma,
         )
-        train_ds = restoration_pairs(train, training=True, **common)
+        train_ds = restoration_pairs(train, training=True, first_epoch=first_epoch, **common)
         val_ds = restoration_pairs(val, **common)
         degraded, clean = next(iter(centre_targets(val_ds)))
         skipped = skipped_of(train_ds, val_ds)
@@ -123,8 +123,9 @@ class RestoreTask(Task):
             centre_targets(val_ds),
             [],
             num_files,
-            -(-num_files // config.batch_size),
+            train_ds.steps_per_pass,
             skipped,
+            endless=True,
             extras={
                 "degraded": degraded.numpy()[:SAMPLE_CLIPS],
                 "clean": clean.numpy()[:SAMPLE_CLIPS],

@@ -1,11 +1,15 @@
-"""TensorBoard writers any task can add: the model's graph, and the clips it trains on."""
+"""TensorBoard writers any task can add: the model's graph, the clips it trains on, and which
+frames an attention model weighed.
+"""
 
 from __future__ import annotations
 
 import keras
 import tensorflow as tf
 
-from vlm_tf.visualize import clip_montage
+from vlm_tf.data.pipeline import pick_clips
+from vlm_tf.models.attention import attention_layer, frame_weight_rows
+from vlm_tf.visualize import attention_map_image, clip_montage
 
 
 class ClipSamples(keras.callbacks.Callback):
@@ -60,3 +64,43 @@ class ModelGraph(keras.callbacks.Callback):
         with writer.as_default():
             tf.summary.graph(graph)
         writer.close()
+
+
+class AttentionMaps(keras.callbacks.Callback):
+    """Each epoch, which frames the model weighed for a few validation clips, as TensorBoard images.
+
+    For models with an `attention` layer (`attention_layer`): one image per
+    clip, its frames with the attention weights under them
+    (`attention_map_image`), tagged `attention/<k>_<class>` at step = epoch.
+    """
+
+    def __init__(self, dataset, log_dir, class_names, max_clips=4):
+        super().__init__()
+        self.dataset = dataset
+        self.log_dir = log_dir
+        self.class_names = class_names
+        self.max_clips = max_clips
+
+    def on_train_begin(self, logs=None):
+        self.clips, self.labels = pick_clips(self.dataset, self.max_clips)
+        layer = attention_layer(self.model)
+        self.probe = keras.Model(self.model.input, layer.output[1])
+        self.writer = tf.summary.create_file_writer(self.log_dir)
+
+    def on_epoch_end(self, epoch, logs=None):
+        if self.clips is None:
+            return
+        rows = frame_weight_rows(
+            self.model, self.probe(self.clips, training=False), self.clips.shape[1]
+        )
+        with self.writer.as_default():
+            for k, (clip, label) in enumerate(zip(self.clips, self.labels)):
+                tf.summary.image(
+                    f"attention/{k}_{self.class_names[label]}",
+                    attention_map_image(clip, rows[k])[None],
+                    step=epoch,
+                )
+        self.writer.flush()
+
+    def on_train_end(self, logs=None):
+        self.writer.close()

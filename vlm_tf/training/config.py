@@ -64,6 +64,9 @@ class RunConfig:
     # "auto": chosen by device, and on a CPU by measurement (vlm_tf.training.runtime).
     precision: str = "auto"
     jit: str = "auto"
+    # TensorFlow's deterministic ops (`runtime.configure`): a run killed and
+    # resumed ends with the same weights as one that was not, at some speed.
+    deterministic: bool = False
     # The options of the model's task (`vlm_tf.tasks.options`); None: its defaults.
     options: object = None
 

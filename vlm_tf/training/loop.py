@@ -31,6 +31,7 @@ import warnings
 import keras
 
 from vlm_tf import atomic
+from vlm_tf.data.names import check_name
 from vlm_tf.tasks import task_of_model
 from vlm_tf.training import config as run_files
 from vlm_tf.training import distribute, runtime
@@ -110,11 +111,23 @@ class RunExtras:
     callbacks: tuple = ()
     # `video_dataset_from_directory(cache=...)`: None, "memory" or a folder.
     cache: str | None = None
+    # Whether any skipped file refuses the run (`train(strict=True)`).
+    strict: bool = False
     # Where the run trains: one device, or several replicas (`vlm_tf.training.distribute`).
     distribution: distribute.Distribution | None = None
 
 
-def train(data_dir, run_dir, config=None, *, verbose=1, profile=False, cache=None, strategy="auto"):
+def train(
+    data_dir,
+    run_dir,
+    config=None,
+    *,
+    verbose=1,
+    profile=False,
+    cache=None,
+    strategy="auto",
+    strict=False,
+):
     """Trains `config.model` on `data_dir` with its task's data, loss and callbacks, and fills
     `run_dir`.
 
@@ -132,7 +145,10 @@ def train(data_dir, run_dir, config=None, *, verbose=1, profile=False, cache=Non
     spreads a run of a task that `distributes` over this machine's GPUs or
     over several worker processes (`vlm_tf.training.distribute`); on a
     worker that is not the chief, the run folder is a scratch copy, removed
-    when training ends.
+    when training ends. `strict=True` refuses, once the data is read and
+    before the model is built, a run whose data leaves anything out (the
+    task's `skipped`: an unreadable video, a validation class folder
+    without videos, a corrupt cache file), naming the first.
     """
     config = (config or RunConfig()).resolved()
     run_dir = os.fspath(run_dir)
@@ -154,6 +170,7 @@ def train(data_dir, run_dir, config=None, *, verbose=1, profile=False, cache=Non
     if not distribution.is_chief:
         run_dir = distribution.scratch_dir(run_dir)
     task = task_class(spec.name, config)
+    task.check_memory()
     splits = task.split(data_dir)
     # Refused before the lock is taken, so that an unrelated folder is left untouched.
     _check_run_dir(run_dir, config)
@@ -169,13 +186,16 @@ def train(data_dir, run_dir, config=None, *, verbose=1, profile=False, cache=Non
         previous_policy = keras.mixed_precision.global_policy()
         # After the measurement, which builds models of its own: the seed fixes
         # the run's weights and data order whatever was measured.
-        runtime.configure(seed=config.seed, precision=config.precision)
+        runtime.configure(
+            seed=config.seed, precision=config.precision, deterministic=config.deterministic
+        )
         try:
             extras = RunExtras(
                 callbacks=(ProfileSteps(os.path.join(run_dir, run_files.LOG_DIR, "profile")),)
                 if profile
                 else (),
                 cache=cache,
+                strict=strict,
                 distribution=distribution,
             )
             result = _fit(task, data_dir, run_dir, splits, resumed, verbose, extras)
@@ -205,10 +225,24 @@ def _fit(task, data_dir, run_dir, splits, resumed, verbose, extras):
     """
     config = task.config
     distribution = extras.distribution or distribute.make_distribution("default")
-    data = task.make_data(*splits, cache=extras.cache, distribution=distribution)
+    backup = ResumableBackup(os.path.join(run_dir, run_files.BACKUP_DIR))
+    # A resumed run's data starts at the epoch it resumes, as the uninterrupted run's did.
+    data = task.make_data(
+        *splits,
+        cache=extras.cache,
+        distribution=distribution,
+        first_epoch=backup.saved_epoch(),
+    )
+    if extras.strict and data.skipped:
+        first = data.skipped[0]
+        raise ValueError(
+            f"{first['path']}: {first['reason']} ({len(data.skipped)} skipped; strict training "
+            "refuses any)"
+        )
     write_run_header(run_dir, data_dir, config, data.class_names)
     with distribution.strategy.scope():
         model = task.build_model(data)
+        task.check_memory(model)
 
         def optimizer(**kwargs):
             return make_optimizer(config, data.steps_per_epoch, **kwargs)
@@ -217,33 +251,9 @@ def _fit(task, data_dir, run_dir, splits, resumed, verbose, extras):
     if verbose and task.show_model:
         model.summary()
 
-    log_dir = os.path.join(run_dir, run_files.LOG_DIR)
     best_path = os.path.join(run_dir, run_files.BEST_CHECKPOINT)
-    backup = ResumableBackup(os.path.join(run_dir, run_files.BACKUP_DIR))
     run_files.trim_history(run_dir, backup.saved_epoch())
-    monitor = task.monitor
-    callbacks = [
-        # First, with the task's figures after it, so the loggers and the
-        # best-model choice see them in the epoch's logs; the clock stops
-        # before a worker's own validation starts.
-        StopOnNonFiniteLoss(),
-        TrainingThroughput(data.num_clips),
-        *task.metric_callbacks(data, log_dir),
-        SaveModel(
-            best_path,
-            part=task.saved_part,
-            monitor=monitor,
-            initial_value=best_validation_accuracy(run_dir, monitor) if monitor else None,
-        ),
-        keras.callbacks.CSVLogger(os.path.join(run_dir, run_files.HISTORY_FILE), append=True),
-        keras.callbacks.TensorBoard(
-            log_dir, histogram_freq=1 if task.show_model else 0, write_graph=False
-        ),
-        *task.picture_callbacks(model, data, log_dir),
-        *extras.callbacks,
-        # Last, after every other end-of-epoch write.
-        backup,
-    ]
+    callbacks = _callbacks(task, model, data, run_dir, best_path, backup, extras)
     with warnings.catch_warnings():
         # Skipping unreadable files leaves the epoch length unknown until the
         # first epoch ends; Keras then warns that the input "ran out of
@@ -277,6 +287,34 @@ def _fit(task, data_dir, run_dir, splits, resumed, verbose, extras):
         summary=summary,
         outcome=task.describe_result(summary),
     )
+
+
+def _callbacks(task, model, data, run_dir, best_path, backup, extras):
+    """Every run's callbacks around the task's, in the order their end-of-epoch writes need."""
+    log_dir = os.path.join(run_dir, run_files.LOG_DIR)
+    monitor = task.monitor
+    return [
+        # First, with the task's figures after it, so the loggers and the
+        # best-model choice see them in the epoch's logs; the clock stops
+        # before a worker's own validation starts.
+        StopOnNonFiniteLoss(),
+        TrainingThroughput(data.num_clips),
+        *task.metric_callbacks(data, log_dir),
+        SaveModel(
+            best_path,
+            part=task.saved_part,
+            monitor=monitor,
+            initial_value=best_validation_accuracy(run_dir, monitor) if monitor else None,
+        ),
+        keras.callbacks.CSVLogger(os.path.join(run_dir, run_files.HISTORY_FILE), append=True),
+        keras.callbacks.TensorBoard(
+            log_dir, histogram_freq=1 if task.show_model else 0, write_graph=False
+        ),
+        *task.picture_callbacks(model, data, log_dir),
+        *extras.callbacks,
+        # Last, after every other end-of-epoch write.
+        backup,
+    ]
 
 
 def with_started_execution(config, started):
@@ -357,7 +395,13 @@ def make_optimizer(config, steps_per_epoch, *, beta_1=0.9, lr_scale=1.0):
 
 
 def write_run_header(run_dir, data_dir, config, class_names):
-    """Writes `config.json` and `class_names.json`, what `load_run` and a resumed run read back."""
+    """Writes `config.json` and `class_names.json`, what `load_run` and a resumed run read back.
+
+    Refuses class names `load_run` would refuse, before the run trains into a folder no command
+    could load.
+    """
+    for name in class_names:
+        check_name(name, source=data_dir, what="class name")
     os.makedirs(os.path.join(run_dir, os.path.dirname(run_files.BEST_CHECKPOINT)), exist_ok=True)
     atomic.write_json(
         os.path.join(run_dir, run_files.CONFIG_FILE),

@@ -59,13 +59,18 @@ def resolve_precision(precision):
     return "mixed_float16" if has_gpu() else "mixed_bfloat16"
 
 
-def configure(*, seed, precision="float32"):
+def configure(*, seed, precision="float32", deterministic=False):
     """Seeds Python, NumPy and TensorFlow, and sets the global dtype policy.
 
     Returns the policy name in force. Under `mixed_float16`, Keras wraps the
-    optimizer in a `LossScaleOptimizer` at compile time.
+    optimizer in a `LossScaleOptimizer` at compile time. `deterministic`
+    turns on TensorFlow's deterministic ops, for the rest of the process
+    (TensorFlow has no public way back): the same seed then gives the same
+    weights, run to run and across a resume.
     """
     keras.utils.set_random_seed(seed)
+    if deterministic:
+        tf.config.experimental.enable_op_determinism()
     policy = resolve_precision(precision)
     keras.mixed_precision.set_global_policy(policy)
     return policy
