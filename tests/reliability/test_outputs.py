@@ -86,3 +86,15 @@ def test_views_no_batch_can_hold_are_refused(classify_run, tiny_dataset):
     done = vlm_tf("evaluate", classify_run[0], tiny_dataset / "test", "--views", "1000000")
     assert done.returncode == 2
     assert_one_line_error(done, "1000000 clip(s)", "GiB available")
+
+
+@pytest.mark.parametrize("command", ["apply", "predict-frames"])
+def test_a_video_output_never_replaces_an_existing_file(
+    classify_run, tiny_dataset, tmp_path, command
+):
+    video = next((tiny_dataset / "test").glob("*/*.mp4"))
+    mine = tmp_path / "mine.mp4"
+    mine.write_bytes(b"my own video")
+    done = vlm_tf(command, classify_run[0], video, "--out", mine)
+    assert_one_line_error(done, str(mine), "already exists")
+    assert mine.read_bytes() == b"my own video"

@@ -31,6 +31,14 @@ class CommandError(Exception):
     """An expected failure, reported as one line."""
 
 
+def refuse_existing(path):
+    """Raises CommandError when `path` exists: a command's output never replaces a file it did
+    not write.
+    """
+    if os.path.lexists(path):
+        raise CommandError(f"{path} already exists; choose another --out or remove it")
+
+
 def say(*parts):
     print(*parts, flush=True)
 

@@ -13,7 +13,7 @@ import json
 import os
 import sys
 
-from vlm_tf.cli.common import CommandError, positive_int, say
+from vlm_tf.cli.common import CommandError, positive_int, refuse_existing, say
 from vlm_tf.cli.data import refuse_unfinished_dataset
 
 
@@ -47,6 +47,7 @@ def cmd_evaluate(args):
 def cmd_apply(args):
     from vlm_tf.inference import load_run
 
+    refuse_existing(args.out)
     run = load_run(args.run_dir)
     say(
         run.task_object().apply(
@@ -97,6 +98,7 @@ def cmd_score_generated(args):
 def cmd_predict_frames(args):
     from vlm_tf.inference import load_run, write_predicted_video
 
+    refuse_existing(args.out)
     result = write_predicted_video(
         load_run(args.run_dir), args.video, args.out, side_by_side=args.side_by_side
     )
