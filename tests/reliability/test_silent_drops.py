@@ -161,3 +161,27 @@ def test_predict_says_when_its_input_is_not_a_clip(classify_run, tiny_dataset, t
         f"note: {still} is not a clip (1 frame(s))",
         f"note: {one_frame} is not a clip (1 frame(s))",
     ]
+
+
+@pytest.mark.parametrize("first_pass", [None, 0], ids=["finite", "pass_keyed"])
+def test_a_video_that_fails_after_its_probe_is_named(dataset, first_pass):
+    """A file changed on disk mid-run drops its clip from the epoch; the dataset names it, and
+    `train` lists it with the files it skipped.
+    """
+    from vlm_tf.data import video_dataset_from_directory
+
+    train = video_dataset_from_directory(
+        dataset / "train",
+        num_frames=8,
+        image_size=(32, 32),
+        batch_size=8,
+        seed=0,
+        first_pass=first_pass,
+    )
+    broken = sorted((dataset / "train" / "grow").glob("*.mp4"))[0]
+    broken.write_bytes(b"")
+    one_pass = train.take(train.steps_per_pass) if first_pass is not None else train
+    clips = sum(int(batch.shape[0]) for batch, _ in one_pass)
+    assert clips == len(train.file_paths) - 1
+    assert [item["path"] for item in train.failed] == [str(broken)]
+    assert "failed in training" in train.failed[0]["reason"]

@@ -23,7 +23,7 @@ import tensorflow as tf
 
 from vlm_tf.data import sampling, transforms
 from vlm_tf.data.cache import DecodedVideos
-from vlm_tf.data.decode import read_frames
+from vlm_tf.data.decode import VideoReadError, read_frames
 from vlm_tf.data.sampling import EVALUATION_SAMPLING
 from vlm_tf.data.splits import VALIDATION_FALLBACK_SPLIT, readable_files
 from vlm_tf.data.synthetic import find_manifest
@@ -45,12 +45,14 @@ def read_label_maps(directory):
             raise ValueError(f"{path}: not a valid dataset manifest ({error})") from None
 
 
-def _frame_reader(cache, size, *, crop_to_aspect_ratio):
+def _frame_reader(cache, size, *, crop_to_aspect_ratio, failed):
     """`read(path, indices)` for `tf.numpy_function`: frames of one video, at `size`.
 
     The frames at `indices` of the video at `path` (bytes), from the
     `cache` of decoded videos where there is one (made here, once for the
-    dataset), else decoded from the file every time.
+    dataset), else decoded from the file every time. A video that passed
+    the probe and fails here (changed on disk) is added to `failed`, with
+    its reason, before the error drops its clip.
     """
     store = (
         None
@@ -59,15 +61,19 @@ def _frame_reader(cache, size, *, crop_to_aspect_ratio):
     )
 
     def read(path, indices):
-        if store is not None:
-            return store.read(path.decode(), indices)
-        return read_frames(
-            path.decode(),
-            indices,
-            size,
-            crop_to_aspect_ratio=crop_to_aspect_ratio,
-            decoder_threads=1,
-        )
+        try:
+            if store is not None:
+                return store.read(path.decode(), indices)
+            return read_frames(
+                path.decode(),
+                indices,
+                size,
+                crop_to_aspect_ratio=crop_to_aspect_ratio,
+                decoder_threads=1,
+            )
+        except VideoReadError as error:
+            failed.append({"path": path.decode(), "reason": f"failed in training: {error.reason}"})
+            raise
 
     return read
 
@@ -133,7 +139,10 @@ def make_clip_dataset(
         for name, mapping in (label_maps or {}).items()
         if name in transforms.LABEL_MAP_TRANSFORMS
     }
-    read = _frame_reader(cache, (height, width), crop_to_aspect_ratio=crop_to_aspect_ratio)
+    failed = []
+    read = _frame_reader(
+        cache, (height, width), crop_to_aspect_ratio=crop_to_aspect_ratio, failed=failed
+    )
 
     def load(element, random_value):
         path, label, count = element
@@ -155,7 +164,9 @@ def make_clip_dataset(
         tf.constant(list(frame_counts), tf.int64),
     )
     if first_pass is not None and shard is None:
-        return _pass_keyed(columns, load, shuffle, seed, first_pass, batch_size, strict)
+        dataset = _pass_keyed(columns, load, shuffle, seed, first_pass, batch_size, strict)
+        dataset.failed = failed
+        return dataset
     files = tf.data.Dataset.from_tensor_slices(columns)
     if shuffle:
         files = files.shuffle(len(paths), seed=seed, reshuffle_each_iteration=True)
@@ -173,7 +184,9 @@ def make_clip_dataset(
         # A file that passed the probe but fails later (changed on disk)
         # drops out of the epoch instead of ending it.
         dataset = dataset.ignore_errors(log_warning=True)
-    return dataset.batch(batch_size).prefetch(tf.data.AUTOTUNE)
+    dataset = dataset.batch(batch_size).prefetch(tf.data.AUTOTUNE)
+    dataset.failed = failed
+    return dataset
 
 
 def _pass_keyed(columns, load, shuffle, seed, first_pass, batch_size, strict):

@@ -283,10 +283,20 @@ def _fit(task, data_dir, run_dir, splits, resumed, verbose, extras):
         model_path=model_path,
         epochs_run=len(history.epoch),
         resumed=resumed,
-        skipped=data.skipped,
+        skipped=data.skipped + _failed_in_training(data),
         summary=summary,
         outcome=task.describe_result(summary),
     )
+
+
+def _failed_in_training(data):
+    """The videos that passed the probe and failed while training read them, once each: their
+    clips dropped out of the epochs (`make_clip_dataset`'s `failed`).
+    """
+    failed = {}
+    for item in getattr(data.train, "failed", ()):
+        failed.setdefault(item["path"], item)
+    return list(failed.values())
 
 
 def _callbacks(task, model, data, run_dir, best_path, backup, extras):
