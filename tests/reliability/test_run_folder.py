@@ -4,6 +4,7 @@ that was never interrupted (deterministic ops on).
 """
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -247,3 +248,42 @@ def test_a_diverged_run_exits_1_naming_the_epoch_and_step(tiny_dataset, tmp_path
     # Nothing of the diverged epoch was kept: no row, no backup, no "best" model.
     assert run_files.read_history(run_dir) == []
     assert not (run_dir / run_files.BACKUP_DIR).exists()
+
+
+@pytest.mark.slow
+def test_an_export_killed_midway_leaves_nothing_the_next_one_trips_on(classify_run, tmp_path):
+    run_dir = tmp_path / "run"
+    shutil.copytree(classify_run[0], run_dir)
+    # The SavedModel written whole under its temporary name, the process killed before the rename.
+    killed = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            textwrap.dedent(
+                """
+                import os, signal, sys
+                from vlm_tf.cli import main
+
+                rename = os.replace
+
+                def replace(source, target, *args, **kwargs):
+                    if os.path.basename(target) == "saved_model":
+                        os.kill(os.getpid(), signal.SIGKILL)
+                    return rename(source, target, *args, **kwargs)
+
+                os.replace = replace
+                sys.exit(main(["export", sys.argv[1]]))
+                """
+            ),
+            str(run_dir),
+        ],
+        capture_output=True,
+        text=True,
+    )
+    assert killed.returncode == -signal.SIGKILL, killed.stderr[-2000:]
+    assert any(name.startswith(atomic.PARTIAL_PREFIX) for name in os.listdir(run_dir))
+    assert not (run_dir / run_files.SAVED_MODEL_DIR).exists()
+    done = vlm_tf("export", run_dir)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert (run_dir / run_files.SAVED_MODEL_DIR / "saved_model.pb").is_file()
+    assert not [name for name in os.listdir(run_dir) if name.startswith(atomic.PARTIAL_PREFIX)]
