@@ -29,9 +29,18 @@ LONGEST_FIRST = (
 
 
 def pytest_xdist_auto_num_workers(config):
-    """`-n auto` (pyproject.toml): a worker per core, at most four. Each worker is a TensorFlow
-    process training its own models; more than four cost memory without finishing sooner here.
+    """`-n auto` (pyproject.toml): a worker per core, at most four, for the quick loop. Each worker
+    is a TensorFlow process training its own models; more than four cost memory without finishing
+    sooner here.
+
+    The whole suite (`--runslow`) runs in one worker: on two cores a second worker saved little
+    there (its acceptance runs, which use both cores already, ran up to twice as long side by
+    side), and the two-worker tf.distribute test, whose processes talk over loopback, lost its
+    peer ("Collective ops is aborted by: Socket closed") while another training shared the cores
+    (docs/benchmarks.md, "The test suite").
     """
+    if config.getoption("--runslow"):
+        return 1
     return max(1, min(os.cpu_count() or 1, 4))
 
 

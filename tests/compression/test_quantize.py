@@ -73,7 +73,7 @@ def quantized(tiny_dataset, tmp_path_factory):
     # Small batches without augmentation: enough steps to leave chance in seconds.
     config = RunConfig(
         model="cnn_lstm",
-        epochs=8,
+        epochs=16,
         num_frames=FRAMES,
         image_size=SIZE,
         batch_size=2,

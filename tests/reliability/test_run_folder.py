@@ -32,6 +32,8 @@ SIGNALLED_TRAIN = textwrap.dedent(
     from vlm_tf.training import callbacks
 
     point, epoch, signame = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+    # A test runner's worker may ignore SIGINT, and its children inherit that: Ctrl-C is wanted.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     now = {"epoch": -1}
 
     def at_point():
