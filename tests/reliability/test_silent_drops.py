@@ -12,7 +12,7 @@ import shutil
 import cv2
 import numpy as np
 import pytest
-from helpers import assert_one_line_error, vlm_tf
+from helpers import TINY_CLASSIFY, assert_one_line_error, vlm_tf
 
 from vlm_tf.data.decode import read_frames, write_video
 
@@ -73,15 +73,7 @@ def test_train_strict_refuses_a_corrupt_cache_file_before_training(dataset, tmp_
 
     cache = tmp_path / "cache"
     corrupted = corrupt_cache(dataset, cache)
-    config = RunConfig(
-        model="cnn_lstm",
-        epochs=1,
-        num_frames=8,
-        image_size=32,
-        batch_size=8,
-        precision="float32",
-        jit="off",
-    )
+    config = RunConfig(**{**TINY_CLASSIFY, "epochs": 1})
     with pytest.raises(ValueError, match="strict") as refused:
         train(dataset, tmp_path / "run", config, verbose=0, cache=cache, strict=True)
     assert str(refused.value).split(":")[0] in corrupted

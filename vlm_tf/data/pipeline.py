@@ -179,14 +179,17 @@ def make_clip_dataset(
         # never overlap, and a clip gets the random value it would get in
         # one process; endless, so each worker takes the steps it is told to.
         dataset = dataset.shard(*shard).repeat()
-    dataset = dataset.map(load, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
-    if not strict:
-        # A file that passed the probe but fails later (changed on disk)
-        # drops out of the epoch instead of ending it.
-        dataset = dataset.ignore_errors(log_warning=True)
-    dataset = dataset.batch(batch_size).prefetch(tf.data.AUTOTUNE)
+    dataset = _loaded(dataset, load, strict).batch(batch_size).prefetch(tf.data.AUTOTUNE)
     dataset.failed = failed
     return dataset
+
+
+def _loaded(files, load, strict):
+    """`files` mapped to clips by `load`, in order. Unless `strict`, a file that passed the probe
+    but fails later (changed on disk) drops out of the epoch instead of ending it.
+    """
+    clips = files.map(load, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    return clips if strict else clips.ignore_errors(log_warning=True)
 
 
 def _pass_keyed(columns, load, shuffle, seed, first_pass, batch_size, strict):
@@ -206,11 +209,8 @@ def _pass_keyed(columns, load, shuffle, seed, first_pass, batch_size, strict):
         files = tf.data.Dataset.from_tensor_slices(
             (tuple(tf.gather(column, order) for column in columns), randoms)
         )
-        clips = files.map(load, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
-        if not strict:
-            clips = clips.ignore_errors(log_warning=True)
         # Batched within the pass, so that no batch holds two epochs' clips.
-        return clips.batch(batch_size)
+        return _loaded(files, load, strict).batch(batch_size)
 
     dataset = (
         tf.data.Dataset.counter(int(first_pass), dtype=tf.int64)

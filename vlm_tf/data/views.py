@@ -92,7 +92,8 @@ def view_dataset_from_directory(
     listed in the dataset's `skipped`, or the first raising with `strict`),
     and one clip and one crop are exactly its evaluation clips. Labels and
     paths travel with their views, so a file that fails later and drops out
-    cannot misalign them.
+    cannot misalign them; `file_paths` lists the files that passed the
+    probe, so a caller can name the ones that dropped out.
     """
     check_views(clips, crops)
     height, width = image_size
@@ -136,5 +137,6 @@ def view_dataset_from_directory(
         dataset = dataset.ignore_errors(log_warning=True)
     dataset = dataset.batch(batch_size).prefetch(tf.data.AUTOTUNE)
     dataset.class_names = class_names
+    dataset.file_paths = paths
     dataset.skipped = skipped
     return dataset

@@ -317,12 +317,11 @@ def predict_directory(run, data_dir, *, clips=1, crops=1, strict=False, batch_si
         paths += [path.decode() for path in batch_paths.numpy()]
     # A file that probed well and failed while its views were decoded was dropped by the
     # dataset (a TensorFlow warning the CLI hides): it is skipped, and said so, like the rest.
-    skipped = list(dataset.skipped)
-    listed = {item["path"] for item in skipped} | set(paths)
-    skipped += [
+    predicted = set(paths)
+    skipped = list(dataset.skipped) + [
         {"path": path, "reason": "failed while its views were decoded"}
-        for path in index_directory(data_dir, run.class_names)[0]
-        if path not in listed
+        for path in dataset.file_paths
+        if path not in predicted
     ]
     if not paths:
         first = f", first: {skipped[0]['path']} ({skipped[0]['reason']})" if skipped else ""

@@ -12,12 +12,8 @@ from vlm_tf.models.attention import attention_layer, frame_weight_rows
 from vlm_tf.visualize import attention_map_image, clip_montage
 
 
-class ClipSamples(keras.callbacks.Callback):
-    """Writes a few training clips, as the model receives them, to TensorBoard as images.
-
-    Seeing the augmented input is the quickest check that frames are in
-    order, in RGB and labelled right.
-    """
+class _ClipWriter(keras.callbacks.Callback):
+    """A TensorBoard writer of up to `max_clips` clips of `dataset`, named by `class_names`."""
 
     def __init__(self, dataset, log_dir, class_names, max_clips=4):
         super().__init__()
@@ -25,6 +21,14 @@ class ClipSamples(keras.callbacks.Callback):
         self.log_dir = log_dir
         self.class_names = class_names
         self.max_clips = max_clips
+
+
+class ClipSamples(_ClipWriter):
+    """Writes a few training clips, as the model receives them, to TensorBoard as images.
+
+    Seeing the augmented input is the quickest check that frames are in
+    order, in RGB and labelled right.
+    """
 
     def on_train_begin(self, logs=None):
         clips, labels = next(iter(self.dataset))
@@ -66,20 +70,13 @@ class ModelGraph(keras.callbacks.Callback):
         writer.close()
 
 
-class AttentionMaps(keras.callbacks.Callback):
+class AttentionMaps(_ClipWriter):
     """Each epoch, which frames the model weighed for a few validation clips, as TensorBoard images.
 
     For models with an `attention` layer (`attention_layer`): one image per
     clip, its frames with the attention weights under them
     (`attention_map_image`), tagged `attention/<k>_<class>` at step = epoch.
     """
-
-    def __init__(self, dataset, log_dir, class_names, max_clips=4):
-        super().__init__()
-        self.dataset = dataset
-        self.log_dir = log_dir
-        self.class_names = class_names
-        self.max_clips = max_clips
 
     def on_train_begin(self, logs=None):
         self.clips, self.labels = pick_clips(self.dataset, self.max_clips)
