@@ -8,6 +8,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 import textwrap
 
 import numpy as np
@@ -74,37 +75,15 @@ def check_model(model, *, tmp_path, num_frames=4, batch_size=2, class_names=None
 
 
 def serve_in_subprocess(saved_model_path, frames):
-    """Runs the SavedModel's serving_default on uint8 `frames` in a fresh process with plain
-    TensorFlow.
+    """Runs the SavedModel's serving_default on uint8 `frames` in a process with only plain
+    TensorFlow imported; probabilities, class indices and class names as lists.
     """
-    frames_path = os.path.join(saved_model_path, os.pardir, "frames.npy")
-    np.save(frames_path, frames)
-    script = textwrap.dedent(
-        """
-        import json, sys
-        import numpy as np
-        import tensorflow as tf
-        assert "vlm_tf" not in sys.modules
-        serve = tf.saved_model.load(sys.argv[1]).signatures["serving_default"]
-        out = serve(frames=tf.constant(np.load(sys.argv[2])))
-        assert "vlm_tf" not in sys.modules
-        print(json.dumps({
-            "probabilities": out["probabilities"].numpy().tolist(),
-            "class_index": out["class_index"].numpy().tolist(),
-            "class_name": [s.decode() for s in out["class_name"].numpy()],
-        }))
-        """
-    )
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
-    done = subprocess.run(
-        [sys.executable, "-c", script, saved_model_path, frames_path],
-        capture_output=True,
-        text=True,
-        env=env,
-        cwd="/",
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
-    return json.loads(done.stdout.strip().splitlines()[-1])
+    out = call_signature_in_subprocess(saved_model_path, frames=frames)
+    return {
+        "probabilities": out["probabilities"].tolist(),
+        "class_index": out["class_index"].tolist(),
+        "class_name": [name.decode() for name in out["class_name"]],
+    }
 
 
 def write_foreign_video(path, frames, *, fps, codec):
@@ -241,34 +220,66 @@ def text_notation_weights(layer, gates):
     return weights
 
 
+# A server as a user would run one: a Python that imports TensorFlow and nothing of vlm_tf, loads
+# the SavedModel and calls its signature. One such process serves every request of a test process:
+# each fresh interpreter cost about 5 s of TensorFlow import, paid by some thirty tests.
+SERVER = textwrap.dedent(
+    """
+    import json, sys, traceback
+    import numpy as np
+    import tensorflow as tf
+    for line in sys.stdin:
+        request = json.loads(line)
+        try:
+            serve = tf.saved_model.load(request["model"]).signatures["serving_default"]
+            inputs = np.load(request["inputs"])
+            out = serve(**{name: tf.constant(inputs[name]) for name in inputs.files})
+            assert "vlm_tf" not in sys.modules
+            np.savez(request["outputs"], **{name: value.numpy() for name, value in out.items()})
+            reply = {"ok": True}
+        except Exception:
+            reply = {"ok": False, "error": traceback.format_exc()[-3000:]}
+        print(json.dumps(reply), flush=True)
+    """
+)
+_server = None
+_server_errors = tempfile.NamedTemporaryFile(prefix="vlm_tf_test_server_", suffix=".log")
+
+
+def _plain_tensorflow():
+    global _server
+    if _server is None or _server.poll() is not None:
+        env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+        _server = subprocess.Popen(
+            [sys.executable, "-c", SERVER],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=_server_errors,
+            text=True,
+            env=env,
+            cwd="/",
+        )
+    return _server
+
+
 def call_signature_in_subprocess(saved_model_path, **inputs):
-    """Runs a SavedModel's serving_default on NumPy `inputs` in a fresh process with plain
-    TensorFlow; its outputs as NumPy arrays.
+    """Runs a SavedModel's serving_default on NumPy `inputs` in a separate process with only plain
+    TensorFlow imported; its outputs as NumPy arrays.
     """
     inputs_path = os.path.join(saved_model_path, os.pardir, "inputs.npz")
     outputs_path = os.path.join(saved_model_path, os.pardir, "outputs.npz")
     np.savez(inputs_path, **inputs)
-    script = textwrap.dedent(
-        """
-        import sys
-        import numpy as np
-        import tensorflow as tf
-        serve = tf.saved_model.load(sys.argv[1]).signatures["serving_default"]
-        inputs = np.load(sys.argv[2])
-        out = serve(**{name: tf.constant(inputs[name]) for name in inputs.files})
-        assert "vlm_tf" not in sys.modules
-        np.savez(sys.argv[3], **{name: value.numpy() for name, value in out.items()})
-        """
-    )
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
-    done = subprocess.run(
-        [sys.executable, "-c", script, saved_model_path, inputs_path, outputs_path],
-        capture_output=True,
-        text=True,
-        env=env,
-        cwd="/",
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
+    server = _plain_tensorflow()
+    request = {"model": str(saved_model_path), "inputs": inputs_path, "outputs": outputs_path}
+    server.stdin.write(json.dumps(request) + "\n")
+    server.stdin.flush()
+    line = server.stdout.readline()
+    if not line:
+        server.wait()
+        with open(_server_errors.name) as errors:
+            raise AssertionError(f"the TensorFlow server exited: {errors.read()[-3000:]}")
+    reply = json.loads(line)
+    assert reply["ok"], reply["error"]
     # String outputs (class names) come back as object arrays.
     with np.load(outputs_path, allow_pickle=True) as outputs:
         return {name: outputs[name] for name in outputs.files}

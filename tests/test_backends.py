@@ -64,20 +64,29 @@ BACKENDS = [
 ]
 
 
-@pytest.mark.parametrize("backend", BACKENDS)
-def test_models_saved_under_tensorflow_load_and_train_in_a_fresh_process(backend, tmp_path):
+@pytest.fixture(scope="module")
+def saved_models(tmp_path_factory):
+    """Every registered model saved under TensorFlow with its predictions, once for both
+    backends.
+    """
+    folder = tmp_path_factory.mktemp("saved_models")
     frames = np.random.default_rng(0).integers(0, 256, (2, 6, 32, 32, 3)).astype("float32")
-    np.save(tmp_path / "frames.npy", frames)
+    np.save(folder / "frames.npy", frames)
     names = sorted(model_names())
     for name in names:
         model = build_model(name, num_classes=3, num_frames=6, image_size=(32, 32))
-        model.save(tmp_path / f"{name}.keras")
-        np.save(tmp_path / f"{name}.npy", model.predict(frames, verbose=0))
-    (tmp_path / "names.json").write_text(json.dumps(names))
+        model.save(folder / f"{name}.keras")
+        np.save(folder / f"{name}.npy", model.predict(frames, verbose=0))
+    (folder / "names.json").write_text(json.dumps(names))
+    return folder, names
 
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_models_saved_under_tensorflow_load_and_train_in_a_fresh_process(backend, saved_models):
+    folder, names = saved_models
     env = {**os.environ, "KERAS_BACKEND": backend, "JAX_PLATFORMS": "cpu"}
     done = subprocess.run(
-        [sys.executable, "-c", LOADER, str(tmp_path), backend],
+        [sys.executable, "-c", LOADER, str(folder), backend],
         capture_output=True,
         text=True,
         env=env,

@@ -2,6 +2,7 @@
 
 import json
 import os
+import shutil
 
 import numpy as np
 import pytest
@@ -220,10 +221,16 @@ def test_train_with_the_texts_gated_cell(cli_run):
 
 @pytest.mark.slow
 def test_compare_trains_each_model_once_and_prints_one_table(tiny_dataset, tmp_path):
+    # One unreadable video in training and one in test: each row names both.
+    data = tmp_path / "data"
+    shutil.copytree(tiny_dataset, data)
+    broken = [data / split / "grow" / "broken.mp4" for split in ("train", "test")]
+    for path in broken:
+        path.write_bytes(b"not a video")
     out = tmp_path / "comparison"
     args = (
         "compare",
-        tiny_dataset,
+        data,
         "--out",
         out,
         "--models",
@@ -248,6 +255,7 @@ def test_compare_trains_each_model_once_and_prints_one_table(tiny_dataset, tmp_p
         )
         history = (out / row["model"] / "history.csv").read_text().splitlines()
         assert len(history) == 3 and "train_clips_per_s" in history[0]
+        assert sorted(item["path"] for item in row["skipped"]) == sorted(map(str, broken)), row
     # Same command again: nothing is retrained, the same rows come back as a table.
     again = vlm_tf(*args)
     assert again.returncode == 0, again.stderr
@@ -256,7 +264,7 @@ def test_compare_trains_each_model_once_and_prints_one_table(tiny_dataset, tmp_p
     assert [line.split("|")[1].strip() for line in table] == ["cnn_mean", "cnn_lstm_soft_attention"]
     assert f"{rows[0]['test_accuracy']:.3f}" in table[0]
     assert_one_line_error(
-        vlm_tf("compare", tiny_dataset, "--out", out, "--models", "cnn_lstm,transformer"),
+        vlm_tf("compare", data, "--out", out, "--models", "cnn_lstm,transformer"),
         "unknown classifier(s) transformer",
     )
     assert_one_line_error(

@@ -3,6 +3,7 @@
 """
 
 import json
+import shutil
 
 import numpy as np
 import pytest
@@ -105,26 +106,17 @@ def test_generator_exports_and_serves_in_plain_tensorflow(gan_run, tmp_path):
 
 
 @pytest.mark.slow
-def test_score_generated_reports_accuracy_and_frechet_distance(gan_run, tiny_dataset, tmp_path):
-    classifier = tmp_path / "classifier"
-    assert (
-        vlm_tf(
-            "train",
-            tiny_dataset,
-            "--out",
-            classifier,
-            "--epochs",
-            1,
-            "--frames",
-            FRAMES,
-            "--size",
-            SIZE,
-            "--quiet",
-        ).returncode
-        == 0
-    )
+def test_score_generated_reports_accuracy_and_frechet_distance(
+    gan_run, classify_run, tiny_dataset, tmp_path
+):
+    classifier = classify_run[0]
     generated = tmp_path / "generated"
     assert vlm_tf("generate", gan_run, "--out", generated, "--per-class", 2).returncode == 0
+    # An unreadable video among the reference clips is named, not silently left out.
+    reference = tmp_path / "reference"
+    shutil.copytree(tiny_dataset / "test", reference)
+    broken = reference / "grow" / "broken.mp4"
+    broken.write_bytes(b"not a video")
     done = vlm_tf(
         "score-generated",
         classifier,
@@ -132,12 +124,13 @@ def test_score_generated_reports_accuracy_and_frechet_distance(gan_run, tiny_dat
         "--real",
         tiny_dataset / "train",
         "--reference",
-        tiny_dataset / "test",
+        reference,
         "--json",
     )
     assert done.returncode == 0, done.stderr[-3000:]
     report = json.loads(done.stdout.strip().splitlines()[-1])
     assert report["num_videos"] == 16 and 0.0 <= report["accuracy"] <= 1.0
+    assert [item["path"] for item in report["skipped"]] == [str(broken)], report["skipped"]
     assert report["feature_layer"] == "lstm1"
     assert report["frechet_distance"] >= 0.0 and report["reference_frechet_distance"] >= 0.0
 

@@ -50,7 +50,9 @@ def compare_models(data_dir, out_dir, models, config, *, progress=None):
     same for all and each model trains the way it is meant to.
 
     Returns the rows, one dict per model with the keys of `COLUMNS`
-    (accuracy on the held-out test split; validation picked the checkpoint).
+    (accuracy on the held-out test split; validation picked the checkpoint),
+    its config and `skipped`: the files its training or evaluation could not
+    read, with the reason (`progress` names each once).
     """
     from vlm_tf.inference import evaluate_directory, load_run
     from vlm_tf.models.flops import count_flops
@@ -79,12 +81,13 @@ def compare_models(data_dir, out_dir, models, config, *, progress=None):
         run_dir = os.path.join(out_dir, name)
         if progress:
             progress(f"training {name} for {config.epochs} epochs into {run_dir}")
+        skipped = []
         if os.path.isfile(os.path.join(run_dir, run_files.MODEL_FILE)):
             # Trained before the comparison was interrupted; its time is unknown.
             minutes = None
         else:
             started = time.perf_counter()
-            train(data_dir, run_dir, configs[name], verbose=0)
+            skipped += train(data_dir, run_dir, configs[name], verbose=0).skipped
             minutes = (time.perf_counter() - started) / 60
         run = load_run(run_dir)
         # The run folder holds the precision and XLA setting `auto` settled on.
@@ -93,6 +96,12 @@ def compare_models(data_dir, out_dir, models, config, *, progress=None):
                 f"{run_dir} holds a run with other settings; choose a new output folder"
             )
         report = evaluate_directory(run, test_dir)
+        # Every model reads the same files: what one skipped, the row says, and progress once.
+        skipped += [item for item in report["skipped"] if item not in skipped]
+        if progress:
+            for item in skipped:
+                if not any(item in other.get("skipped", ()) for other in rows):
+                    progress(f"skipped {item['path']}: {item['reason']}")
         row = {
             "model": name,
             "test_accuracy": report["accuracy"],
@@ -102,6 +111,7 @@ def compare_models(data_dir, out_dir, models, config, *, progress=None):
             "train_clips_per_s": _median_throughput(run_dir),
             "train_minutes": minutes,
             "config": configs[name].to_dict(),
+            "skipped": skipped,
         }
         rows.append(row)
         done[name] = row

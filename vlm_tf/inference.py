@@ -90,13 +90,9 @@ def load_run(run_dir):
     not one file name (`vlm_tf.data.names.check_name`).
     """
     run_dir = os.fspath(run_dir)
+    run_files.require_finished_run(run_dir)
     model_path = os.path.join(run_dir, run_files.MODEL_FILE)
     config_path = os.path.join(run_dir, run_files.CONFIG_FILE)
-    for path in (config_path, model_path):
-        if not os.path.isfile(path):
-            raise FileNotFoundError(
-                f"{path}: not found (is {run_dir} a finished `vlm-tf train` run?)"
-            )
     saved = atomic.read_json(config_path)
     class_names = saved["class_names"]
     if not isinstance(class_names, list):

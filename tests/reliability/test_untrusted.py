@@ -155,3 +155,20 @@ def test_training_refuses_class_names_load_run_would_refuse(tmp_path):
     with pytest.raises(ValueError, match=r"class name 'back\\\\slash'"):
         write_run_header(tmp_path / "run", tmp_path / "data", RunConfig(), ["back\\slash"])
     assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize("recorded", ["../../data", 7, None])
+def test_compression_reads_only_a_training_folder_the_run_names_plainly(
+    classify_run, tmp_path, recorded
+):
+    from vlm_tf.compression.pruning import prune_run
+
+    run_dir = tmp_path / "run"
+    shutil.copytree(classify_run[0], run_dir)
+    config = json.loads((run_dir / "config.json").read_text())
+    config["data_dir"] = recorded
+    (run_dir / "config.json").write_text(json.dumps(config))
+    with pytest.raises(FileNotFoundError, match="--data DIR") as raised:
+        prune_run(run_dir, epochs=1, out=tmp_path / "pruned")
+    assert repr(recorded) in str(raised.value) and str(run_dir / "config.json") in str(raised.value)
+    assert not (tmp_path / "pruned").exists()

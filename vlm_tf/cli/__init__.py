@@ -24,6 +24,7 @@ import sys
 import vlm_tf
 from vlm_tf.cli import data, export, runs, tools, train
 from vlm_tf.cli.common import EXIT_CLOSED_PIPE, EXIT_INTERRUPTED, report_failure
+from vlm_tf.training.config import require_finished_run
 
 COMMAND_GROUPS = (data, train, runs, export, tools)
 
@@ -51,6 +52,11 @@ def main(argv=None):
     # Quiet TensorFlow's C++ start-up chatter before the first import.
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     try:
+        # A command on a finished run refuses a folder that is not one before TensorFlow's import
+        # (seconds) rather than after it.
+        for run_dir in (getattr(args, name, None) for name in ("run_dir", "classifier_run")):
+            if run_dir is not None:
+                require_finished_run(run_dir)
         args.func(args)
     except BrokenPipeError:
         # Python would complain again when it flushes stdout at exit.

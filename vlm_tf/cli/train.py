@@ -86,6 +86,9 @@ def model_for_task(model, task):
 
 
 def cmd_train(args):
+    # The checks that need no TensorFlow come before its import (seconds).
+    if not os.path.isdir(args.data_dir):
+        raise CommandError(f"{args.data_dir}: no such directory")
     if not args.allow_incomplete:
         refuse_unfinished_dataset(args.data_dir)
     model = model_for_task(args.model, args.task)

@@ -25,10 +25,23 @@ COMPRESSION_FILE = "compression.json"
 
 
 def training_data_dir(run, data_dir):
-    """`data_dir`, else the folder the run was trained on (its config.json's `data_dir`)."""
+    """`data_dir`, else the folder the run was trained on (its config.json's `data_dir`).
+
+    A run folder may come from another machine or another person: the folder
+    it names is used only if it is an absolute path to a folder here (it is
+    only read, and its classes must be the run's); otherwise the error asks
+    for `--data`.
+    """
     if data_dir is not None:
         return os.fspath(data_dir)
-    return atomic.read_json(os.path.join(run.run_dir, run_files.CONFIG_FILE))["data_dir"]
+    config_path = os.path.join(run.run_dir, run_files.CONFIG_FILE)
+    recorded = atomic.read_json(config_path).get("data_dir")
+    if not (isinstance(recorded, str) and os.path.isabs(recorded) and os.path.isdir(recorded)):
+        raise FileNotFoundError(
+            f"{recorded!r} (the training data named by {config_path}): no such directory here; "
+            "point to the run's training videos with --data DIR (data_dir=)"
+        )
+    return recorded
 
 
 def new_run_dir(out, default):

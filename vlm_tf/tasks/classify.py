@@ -12,6 +12,7 @@ several views of each video; `predict_videos` labels single files;
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 
 import keras
@@ -130,7 +131,8 @@ class ClassifyTask(Task):
         # The dataset's own folder walk: its classes, and a folder without videos refused before any
         # measuring.
         config = self.config
-        num_classes = len(index_directory(train)[2])
+        paths, _, class_names = index_directory(train)
+        num_classes = len(class_names)
 
         def build():
             return build_model(config.model, num_classes=num_classes, image_size=self.image_size)
@@ -152,6 +154,8 @@ class ClassifyTask(Task):
                 rng.integers(0, num_classes, config.batch_size)
             ],
             loss="categorical_crossentropy",
+            # Validation split off `train/` makes it fewer: enough to tell a short run.
+            steps=config.epochs * math.ceil(len(paths) / config.batch_size),
         )
 
     def build_model(self, data):
@@ -425,6 +429,11 @@ def clip_features(run, data_dir, *, batch_size=None):
     This is the feature space of `frechet_distance`, the run's backbone
     (`vlm_tf.models.backbone`); for the default model the LSTM's last state (64 values).
     """
+    return _features_and_skipped(run, data_dir, batch_size=batch_size)[0]
+
+
+def _features_and_skipped(run, data_dir, *, batch_size=None):
+    """`clip_features`, and the files it could not read (`[{"path", "reason"}]`)."""
     run.require("classify", "clip_features")
     dataset = video_dataset_from_directory(
         data_dir,
@@ -433,7 +442,8 @@ def clip_features(run, data_dir, *, batch_size=None):
         batch_size=batch_size or run.config.batch_size,
         shuffle=False,
     )
-    return clip_features_from(backbone_of(run.model), dataset)
+    features = clip_features_from(backbone_of(run.model), dataset)
+    return features, list(dataset.skipped) + list(dataset.failed)
 
 
 def score_generated(classifier_run, generated_dir, real_dir, *, reference_dir=None):
@@ -445,14 +455,21 @@ def score_generated(classifier_run, generated_dir, real_dir, *, reference_dir=No
     feature space) added and, given `reference_dir` (other real clips, e.g.
     the test split against the training split), `reference_frechet_distance`:
     the distance two real samples already have, the floor to compare with.
+    Its `skipped` names the unreadable files of every folder read.
     """
     report = evaluate_directory(classifier_run, generated_dir)
-    real = clip_features(classifier_run, real_dir)
+    real, skipped = _features_and_skipped(classifier_run, real_dir)
+    generated, _ = _features_and_skipped(classifier_run, generated_dir)
+    reference = None
+    if reference_dir is not None:
+        reference_features, more = _features_and_skipped(classifier_run, reference_dir)
+        reference = frechet_distance(real, reference_features)
+        skipped += more
     return dataclasses.replace(
         report,
-        frechet_distance=frechet_distance(real, clip_features(classifier_run, generated_dir)),
-        reference_frechet_distance=None
-        if reference_dir is None
-        else frechet_distance(real, clip_features(classifier_run, reference_dir)),
+        frechet_distance=frechet_distance(real, generated),
+        reference_frechet_distance=reference,
         feature_layer=feature_layer(classifier_run.model).name,
+        # The generated folder's own unreadable files are the report's already.
+        skipped=report.skipped + skipped,
     )

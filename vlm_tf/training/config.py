@@ -153,6 +153,19 @@ class RunConfig:
         )
 
 
+def require_finished_run(run_dir):
+    """Raises FileNotFoundError naming the first of `config.json` and `model.keras` that `run_dir`
+    lacks. Cheap: commands ask it before they import TensorFlow.
+    """
+    run_dir = os.fspath(run_dir)
+    for name in (CONFIG_FILE, MODEL_FILE):
+        path = os.path.join(run_dir, name)
+        if not os.path.isfile(path):
+            raise FileNotFoundError(
+                f"{path}: not found (is {run_dir} a finished `vlm-tf train` run?)"
+            )
+
+
 def read_history(run_dir):
     """The run's `history.csv` as one dict of floats per epoch (missing values left out); `[]`
     before the first epoch.
