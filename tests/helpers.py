@@ -220,46 +220,62 @@ def text_notation_weights(layer, gates):
     return weights
 
 
+class _HelperProcess:
+    """A Python process kept for the test process's lifetime that answers one JSON line per JSON
+    request line. Started on first use (and again if it died); its own stderr goes to a file,
+    quoted if it dies.
+    """
+
+    def __init__(self, script):
+        self.script = script
+        self.process = None
+        self.errors = tempfile.NamedTemporaryFile(prefix="vlm_tf_test_helper_", suffix=".log")
+
+    def ask(self, request):
+        if self.process is None or self.process.poll() is not None:
+            self.process = subprocess.Popen(
+                [sys.executable, "-c", self.script],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=self.errors,
+                text=True,
+                env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"},
+                cwd="/",
+            )
+        self.process.stdin.write(json.dumps(request) + "\n")
+        self.process.stdin.flush()
+        line = self.process.stdout.readline()
+        if not line:
+            self.process.wait()
+            with open(self.errors.name) as errors:
+                raise AssertionError(f"the helper process exited: {errors.read()[-3000:]}")
+        return json.loads(line)
+
+
 # A server as a user would run one: a Python that imports TensorFlow and nothing of vlm_tf, loads
 # the SavedModel and calls its signature. One such process serves every request of a test process:
 # each fresh interpreter cost about 5 s of TensorFlow import, paid by some thirty tests.
-SERVER = textwrap.dedent(
-    """
-    import json, sys, traceback
-    import numpy as np
-    import tensorflow as tf
-    for line in sys.stdin:
-        request = json.loads(line)
-        try:
-            serve = tf.saved_model.load(request["model"]).signatures["serving_default"]
-            inputs = np.load(request["inputs"])
-            out = serve(**{name: tf.constant(inputs[name]) for name in inputs.files})
-            assert "vlm_tf" not in sys.modules
-            np.savez(request["outputs"], **{name: value.numpy() for name, value in out.items()})
-            reply = {"ok": True}
-        except Exception:
-            reply = {"ok": False, "error": traceback.format_exc()[-3000:]}
-        print(json.dumps(reply), flush=True)
-    """
+_PLAIN_TENSORFLOW = _HelperProcess(
+    textwrap.dedent(
+        """
+        import json, sys, traceback
+        import numpy as np
+        import tensorflow as tf
+        for line in sys.stdin:
+            request = json.loads(line)
+            try:
+                serve = tf.saved_model.load(request["model"]).signatures["serving_default"]
+                inputs = np.load(request["inputs"])
+                out = serve(**{name: tf.constant(inputs[name]) for name in inputs.files})
+                assert "vlm_tf" not in sys.modules
+                np.savez(request["outputs"], **{k: v.numpy() for k, v in out.items()})
+                reply = {"ok": True}
+            except Exception:
+                reply = {"ok": False, "error": traceback.format_exc()[-3000:]}
+            print(json.dumps(reply), flush=True)
+        """
+    )
 )
-_server = None
-_server_errors = tempfile.NamedTemporaryFile(prefix="vlm_tf_test_server_", suffix=".log")
-
-
-def _plain_tensorflow():
-    global _server
-    if _server is None or _server.poll() is not None:
-        env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
-        _server = subprocess.Popen(
-            [sys.executable, "-c", SERVER],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=_server_errors,
-            text=True,
-            env=env,
-            cwd="/",
-        )
-    return _server
 
 
 def call_signature_in_subprocess(saved_model_path, **inputs):
@@ -269,31 +285,76 @@ def call_signature_in_subprocess(saved_model_path, **inputs):
     inputs_path = os.path.join(saved_model_path, os.pardir, "inputs.npz")
     outputs_path = os.path.join(saved_model_path, os.pardir, "outputs.npz")
     np.savez(inputs_path, **inputs)
-    server = _plain_tensorflow()
-    request = {"model": str(saved_model_path), "inputs": inputs_path, "outputs": outputs_path}
-    server.stdin.write(json.dumps(request) + "\n")
-    server.stdin.flush()
-    line = server.stdout.readline()
-    if not line:
-        server.wait()
-        with open(_server_errors.name) as errors:
-            raise AssertionError(f"the TensorFlow server exited: {errors.read()[-3000:]}")
-    reply = json.loads(line)
+    reply = _PLAIN_TENSORFLOW.ask(
+        {"model": str(saved_model_path), "inputs": inputs_path, "outputs": outputs_path}
+    )
     assert reply["ok"], reply["error"]
     # String outputs (class names) come back as object arrays.
     with np.load(outputs_path, allow_pickle=True) as outputs:
         return {name: outputs[name] for name in outputs.files}
 
 
-def vlm_tf(*args, cwd=None):
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
-    return subprocess.run(
-        [sys.executable, "-m", "vlm_tf.cli", *map(str, args)],
-        capture_output=True,
-        text=True,
-        env=env,
-        cwd=cwd,
+# `vlm-tf` commands run as forks of one process that has imported TensorFlow and Keras and run
+# nothing on them, so each command is a process of its own (its exit status, output, environment,
+# working folder, TensorFlow runtime and locks its own) without paying the 5 s import again: some
+# 150 commands in the suite. vlm_tf itself (and OpenCV, whose threads would not survive a fork) is
+# imported after the fork. The kill and multi-worker tests start `python -m vlm_tf.cli` themselves.
+_COMMANDS = _HelperProcess(
+    textwrap.dedent(
+        """
+        import json, os, signal, sys, traceback
+        import keras, tensorflow
+        for line in sys.stdin:
+            request = json.loads(line)
+            pid = os.fork()
+            if pid == 0:
+                code = 70
+                try:
+                    signal.alarm(request["timeout"])
+                    os.chdir(request["cwd"])
+                    os.environ.clear()
+                    os.environ.update(request["env"])
+                    for fd, path in ((1, request["stdout"]), (2, request["stderr"])):
+                        os.dup2(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC), fd)
+                    from vlm_tf.cli import main
+                    try:
+                        code = main(request["args"])
+                    except SystemExit as exit:  # argparse: errors, --help, --version
+                        code = exit.code if isinstance(exit.code, int) else exit.code is not None
+                except BaseException:
+                    traceback.print_exc()
+                finally:
+                    sys.stdout.flush()
+                    sys.stderr.flush()
+                    os._exit(code)
+            _, status = os.waitpid(pid, 0)
+            print(json.dumps({"returncode": os.waitstatus_to_exitcode(status)}), flush=True)
+        """
     )
+)
+_OUTPUTS = tempfile.mkdtemp(prefix="vlm_tf_test_commands_")
+# The slowest command (an acceptance run beside other work) takes about 11 minutes.
+COMMAND_TIMEOUT_S = 1800
+
+
+def vlm_tf(*args, cwd=None):
+    """Runs `vlm-tf ARGS` in a process of its own; a `subprocess.CompletedProcess`."""
+    args = [str(arg) for arg in args]
+    stdout, stderr = os.path.join(_OUTPUTS, "stdout"), os.path.join(_OUTPUTS, "stderr")
+    reply = _COMMANDS.ask(
+        {
+            "args": args,
+            "cwd": os.fspath(cwd or os.getcwd()),
+            "env": {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"},
+            "stdout": stdout,
+            "stderr": stderr,
+            "timeout": COMMAND_TIMEOUT_S,
+        }
+    )
+    with open(stdout, encoding="utf-8") as out, open(stderr, encoding="utf-8") as err:
+        return subprocess.CompletedProcess(
+            ["vlm-tf", *args], reply["returncode"], out.read(), err.read()
+        )
 
 
 def assert_one_line_error(done, *needles):
