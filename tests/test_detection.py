@@ -416,9 +416,12 @@ def test_detector_exports_and_serves_videos_of_any_size_in_plain_tensorflow(
             )
 
 
-# The acceptance run (slow): a small dataset at 48 px, the default model.
+# The acceptance run (slow): a small dataset at 48 px, the default model. Measured on its test
+# split against background subtraction (mAP@0.5 / class-agnostic / MOTA 0.012 / 0.118 / -0.34):
+# 25 epochs 0.135 / 0.310 / 0.26, 18 epochs 0.075 / 0.212 / -0.01, 12 epochs 0.045 / 0.129 / 0.0
+# (nothing detected above the threshold). 18 keeps every margin at 70 % of the 25-epoch time.
 ACCEPTANCE_VIDEOS = 150
-ACCEPTANCE_EPOCHS = 25
+ACCEPTANCE_EPOCHS = 18
 
 
 @pytest.mark.slow
