@@ -79,3 +79,17 @@ def classify_run(tiny_dataset, tmp_path_factory):
     run_dir = tmp_path_factory.mktemp("classify") / "run"
     result = train(tiny_dataset, run_dir, config, verbose=0)
     return run_dir, result, config
+
+
+@pytest.fixture(scope="session")
+def quick_bench_report(tmp_path_factory):
+    """The file of one `vlm-tf bench --quick --json` run: its test reads every figure, and the
+    chapter-7 notebook shows it instead of measuring again (about 40 s each).
+    """
+    from helpers import vlm_tf
+
+    done = vlm_tf("bench", "--quick", "--json")
+    assert done.returncode == 0, done.stderr[-3000:]
+    path = tmp_path_factory.mktemp("bench") / "bench.json"
+    path.write_text(done.stdout)
+    return path

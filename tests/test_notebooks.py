@@ -34,7 +34,7 @@ TEST_PARAMETERS = {
         ["VIDEOS_PER_CLASS = 6", "FRAMES = 8", "SIZE = 32", "CLASSIFY_EPOCHS = 1"]
         + ["RESTORE_EPOCHS = 1", "DETECT_VIDEOS = 12", "DETECT_EPOCHS = 1"]
     ),
-    "ch07_tools": "\n".join(["VIDEOS_PER_CLASS = 6", "EPOCHS = 2", "BENCH_QUICK = True"]),
+    "ch07_tools": "\n".join(["VIDEOS_PER_CLASS = 6", "EPOCHS = 2"]),
     "ch08_trends": "\n".join(
         ["VIDEOS_PER_CLASS = 6", "FRAMES = 8", "SIZE = 32", "EPOCHS = 1", "PRUNE_EPOCHS = 1"]
     ),
@@ -80,16 +80,20 @@ def test_notebook_has_parameters_cell_and_small_outputs(path):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda path: path.stem)
-def test_notebook_runs(path, tmp_path, monkeypatch):
+def test_notebook_runs(path, tmp_path, monkeypatch, request):
     _ensure_kernel()
     # The kernel inherits TMPDIR, so the notebook's tempfile.mkdtemp() WORK_DIR
     # lands in tmp_path and is cleaned up with it.
     monkeypatch.setenv("TMPDIR", str(tmp_path))
     monkeypatch.setenv("TF_CPP_MIN_LOG_LEVEL", "2")
     notebook = nbformat.read(path, as_version=4)
+    parameters = next(cell for cell in notebook.cells if cell.cell_type == "code")
     if path.stem in TEST_PARAMETERS:
-        parameters = next(cell for cell in notebook.cells if cell.cell_type == "code")
         parameters.source += "\n" + TEST_PARAMETERS[path.stem]
+    if path.stem == "ch07_tools":
+        # The bench's own test measured it already (conftest.quick_bench_report).
+        report = request.getfixturevalue("quick_bench_report")
+        parameters.source += f"\nBENCH_JSON = {str(report)!r}"
     client = nbclient.NotebookClient(
         notebook,
         kernel_name=KERNEL_NAME,

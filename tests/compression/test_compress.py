@@ -9,8 +9,8 @@ import pytest
 from helpers import assert_one_line_error, vlm_tf
 
 
-def test_quantize_needs_a_mode_and_prune_a_fraction(tmp_path):
-    done = vlm_tf("compress", tmp_path, "--method", "quantize")
+def test_quantize_needs_a_mode_and_prune_a_fraction(classify_run, tmp_path):
+    done = vlm_tf("compress", classify_run[0], "--method", "quantize")
     assert_one_line_error(done, "--quantize float16, dynamic or int8")
     done = vlm_tf("compress", tmp_path, "--method", "prune", "--sparsity", "1.5")
     assert done.returncode != 0 and "between 0 and 1" in done.stderr

@@ -53,11 +53,14 @@ def test_bad_quantize_arguments_are_refused_before_any_work(tmp_path):
         quantize_run(tmp_path / "no_run", "float16", data_dir=tmp_path)
 
 
-def test_cli_refuses_quantize_without_tflite(tmp_path):
-    assert_one_line_error(vlm_tf("export", tmp_path, "--quantize", "int8"), "--format tflite")
+def test_cli_refuses_quantize_without_tflite(classify_run):
+    run_dir = classify_run[0]
+    before = sorted(os.listdir(run_dir))
+    assert_one_line_error(vlm_tf("export", run_dir, "--quantize", "int8"), "--format tflite")
     assert_one_line_error(
-        vlm_tf("export", tmp_path, "--format", "tflite", "--quantize", "int4"), "--quantize", "int4"
+        vlm_tf("export", run_dir, "--format", "tflite", "--quantize", "int4"), "--quantize", "int4"
     )
+    assert sorted(os.listdir(run_dir)) == before
 
 
 @pytest.fixture(scope="module")
