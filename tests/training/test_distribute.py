@@ -205,6 +205,29 @@ def test_shards_split_every_pass_between_workers(tiny_dataset):
     assert len({row.tobytes() for row in first_pass}) == num_files
 
 
+def test_a_worker_resumed_at_an_epoch_sees_what_it_would_have_seen(tiny_dataset):
+    """A worker's stream is keyed by pass: started at epoch 2 it yields, clip for clip, what the
+    uninterrupted stream yields in its epoch 2, though epochs here do not line up with passes.
+    """
+    from vlm_tf.data import video_dataset_from_directory
+
+    # 32 files, a global batch of 6: 5 steps an epoch, 3 clips of each worker's stream a step,
+    # so an epoch is 15 of the 16 files a worker holds in a pass.
+    common = dict(
+        num_frames=2, image_size=(16, 16), batch_size=6, seed=5, shuffle=True, augment=True
+    )
+    for index in range(2):
+        stream = video_dataset_from_directory(tiny_dataset / "train", shard=(2, index), **common)
+        assert stream.steps_per_pass == 5
+        epochs = np.stack([clip.numpy() for clip, _ in stream.unbatch().take(45)])
+        resumed = video_dataset_from_directory(
+            tiny_dataset / "train", shard=(2, index), first_pass=2, **common
+        )
+        epoch_2 = np.stack([clip.numpy() for clip, _ in resumed.unbatch().take(15)])
+        np.testing.assert_array_equal(epoch_2, epochs[30:])
+        assert not np.array_equal(epoch_2, epochs[:15])
+
+
 def test_bad_strategy_settings_are_one_line_errors(tiny_dataset, tmp_path, monkeypatch):
     monkeypatch.delenv("TF_CONFIG", raising=False)
     done = vlm_tf("train", tiny_dataset, "--out", tmp_path / "a", "--strategy", "multiworker")

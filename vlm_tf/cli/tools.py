@@ -92,7 +92,7 @@ def _add_bench(commands, defaults):
 
 def _add_quickstart(commands, defaults):
     p = commands.add_parser(
-        "quickstart", help="make-data + train + evaluate + export, about 10 minutes on 2 CPU cores"
+        "quickstart", help="make-data + train + evaluate + export, about 5 minutes on 2 CPU cores"
     )
     p.add_argument("--out", default=QUICKSTART_DIR, metavar="DIR", help="(default: ./%(default)s)")
     p.add_argument(

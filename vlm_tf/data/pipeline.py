@@ -163,23 +163,21 @@ def make_clip_dataset(
         tf.constant(list(labels), tf.int32),
         tf.constant(list(frame_counts), tf.int64),
     )
-    if first_pass is not None and shard is None:
-        dataset = _pass_keyed(columns, load, shuffle, seed, first_pass, batch_size, strict)
-        dataset.failed = failed
-        return dataset
-    files = tf.data.Dataset.from_tensor_slices(columns)
-    if shuffle:
-        files = files.shuffle(len(paths), seed=seed, reshuffle_each_iteration=True)
-    # One random value per element and epoch, from a seeded stream: the
-    # clip's sampling and augmentation are reproducible yet new every epoch.
-    randoms = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True)
-    dataset = tf.data.Dataset.zip(files, randoms)
     if shard is not None:
-        # Every worker shuffles with the same seed, so their shares of a pass
-        # never overlap, and a clip gets the random value it would get in
-        # one process; endless, so each worker takes the steps it is told to.
-        dataset = dataset.shard(*shard).repeat()
-    dataset = _loaded(dataset, load, strict).batch(batch_size).prefetch(tf.data.AUTOTUNE)
+        dataset = _worker_share(
+            columns, load, shuffle, seed, shard, first_pass or 0, batch_size, strict
+        )
+    elif first_pass is not None:
+        dataset = _pass_keyed(columns, load, shuffle, seed, first_pass, batch_size, strict)
+    else:
+        files = tf.data.Dataset.from_tensor_slices(columns)
+        if shuffle:
+            files = files.shuffle(len(paths), seed=seed, reshuffle_each_iteration=True)
+        # One random value per element and epoch, from a seeded stream: the
+        # clip's sampling and augmentation are reproducible yet new every epoch.
+        randoms = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True)
+        dataset = tf.data.Dataset.zip(files, randoms)
+        dataset = _loaded(dataset, load, strict).batch(batch_size).prefetch(tf.data.AUTOTUNE)
     dataset.failed = failed
     return dataset
 
@@ -192,32 +190,63 @@ def _loaded(files, load, strict):
     return clips if strict else clips.ignore_errors(log_warning=True)
 
 
-def _pass_keyed(columns, load, shuffle, seed, first_pass, batch_size, strict):
-    """`make_clip_dataset`'s endless form: passes `first_pass`, `first_pass + 1`, ..., each
-    ordered and randomised from `(seed, pass number)` by stateless ops.
+def _pass_files(columns, shuffle, seed, number):
+    """Pass `number` over the files: `(file columns, random value)` elements, ordered and
+    randomised from `(seed, number)` by stateless ops.
     """
     count = int(columns[0].shape[0])
+    pass_seed = tf.stack([tf.constant(seed, tf.int64), number])
+    order = tf.range(count)
+    if shuffle:
+        order = tf.random.experimental.stateless_shuffle(order, seed=pass_seed)
+    randoms = tf.random.stateless_uniform(
+        [count], seed=pass_seed, minval=None, maxval=None, dtype=tf.int64
+    )
+    return tf.data.Dataset.from_tensor_slices(
+        (tuple(tf.gather(column, order) for column in columns), randoms)
+    )
 
-    def one_pass(number):
-        pass_seed = tf.stack([tf.constant(seed, tf.int64), number])
-        order = tf.range(count)
-        if shuffle:
-            order = tf.random.experimental.stateless_shuffle(order, seed=pass_seed)
-        randoms = tf.random.stateless_uniform(
-            [count], seed=pass_seed, minval=None, maxval=None, dtype=tf.int64
-        )
-        files = tf.data.Dataset.from_tensor_slices(
-            (tuple(tf.gather(column, order) for column in columns), randoms)
-        )
-        # Batched within the pass, so that no batch holds two epochs' clips.
-        return _loaded(files, load, strict).batch(batch_size)
 
+def _pass_keyed(columns, load, shuffle, seed, first_pass, batch_size, strict):
+    """`make_clip_dataset`'s endless form: passes `first_pass`, `first_pass + 1`, ..., each
+    batched on its own, so that no batch holds two epochs' clips.
+    """
+    count = int(columns[0].shape[0])
     dataset = (
         tf.data.Dataset.counter(int(first_pass), dtype=tf.int64)
-        .flat_map(one_pass)
+        .flat_map(
+            lambda number: _loaded(_pass_files(columns, shuffle, seed, number), load, strict).batch(
+                batch_size
+            )
+        )
         .prefetch(tf.data.AUTOTUNE)
     )
     dataset.steps_per_pass = math.ceil(count / batch_size)
+    return dataset
+
+
+def _worker_share(columns, load, shuffle, seed, shard, first_pass, batch_size, strict):
+    """One worker's endless stream for `shard = (num_workers, index)`: of the passes
+    `_pass_keyed` makes, from the first, every `num_workers`-th file from `index` on, starting
+    where epoch `first_pass` starts.
+
+    `batch_size` is the global batch. Each step tf.distribute hands every worker
+    `batch_size / num_workers` clips of its own stream, and an epoch is
+    `steps_per_pass` steps, so epoch N starts after N times that many clips:
+    skipped as file names, before anything is decoded. A worker resumed at
+    epoch N then sees what it would have seen uninterrupted.
+    """
+    count = int(columns[0].shape[0])
+    num_workers, index = shard
+    steps = max(count // batch_size, 1)
+    files = (
+        tf.data.Dataset.counter(0, dtype=tf.int64)
+        .flat_map(lambda number: _pass_files(columns, shuffle, seed, number))
+        .shard(num_workers, index)
+        .skip(first_pass * steps * (batch_size // num_workers))
+    )
+    dataset = _loaded(files, load, strict).batch(batch_size).prefetch(tf.data.AUTOTUNE)
+    dataset.steps_per_pass = steps
     return dataset
 
 
@@ -327,8 +356,10 @@ def video_dataset_from_directory(
             `skipped`.
         shard: `(num_workers, index)`: this worker's share of the training
             files for multi-worker training (`vlm_tf.training.distribute`),
-            a different share each epoch, repeated without end (the caller
-            sets the steps per epoch); requires `seed`.
+            a different share each epoch, repeated without end, with
+            `batch_size` the global batch; `dataset.steps_per_pass` is the
+            steps of an epoch, and `first_pass` starts the stream at that
+            epoch; requires `seed`.
         first_pass: the training files as an endless stream of passes from
             this epoch on, each keyed by its number (`make_clip_dataset`), for
             a run that resumes where it stopped; the caller sets the steps per
@@ -495,3 +526,17 @@ def whole_on_every_worker(dataset):
         if hasattr(dataset, attribute):
             setattr(marked, attribute, getattr(dataset, attribute))
     return marked
+
+
+def without_autotuning(dataset):
+    """`dataset` with tf.data's autotuning off, for data `fit` validates on each epoch.
+
+    `fit` drops its previous validation iterator when the next validation
+    starts, and with autotuning on that waited, both cores idle, 2.5-10 s in
+    about one epoch of three, a third of a short epoch; with it off, never
+    (docs/benchmarks.md, "Where an epoch's time went"). Validation runs in a
+    second or less, too short for tuning to pay.
+    """
+    options = tf.data.Options()
+    options.autotune.enabled = False
+    return dataset.with_options(options)

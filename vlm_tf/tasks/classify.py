@@ -17,6 +17,7 @@ import os
 
 import keras
 import numpy as np
+import tensorflow as tf
 
 from vlm_tf.data import sampling
 from vlm_tf.data.decode import VideoReadError, read_frames
@@ -97,14 +98,14 @@ class ClassifyTask(Task):
             label_mode="categorical",
             cache=cache,
             shard=shard,
-            first_epoch=None if shard else first_epoch,
+            first_epoch=first_epoch,
         )
         skipped = skipped_of(train_ds, val_ds)
         num_files = len(train_ds.file_paths)
         if workers > 1:
             # Endless, sharded training files: every worker takes this many
             # steps an epoch and validates the whole set itself (LocalValidation).
-            steps = max(num_files // config.batch_size, 1)
+            steps = train_ds.steps_per_pass
             return TaskData(
                 whole_on_every_worker(train_ds),
                 None,
@@ -185,7 +186,9 @@ class ClassifyTask(Task):
         )
 
     def metric_callbacks(self, data, log_dir):
-        return [LocalValidation(data.extras["validation"])] if data.endless else []
+        # Only where `fit` validates nothing (multi-worker runs): one process
+        # validating twice an epoch cost a third of a short epoch.
+        return [LocalValidation(data.extras["validation"])] if data.validation is None else []
 
     def picture_callbacks(self, model, data, log_dir):
         callbacks = [
@@ -239,20 +242,22 @@ class LocalValidation(keras.callbacks.Callback):
     def __init__(self, dataset):
         super().__init__()
         self.dataset = dataset
+        self._forward = None
 
     def on_epoch_end(self, epoch, logs=None):
+        if self._forward is None:
+            # Traced once: called eagerly, the model cost more than the whole pass otherwise.
+            self._forward = tf.function(lambda clips: self.model(clips, training=False))
         losses, hits = [], []
         for clips, labels in self.dataset:
-            probabilities = self.model(clips, training=False)
+            probabilities = keras.ops.convert_to_numpy(self._forward(clips)).astype(np.float32)
+            labels = keras.ops.convert_to_numpy(labels)
             losses.append(
                 keras.ops.convert_to_numpy(
                     keras.losses.categorical_crossentropy(labels, probabilities)
                 )
             )
-            hits.append(
-                np.argmax(keras.ops.convert_to_numpy(probabilities), -1)
-                == np.argmax(keras.ops.convert_to_numpy(labels), -1)
-            )
+            hits.append(np.argmax(probabilities, -1) == np.argmax(labels, -1))
         if logs is not None and losses:
             logs["val_loss"] = float(np.mean(np.concatenate(losses)))
             logs["val_accuracy"] = float(np.mean(np.concatenate(hits)))

@@ -32,6 +32,7 @@ import keras
 
 from vlm_tf import atomic
 from vlm_tf.data.names import check_name
+from vlm_tf.data.pipeline import without_autotuning
 from vlm_tf.tasks import task_of_model
 from vlm_tf.training import config as run_files
 from vlm_tf.training import distribute, runtime
@@ -262,7 +263,9 @@ def _fit(task, data_dir, run_dir, splits, resumed, verbose, extras):
         # The datasets shuffle themselves; fit's own shuffle does not apply.
         history = model.fit(
             data.train,
-            validation_data=data.validation,
+            validation_data=(
+                None if data.validation is None else without_autotuning(data.validation)
+            ),
             epochs=config.epochs,
             steps_per_epoch=data.steps_per_epoch if data.endless else None,
             callbacks=callbacks,
