@@ -537,6 +537,8 @@ def without_autotuning(dataset):
     (docs/benchmarks.md, "Where an epoch's time went"). Validation runs in a
     second or less, too short for tuning to pay.
     """
+    if not isinstance(dataset, tf.data.Dataset):
+        return dataset  # a `keras.utils.PyDataset` (detection) has no tf.data tuning to stall
     options = tf.data.Options()
     options.autotune.enabled = False
     return dataset.with_options(options)
