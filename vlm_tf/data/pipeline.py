@@ -538,7 +538,8 @@ def without_autotuning(dataset):
     second or less, too short for tuning to pay.
     """
     if not isinstance(dataset, tf.data.Dataset):
-        return dataset  # a `keras.utils.PyDataset` (detection) has no tf.data tuning to stall
+        # None (no validation), or a `keras.utils.PyDataset` (detection): nothing to tune.
+        return dataset
     options = tf.data.Options()
     options.autotune.enabled = False
     return dataset.with_options(options)

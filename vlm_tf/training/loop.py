@@ -263,9 +263,7 @@ def _fit(task, data_dir, run_dir, splits, resumed, verbose, extras):
         # The datasets shuffle themselves; fit's own shuffle does not apply.
         history = model.fit(
             data.train,
-            validation_data=(
-                None if data.validation is None else without_autotuning(data.validation)
-            ),
+            validation_data=without_autotuning(data.validation),
             epochs=config.epochs,
             steps_per_epoch=data.steps_per_epoch if data.endless else None,
             callbacks=callbacks,
