@@ -15,6 +15,7 @@ import statistics
 import time
 
 from vlm_tf import atomic
+from vlm_tf.data import lists
 from vlm_tf.training import config as run_files
 
 COMPARISON_FILE = "comparison.json"
@@ -41,9 +42,9 @@ def _median_throughput(run_dir):
     return statistics.median(values[1:] or values)
 
 
-def compare_models(data_dir, out_dir, models, config, *, progress=None):
+def compare_models(data_dir, out_dir, models, config, *, progress=None, test_data=None):
     """Trains each of `models` with `config` (its `model` field replaced) and evaluates it on
-    `DATA_DIR/test`.
+    `DATA_DIR/test` (list data: its test part, `vlm_tf.data.lists`), or on `test_data`.
 
     Optimizer fields `config` leaves at None follow each model's recipe
     (`RunConfig.resolved`), so the budget (data, epochs, batch, seed) is the
@@ -58,8 +59,20 @@ def compare_models(data_dir, out_dir, models, config, *, progress=None):
     from vlm_tf.models.flops import count_flops
     from vlm_tf.training.loop import best_validation_accuracy, train, with_started_execution
 
-    test_dir = os.path.join(os.fspath(data_dir), "test")
-    if not os.path.isdir(test_dir):
+    data_dir = os.fspath(data_dir)
+    if test_data is None and os.path.isfile(data_dir) and data_dir.lower().endswith(".txt"):
+        raise ValueError(
+            f"{data_dir}: compare trains on a split's train list and scores on its test list; "
+            "give the UCF101-style folder that holds both"
+        )
+    # List data (a CSV file, a UCF101-style folder) holds its test part itself.
+    if test_data is not None:
+        test_dir = os.fspath(test_data)
+    elif lists.is_list_source(data_dir):
+        test_dir = data_dir
+    else:
+        test_dir = os.path.join(data_dir, "test")
+    if not os.path.exists(test_dir):
         raise FileNotFoundError(
             f"{test_dir}: no such directory (compare scores every model on held-out clips in "
             "DATA_DIR/test)"

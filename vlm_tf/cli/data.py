@@ -7,7 +7,7 @@ import shlex
 import sys
 
 from vlm_tf.cli.common import CommandError, positive_int, say
-from vlm_tf.data import synthetic
+from vlm_tf.data import lists, synthetic
 from vlm_tf.data.detection import DEFAULT_DETECTION_VIDEOS
 
 DATA_DEFAULTS = {
@@ -65,6 +65,42 @@ def make_data_command(out_dir, manifest):
     if None in options:
         return None
     return shlex.join(["vlm-tf", "make-data", out_dir, *map(str, options)])
+
+
+def data_argument(data, split, part):
+    """DATA as `train` (`part="train"`) or `evaluate` (`"test"`) reads it: a folder, a CSV file,
+    a UCF101-style folder or list file (`vlm_tf.data.lists`); with `--split NN`, that split's list
+    of a UCF101-style folder.
+    """
+    if not os.path.exists(data):
+        raise CommandError(f"{data}: no such file or directory")
+    if split is None and os.path.isdir(data) and lists.is_list_source(data):
+        # The list read is named, so that the run records it.
+        split = lists.DEFAULT_UCF_SPLIT
+    if split is not None:
+        if not (os.path.isdir(data) and lists.is_list_source(data)):
+            raise CommandError(
+                f"{data}: --split picks the lists of a UCF101-style folder, and this one holds no "
+                f"{lists.UCF_CLASS_INDEX}"
+            )
+        return lists.ucf_split_file(data, split, part)
+    if os.path.isfile(data) and not lists.is_list_source(data):
+        raise CommandError(
+            f"{data}: expected a folder of class folders, a UCF101-style folder or list (.txt), "
+            "or a CSV file"
+        )
+    return data
+
+
+def add_split_option(parser):
+    parser.add_argument(
+        "--split",
+        metavar="NN",
+        help=(
+            "with a UCF101-style DATA folder (classInd.txt, trainlistNN.txt, testlistNN.txt): the "
+            f"split to read (default: {lists.DEFAULT_UCF_SPLIT})"
+        ),
+    )
 
 
 def refuse_unfinished_dataset(data_dir):

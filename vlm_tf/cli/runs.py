@@ -14,7 +14,7 @@ import os
 import sys
 
 from vlm_tf.cli.common import CommandError, positive_int, refuse_existing, say
-from vlm_tf.cli.data import refuse_unfinished_dataset
+from vlm_tf.cli.data import add_split_option, data_argument, refuse_unfinished_dataset
 
 
 def views(text):
@@ -33,6 +33,7 @@ def print_report(report, as_json):
 
 def cmd_evaluate(args):
     # Before TensorFlow is imported, so the refusal comes at once.
+    args.data_dir = data_argument(args.data_dir, args.split, "test")
     if not args.allow_incomplete:
         refuse_unfinished_dataset(args.data_dir)
     from vlm_tf.inference import load_run
@@ -218,7 +219,9 @@ def _add_evaluate(commands):
     p = commands.add_parser(
         "evaluate",
         help=(
-            "accuracy, per-class accuracy and confusion matrix on DATA_DIR/<class>/<video> "
+            "accuracy, mean class and top-5 accuracy, per-class accuracy and confusion matrix on "
+            "DATA_DIR/<class>/<video> or the test part of list data (a UCF101-style folder or "
+            "list, a CSV file) "
             "(restoration and fusion runs: PSNR and SSIM; detect runs: mAP@0.5, IoU and ID "
             "switches; each against its classical baseline)"
         ),
@@ -226,6 +229,7 @@ def _add_evaluate(commands):
     p.add_argument("run_dir", metavar="RUN_DIR")
     p.add_argument("data_dir", metavar="DATA_DIR")
     p.add_argument("--json", action="store_true", help="print one JSON object")
+    add_split_option(p)
     p.add_argument(
         "--strict",
         action="store_true",

@@ -21,7 +21,7 @@ from vlm_tf.cli.common import (
     positive_int,
     say,
 )
-from vlm_tf.cli.data import refuse_unfinished_dataset
+from vlm_tf.cli.data import add_split_option, data_argument, refuse_unfinished_dataset
 from vlm_tf.models.registry import DEFAULT_MODEL, MODELS, default_model, get_model_spec, model_names
 from vlm_tf.tasks import TASKS, option_fields, task_of_model
 from vlm_tf.training.config import (
@@ -87,8 +87,7 @@ def model_for_task(model, task):
 
 def cmd_train(args):
     # The checks that need no TensorFlow come before its import (seconds).
-    if not os.path.isdir(args.data_dir):
-        raise CommandError(f"{args.data_dir}: no such directory")
+    args.data_dir = data_argument(args.data_dir, args.split, "train")
     if not args.allow_incomplete:
         refuse_unfinished_dataset(args.data_dir)
     model = model_for_task(args.model, args.task)
@@ -133,12 +132,16 @@ def model_list(text):
 def cmd_compare(args):
     from vlm_tf.compare import compare_models, format_table
 
+    train_data = data_argument(args.data_dir, args.split, "train")
+    test_data = data_argument(args.data_dir, args.split, "test")
     rows = compare_models(
-        args.data_dir,
+        train_data,
         args.out,
         args.models,
         run_config(args, model=args.models[0]),
         progress=None if args.json else say,
+        # A UCF101-style folder's split has a list of each; other data holds its test part.
+        test_data=None if test_data == train_data else test_data,
     )
     say(json.dumps(rows) if args.json else "\n" + format_table(rows))
 
@@ -299,7 +302,10 @@ def _add_train(commands, defaults):
         formatter_class=argparse.RawDescriptionHelpFormatter,
         description=(
             "Train on DATA_DIR/train/<class>/<video>, validate on DATA_DIR/val (else on 20% of "
-            "train; DATA_DIR/test is never used). "
+            "train; DATA_DIR/test is never used). DATA_DIR may also be a UCF101-style folder "
+            "(classInd.txt, trainlistNN.txt) or list file, or a CSV file: Kinetics-style columns "
+            "(label, youtube_id or path, time_start, time_end, split) or path,label rows "
+            '(docs/design.md, "Data in lists"). '
             "The restoration tasks take any folder of videos (DATA_DIR/train if there is one) and "
             "degrade them into training pairs.\n\nmodels:\n"
         )
@@ -312,6 +318,7 @@ def _add_train(commands, defaults):
         metavar="RUN_DIR",
         help="run folder: config, checkpoints, model, class names, TensorBoard logs",
     )
+    add_split_option(p)
     p.add_argument(
         "--task",
         choices=list(TASKS),
@@ -384,6 +391,7 @@ def _add_compare(commands, defaults):
         ),
     )
     p.add_argument("data_dir", metavar="DATA_DIR")
+    add_split_option(p)
     p.add_argument(
         "--out",
         required=True,

@@ -25,7 +25,7 @@ import os
 import numpy as np
 
 from vlm_tf import atomic
-from vlm_tf.data.decode import read_frames
+from vlm_tf.data.decode import read_frames, split_segment
 
 MEMORY = "memory"
 
@@ -117,7 +117,8 @@ class DecodedVideos:
         return np.load(file, mmap_mode="r")
 
     def _file_name(self, path):
-        status = os.stat(path)
+        # A time range of a video (`segment_path`) is a video of its own, dated by its file.
+        status = os.stat(split_segment(path)[0])
         key = (
             f"{os.path.abspath(path)}|{status.st_size}|{status.st_mtime_ns}|"
             f"{self.size}|{self.crop_to_aspect_ratio}"

@@ -15,6 +15,12 @@ import numpy as np
 # Containers OpenCV's FFmpeg backend reads; `.json` box files and anything else
 # beside the videos are ignored by the dataset indexer.
 VIDEO_EXTENSIONS = (".mp4", ".avi", ".webm", ".mkv", ".mov", ".m4v", ".mpg", ".mpeg", ".wmv")
+# A clip cut from a longer video by time (a Kinetics-style list names clips
+# so) is named as a W3C media fragment names one: "video.mp4#t=2.5,7" is
+# seconds 2.5 to 7 of video.mp4. `probe_video` and `read_frames` take such a
+# name wherever they take a path, so every reader built on them (datasets,
+# views, the decoded-video cache) reads the clip as if it were a file.
+SEGMENT_MARK = "#t="
 
 
 class VideoReadError(ValueError):
@@ -66,6 +72,41 @@ def write_video(path, frames, fps=10.0) -> str:
     return path
 
 
+def segment_path(path, start, end):
+    """The name of seconds `start` to `end` of the video at `path` (`SEGMENT_MARK`)."""
+    return f"{os.fspath(path)}{SEGMENT_MARK}{float(start):g},{float(end):g}"
+
+
+def split_segment(path):
+    """`(file, (start, end))` of a `segment_path` name; `(path, None)` for a plain path (a file
+    whose own name holds the mark included).
+    """
+    path = os.fspath(path)
+    file, mark, times = path.rpartition(SEGMENT_MARK)
+    if not mark or os.path.exists(path):
+        return path, None
+    try:
+        start, end = (float(value) for value in times.split(","))
+    except ValueError:
+        return path, None
+    return file, (start, end)
+
+
+def _frame_range(capture, path, segment):
+    """`(first, stop)`: the frames of `segment` (seconds) in the opened `capture`; `(0, None)`
+    (every frame) without one.
+    """
+    if segment is None:
+        return 0, None
+    start, end = segment
+    fps = float(capture.get(cv2.CAP_PROP_FPS) or 0.0)
+    if fps <= 0:
+        raise VideoReadError(path, "the video has no frame rate, so no time range can be cut")
+    if not 0 <= start < end:
+        raise VideoReadError(path, f"time range {start:g}-{end:g} s is empty or negative")
+    return int(round(start * fps)), int(round(end * fps))
+
+
 def _open(path, decoder_threads=None):
     """A `cv2.VideoCapture` of `path`, or `VideoReadError` naming what is wrong with it.
 
@@ -109,19 +150,27 @@ def probe_video(path, *, decoder_threads=None) -> VideoInfo:
     omit it and a truncated file still reports the original length, so we
     `grab()` (decode without colour conversion) until the stream ends.
     """
-    capture = _open(path, decoder_threads)
+    file, segment = split_segment(path)
+    capture = _open(file, decoder_threads)
     try:
+        first, stop = _frame_range(capture, path, segment)
         fps = float(capture.get(cv2.CAP_PROP_FPS) or 0.0)
         width = int(capture.get(cv2.CAP_PROP_FRAME_WIDTH))
         height = int(capture.get(cv2.CAP_PROP_FRAME_HEIGHT))
-        num_frames = 0
-        while capture.grab():
-            num_frames += 1
+        decoded = 0
+        while (stop is None or decoded < stop) and capture.grab():
+            decoded += 1
     finally:
         capture.release()
-    if num_frames == 0:
+    if decoded == 0:
         raise VideoReadError(path, "no decodable frames (zero-length or corrupt stream)")
-    return VideoInfo(os.fspath(path), num_frames, fps, width, height)
+    if decoded <= first:
+        raise VideoReadError(
+            path,
+            f"time range {segment[0]:g}-{segment[1]:g} s starts after the video's {decoded} "
+            f"frames at {fps:g} fps",
+        )
+    return VideoInfo(os.fspath(path), decoded - first, fps, width, height)
 
 
 def resize_frame(frame, size, crop_to_aspect_ratio=False):
@@ -154,7 +203,8 @@ def read_frames(
     """Decodes frames of `path` as RGB uint8.
 
     Args:
-        path: the video file.
+        path: the video file, or a time range of it (`segment_path`), whose
+            frames are then numbered from the range's first.
         indices: frame numbers to return, non-decreasing; a repeated index
             repeats the frame. `None` returns every frame.
         size: `(height, width)` to resize every frame to, or `None` to keep the file's size.
@@ -174,21 +224,30 @@ def read_frames(
                 "frame indices must be non-negative and non-decreasing, received "
                 f"{indices.tolist()}"
             )
-    capture = _open(path, decoder_threads)
+    file, segment = split_segment(path)
+    capture = _open(file, decoder_threads)
     frames = []
     try:
+        first, stop = _frame_range(capture, path, segment)
         if indices is None:
-            ok, bgr = capture.read()
-            while ok:
-                frames.append(_to_rgb(bgr, size, crop_to_aspect_ratio))
+            for _ in range(first):
+                capture.grab()
+            while stop is None or first + len(frames) < stop:
                 ok, bgr = capture.read()
+                if not ok:
+                    break
+                frames.append(_to_rgb(bgr, size, crop_to_aspect_ratio))
             if not frames:
                 raise VideoReadError(path, "no decodable frames (zero-length or corrupt stream)")
             return np.stack(frames)
+        if stop is not None and first + indices[-1] >= stop:
+            raise VideoReadError(
+                path, f"frame {indices[-1]} was requested of a time range of {stop - first} frames"
+            )
         # grab() decodes without the colour conversion; frames that are not
         # wanted are only grabbed, and a repeated index reuses the last frame.
         position, frame = -1, None
-        for index in indices:
+        for index in indices + first:
             while position < index:
                 if not capture.grab():
                     raise VideoReadError(

@@ -24,6 +24,7 @@ import tensorflow as tf
 from vlm_tf.data import sampling, transforms
 from vlm_tf.data.cache import DecodedVideos
 from vlm_tf.data.decode import VideoReadError, read_frames
+from vlm_tf.data.lists import VideoList
 from vlm_tf.data.sampling import EVALUATION_SAMPLING
 from vlm_tf.data.splits import VALIDATION_FALLBACK_SPLIT, readable_files
 from vlm_tf.data.synthetic import find_manifest
@@ -34,7 +35,11 @@ LABEL_MODES = ("int", "categorical")
 
 
 def read_label_maps(directory):
-    """The label maps of `dataset.json` in `directory` or its parent (a split folder), or `{}`."""
+    """The label maps of `dataset.json` in `directory` or its parent (a split folder), or `{}`
+    (a list file's videos, `VideoList`, have none).
+    """
+    if isinstance(directory, VideoList):
+        return {}
     path = find_manifest(directory)
     if path is None:
         return {}
@@ -316,7 +321,8 @@ def video_dataset_from_directory(
     shard=None,
     first_pass=None,
 ):
-    """Clips and labels from `directory/<class>/<video>`.
+    """Clips and labels from `directory/<class>/<video>`, or from a list file's `VideoList`
+    (`vlm_tf.data.lists`).
 
     It works like `keras.utils.image_dataset_from_directory`.
 

@@ -3,8 +3,10 @@
 No TensorFlow here: the folder walks and splits that every task's data
 starts from (`vlm_tf.data.pipeline` turns them into datasets).
 
-- `index_directory`: `DATA_DIR/<class>/<video>` → paths, labels, class names.
-- `find_split_dirs`: `DATA_DIR/train` and `DATA_DIR/val` of a classifier's data.
+- `index_directory`: `DATA_DIR/<class>/<video>` (or a list file's `VideoList`,
+  `vlm_tf.data.lists`) → paths, labels, class names.
+- `find_split_dirs`: `DATA_DIR/train` and `DATA_DIR/val` of a classifier's data
+  (or a list's training and validation parts).
 - `list_videos` and `video_split`: any folder of videos, class folders or not
   (restoration and detection), split into training and validation files.
 - `empty_class_folders`, `refuse_empty_class_folders`: class folders without a
@@ -21,6 +23,7 @@ import os
 
 import numpy as np
 
+from vlm_tf.data import lists
 from vlm_tf.data.decode import VIDEO_EXTENSIONS, VideoReadError, probe_video
 
 logger = logging.getLogger(__name__)
@@ -37,8 +40,13 @@ def find_split_dirs(data_dir):
     `DATA_DIR/test` is never used for validation: the best checkpoint is
     chosen on validation accuracy, so a test split used for it would no
     longer be held out and its accuracy would be optimistic.
+
+    List-file data (`vlm_tf.data.lists`: a CSV file, a UCF101-style folder or
+    list) gives its training and validation `VideoList`s instead.
     """
     data_dir = os.fspath(data_dir)
+    if os.path.exists(data_dir) and lists.is_list_source(data_dir):
+        return lists.training_lists(data_dir)
     if not os.path.isdir(data_dir):
         raise FileNotFoundError(f"{data_dir}: no such directory")
     train_dir = os.path.join(data_dir, "train")
@@ -49,6 +57,18 @@ def find_split_dirs(data_dir):
         )
     val_dir = os.path.join(data_dir, "val")
     return train_dir, val_dir if os.path.isdir(val_dir) else None
+
+
+def evaluation_source(data):
+    """What evaluation reads of `data`: a folder of class folders as it is, the test part of
+    list-file data (`vlm_tf.data.lists.evaluation_list`).
+    """
+    if isinstance(data, lists.VideoList):
+        return data
+    data = os.fspath(data)
+    if os.path.exists(data) and lists.is_list_source(data):
+        return lists.evaluation_list(data)
+    return data
 
 
 def list_video_files(directory):
@@ -111,8 +131,11 @@ def index_directory(directory, class_names=None):
             and a listed class without a folder simply has no videos.
 
     Returns:
-        `(paths, labels, class_names)`, paths sorted within each class.
+        `(paths, labels, class_names)`, paths sorted within each class (a
+        `VideoList`'s in its order).
     """
+    if isinstance(directory, lists.VideoList):
+        return _index_list(directory, class_names)
     directory = os.fspath(directory)
     if not os.path.isdir(directory):
         raise FileNotFoundError(
@@ -142,12 +165,33 @@ def index_directory(directory, class_names=None):
     return paths, labels, class_names
 
 
+def _index_list(videos, class_names):
+    """`index_directory` of a `VideoList`: its entries of `class_names` (all of its classes by
+    default), labelled in that order.
+    """
+    class_names = list(videos.class_names if class_names is None else class_names)
+    index = {name: i for i, name in enumerate(class_names)}
+    kept = [
+        (path, index[videos.class_names[label]])
+        for path, label in zip(videos.paths, videos.labels)
+        if videos.class_names[label] in index
+    ]
+    if not kept:
+        raise ValueError(
+            f"{videos.source}: lists no videos of the classes {', '.join(class_names)}"
+        )
+    return [path for path, _ in kept], [label for _, label in kept], class_names
+
+
 def empty_class_folders(directory, class_names, labels):
     """The folders of `class_names` in `directory` that hold no video file.
 
     `class_names` and `labels` are `index_directory`'s: a class it found no
-    video of, whose folder exists. A class without a folder is not one.
+    video of, whose folder exists. A class without a folder is not one, and
+    a list has no folders.
     """
+    if isinstance(directory, lists.VideoList):
+        return []
     found = set(labels)
     folders = [os.path.join(os.fspath(directory), name) for name in class_names]
     return [
@@ -161,9 +205,19 @@ def refuse_empty_class_folders(directory):
     """Raises a one-line ValueError naming the first class folder of `directory` without videos.
 
     For training data, whose classes are its folders: an empty one would be
-    a class of the model that no video teaches.
+    a class of the model that no video teaches. A list's classes are those
+    of its class index (UCF101) or its rows, so one without a video is
+    refused the same way.
     """
     paths, labels, class_names = index_directory(directory)
+    if isinstance(directory, lists.VideoList):
+        missing = [name for i, name in enumerate(class_names) if i not in set(labels)]
+        if missing:
+            raise ValueError(
+                f"{directory.source}: class {missing[0]!r} has no video to train on; list some "
+                "or remove the class"
+            )
+        return
     empty = empty_class_folders(directory, class_names, labels)
     if empty:
         raise ValueError(

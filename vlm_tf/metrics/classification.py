@@ -1,4 +1,5 @@
-"""Scores of a classifier: accuracy, per-class accuracy and the confusion matrix.
+"""Scores of a classifier: accuracy, top-5 and mean class accuracy, per-class accuracy and the
+confusion matrix.
 
 Also the Fréchet distance between two sets of clip features.
 """
@@ -7,23 +8,41 @@ from __future__ import annotations
 
 import numpy as np
 
+# Top-5 accuracy is reported where it says more than accuracy: above five classes.
+TOP_K = 5
 
-def classification_report(labels, predictions, class_names):
+
+def classification_report(labels, predictions, class_names, *, probabilities=None):
     """Accuracy, per-class accuracy and the confusion matrix of `predictions` against `labels`.
 
-    Both hold integer labels.
+    Both hold integer labels; `probabilities` `(N, classes)`, where given,
+    add top-5 accuracy (a video counts when its class is among the five most
+    probable) if there are more than five classes.
 
-    Returns a JSON-ready dict: `accuracy`, `num_videos`, `per_class`
-    (`{class: {"accuracy", "num_videos"}}`, accuracy `None` for a class
-    with no videos), `confusion_matrix` (rows: true class, columns:
-    predicted, in `class_names` order) and `class_names`.
+    Returns a JSON-ready dict: `accuracy`, `mean_class_accuracy` (the mean
+    of the per-class accuracies of the classes with videos: each class
+    counts alike however many videos it has), `top5_accuracy` (`None`
+    unless measured), `num_videos`, `per_class` (`{class: {"accuracy",
+    "num_videos"}}`, accuracy `None` for a class with no videos),
+    `confusion_matrix` (rows: true class, columns: predicted, in
+    `class_names` order) and `class_names`.
     """
     num_classes = len(class_names)
+    labels = np.asarray(labels, int)
     confusion = np.zeros((num_classes, num_classes), np.int64)
-    np.add.at(confusion, (np.asarray(labels, int), np.asarray(predictions, int)), 1)
+    np.add.at(confusion, (labels, np.asarray(predictions, int)), 1)
     totals = confusion.sum(axis=1)
+    seen = totals > 0
+    top5 = None
+    if probabilities is not None and num_classes > TOP_K and len(labels):
+        best = np.argsort(-np.asarray(probabilities), axis=-1, kind="stable")[:, :TOP_K]
+        top5 = float(np.mean(np.any(best == labels[:, None], axis=-1)))
     return {
         "accuracy": float(np.trace(confusion) / max(confusion.sum(), 1)),
+        "mean_class_accuracy": float(np.mean(np.diag(confusion)[seen] / totals[seen]))
+        if seen.any()
+        else 0.0,
+        "top5_accuracy": top5,
         "num_videos": int(confusion.sum()),
         "per_class": {
             name: {

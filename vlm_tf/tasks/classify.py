@@ -21,9 +21,10 @@ import tensorflow as tf
 
 from vlm_tf.data import sampling
 from vlm_tf.data.decode import VideoReadError, read_frames
+from vlm_tf.data.lists import VideoList
 from vlm_tf.data.names import check_name
 from vlm_tf.data.pipeline import video_dataset_from_directory, whole_on_every_worker
-from vlm_tf.data.splits import index_directory
+from vlm_tf.data.splits import evaluation_source, index_directory
 from vlm_tf.data.views import view_dataset_from_directory
 from vlm_tf.export import export_saved_model
 from vlm_tf.metrics.classification import classification_report, frechet_distance
@@ -47,6 +48,8 @@ class ClassificationReport(Report):
     """
 
     accuracy: float
+    # The mean of the per-class accuracies: every class counts alike.
+    mean_class_accuracy: float
     num_videos: int
     # `{class: {"accuracy", "num_videos"}}`, accuracy None for a class without videos.
     per_class: dict
@@ -55,11 +58,13 @@ class ClassificationReport(Report):
     class_names: list
     views: dict
     skipped: list
+    # Where there are more than five classes (`classification_report`).
+    top5_accuracy: float | None = None
     frechet_distance: float | None = None
     reference_frechet_distance: float | None = None
     feature_layer: str | None = None
 
-    OPTIONAL = ("frechet_distance", "reference_frechet_distance", "feature_layer")
+    OPTIONAL = ("top5_accuracy", "frechet_distance", "reference_frechet_distance", "feature_layer")
 
     def lines(self):
         lines = []
@@ -69,6 +74,8 @@ class ClassificationReport(Report):
                 "probabilities averaged"
             )
         lines.append(f"accuracy {self.accuracy:.3f} on {self.num_videos} videos")
+        top5 = "" if self.top5_accuracy is None else f", top-5 {self.top5_accuracy:.3f}"
+        lines.append(f"mean class accuracy {self.mean_class_accuracy:.3f}{top5}")
         width = max(len(name) for name in self.class_names)
         for name, entry in self.per_class.items():
             accuracy = "   -  " if entry["accuracy"] is None else f"{entry['accuracy']:.3f}"
@@ -267,16 +274,19 @@ class LocalValidation(keras.callbacks.Callback):
 
 
 def check_class_folders(run, data_dir):
-    """Raises a one-line ValueError if `data_dir` has a class folder the run's model does not know:
-    its videos could only be scored wrong, or for a class name that would lead out of it.
+    """Raises a one-line ValueError if `data_dir` has a class folder (a list, a class) the run's
+    model does not know: its videos could only be scored wrong, or for a class name that would
+    lead out of it.
     """
     # load_run has checked a run folder's names; a Run made in code has not.
     for name in run.class_names:
         check_name(name, source=run.run_dir, what="class name")
-    unknown = sorted(set(index_directory(data_dir)[2]) - set(run.class_names))
+    data = evaluation_source(data_dir)
+    unknown = sorted(set(index_directory(data)[2]) - set(run.class_names))
     if unknown:
+        what = "class(es)" if isinstance(data, VideoList) else "class folder(s)"
         raise ValueError(
-            f"{data_dir}: class folder(s) {', '.join(unknown)} are not classes of this model "
+            f"{data}: {what} {', '.join(unknown)} are not classes of this model "
             f"({', '.join(run.class_names)})"
         )
 
@@ -294,8 +304,8 @@ class DirectoryPredictions:
 
 
 def predict_directory(run, data_dir, *, clips=1, crops=1, strict=False, batch_size=None):
-    """Class probabilities of a classifier run for every video in `data_dir/<class>/<video>`,
-    averaged over `clips` × `crops` views.
+    """Class probabilities of a classifier run for every video in `data_dir/<class>/<video>` (or
+    the test part of list-file data, `vlm_tf.data.lists`), averaged over `clips` × `crops` views.
 
     The views are `vlm_tf.data.views`': clips spread over each segment of
     the video, the whole frame and then corner and centre crops. One of
@@ -304,9 +314,10 @@ def predict_directory(run, data_dir, *, clips=1, crops=1, strict=False, batch_si
     `strict=True`, the first one raises `VideoReadError`).
     """
     run.require("classify", "evaluate_directory")
-    check_class_folders(run, data_dir)
+    data = evaluation_source(data_dir)
+    check_class_folders(run, data)
     dataset = view_dataset_from_directory(
-        data_dir,
+        data,
         class_names=run.class_names,
         num_frames=run.config.num_frames,
         image_size=run.image_size,
@@ -346,7 +357,8 @@ def predict_directory(run, data_dir, *, clips=1, crops=1, strict=False, batch_si
 
 
 def evaluate_directory(run, data_dir, *, strict=False, batch_size=None, clips=1, crops=1):
-    """Accuracy, per-class accuracy and the confusion matrix of `run` on `data_dir/<class>/<video>`.
+    """Accuracy, per-class accuracy and the confusion matrix of `run` on `data_dir/<class>/<video>`
+    (or on the test part of list-file data: `vlm_tf.data.lists`).
 
     Each video is predicted from `clips` × `crops` views, probabilities
     averaged (`predict_directory`); the default, one clip of the whole
@@ -355,7 +367,8 @@ def evaluate_directory(run, data_dir, *, strict=False, batch_size=None, clips=1,
     `VideoReadError`).
 
     Returns:
-        A `ClassificationReport`: `accuracy`, `num_videos`, `per_class`
+        A `ClassificationReport`: `accuracy`, `mean_class_accuracy`,
+        `top5_accuracy` (more than five classes), `num_videos`, `per_class`
         (`{class: {"accuracy", "num_videos"}}`), `confusion_matrix` (rows:
         true class, columns: predicted, in `class_names` order),
         `class_names`, `views` (`{"clips", "crops"}`) and `skipped`
@@ -365,7 +378,10 @@ def evaluate_directory(run, data_dir, *, strict=False, batch_size=None, clips=1,
         run, data_dir, clips=clips, crops=crops, strict=strict, batch_size=batch_size
     )
     scores = classification_report(
-        predictions.labels, np.argmax(predictions.probabilities, axis=-1), run.class_names
+        predictions.labels,
+        np.argmax(predictions.probabilities, axis=-1),
+        run.class_names,
+        probabilities=predictions.probabilities,
     )
     return ClassificationReport(
         **scores,
