@@ -9,6 +9,16 @@ os.environ.setdefault("VLM_TF_CACHE_DIR", tempfile.mkdtemp(prefix="vlm_tf_test_c
 
 import pytest
 
+# Each xdist worker (and every process its tests start) computes on its share of the cores: left
+# to themselves, two workers' TensorFlow thread pools each take every core, and two trainings side
+# by side then ran up to twice as long as one after the other (docs/benchmarks.md, "The test
+# suite").
+_WORKERS = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+if _WORKERS > 1:
+    _SHARE = str(max(1, (os.cpu_count() or 1) // _WORKERS))
+    for _name in ("TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS", "OMP_NUM_THREADS"):
+        os.environ.setdefault(_name, _SHARE)
+
 
 def pytest_addoption(parser):
     parser.addoption(
@@ -29,18 +39,13 @@ LONGEST_FIRST = (
 
 
 def pytest_xdist_auto_num_workers(config):
-    """`-n auto` (pyproject.toml): a worker per core, at most four, for the quick loop. Each worker
-    is a TensorFlow process training its own models; more than four cost memory without finishing
-    sooner here.
+    """`-n auto` (pyproject.toml): a worker per core, at most four. Each worker is a TensorFlow
+    process training its own models, on its share of the cores (above); more than four cost memory
+    without finishing sooner here.
 
-    The whole suite (`--runslow`) runs in one worker: on two cores a second worker saved little
-    there (its acceptance runs, which use both cores already, ran up to twice as long side by
-    side), and the two-worker tf.distribute test, whose processes talk over loopback, lost its
-    peer ("Collective ops is aborted by: Socket closed") while another training shared the cores
-    (docs/benchmarks.md, "The test suite").
+    The whole suite (`--runslow`) too: one worker kept a core idle a third of the time, as tracing,
+    decoding and plotting run on one thread (docs/benchmarks.md, "The test suite").
     """
-    if config.getoption("--runslow"):
-        return 1
     return max(1, min(os.cpu_count() or 1, 4))
 
 
