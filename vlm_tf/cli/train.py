@@ -292,6 +292,36 @@ def add_task_options(p):
         )
 
 
+def _add_execution_options(p):
+    """How `train` runs, never what it learns: profiling, the decoded-video cache, the strategy."""
+    p.add_argument(
+        "--profile",
+        action="store_true",
+        help="write a TensorFlow profiler trace of training steps 3-7 to RUN_DIR/logs/profile",
+    )
+    p.add_argument(
+        "--cache",
+        metavar="memory|DIR",
+        help=(
+            "decode each video once, at the frame size, and keep it in memory or as .npy files in "
+            "DIR for later epochs (and later runs); "
+            "classify, gan and fusion (default: decode every epoch)"
+        ),
+    )
+    p.add_argument(
+        "--strategy",
+        choices=STRATEGIES,
+        default="auto",
+        help=(
+            "tf.distribute: mirrored (this machine's GPUs, or its CPU), multiworker (one process "
+            "per worker, the cluster in TF_CONFIG; docs/distributed.md), "
+            "default (one device), or auto: multiworker when TF_CONFIG names a cluster, mirrored "
+            "with more than one GPU, else default. --batch-size is the global batch; classify "
+            "runs (default: %(default)s)"
+        ),
+    )
+
+
 def _add_train(commands, defaults):
     width = max(len(name) for name in MODELS) + 2
     models = "\n".join(f"  {name:<{width}}{spec.description}" for name, spec in MODELS.items())
@@ -302,10 +332,8 @@ def _add_train(commands, defaults):
         formatter_class=argparse.RawDescriptionHelpFormatter,
         description=(
             "Train on DATA_DIR/train/<class>/<video>, validate on DATA_DIR/val (else on 20% of "
-            "train; DATA_DIR/test is never used). DATA_DIR may also be a UCF101-style folder "
-            "(classInd.txt, trainlistNN.txt) or list file, or a CSV file: Kinetics-style columns "
-            "(label, youtube_id or path, time_start, time_end, split) or path,label rows "
-            '(docs/design.md, "Data in lists"). '
+            "train; DATA_DIR/test is never used), or on lists: a UCF101-style folder or list, a "
+            'Kinetics-style or path,label CSV file (docs/design.md, "Data in lists"). '
             "The restoration tasks take any folder of videos (DATA_DIR/train if there is one) and "
             "degrade them into training pairs.\n\nmodels:\n"
         )
@@ -349,33 +377,7 @@ def _add_train(commands, defaults):
             "(refused by default)"
         ),
     )
-    p.add_argument(
-        "--profile",
-        action="store_true",
-        help="write a TensorFlow profiler trace of training steps 3-7 to RUN_DIR/logs/profile",
-    )
-    p.add_argument(
-        "--cache",
-        metavar="memory|DIR",
-        help=(
-            "decode each video once, at the frame size, and keep it in memory or as .npy files in "
-            "DIR for later epochs (and later runs); "
-            "classify, gan and fusion (default: decode every epoch)"
-        ),
-    )
-    p.add_argument(
-        "--strategy",
-        choices=STRATEGIES,
-        default="auto",
-        help=(
-            "tf.distribute: mirrored (this machine's GPUs, or its CPU), multiworker (one process "
-            "per worker, the cluster in TF_CONFIG; docs/distributed.md), "
-            "default (one device), or auto: multiworker when TF_CONFIG names a cluster, mirrored "
-            "with "
-            "more than one GPU, else default. "
-            "--batch-size is the global batch; classify runs (default: %(default)s)"
-        ),
-    )
+    _add_execution_options(p)
     p.set_defaults(func=cmd_train)
 
 

@@ -1,0 +1,83 @@
+"""Which clips an epoch of training shows, as a `tf.data` pipeline of file names.
+
+`vlm_tf.data.pipeline.make_clip_dataset` builds its datasets from these:
+`loaded` maps file names to clips in order; `keyed_passes` makes the
+endless stream a resumable run trains on, each pass over the files ordered
+and randomised from the seed and the pass's number only; `worker_share` is
+one worker's part of that stream in multi-worker training, started at any
+epoch without decoding what came before.
+"""
+
+from __future__ import annotations
+
+import math
+
+import tensorflow as tf
+
+
+def loaded(files, load, strict):
+    """`files` mapped to clips by `load`, in order. Unless `strict`, a file that passed the probe
+    but fails later (changed on disk) drops out of the epoch instead of ending it.
+    """
+    clips = files.map(load, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    return clips if strict else clips.ignore_errors(log_warning=True)
+
+
+def _pass_files(columns, shuffle, seed, number):
+    """Pass `number` over the files: `(file columns, random value)` elements, ordered and
+    randomised from `(seed, number)` by stateless ops.
+    """
+    count = int(columns[0].shape[0])
+    pass_seed = tf.stack([tf.constant(seed, tf.int64), number])
+    order = tf.range(count)
+    if shuffle:
+        order = tf.random.experimental.stateless_shuffle(order, seed=pass_seed)
+    randoms = tf.random.stateless_uniform(
+        [count], seed=pass_seed, minval=None, maxval=None, dtype=tf.int64
+    )
+    return tf.data.Dataset.from_tensor_slices(
+        (tuple(tf.gather(column, order) for column in columns), randoms)
+    )
+
+
+def keyed_passes(columns, load, shuffle, seed, first_pass, batch_size, strict):
+    """`pipeline.make_clip_dataset`'s endless form: passes `first_pass`, `first_pass + 1`, ..., each
+    batched on its own, so that no batch holds two epochs' clips.
+    """
+    count = int(columns[0].shape[0])
+    dataset = (
+        tf.data.Dataset.counter(int(first_pass), dtype=tf.int64)
+        .flat_map(
+            lambda number: loaded(_pass_files(columns, shuffle, seed, number), load, strict).batch(
+                batch_size
+            )
+        )
+        .prefetch(tf.data.AUTOTUNE)
+    )
+    dataset.steps_per_pass = math.ceil(count / batch_size)
+    return dataset
+
+
+def worker_share(columns, load, shuffle, seed, shard, first_pass, batch_size, strict):
+    """One worker's endless stream for `shard = (num_workers, index)`: of the passes
+    `keyed_passes` makes, from the first, every `num_workers`-th file from `index` on, starting
+    where epoch `first_pass` starts.
+
+    `batch_size` is the global batch. Each step tf.distribute hands every worker
+    `batch_size / num_workers` clips of its own stream, and an epoch is
+    `steps_per_pass` steps, so epoch N starts after N times that many clips:
+    skipped as file names, before anything is decoded. A worker resumed at
+    epoch N then sees what it would have seen uninterrupted.
+    """
+    count = int(columns[0].shape[0])
+    num_workers, index = shard
+    steps = max(count // batch_size, 1)
+    files = (
+        tf.data.Dataset.counter(0, dtype=tf.int64)
+        .flat_map(lambda number: _pass_files(columns, shuffle, seed, number))
+        .shard(num_workers, index)
+        .skip(first_pass * steps * (batch_size // num_workers))
+    )
+    dataset = loaded(files, load, strict).batch(batch_size).prefetch(tf.data.AUTOTUNE)
+    dataset.steps_per_pass = steps
+    return dataset
