@@ -90,6 +90,14 @@ def test_ucf_lists_read_as_the_class_folders_they_list(ucf_folder, tiny_dataset)
     test = evaluation_list(ucf_folder)
     assert test.labels == tuple(index_directory(tiny_dataset / "test")[1])
 
+    from vlm_tf.data import video_dataset_from_list
+
+    dataset = video_dataset_from_list(
+        ucf_folder, part="test", num_frames=4, image_size=(16, 16), shuffle=False
+    )
+    labels = np.concatenate([batch_labels.numpy() for _, batch_labels in dataset])
+    assert labels.tolist() == list(test.labels) and dataset.class_names == folder_classes
+
 
 def test_csv_lists_kinetics_style_and_plain(tmp_path):
     (tmp_path / "videos").mkdir()

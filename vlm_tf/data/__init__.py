@@ -24,6 +24,7 @@ _PIPELINE_NAMES = (
     "make_clip_dataset",
     "probe_files",
     "video_dataset_from_directory",
+    "video_dataset_from_list",
 )
 
 
@@ -46,6 +47,7 @@ __all__ = [
     "read_frames",
     "render_clip",
     "video_dataset_from_directory",
+    "video_dataset_from_list",
     "write_dataset",
     "write_video",
 ]

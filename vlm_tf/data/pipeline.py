@@ -14,7 +14,6 @@ models rescale inside, so an exported model takes raw pixels.
 
 from __future__ import annotations
 
-import json
 import logging
 
 import numpy as np
@@ -23,30 +22,14 @@ import tensorflow as tf
 from vlm_tf.data import epochs, sampling, transforms
 from vlm_tf.data.cache import DecodedVideos
 from vlm_tf.data.decode import VideoReadError, read_frames
-from vlm_tf.data.lists import VideoList
+from vlm_tf.data.lists import evaluation_list, training_lists
 from vlm_tf.data.sampling import EVALUATION_SAMPLING
 from vlm_tf.data.splits import VALIDATION_FALLBACK_SPLIT, readable_files
-from vlm_tf.data.synthetic import find_manifest
+from vlm_tf.data.synthetic import read_label_maps
 
 logger = logging.getLogger(__name__)
 
 LABEL_MODES = ("int", "categorical")
-
-
-def read_label_maps(directory):
-    """The label maps of `dataset.json` in `directory` or its parent (a split folder), or `{}`
-    (a list file's videos, `VideoList`, have none).
-    """
-    if isinstance(directory, VideoList):
-        return {}
-    path = find_manifest(directory)
-    if path is None:
-        return {}
-    with open(path, encoding="utf-8") as f:
-        try:
-            return dict(json.load(f).get("label_maps", {}))
-        except (ValueError, AttributeError) as error:
-            raise ValueError(f"{path}: not a valid dataset manifest ({error})") from None
 
 
 def _frame_reader(cache, size, *, crop_to_aspect_ratio, failed):
@@ -364,6 +347,27 @@ def video_dataset_from_directory(
     if subset == "validation":
         return build(validation, training=False)
     return build(training, training=True), build(validation, training=False)
+
+
+def video_dataset_from_list(source, *, part="train", class_names=None, **options):
+    """Clips and labels of list-file data (`vlm_tf.data.lists`): a UCF101-style folder or list
+    file, a Kinetics-style or `path,label` CSV file.
+
+    The companion of `video_dataset_from_directory` for lists, with its
+    options. `part` is `"train"` (the train list or rows), `"val"` (the
+    `val` rows of a CSV file) or `"test"` (the test list or rows; every row
+    of a CSV file without any).
+    """
+    if part == "test":
+        videos = evaluation_list(source)
+    elif part in ("train", "val"):
+        train, val = training_lists(source)
+        videos = train if part == "train" else val
+        if videos is None:
+            raise ValueError(f"{source}: no rows with split 'val'")
+    else:
+        raise ValueError(f"part must be 'train', 'val' or 'test', received {part!r}")
+    return video_dataset_from_directory(videos, class_names=class_names, **options)
 
 
 def _check_size(image_size):

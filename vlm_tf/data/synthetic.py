@@ -23,6 +23,7 @@ import numpy as np
 
 from vlm_tf import atomic
 from vlm_tf.data.decode import write_video
+from vlm_tf.data.lists import VideoList
 
 CLASS_NAMES = (
     "move_left",
@@ -248,6 +249,22 @@ def find_manifest(directory):
         if os.path.isfile(path):
             return path
     return None
+
+
+def read_label_maps(directory):
+    """The label maps of `dataset.json` in `directory` or its parent (a split folder), or `{}`
+    (a list file's videos, `VideoList`, have none).
+    """
+    if isinstance(directory, VideoList):
+        return {}
+    path = find_manifest(directory)
+    if path is None:
+        return {}
+    with open(path, encoding="utf-8") as f:
+        try:
+            return dict(json.load(f).get("label_maps", {}))
+        except (ValueError, AttributeError) as error:
+            raise ValueError(f"{path}: not a valid dataset manifest ({error})") from None
 
 
 def unfinished_manifest(directory):
