@@ -145,6 +145,15 @@ def test_bad_lists_are_refused_naming_the_file_and_line(tmp_path, name, text, ne
     assert needle in str(error.value).replace(str(tmp_path) + "/", "")
 
 
+def test_a_listed_class_without_a_training_video_is_refused(tmp_path):
+    from vlm_tf.data.splits import refuse_empty_class_folders
+
+    (tmp_path / "classInd.txt").write_text("1 walk\n2 run\n")
+    (tmp_path / "trainlist01.txt").write_text("walk/a.avi 1\n")
+    with pytest.raises(ValueError, match="class 'run' has no video to train on"):
+        refuse_empty_class_folders(find_split_dirs(tmp_path)[0])
+
+
 def test_top5_and_mean_class_accuracy_by_hand():
     probabilities = np.eye(7)[[0, 0, 0, 1, 2, 2]] * 0.5 + np.linspace(0.01, 0.07, 7)
     labels = [0, 0, 1, 1, 2, 6]

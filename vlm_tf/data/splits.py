@@ -211,7 +211,8 @@ def refuse_empty_class_folders(directory):
     """
     paths, labels, class_names = index_directory(directory)
     if isinstance(directory, lists.VideoList):
-        missing = [name for i, name in enumerate(class_names) if i not in set(labels)]
+        found = set(labels)
+        missing = [name for i, name in enumerate(class_names) if i not in found]
         if missing:
             raise ValueError(
                 f"{directory.source}: class {missing[0]!r} has no video to train on; list some "
