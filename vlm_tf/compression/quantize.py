@@ -25,6 +25,7 @@ from vlm_tf import atomic
 from vlm_tf.compression import QUANTIZE_MODES
 from vlm_tf.compression.runs import training_data_dir
 from vlm_tf.data.pipeline import video_dataset_from_directory
+from vlm_tf.data.splits import evaluation_source
 from vlm_tf.export import convert_to_tflite
 from vlm_tf.inference import load_run
 from vlm_tf.tasks.classify import check_class_folders
@@ -162,9 +163,11 @@ def evaluate_tflite(tflite, run, data_dir, *, strict=False, num_threads=1):
             f"returns {tuple(sink['shape'])}; "
             f"this run's clips are uint8 {expected} of {len(run.class_names)} classes"
         )
-    check_class_folders(run, data_dir)
+    # The clips `evaluate_directory` scores: a folder's, or the test part of list data.
+    data = evaluation_source(data_dir)
+    check_class_folders(run, data)
     dataset = video_dataset_from_directory(
-        data_dir,
+        data,
         class_names=run.class_names,
         num_frames=run.config.num_frames,
         image_size=run.image_size,

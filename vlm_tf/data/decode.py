@@ -92,14 +92,17 @@ def split_segment(path):
     return file, (start, end)
 
 
-def _frame_range(capture, path, segment):
-    """`(first, stop)`: the frames of `segment` (seconds) in the opened `capture`; `(0, None)`
-    (every frame) without one.
+def _fps(capture):
+    return float(capture.get(cv2.CAP_PROP_FPS) or 0.0)
+
+
+def _frame_range(fps, path, segment):
+    """`(first, stop)`: the frames of `segment` (seconds) in a video of `fps` frames a second;
+    `(0, None)` (every frame) without one.
     """
     if segment is None:
         return 0, None
     start, end = segment
-    fps = float(capture.get(cv2.CAP_PROP_FPS) or 0.0)
     if fps <= 0:
         raise VideoReadError(path, "the video has no frame rate, so no time range can be cut")
     if not 0 <= start < end:
@@ -153,8 +156,8 @@ def probe_video(path, *, decoder_threads=None) -> VideoInfo:
     file, segment = split_segment(path)
     capture = _open(file, decoder_threads)
     try:
-        first, stop = _frame_range(capture, path, segment)
-        fps = float(capture.get(cv2.CAP_PROP_FPS) or 0.0)
+        fps = _fps(capture)
+        first, stop = _frame_range(fps, path, segment)
         width = int(capture.get(cv2.CAP_PROP_FRAME_WIDTH))
         height = int(capture.get(cv2.CAP_PROP_FRAME_HEIGHT))
         decoded = 0
@@ -228,7 +231,7 @@ def read_frames(
     capture = _open(file, decoder_threads)
     frames = []
     try:
-        first, stop = _frame_range(capture, path, segment)
+        first, stop = _frame_range(_fps(capture), path, segment)
         if indices is None:
             for _ in range(first):
                 capture.grab()

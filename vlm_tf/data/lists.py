@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import functools
 import os
 
 from vlm_tf.data.decode import VIDEO_EXTENSIONS, segment_path
@@ -208,8 +209,8 @@ def _read_csv(path):
     header = [name.strip().lower() for name in table[0][1]]
     folder = os.path.dirname(os.path.abspath(path))
     if "label" in header and any(column in header for column in ID_COLUMNS):
-        # Walked once, and only when rows name videos by id.
-        stems = _video_stems(folder) if "path" not in header else {}
+        # Walked once, when the first row naming its video by id needs it.
+        stems = functools.cache(lambda: _video_stems(folder))
         rows = []
         for number, row in table[1:]:
             where = f"{path}:{number}"
@@ -259,7 +260,7 @@ def _kinetics_row(folder, stems, where, row):
 def _find_by_id(stems, folder, video_id, start, end):
     """The clip a Kinetics row names: the downloader's cut file, else the whole video cut here.
 
-    `stems` maps the file names (without extension) of the videos under
+    `stems()` maps the file names (without extension) of the videos under
     `folder` to their paths. Not found, the clip is named as the cut file
     would be, so the dataset reports it missing (`file not found`) like any
     other listed video.
@@ -268,10 +269,11 @@ def _find_by_id(stems, folder, video_id, start, end):
         names = [video_id]
     else:
         names = [f"{video_id}_{int(start):06d}_{int(end):06d}", video_id]
+    found = stems()
     for name in names:
-        if name in stems:
+        if name in found:
             cut_here = name == video_id and start is not None
-            return segment_path(stems[name], start, end) if cut_here else stems[name]
+            return segment_path(found[name], start, end) if cut_here else found[name]
     return os.path.join(folder, names[0] + ".mp4")
 
 
