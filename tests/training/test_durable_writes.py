@@ -73,6 +73,18 @@ def test_resume_skips_a_state_a_kill_left_half_written(tmp_path):
     assert not backup_dir.exists()
 
 
+def test_a_backup_keeping_two_states_rewinds_to_the_older_and_names_a_missing_one(tmp_path):
+    x, y = np.zeros((4, 3), "float32"), np.ones((4, 2), "float32")
+    backup_dir = tmp_path / "backup"
+    _model().fit(x, y, epochs=3, verbose=0, callbacks=[ResumableBackup(str(backup_dir), keep=2)])
+    assert sorted(os.listdir(backup_dir)) == ["state-00002", "state-00003"]
+    backup = ResumableBackup(str(backup_dir), keep=2)
+    with pytest.raises(ValueError, match=f"{backup_dir} holds no saved state of epoch 1"):
+        backup.rewind(1)
+    backup.rewind(2)
+    assert backup.saved_epoch() == 2 and sorted(os.listdir(backup_dir)) == ["state-00002"]
+
+
 def test_history_is_trimmed_to_the_backed_up_epochs(tmp_path):
     path = tmp_path / run_files.HISTORY_FILE
     with open(path, "w", newline="") as f:

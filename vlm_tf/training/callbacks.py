@@ -123,18 +123,19 @@ class ResumableBackup(keras.callbacks.BackupAndRestore):
     epoch's state (weights and epoch count) is written into a folder under a
     temporary name and renamed to `state-NNNNN` once whole; a restart
     restores the newest whole state, and older ones are removed once a newer
-    one exists. Put it last in the callback list: a saved state N then means
-    every other end-of-epoch write of epoch N is on disk too. The backup
-    stays after training so the caller can remove it (`discard`) only once
-    the run's final model is written.
+    ones exist (all but the `keep` newest). Put it last in the callback
+    list: a saved state N then means every other end-of-epoch write of
+    epoch N is on disk too. The backup stays after training so the caller
+    can remove it (`discard`) only once the run's final model is written.
     """
 
     STATE_PREFIX = "state-"
     WEIGHTS_FILE = "latest.weights.h5"
     METADATA_FILE = "training_metadata.json"
 
-    def __init__(self, backup_dir):
+    def __init__(self, backup_dir, keep=1):
         super().__init__(backup_dir, delete_checkpoint=False)
+        self.keep = keep
 
     def _states(self):
         if not os.path.isdir(self.backup_dir):
@@ -142,12 +143,28 @@ class ResumableBackup(keras.callbacks.BackupAndRestore):
         names = [name for name in os.listdir(self.backup_dir) if name.startswith(self.STATE_PREFIX)]
         return [os.path.join(self.backup_dir, name) for name in sorted(names)]
 
+    def _epoch(self, state):
+        return int(atomic.read_json(os.path.join(state, self.METADATA_FILE))["epoch"])
+
     def saved_epoch(self):
         """How many epochs the newest saved state has completed (0 when there is none)."""
         states = self._states()
-        if not states:
-            return 0
-        return int(atomic.read_json(os.path.join(states[-1], self.METADATA_FILE))["epoch"])
+        return self._epoch(states[-1]) if states else 0
+
+    def rewind(self, epoch):
+        """Removes the states newer than `epoch` completed epochs, so that training resumes from
+        `epoch` (0: from the start); a one-line error when no state of `epoch` is kept.
+        """
+        states = self._states()
+        epochs = [self._epoch(state) for state in states]
+        if epoch and epoch not in epochs:
+            raise ValueError(
+                f"{self.backup_dir} holds no saved state of epoch {epoch} (it has "
+                f"{epochs or 'none'}); the run cannot resume there"
+            )
+        for path, saved in zip(states, epochs):
+            if saved > epoch:
+                shutil.rmtree(path)
 
     def on_train_begin(self, logs=None):
         states = self._states()
@@ -172,7 +189,7 @@ class ResumableBackup(keras.callbacks.BackupAndRestore):
                 os.path.join(state, self.METADATA_FILE),
                 {"epoch": self._current_epoch, "batch": self._last_batch_seen},
             )
-        for path in older:
+        for path in older[: max(len(older) + 1 - self.keep, 0)]:
             shutil.rmtree(path)
 
     def discard(self):

@@ -26,9 +26,10 @@ The chief (task `chief`, or worker 0 when the cluster has no chief) writes
 the run folder. The other workers run the same callbacks into a scratch run
 folder of their own, `RUN_DIR.<task><index>` (saving a distributed model
 can involve the other workers, so all of them must save), which holds
-their backup: a worker killed and started again with the same command
-resumes from it, as a single-process run does. The scratch folder is
-removed when the worker finishes.
+their backup: workers killed and started again with the same command
+resume from it, as a single-process run does, all of them from the last
+epoch every worker saved (a kill can land between two workers' saves).
+The scratch folder is removed when the worker finishes.
 """
 
 from __future__ import annotations
@@ -178,6 +179,17 @@ def barrier(distribution):
     if distribution.num_workers > 1:
         strategy = distribution.strategy
         strategy.reduce("SUM", strategy.run(lambda: tf.constant(1.0)), axis=None)
+
+
+def agreed_epoch(distribution, saved_epoch):
+    """The epoch every worker resumes from: the fewest completed epochs any worker saved (this
+    worker's `saved_epoch` when it trains alone).
+    """
+    if distribution.num_workers == 1:
+        return saved_epoch
+    strategy = distribution.strategy
+    saved = strategy.gather(strategy.run(lambda: tf.constant([saved_epoch])), axis=0)
+    return int(tf.reduce_min(saved))
 
 
 def loopback_cluster(num_workers):

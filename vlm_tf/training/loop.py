@@ -226,13 +226,17 @@ def _fit(task, data_dir, run_dir, splits, resumed, verbose, extras):
     """
     config = task.config
     distribution = extras.distribution or distribute.make_distribution("default")
-    backup = ResumableBackup(os.path.join(run_dir, run_files.BACKUP_DIR))
+    # A kill can land after one worker saved epoch N and before another did;
+    # no worker starts epoch N + 1's steps before every one has saved N, so
+    # with two states kept, the epoch all workers saved is always there.
+    backup = ResumableBackup(
+        os.path.join(run_dir, run_files.BACKUP_DIR), keep=2 if distribution.num_workers > 1 else 1
+    )
+    first_epoch = distribute.agreed_epoch(distribution, backup.saved_epoch())
+    backup.rewind(first_epoch)
     # A resumed run's data starts at the epoch it resumes, as the uninterrupted run's did.
     data = task.make_data(
-        *splits,
-        cache=extras.cache,
-        distribution=distribution,
-        first_epoch=backup.saved_epoch(),
+        *splits, cache=extras.cache, distribution=distribution, first_epoch=first_epoch
     )
     if extras.strict and data.skipped:
         first = data.skipped[0]
@@ -253,7 +257,7 @@ def _fit(task, data_dir, run_dir, splits, resumed, verbose, extras):
         model.summary()
 
     best_path = os.path.join(run_dir, run_files.BEST_CHECKPOINT)
-    run_files.trim_history(run_dir, backup.saved_epoch())
+    run_files.trim_history(run_dir, first_epoch)
     callbacks = _callbacks(task, model, data, run_dir, best_path, backup, extras)
     with warnings.catch_warnings():
         # Skipping unreadable files leaves the epoch length unknown until the
