@@ -54,6 +54,8 @@ class Run:
     config: RunConfig
     class_names: list
     model: keras.Model
+    # The folder or list the run trained on, as `train` was given it.
+    data_dir: str | None = None
 
     @property
     def image_size(self):
@@ -109,6 +111,7 @@ def load_run(run_dir):
         RunConfig.from_dict(saved["run"]),
         class_names,
         keras.models.load_model(model_path),
+        saved.get("data_dir"),
     )
 
 

@@ -8,6 +8,7 @@ import sys
 
 from vlm_tf.cli.common import CommandError, positive_int, say
 from vlm_tf.data import lists, synthetic
+from vlm_tf.data.corpus import DEFAULT_CORPUS_VIDEOS
 from vlm_tf.data.detection import DEFAULT_DETECTION_VIDEOS
 
 DATA_DEFAULTS = {
@@ -54,6 +55,11 @@ def make_data_command(out_dir, manifest):
 
     None for a manifest no make-data option set writes.
     """
+    if manifest.get("generator") == "vlm_tf.data.corpus":
+        options = ["--task", "pretrain", "--videos", manifest.get("videos"), "--seed"]
+        return shlex.join(
+            ["vlm-tf", "make-data", out_dir, *map(str, [*options, manifest.get("seed")])]
+        )
     if manifest.get("generator") == "vlm_tf.data.detection":
         options = ["--task", "detect", "--videos", manifest.get("videos")]
     elif manifest.get("generator") == "vlm_tf.data.synthetic":
@@ -125,12 +131,38 @@ def refuse_unfinished_dataset(data_dir):
     )
 
 
+def _progress(done, total):
+    # A line per tenth: the corpus takes minutes.
+    if done == total or done % max(1, total // 10) == 0:
+        print(f"  wrote {done}/{total} videos", file=sys.stderr, flush=True)
+
+
 def cmd_make_data(args):
+    if args.task == "pretrain":
+        from vlm_tf.data.corpus import write_pretraining_corpus
+
+        manifest = write_pretraining_corpus(
+            args.out_dir,
+            videos=args.videos or DEFAULT_CORPUS_VIDEOS,
+            seed=args.seed,
+            progress=_progress,
+        )
+        sources = manifest["sources"]
+        say(
+            f"corpus: {args.out_dir} (unlabeled, splits {manifest['splits']} videos; "
+            f"{len(sources['photographs'])} photographs, {len(sources['footage'])} footage clips, "
+            f"{len(sources['generators'])} FFmpeg sources)"
+        )
+        return
     if args.task == "detect":
         from vlm_tf.data.detection import write_detection_dataset
 
         manifest = write_detection_dataset(
-            args.out_dir, videos=args.videos, num_frames=args.frames, size=args.size, seed=args.seed
+            args.out_dir,
+            videos=args.videos or DEFAULT_DETECTION_VIDEOS,
+            num_frames=args.frames,
+            size=args.size,
+            seed=args.seed,
         )
         say(
             f"dataset: {args.out_dir} (detection: {len(manifest['classes'])} shape classes, "
@@ -179,17 +211,22 @@ def add_commands(commands):
     )
     p.add_argument(
         "--task",
-        choices=["classify", "detect"],
+        choices=["classify", "detect", "pretrain"],
         default="classify",
         help=(
             "classify: the eight motion classes; detect: OUT_DIR/{train,val,test}/clip_NNNN.mp4 "
-            "with 1-3 moving shapes each and their boxes (default: %(default)s)"
+            "with 1-3 moving shapes each and their boxes; pretrain: OUT_DIR/{train,val}/"
+            "clip_NNNNN.<ext>, unlabeled camera moves over real photographs, real footage and "
+            "FFmpeg's moving sources in mixed sizes, rates and codecs (--frames and --size do not "
+            "apply; vlm_tf.data.corpus) (default: %(default)s)"
         ),
     )
     p.add_argument(
         "--videos",
         type=positive_int,
-        default=DEFAULT_DETECTION_VIDEOS,
-        help="--task detect: videos over all splits, 70/15/15 (default: %(default)s)",
+        help=(
+            f"--task detect: videos over all splits, 70/15/15 (default: {DEFAULT_DETECTION_VIDEOS}"
+            f"); --task pretrain: videos, 90/10 (default: {DEFAULT_CORPUS_VIDEOS})"
+        ),
     )
     p.set_defaults(func=cmd_make_data)

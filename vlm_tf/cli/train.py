@@ -24,6 +24,7 @@ from vlm_tf.cli.common import (
 from vlm_tf.cli.data import add_split_option, data_argument, refuse_unfinished_dataset
 from vlm_tf.models.registry import DEFAULT_MODEL, MODELS, default_model, get_model_spec, model_names
 from vlm_tf.tasks import TASKS, option_fields, task_of_model
+from vlm_tf.tasks.options import PRETRAIN_METHODS, TUBELET_ENCODERS, PretrainOptions
 from vlm_tf.training.config import (
     JIT_MODES,
     LOG_DIR,
@@ -34,6 +35,9 @@ from vlm_tf.training.config import (
     STRATEGIES,
     RunConfig,
 )
+
+# The registered model (task pretrain) of each `vlm-tf pretrain --method`.
+PRETRAIN_MODELS = dict(zip(PRETRAIN_METHODS, ("video_mae",)))
 
 
 def run_config(args, *, model, options=None):
@@ -115,6 +119,22 @@ def cmd_train(args):
             f"profiler trace: {os.path.join(args.out, LOG_DIR, 'profile')} (TensorBoard's Profile "
             "tab; pip install tensorboard-plugin-profile)"
         )
+
+
+def cmd_pretrain(args):
+    if not os.path.isdir(args.data_dir):
+        raise CommandError(f"{args.data_dir}: no such folder (expected a folder of videos)")
+    options = PretrainOptions(encoder=args.model, mask_ratio=args.mask_ratio)
+    verbose = 0 if args.quiet else 2 if not sys.stdout.isatty() else 1
+    train_run(
+        args.data_dir,
+        args.out,
+        run_config(args, model=PRETRAIN_MODELS[args.method], options=options),
+        verbose,
+        cache=args.cache,
+        strategy="default",
+    )
+    say(f"backbone preset: vlm-tf export {args.out} --format preset, then train --init it")
 
 
 def model_list(text):
@@ -432,8 +452,52 @@ def _add_models(commands, defaults):
     p.set_defaults(func=cmd_models)
 
 
+def _add_pretrain(commands, defaults):
+    fields = PretrainOptions.__dataclass_fields__
+    p = commands.add_parser(
+        "pretrain",
+        help="pretrain a backbone on unlabeled videos (masked video modelling)",
+        description=(
+            "Self-supervised pretraining on every video under DATA_DIR, at any depth (labels, "
+            "class folders and list files ignored; DATA_DIR/train and DATA_DIR/val when both "
+            "exist, else 10%% held out for the validation loss). `vlm-tf make-data OUT --task "
+            "pretrain` writes a corpus. Resumes like train; RUN_DIR/model.keras is the backbone, "
+            "`vlm-tf export RUN_DIR --format preset` its preset (docs/transfer.md)."
+        ),
+    )
+    p.add_argument("data_dir", metavar="DATA_DIR")
+    p.add_argument("--out", required=True, metavar="RUN_DIR", help="run folder")
+    p.add_argument(
+        "--method",
+        choices=list(PRETRAIN_MODELS),
+        default="masked",
+        help="masked: VideoMAE's tube masking and pixel reconstruction (default: %(default)s)",
+    )
+    p.add_argument(
+        "--model",
+        choices=TUBELET_ENCODERS,
+        default=fields["encoder"].default,
+        help="the classifier whose backbone is pretrained (default: %(default)s)",
+    )
+    p.add_argument(
+        "--mask-ratio",
+        type=number_type(float, lambda v: 0 < v < 1, "a number between 0 and 1"),
+        default=fields["mask_ratio"].default,
+        help="the share of each clip's patches hidden (default: %(default)s)",
+    )
+    add_training_options(p, defaults)
+    p.add_argument("--quiet", action="store_true", help="no per-epoch output")
+    p.add_argument(
+        "--cache",
+        metavar="memory|DIR",
+        help="decode each video once and keep it in memory or as .npy files in DIR",
+    )
+    p.set_defaults(func=cmd_pretrain)
+
+
 def add_commands(commands):
     defaults = RunConfig()
     _add_train(commands, defaults)
+    _add_pretrain(commands, defaults)
     _add_compare(commands, defaults)
     _add_models(commands, defaults)

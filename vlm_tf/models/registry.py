@@ -13,11 +13,12 @@ import importlib
 DEFAULT_MODEL = "cnn_lstm"
 # What a model does with a clip: classify it (the default), generate clips
 # from noise and a label (the GAN), predict a clip's next frames (the §3.4
-# fusion model), find and track objects (chapter 6: detect), or restore
-# degraded frames (chapter 6: denoise, super-resolve, enhance). Training,
+# fusion model), find and track objects (chapter 6: detect), restore
+# degraded frames (chapter 6: denoise, super-resolve, enhance), or learn a
+# backbone from unlabeled videos (chapter 8: pretrain). Training,
 # evaluation and export follow the task.
 RESTORATION_TASKS = ("denoise", "superres", "enhance")
-TASKS = ("classify", "generate", "predict_frames", "detect", *RESTORATION_TASKS)
+TASKS = ("classify", "generate", "predict_frames", "detect", *RESTORATION_TASKS, "pretrain")
 # The generator losses of the adversarial models (vlm_tf.models.adversarial):
 # the non-saturating −log D(G(z)), or the text's §4.3.1 form.
 GAN_LOSSES = ("standard", "text")
@@ -199,6 +200,32 @@ register_model(
     training=TRANSFORMER_RECIPE,
     frame_difference=True,
     attention="joint",
+)
+
+register_model(
+    "video_transformer_mean",
+    "vlm_tf.models.video_transformer:build_video_transformer",
+    "the tiny video transformer with its tokens averaged in place of the class-attention head: "
+    "the backbone `vlm-tf pretrain` pretrains by masked video modelling; same recipe",
+    training=TRANSFORMER_RECIPE,
+    frame_difference=True,
+    pooling="mean",
+)
+
+# --- self-supervised pretraining (chapter 8: §8.1), vlm_tf.models.masked ---
+
+register_model(
+    "video_mae",
+    "vlm_tf.models.masked:build_masked_video_model",
+    "masked video modelling (VideoMAE): 90 % of the tubes hidden, a one-block decoder "
+    "reconstructs their normalised pixels; trains the --encoder's backbone on unlabeled videos",
+    training={
+        "optimizer": "adamw",
+        "learning_rate": 1e-3,
+        "weight_decay": 0.05,
+        "warmup_epochs": 1,
+    },
+    task="pretrain",
 )
 
 # --- a small student for knowledge distillation, vlm_tf.compression.distillation ---

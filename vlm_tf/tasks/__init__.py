@@ -19,7 +19,13 @@ import importlib
 
 from vlm_tf.models.registry import TASKS as MODEL_TASKS
 from vlm_tf.models.registry import get_model_spec
-from vlm_tf.tasks.options import AdversarialOptions, ClassifyOptions, NoOptions, RestorationOptions
+from vlm_tf.tasks.options import (
+    AdversarialOptions,
+    ClassifyOptions,
+    NoOptions,
+    PretrainOptions,
+    RestorationOptions,
+)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -108,5 +114,11 @@ for _name, _words in (
         description=f"{_words} on any folder of videos, degraded into training pairs",
     )
 del _name, _words
+register_task(
+    "pretrain",
+    "vlm_tf.tasks.pretrain:PretrainTask",
+    options=PretrainOptions,
+    description="learn a backbone from unlabeled videos (masked video modelling)",
+)
 
 __all__ = ["TASKS", "TaskSpec", "get_task_spec", "option_fields", "register_task", "task_of_model"]

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from vlm_tf.models.registry import GAN_LOSSES
+from vlm_tf.models.registry import GAN_LOSSES, MODELS
 
 # Super-resolution factors with measured models (docs/design.md).
 SCALES = (2, 4)
@@ -90,4 +90,26 @@ class RestorationOptions(NoOptions):
         help=(
             "denoise: the std of the Gaussian noise, in 0-255 pixel values, added to the shot noise"
         ),
+    )
+
+
+# The classifiers whose backbone is a tubelet transformer: what masked video modelling trains.
+TUBELET_ENCODERS = tuple(
+    name for name, spec in MODELS.items() if spec.builder.endswith(":build_video_transformer")
+)
+# Self-supervised objectives `vlm-tf pretrain --method` offers.
+PRETRAIN_METHODS = ("masked",)
+
+
+@dataclasses.dataclass(frozen=True)
+class PretrainOptions(NoOptions):
+    encoder: str = option(
+        "video_transformer_mean",
+        choices=TUBELET_ENCODERS,
+        help="pretrain: the classifier whose backbone is pretrained (a tubelet transformer)",
+    )
+    mask_ratio: float = option(
+        0.9,
+        minimum=0.05,
+        help="pretrain: the share of each clip's patches hidden, below 1 (VideoMAE's 0.9)",
     )
