@@ -334,9 +334,7 @@ def test_user_errors_exit_2_and_bugs_leave_their_traceback(capsys):
 
 @pytest.mark.slow
 def test_a_backbone_preset_starts_a_run_on_other_classes(cli_run, tmp_path):
-    """`export --format preset` cuts the run's backbone; `train --backbone` puts a new head on
-    it.
-    """
+    """`export --format preset` cuts the run's backbone; `train --init` puts a new head on it."""
     import shutil
 
     from vlm_tf.inference import load_run
@@ -351,7 +349,7 @@ def test_a_backbone_preset_starts_a_run_on_other_classes(cli_run, tmp_path):
         for name in ("grow", "shrink", "move_left"):
             shutil.copytree(cli_run / "data" / split / name, data / split / name)
     common = ("--epochs", "1", "--frames", "4", "--size", "32", "--quiet")
-    done = vlm_tf("train", data, "--out", tmp_path / "run", "--backbone", preset, *common)
+    done = vlm_tf("train", data, "--out", tmp_path / "run", "--init", preset, *common)
     assert done.returncode == 0, done.stderr
     tuned, source = load_run(tmp_path / "run").model, load_run(cli_run / "run").model
     assert tuned.output_shape == (None, 3)
@@ -365,11 +363,12 @@ def test_a_backbone_preset_starts_a_run_on_other_classes(cli_run, tmp_path):
         data,
         "--out",
         tmp_path / "gru",
-        "--backbone",
+        "--init",
         preset,
         "--model",
         "cnn_gru",
         *common,
     )
     assert_one_line_error(wrong, "cnn_gru")
-    assert not os.path.exists(tmp_path / "gru" / "model.keras")
+    # Refused from the preset's config.json, before the run folder is made.
+    assert not os.path.exists(tmp_path / "gru")

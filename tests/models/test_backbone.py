@@ -189,7 +189,7 @@ def edit_config(folder, **changes):
 @pytest.mark.parametrize(
     "damage, error, words",
     [
-        ("missing_folder", FileNotFoundError, ["no backbone preset folder", "broken"]),
+        ("missing_folder", FileNotFoundError, ["broken", "no such preset or folder"]),
         ("corrupt_config", ValueError, ["config.json", "is not valid JSON"]),
         ("unknown_format", ValueError, ["config.json", "'keras_hub'", "'vlm_tf.video_backbone'"]),
         ("unknown_model", ValueError, ["config.json", "'no_such_model'", "cnn_lstm, cnn_gru"]),

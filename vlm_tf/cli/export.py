@@ -158,7 +158,7 @@ def _add_export(commands):
         help=(
             "tflite: classify runs, uint8 frames (1, time, height, width, 3) in, float32 "
             "probabilities out, built-in ops only; preset: a classify run's backbone (the model "
-            "without its head) as a folder `train --backbone` starts from (default: %(default)s)"
+            "without its head) as a folder `train --init` starts from (default: %(default)s)"
         ),
     )
     p.add_argument(

@@ -94,6 +94,9 @@ def cmd_train(args):
     args.data_dir = data_argument(args.data_dir, args.split, "train")
     if not args.allow_incomplete:
         refuse_unfinished_dataset(args.data_dir)
+    if args.init is not None:
+        _take_defaults_from_init(args)
+    args.frames = args.frames or RunConfig().num_frames
     model = model_for_task(args.model, args.task)
     options_class = task_of_model(model).options
     options = options_class(
@@ -135,6 +138,19 @@ def cmd_pretrain(args):
         strategy="default",
     )
     say(f"backbone preset: vlm-tf export {args.out} --format preset, then train --init it")
+
+
+def _take_defaults_from_init(args):
+    """`--model`, `--size` and `--frames` not given: the `--init` backbone's."""
+    from vlm_tf.models.presets import describe_init
+
+    try:
+        about = describe_init(args.init)
+    except (ValueError, OSError) as error:
+        raise CommandError(f"--init {error}") from None
+    args.model = args.model or about["model_name"]
+    args.size = args.size or about["image_size"][0]
+    args.frames = args.frames or about["num_frames"]
 
 
 def model_list(text):
@@ -196,23 +212,46 @@ def cmd_models(args):
         )
 
 
-def add_training_options(p, defaults):
-    """The `RunConfig` options `train` and `compare` share (all but the model)."""
+def cmd_presets(args):
+    from vlm_tf.models.presets import preset_rows
+
+    rows = preset_rows()
+    if args.json:
+        say(json.dumps(rows))
+        return
+    if not rows:
+        say("no presets are installed with this vlm_tf")
+        return
+    width = max(len(row["name"]) for row in rows)
+    for row in rows:
+        height, side = row["image_size"]
+        say(
+            f"  {row['name']:<{width}}  {row['backbone']}, {row['num_frames'] or 'any'} frames of "
+            f"{height}x{side}, {row['parameter_count'] or 0:,} params; {row['description']}"
+        )
+    say("use one with `vlm-tf train DATA --init NAME` (docs/transfer.md)")
+
+
+def add_training_options(p, defaults, *, init=False):
+    """The `RunConfig` options `train`, `pretrain` and `compare` share (all but the model); with
+    `init`, `--frames` and `--size` left unset (None) default to the `--init` backbone's.
+    """
     p.add_argument(
         "--epochs", type=positive_int, default=defaults.epochs, help="(default: %(default)s)"
     )
     p.add_argument(
         "--frames",
         type=positive_int,
-        default=defaults.num_frames,
-        help="frames per clip (default: %(default)s)",
+        default=None if init else defaults.num_frames,
+        help=f"frames per clip (default: {defaults.num_frames}"
+        + (", or the --init backbone's clip length)" if init else ")"),
     )
     p.add_argument(
         "--size",
         type=positive_int,
         help=(
             f"frame size in pixels (default: the model's recipe; {RECIPE_DEFAULTS['image_size']} "
-            "unless the model says otherwise)"
+            "unless the model says otherwise" + ("; or the --init backbone's)" if init else ")")
         ),
     )
     p.add_argument(
@@ -296,6 +335,10 @@ def add_task_options(p):
     """
     for field, _ in option_fields():
         metadata = field.metadata
+        flag = f"--{field.name.replace('_', '-')}"
+        if isinstance(field.default, bool):
+            p.add_argument(flag, action="store_true", help=metadata["help"])
+            continue
         kind = metadata["kind"] or type(field.default)
         if metadata["minimum"] is not None:
             minimum = metadata["minimum"]
@@ -303,7 +346,7 @@ def add_task_options(p):
                 kind, lambda v, low=minimum: v >= low, f"a number of {minimum:g} or more"
             )
         p.add_argument(
-            f"--{field.name.replace('_', '-')}",
+            flag,
             type=kind,
             choices=metadata["choices"],
             metavar=metadata["metavar"],
@@ -378,7 +421,7 @@ def _add_train(commands, defaults):
         metavar="NAME",
         help=f"one of: {', '.join(MODELS)} (default: {DEFAULT_MODEL}, or the --task's first model)",
     )
-    add_training_options(p, defaults)
+    add_training_options(p, defaults, init=True)
     add_task_options(p)
     p.add_argument("--quiet", action="store_true", help="no per-epoch output")
     p.add_argument(
@@ -495,9 +538,26 @@ def _add_pretrain(commands, defaults):
     p.set_defaults(func=cmd_pretrain)
 
 
+def _add_presets(commands):
+    p = commands.add_parser(
+        "presets",
+        help="the pretrained backbones installed with vlm_tf, most useful first",
+        description="The backbone presets shipped in the package; `train --init NAME` starts from "
+        "one (docs/transfer.md says how each was made).",
+    )
+    p.add_argument(
+        "--json",
+        action="store_true",
+        help="print one JSON list: name, backbone, num_frames, image_size, feature_size, "
+        "parameter_count, pretrained_on, description, path",
+    )
+    p.set_defaults(func=cmd_presets)
+
+
 def add_commands(commands):
     defaults = RunConfig()
     _add_train(commands, defaults)
     _add_pretrain(commands, defaults)
     _add_compare(commands, defaults)
     _add_models(commands, defaults)
+    _add_presets(commands)

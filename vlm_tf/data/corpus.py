@@ -126,7 +126,7 @@ def _camera_path(rng, num_frames, shake):
     return offsets, zoom, angle
 
 
-def _view(picture, width, height, offset, zoom, angle, base):
+def camera_view(picture, width, height, offset, zoom, angle, base):
     """The camera's frame of `picture`: centred `offset` (in view widths) from the middle,
     `base · zoom` of the picture's shorter side wide, turned by `angle` degrees.
     """
@@ -193,7 +193,7 @@ def _camera_clip(rng, pictures, width, height, num_frames, background=None):
     frames = []
     for i in range(num_frames):
         source = picture if background is None else background[i]
-        frame = _view(source, width, height, offsets[i], zoom[i], angle[i], base)
+        frame = camera_view(source, width, height, offsets[i], zoom[i], angle[i], base)
         for patch, mask, path in movers:
             _paste(frame, patch, mask, path[i])
         frames.append((frame * light[i]).clip(0, 255).astype(np.uint8))

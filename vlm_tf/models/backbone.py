@@ -33,14 +33,19 @@ import numpy as np
 # Registers vlm_tf's custom layers, which the registered builders use.
 import vlm_tf.layers  # noqa: F401
 from vlm_tf import __version__, atomic
+from vlm_tf.models.presets import (
+    CONFIG_FILE,
+    METADATA_FILE,
+    RUN_MODEL_FILE,
+    WEIGHTS_FILE,
+    find_init,
+    preset_rows,
+)
 from vlm_tf.models.registry import MODELS, build_model, model_names
 
 OUTPUT_LAYER = "output_layer"
 PRESET_FORMAT = "vlm_tf.video_backbone"
 PRESET_FORMAT_VERSION = 1
-CONFIG_FILE = "config.json"
-WEIGHTS_FILE = "model.weights.h5"
-METADATA_FILE = "metadata.json"
 # Builders refuse fewer than 2 classes; the head built for cutting is dropped.
 _CUT_NUM_CLASSES = 2
 
@@ -199,22 +204,72 @@ def _copy_weights(source, reference, *, model_name):
 # === Presets: loading ===
 
 
-def load_backbone(preset):
-    """The backbone a preset folder holds, weights loaded: `(B, T, H, W, 3) → (B, F)`."""
-    backbone, _ = _load(preset)
+def load_backbone(source):
+    """The backbone `source` holds, weights loaded: `(B, T, H, W, 3) → (B, F)`.
+
+    `source` is a shipped preset's name (`vlm-tf presets`), a preset folder,
+    or a finished run: a classify run's classifier without its head, or a
+    pretrain run's backbone.
+    """
+    backbone, _ = load_init(source)
     return backbone
 
 
-def classifier_from_preset(preset, *, num_classes, trainable_backbone=True):
-    """A preset's backbone with a fresh head: `(B, T, H, W, 3) → (B, F) → (B, num_classes)`.
+def classifier_from_preset(source, *, num_classes, trainable_backbone=True):
+    """`source`'s backbone (`load_backbone`) with a fresh head:
+    `(B, T, H, W, 3) → (B, F) → (B, num_classes)`.
 
     The classifier is named after the registered model, as `build_model`'s
-    are. With `trainable_backbone=False` only the head trains (batch norm
-    layers of a frozen backbone also keep their statistics, as Keras does).
+    are. With `trainable_backbone=False` only the head trains (a linear
+    probe; batch norm layers of a frozen backbone also keep their
+    statistics, as Keras does).
     """
-    backbone, config = _load(preset)
+    backbone, config = load_init(source)
     backbone.trainable = bool(trainable_backbone)
     return attach_head(backbone, num_classes, name=config["model_name"])
+
+
+class VideoBackbone:
+    """The by-name entry point keras-hub users look for: `VideoBackbone.from_preset("NAME")`.
+
+    vlm_tf's backbones stay plain functional `keras.Model`s (what the
+    builders make, so layers are found by name); this class only finds and
+    loads them.
+    """
+
+    @staticmethod
+    def from_preset(preset):
+        """The backbone of a shipped preset's name, a preset folder or a run (`load_backbone`)."""
+        return load_backbone(preset)
+
+    @staticmethod
+    def presets():
+        """The shipped presets, most useful first (what `vlm-tf presets --json` prints)."""
+        return preset_rows()
+
+
+def load_init(source):
+    """`(backbone, config)` of a preset name, preset folder or run (`load_backbone`); `config` has
+    the backbone's `model_name`, `image_size`, `num_frames` and `feature_size`.
+    """
+    kind, folder = find_init(source)
+    return _backbone_of_run(folder) if kind == "run" else _load(folder)
+
+
+def _backbone_of_run(folder):
+    path = os.path.join(folder, RUN_MODEL_FILE)
+    # Layers and weights only: Keras' safe mode refuses a file that would run code.
+    model = keras.models.load_model(path)
+    has_head = OUTPUT_LAYER in [layer.name for layer in model.layers]
+    backbone = backbone_of(model) if has_head else model
+    config = _preset_config(
+        # Registered models are named after their registry name, backbones with "_backbone".
+        model_name=model.name.removesuffix("_backbone"),
+        image_size=list(backbone.input_shape[2:4]),
+        num_frames=backbone.input_shape[1],
+        source=repr(path),
+    )
+    return backbone, {**config, "feature_size": int(backbone.output_shape[-1])}
 
 
 def _load(preset):

@@ -191,9 +191,10 @@ class MaskedVideoModel(keras.Model):
         return ops.sum(per_tubelet * weights) / ops.maximum(ops.sum(weights), 1.0)
 
     def reconstruct(self, clips):
-        """`(clips with the hidden tubelets grey, reconstructions)`, both `(B, T, H, W, 3)` in
-        [0, 255]: the hidden tubelets predicted, put back at each tubelet's true mean and spread
-        (as VideoMAE shows them); the kept ones as they were.
+        """`(clips with the hidden tubelets grey, reconstructions, hidden)`: the first two
+        `(B, T, H, W, 3)` in [0, 255], the hidden tubelets predicted and put back at each
+        tubelet's true mean and spread (as VideoMAE shows them), the kept ones as they were;
+        `hidden` `(B, S)` as `call` gives it.
         """
         predicted, _, hidden = self(clips, training=False)
         patches = patchify(clips, self.tubelet_size, self.grid)
@@ -206,7 +207,7 @@ class MaskedVideoModel(keras.Model):
         filled = unpatchify(
             patches * (1.0 - hidden) + restored * hidden, self.tubelet_size, self.grid
         )
-        return masked * 255.0, filled * 255.0
+        return masked * 255.0, filled * 255.0, hidden[:, 0, :, 0]
 
 
 def build_masked_video_model(

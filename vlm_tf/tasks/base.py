@@ -116,6 +116,11 @@ class Task:
 
     # --- training ---
 
+    def check_config(self):
+        """Refuses, in one line, what the run's config alone shows cannot work, before any file is
+        read or written.
+        """
+
     def check_memory(self, model=None):
         """Refuses, in one line, a run whose batches of clips (and, given `model`, its activations)
         cannot fit in this machine's free memory (`vlm_tf.budget`): before the data is read, and

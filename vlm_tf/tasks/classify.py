@@ -36,6 +36,7 @@ from vlm_tf.models.backbone import (
     clip_features_from,
     save_backbone_preset,
 )
+from vlm_tf.models.presets import describe_init
 from vlm_tf.models.registry import build_model
 from vlm_tf.tasks.base import Report, Task, TaskData, skipped_lines, skipped_of
 from vlm_tf.tasks.tensorboard import AttentionMaps, ClipSamples, ModelGraph
@@ -166,23 +167,37 @@ class ClassifyTask(Task):
             steps=config.epochs * math.ceil(len(paths) / config.batch_size),
         )
 
+    def check_config(self):
+        if self.options.init is None:
+            return
+        # From the backbone's JSON: the run folder is not touched for a backbone that cannot fit.
+        about = describe_init(self.options.init)
+        size, frames = about["image_size"], about["num_frames"]
+        if (about["model_name"], tuple(size)) != (self.config.model, self.image_size):
+            raise ValueError(
+                f"{self.options.init}: a {about['model_name']} backbone for {size[0]}x{size[1]} "
+                f"frames; this run trains {self.config.model} on {self.config.image_size}x"
+                f"{self.config.image_size} (set --model and --size to the backbone's)"
+            )
+        if frames is not None and frames != self.config.num_frames:
+            raise ValueError(
+                f"{self.options.init}: its backbone takes clips of {frames} frames; this run's "
+                f"are {self.config.num_frames} (set --frames {frames})"
+            )
+
     def build_model(self, data):
         num_classes = len(data.class_names)
-        if self.options.backbone is None:
+        if self.options.init is None:
             return build_model(
                 self.config.model, num_classes=num_classes, image_size=self.image_size
             )
-        model = classifier_from_preset(self.options.backbone, num_classes=num_classes)
-        # The preset decides the layers; the run's config must say the same, so that the run
-        # folder describes its model (and a resumed run rebuilds it).
-        built = (model.name, tuple(model.input_shape[2:4]))
-        if built != (self.config.model, self.image_size):
-            raise ValueError(
-                f"{self.options.backbone}: a {built[0]} backbone for {built[1][0]}x{built[1][1]} "
-                f"frames; this run trains {self.config.model} on {self.config.image_size}x"
-                f"{self.config.image_size} (set --model and --size to the preset's)"
-            )
-        return model
+        # Checked against the config by `check_config`; a backbone whose JSON says one thing
+        # and whose weights another is refused by the loader.
+        return classifier_from_preset(
+            self.options.init,
+            num_classes=num_classes,
+            trainable_backbone=not self.options.linear_probe,
+        )
 
     def compile(self, model, make_optimizer, jit_compile):
         model.compile(
@@ -231,7 +246,7 @@ class ClassifyTask(Task):
             image_size=run.image_size,
             metadata=metadata,
         )
-        return f"a {run.config.model} backbone; `vlm-tf train --backbone {path}` starts from it"
+        return f"a {run.config.model} backbone; `vlm-tf train --init {path}` starts from it"
 
 
 class LocalValidation(keras.callbacks.Callback):

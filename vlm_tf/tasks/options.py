@@ -54,13 +54,24 @@ class NoOptions:
 
 @dataclasses.dataclass(frozen=True)
 class ClassifyOptions(NoOptions):
-    backbone: str | None = option(
+    init: str | None = option(
         None,
         kind=str,
-        metavar="PRESET",
-        help="classify: start from a backbone preset's weights (`vlm-tf export RUN --format "
-        "preset`, of the same --model and --size) with a new head for this data's classes",
+        metavar="PRESET_OR_RUN",
+        help="classify: start from a backbone: a shipped preset's name (`vlm-tf presets`), a "
+        "preset folder (`vlm-tf export RUN --format preset`) or a finished classify or pretrain "
+        "run, with a new head for this data's classes; --model, --size and --frames default to "
+        "the backbone's",
     )
+    linear_probe: bool = option(
+        False,
+        help="classify, with --init: train the new head only, the backbone frozen (a linear probe)",
+    )
+
+    def validate(self):
+        if self.linear_probe and self.init is None:
+            raise ValueError("linear_probe trains a new head on a backbone: it needs init")
+        return super().validate()
 
 
 @dataclasses.dataclass(frozen=True)

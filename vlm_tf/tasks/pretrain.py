@@ -159,7 +159,7 @@ class Reconstructions(keras.callbacks.Callback):
         self.writer = tf.summary.create_file_writer(self.log_dir)
 
     def on_epoch_end(self, epoch, logs=None):
-        masked, filled = (np.asarray(x) for x in self.model.reconstruct(self.clips))
+        masked, filled, _ = (np.asarray(x) for x in self.model.reconstruct(self.clips))
         steps = np.linspace(0, masked.shape[1] - 1, SAMPLE_FRAMES).round().astype(int)
         rows = [
             clip_montage(frames[k, steps], max_frames=SAMPLE_FRAMES)

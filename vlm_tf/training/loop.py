@@ -171,6 +171,7 @@ def train(
     if not distribution.is_chief:
         run_dir = distribution.scratch_dir(run_dir)
     task = task_class(spec.name, config)
+    task.check_config()
     task.check_memory()
     splits = task.split(data_dir)
     # Refused before the lock is taken, so that an unrelated folder is left untouched.

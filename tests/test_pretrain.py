@@ -1,0 +1,128 @@
+"""Pretraining on unlabeled videos and starting from what it learned: `make-data --task pretrain`,
+`vlm-tf pretrain`, presets and `train --init`, through the command line on real files.
+"""
+
+import json
+import os
+
+import numpy as np
+import pytest
+from helpers import assert_one_line_error, vlm_tf
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+from vlm_tf.data.corpus import HELD_OUT_PICTURES, write_pretraining_corpus
+from vlm_tf.data.decode import probe_video
+
+# Clips of 4 frames of 32x32: the machinery, not what it learns.
+TINY = ("--frames", "4", "--size", "32", "--batch-size", "4", "--precision", "float32")
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory):
+    root = tmp_path_factory.mktemp("corpus")
+    done = vlm_tf("make-data", root, "--task", "pretrain", "--videos", "20", "--seed", "4")
+    assert done.returncode == 0, done.stderr[-2000:]
+    return root
+
+
+@pytest.fixture(scope="module")
+def pretrained(corpus, tmp_path_factory):
+    run = tmp_path_factory.mktemp("pretrain") / "run"
+    done = vlm_tf("pretrain", corpus, "--out", run, "--epochs", "4", *TINY, "--quiet")
+    assert done.returncode == 0, done.stderr[-2000:]
+    return run, done
+
+
+def test_the_corpus_is_real_pictures_and_footage_in_mixed_formats(corpus):
+    manifest = json.loads((corpus / "dataset.json").read_text())
+    assert manifest["complete"] and manifest["splits"] == {"train": 18, "val": 2}
+    sources = manifest["sources"]
+    # What the installed packages ship, less what is kept for measuring transfer.
+    assert len(sources["photographs"]) >= 10 and sources["footage"]
+    assert not set(HELD_OUT_PICTURES) & set(sources["photographs"])
+    clips = manifest["clips"]
+    assert {clip["kind"] for clip in clips} == {"camera", "footage", "generator"}
+    assert len({clip["codec"] for clip in clips}) >= 3
+    assert len({tuple(clip["size"]) for clip in clips}) >= 3
+    for clip in clips:
+        info = probe_video(corpus / clip["path"])
+        assert (info.width, info.height) == tuple(clip["size"])
+        assert info.num_frames == clip["frames"]
+    # The same arguments give the same corpus, left as it is.
+    again = write_pretraining_corpus(corpus, videos=20, seed=4)
+    assert again["clips"] == clips
+
+
+def test_pretraining_loss_falls_and_tensorboard_shows_what_was_filled_in(pretrained):
+    run, done = pretrained
+    assert "reconstruction loss" in done.stdout
+    with open(run / "history.csv") as f:
+        losses = [float(line.split(",")[1]) for line in f.readlines()[1:]]
+    header = (run / "history.csv").read_text().splitlines()[0].split(",")
+    assert header[1] == "loss" and len(losses) == 4
+    assert losses[-1] < 0.95 * losses[0], losses
+    accumulator = EventAccumulator(str(run / "logs" / "samples"), size_guidance={"tensors": 0})
+    accumulator.Reload()
+    images = accumulator.Tensors("reconstruction/clip_masked_filled")
+    assert [event.step for event in images] == [0, 1, 2, 3]
+
+
+def test_a_pretrained_backbone_starts_a_classifier_by_preset_and_by_run(
+    pretrained, tiny_dataset, tmp_path
+):
+    run, _ = pretrained
+    preset = tmp_path / "preset"
+    done = vlm_tf("export", run, "--format", "preset", "--out", preset)
+    assert done.returncode == 0, done.stderr[-2000:]
+    config = json.loads((preset / "config.json").read_text())
+    assert (config["model_name"], config["num_frames"]) == ("video_transformer_mean", 4)
+    metadata = json.loads((preset / "metadata.json").read_text())
+    assert metadata["pretraining"]["method"] == "masked"
+
+    from vlm_tf.models.backbone import load_backbone
+
+    clips = np.random.default_rng(0).uniform(0, 255, (2, 4, 32, 32, 3)).astype("float32")
+    reference = np.asarray(load_backbone(preset)(clips))
+    np.testing.assert_allclose(np.asarray(load_backbone(run)(clips)), reference, atol=1e-6)
+    for source in (preset, run):
+        probe = tmp_path / f"probe_{source.name}"
+        # --model, --size and --frames come from the backbone; a linear probe keeps it as it was.
+        done = vlm_tf(
+            "train", tiny_dataset, "--out", probe, "--init", source, "--linear-probe",
+            "--epochs", "1", "--batch-size", "8", "--precision", "float32", "--quiet",
+        )  # fmt: skip
+        assert done.returncode == 0, done.stderr[-2000:]
+        trained = json.loads((probe / "config.json").read_text())["run"]
+        assert (trained["model"], trained["num_frames"], trained["image_size"]) == (
+            "video_transformer_mean", 4, 32,
+        )  # fmt: skip
+        np.testing.assert_allclose(np.asarray(load_backbone(probe)(clips)), reference, atol=1e-5)
+
+
+def test_a_backbone_that_does_not_fit_the_run_is_refused_in_one_line(
+    pretrained, tiny_dataset, tmp_path
+):
+    run, _ = pretrained
+    common = ("--epochs", "1", "--precision", "float32", "--quiet")
+    done = vlm_tf("train", tiny_dataset, "--out", tmp_path / "a", "--init", run, "--frames", "8")
+    assert_one_line_error(done, str(run), "clips of 4 frames", "--frames 4")
+    done = vlm_tf("train", tiny_dataset, "--out", tmp_path / "b", "--init", run, "--size", "64")
+    assert_one_line_error(done, str(run), "32x32", "--size")
+    done = vlm_tf("train", tiny_dataset, "--out", tmp_path / "c", "--init", "no-such-preset")
+    assert_one_line_error(done, "no-such-preset", "no such preset or folder", "vlm-tf presets")
+    done = vlm_tf("train", tiny_dataset, "--out", tmp_path / "d", "--linear-probe", *common)
+    assert_one_line_error(done, "linear_probe", "init")
+    assert not any((tmp_path / name).exists() for name in "abcd")
+
+
+def test_pretraining_refuses_what_it_cannot_train(corpus, tmp_path):
+    done = vlm_tf("pretrain", tmp_path / "none", "--out", tmp_path / "run")
+    assert_one_line_error(done, str(tmp_path / "none"), "no such folder")
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    done = vlm_tf("pretrain", empty, "--out", tmp_path / "run", *TINY)
+    assert_one_line_error(done, str(empty), "no video files")
+    done = vlm_tf("pretrain", corpus, "--out", tmp_path / "run", "--size", "4", "--frames", "4")
+    assert_one_line_error(done, "image_size", "at least 16", "received 4")
+    assert not (tmp_path / "run").exists()
+    assert os.listdir(empty) == []
