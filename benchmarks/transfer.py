@@ -16,7 +16,8 @@ clips, the best epoch kept):
 
 and prints test accuracy (mean ± sd over the seeds) and training seconds per
 run, one row per N; `--json` prints every run as well. Decoded clips are
-cached in `--work` and shared by every run.
+cached in `--work` and shared by every run; a run finished before is not
+run again, so an interrupted benchmark continues where it stopped.
 """
 
 import argparse
@@ -62,7 +63,8 @@ def run_one(method, data, test_dir, run_dir, preset, args, seed):
     config = RunConfig(
         model=model,
         epochs=args.epochs,
-        num_frames=about["num_frames"],
+        # A backbone for any clip length gets the default one.
+        num_frames=about["num_frames"] or RunConfig().num_frames,
         image_size=about["image_size"][0],
         batch_size=args.batch_size,
         seed=seed,
@@ -70,12 +72,22 @@ def run_one(method, data, test_dir, run_dir, preset, args, seed):
         jit="off",
         options=options,
     )
+    result_path = os.path.join(run_dir, "transfer_result.json")
+    if os.path.isfile(result_path):
+        # A run an interrupted benchmark finished: its figures stand.
+        with open(result_path) as f:
+            return json.load(f)
     start = time.perf_counter()
     train(data, run_dir, config, verbose=0, cache=os.path.join(args.work, "cache"))
     seconds = time.perf_counter() - start
     run = load_run(run_dir)
-    accuracy = run.task_object().evaluate(run, test_dir)["accuracy"]
-    return {"accuracy": float(accuracy), "seconds": seconds}
+    result = {
+        "accuracy": float(run.task_object().evaluate(run, test_dir)["accuracy"]),
+        "seconds": seconds,
+    }
+    with open(result_path, "w") as f:
+        json.dump(result, f)
+    return result
 
 
 def main():
@@ -99,12 +111,15 @@ def main():
     footage = os.path.join(args.work, "footage")
     if not os.path.isdir(os.path.join(footage, "test")):
         write_camera_footage(footage)
+    preset_tag = os.path.basename(os.path.normpath(args.preset))
     results = []
     for shots in args.shots.split(","):
         for seed in range(args.seeds):
             data = subset_list(footage, shots, seed, os.path.join(args.work, f"{shots}-{seed}.csv"))
             for method in methods:
-                run_dir = os.path.join(args.work, "runs", f"{shots}-{seed}-{method}")
+                # Runs from scratch serve any preset; the others are the preset's own.
+                owner = "scratch" if method.startswith("scratch") else preset_tag
+                run_dir = os.path.join(args.work, "runs", owner, f"{shots}-{seed}-{method}")
                 done = run_one(
                     method, data, os.path.join(footage, "test"), run_dir, args.preset, args, seed
                 )

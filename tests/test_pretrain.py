@@ -55,7 +55,7 @@ def test_the_corpus_is_real_pictures_and_footage_in_mixed_formats(corpus):
 
 def test_pretraining_loss_falls_and_tensorboard_shows_what_was_filled_in(pretrained):
     run, done = pretrained
-    assert "reconstruction loss" in done.stdout
+    assert "pretraining loss" in done.stdout and "hidden tubes" in done.stdout
     with open(run / "history.csv") as f:
         losses = [float(line.split(",")[1]) for line in f.readlines()[1:]]
     header = (run / "history.csv").read_text().splitlines()[0].split(",")

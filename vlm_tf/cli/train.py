@@ -24,7 +24,7 @@ from vlm_tf.cli.common import (
 from vlm_tf.cli.data import add_split_option, data_argument, refuse_unfinished_dataset
 from vlm_tf.models.registry import DEFAULT_MODEL, MODELS, default_model, get_model_spec, model_names
 from vlm_tf.tasks import TASKS, option_fields, task_of_model
-from vlm_tf.tasks.options import PRETRAIN_METHODS, TUBELET_ENCODERS, PretrainOptions
+from vlm_tf.tasks.options import PRETRAIN_ENCODERS, PRETRAIN_METHODS, PretrainOptions
 from vlm_tf.training.config import (
     JIT_MODES,
     LOG_DIR,
@@ -35,9 +35,6 @@ from vlm_tf.training.config import (
     STRATEGIES,
     RunConfig,
 )
-
-# The registered model (task pretrain) of each `vlm-tf pretrain --method`.
-PRETRAIN_MODELS = dict(zip(PRETRAIN_METHODS, ("video_mae",)))
 
 
 def run_config(args, *, model, options=None):
@@ -127,12 +124,14 @@ def cmd_train(args):
 def cmd_pretrain(args):
     if not os.path.isdir(args.data_dir):
         raise CommandError(f"{args.data_dir}: no such folder (expected a folder of videos)")
-    options = PretrainOptions(encoder=args.model, mask_ratio=args.mask_ratio)
+    options = PretrainOptions(
+        encoder=args.model or PRETRAIN_ENCODERS[args.method], mask_ratio=args.mask_ratio
+    )
     verbose = 0 if args.quiet else 2 if not sys.stdout.isatty() else 1
     train_run(
         args.data_dir,
         args.out,
-        run_config(args, model=PRETRAIN_MODELS[args.method], options=options),
+        run_config(args, model=PRETRAIN_METHODS[args.method], options=options),
         verbose,
         cache=args.cache,
         strategy="default",
@@ -512,15 +511,18 @@ def _add_pretrain(commands, defaults):
     p.add_argument("--out", required=True, metavar="RUN_DIR", help="run folder")
     p.add_argument(
         "--method",
-        choices=list(PRETRAIN_MODELS),
+        choices=list(PRETRAIN_METHODS),
         default="masked",
-        help="masked: VideoMAE's tube masking and pixel reconstruction (default: %(default)s)",
+        help="masked: VideoMAE's tube masking and pixel reconstruction; motion: tell the camera "
+        "move (shift, zoom, turn) added to each clip (default: %(default)s)",
     )
     p.add_argument(
         "--model",
-        choices=TUBELET_ENCODERS,
-        default=fields["encoder"].default,
-        help="the classifier whose backbone is pretrained (default: %(default)s)",
+        choices=fields["encoder"].metadata["choices"],
+        metavar="NAME",
+        help="the classifier whose backbone is pretrained (default: "
+        + ", ".join(f"{model} for {method}" for method, model in PRETRAIN_ENCODERS.items())
+        + "; masked modelling takes a tubelet transformer)",
     )
     p.add_argument(
         "--mask-ratio",

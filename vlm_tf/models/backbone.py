@@ -154,7 +154,12 @@ def save_backbone_preset(
         source="save_backbone_preset",
     )
     expected_input = (None, config["num_frames"], *config["image_size"], 3)
-    if tuple(source.input_shape) != expected_input:
+    given = tuple(source.input_shape)
+    if num_frames is None:
+        # A backbone built for one clip length is saved for any, where its weights allow
+        # (a tubelet transformer's do not: `build_backbone` below refuses).
+        given = (given[0], None, *given[2:])
+    if given != expected_input:
         raise ValueError(
             f"model_name={model_name!r}, image_size={tuple(image_size)}, "
             f"num_frames={num_frames!r} give inputs {expected_input}; "

@@ -227,6 +227,19 @@ register_model(
     },
     task="pretrain",
 )
+register_model(
+    "camera_motion",
+    "vlm_tf.models.motion_pretext:build_camera_motion_pretext",
+    "camera-motion prediction: each clip moved by a camera drawn at random (shift, zoom, turn), "
+    "the --encoder's backbone learns to tell the move; any classifier's backbone",
+    training={
+        "optimizer": "adamw",
+        "learning_rate": 1e-3,
+        "weight_decay": 0.05,
+        "warmup_epochs": 1,
+    },
+    task="pretrain",
+)
 
 # --- a small student for knowledge distillation, vlm_tf.compression.distillation ---
 

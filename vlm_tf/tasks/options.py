@@ -108,19 +108,22 @@ class RestorationOptions(NoOptions):
 TUBELET_ENCODERS = tuple(
     name for name, spec in MODELS.items() if spec.builder.endswith(":build_video_transformer")
 )
-# Self-supervised objectives `vlm-tf pretrain --method` offers.
-PRETRAIN_METHODS = ("masked",)
+# Self-supervised objectives `vlm-tf pretrain --method` offers, by the registered model of each,
+# and the encoder each trains unless told.
+PRETRAIN_METHODS = {"masked": "video_mae", "motion": "camera_motion"}
+PRETRAIN_ENCODERS = {"masked": "video_transformer_mean", "motion": "cnn_lstm"}
 
 
 @dataclasses.dataclass(frozen=True)
 class PretrainOptions(NoOptions):
     encoder: str = option(
         "video_transformer_mean",
-        choices=TUBELET_ENCODERS,
-        help="pretrain: the classifier whose backbone is pretrained (a tubelet transformer)",
+        choices=tuple(name for name, spec in MODELS.items() if spec.task == "classify"),
+        help="pretrain: the classifier whose backbone is pretrained (masked modelling: a tubelet "
+        "transformer)",
     )
     mask_ratio: float = option(
         0.9,
         minimum=0.05,
-        help="pretrain: the share of each clip's patches hidden, below 1 (VideoMAE's 0.9)",
+        help="pretrain, masked: the share of each clip's patches hidden, below 1 (VideoMAE's 0.9)",
     )

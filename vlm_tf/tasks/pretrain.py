@@ -2,18 +2,21 @@
 
 The clips of every video under the data folder (searched recursively,
 class folders or not; their labels are never read) train a backbone by
-masked video modelling (`vlm_tf.models.masked`); the epochs run, resume and
-log like every other run's. The run's `model.keras` is the backbone of its
-last epoch (pretraining has no held-out figure to choose an epoch by: its
-validation loss measures the reconstruction, not what transfers), and
-`vlm-tf export RUN --format preset` turns it into a preset that `train
---init` starts from. TensorBoard shows the loss and, every epoch, a few
+masked video modelling (`video_mae`, `vlm_tf.models.masked`) or by telling
+the camera move added to each clip (`camera_motion`,
+`vlm_tf.models.motion_pretext`); the epochs run, resume and log like every
+other run's. The run's `model.keras` is the backbone of its last epoch
+(pretraining has no held-out figure to choose an epoch by: its validation
+loss measures the pretext, not what transfers), and `vlm-tf export RUN
+--format preset` turns it into a preset that `train --init` starts from.
+TensorBoard shows the loss and, for masked modelling, every epoch a few
 validation clips' frames with their hidden tubes grey, next to what the
 model filled in.
 """
 
 from __future__ import annotations
 
+import inspect
 import os
 
 import keras
@@ -25,6 +28,7 @@ from vlm_tf.data.splits import probe_files, video_split
 from vlm_tf.models.backbone import save_backbone_preset
 from vlm_tf.models.registry import get_model_spec
 from vlm_tf.tasks.base import Task, TaskData, skipped_of
+from vlm_tf.tasks.options import PRETRAIN_METHODS, TUBELET_ENCODERS
 from vlm_tf.visualize import clip_montage
 
 SAMPLE_CLIPS = 3
@@ -97,24 +101,30 @@ class PretrainTask(Task):
         super().check_memory(None if model is None else model.backbone)
 
     def build_model(self, data):
-        return get_model_spec(self.config.model).build(
-            encoder=self.options.encoder,
+        spec = get_model_spec(self.config.model)
+        # The options the method's builder takes (the mask ratio is masked modelling's alone).
+        taken = inspect.signature(spec.builder_function()).parameters
+        options = {key: value for key, value in self.options.to_dict().items() if key in taken}
+        return spec.build(
             num_frames=self.config.num_frames,
             image_size=self.image_size,
-            mask_ratio=self.options.mask_ratio,
             seed=self.config.seed,
+            **options,
         )
 
     def compile(self, model, make_optimizer, jit_compile):
         model.compile(optimizer=make_optimizer(), jit_compile=jit_compile)
 
     def picture_callbacks(self, model, data, log_dir):
+        if not hasattr(model, "reconstruct"):
+            return []
         return [Reconstructions(data.extras["samples"], os.path.join(log_dir, "samples"))]
 
     def describe_result(self, summary):
+        what = "on the hidden tubes" if self.config.model == "video_mae" else "on the camera moves"
         return (
-            f"reconstruction loss {summary.get('loss', float('nan')):.4f} (validation "
-            f"{summary.get('val_loss', float('nan')):.4f}) on the hidden tubes"
+            f"pretraining loss {summary.get('loss', float('nan')):.4f} (validation "
+            f"{summary.get('val_loss', float('nan')):.4f}) {what}"
         )
 
     def export(self, run, path):
@@ -124,11 +134,12 @@ class PretrainTask(Task):
         )
 
     def export_preset(self, run, path):
+        method = {model: name for name, model in PRETRAIN_METHODS.items()}[self.config.model]
         metadata = {
             "source_run": os.path.abspath(run.run_dir),
             "pretraining": {
-                "method": "masked",
-                "mask_ratio": self.options.mask_ratio,
+                "method": method,
+                **({"mask_ratio": self.options.mask_ratio} if method == "masked" else {}),
                 "data": run.data_dir,
                 "epochs": self.config.epochs,
                 "seed": self.config.seed,
@@ -139,7 +150,8 @@ class PretrainTask(Task):
             path,
             model_name=self.options.encoder,
             image_size=run.image_size,
-            num_frames=self.config.num_frames,
+            # A tubelet transformer's positions fix its clip length; the others take any.
+            num_frames=self.config.num_frames if self.options.encoder in TUBELET_ENCODERS else None,
             metadata=metadata,
         )
         return f"a pretrained {self.options.encoder} backbone; `vlm-tf train --init {path}`"
