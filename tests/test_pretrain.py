@@ -99,6 +99,15 @@ def test_a_pretrained_backbone_starts_a_classifier_by_preset_and_by_run(
         np.testing.assert_allclose(np.asarray(load_backbone(probe)(clips)), reference, atol=1e-5)
 
 
+def test_a_pretrain_run_has_no_saved_model_or_evaluation_only_its_preset(pretrained, tmp_path):
+    run, _ = pretrained
+    done = vlm_tf("export", run, "--out", tmp_path / "saved")
+    assert_one_line_error(done, str(run), "--format preset")
+    done = vlm_tf("evaluate", run, tmp_path)
+    assert_one_line_error(done, str(run), "pretrain", "no `evaluate`")
+    assert not (tmp_path / "saved").exists()
+
+
 def test_a_backbone_that_does_not_fit_the_run_is_refused_in_one_line(
     pretrained, tiny_dataset, tmp_path
 ):
@@ -126,3 +135,43 @@ def test_pretraining_refuses_what_it_cannot_train(corpus, tmp_path):
     assert_one_line_error(done, "image_size", "at least 16", "received 4")
     assert not (tmp_path / "run").exists()
     assert os.listdir(empty) == []
+
+
+def test_the_shipped_preset_is_listed_loads_by_name_and_is_the_file_its_provenance_names():
+    import hashlib
+
+    from vlm_tf.models import VideoBackbone, load_backbone
+    from vlm_tf.models.presets import shipped_presets
+
+    done = vlm_tf("presets", "--json")
+    assert done.returncode == 0, done.stderr
+    rows = {row["name"]: row for row in json.loads(done.stdout)}
+    row = rows["cnn_lstm_motion"]
+    assert (row["backbone"], row["num_frames"], row["image_size"]) == ("cnn_lstm", None, [64, 64])
+    assert row["parameter_count"] > 100_000 and "unlabeled" in row["pretrained_on"]
+    folder = shipped_presets()["cnn_lstm_motion"]
+    metadata = json.loads(open(os.path.join(folder, "metadata.json")).read())
+    with open(os.path.join(folder, "model.weights.h5"), "rb") as f:
+        assert hashlib.sha256(f.read()).hexdigest() == metadata["weights_sha256"]
+    assert any(command.startswith("vlm-tf pretrain") for command in metadata["commands"])
+    assert os.path.getsize(os.path.join(folder, "model.weights.h5")) < 25e6
+    clips = np.random.default_rng(0).uniform(0, 255, (2, 8, 64, 64, 3)).astype("float32")
+    by_name = np.asarray(VideoBackbone.from_preset("cnn_lstm_motion")(clips))
+    np.testing.assert_allclose(np.asarray(load_backbone(folder)(clips)), by_name, atol=1e-6)
+
+
+@pytest.mark.slow
+def test_the_shipped_preset_beats_random_weights_on_a_few_clips_of_foreign_footage(tmp_path):
+    """Camera moves over pictures pretraining never saw, encoded by FFmpeg, six clips a class."""
+    from vlm_tf.data.footage import write_camera_footage
+
+    data = write_camera_footage(tmp_path / "footage", train_per_class=6, test_per_class=5, seed=1)
+    common = ("--epochs", "20", "--seed", "1", "--precision", "float32", "--jit", "off", "--quiet")
+    accuracies = {}
+    for name, start in (("scratch", ()), ("preset", ("--init", "cnn_lstm_motion"))):
+        done = vlm_tf("train", data, "--out", tmp_path / name, *start, *common)
+        assert done.returncode == 0, done.stderr[-2000:]
+        done = vlm_tf("evaluate", tmp_path / name, data / "test", "--json")
+        accuracies[name] = json.loads(done.stdout)["accuracy"]
+    # Four classes: chance is 0.25.
+    assert accuracies["preset"] >= accuracies["scratch"] + 0.2, accuracies

