@@ -53,6 +53,7 @@ def test_the_corpus_is_real_pictures_and_footage_in_mixed_formats(corpus):
     assert again["clips"] == clips
 
 
+@pytest.mark.slow
 def test_pretraining_loss_falls_and_tensorboard_shows_what_was_filled_in(pretrained):
     run, done = pretrained
     assert "pretraining loss" in done.stdout and "hidden tubes" in done.stdout
@@ -67,6 +68,7 @@ def test_pretraining_loss_falls_and_tensorboard_shows_what_was_filled_in(pretrai
     assert [event.step for event in images] == [0, 1, 2, 3]
 
 
+@pytest.mark.slow
 def test_a_pretrained_backbone_starts_a_classifier_by_preset_and_by_run(
     pretrained, tiny_dataset, tmp_path
 ):
@@ -99,6 +101,7 @@ def test_a_pretrained_backbone_starts_a_classifier_by_preset_and_by_run(
         np.testing.assert_allclose(np.asarray(load_backbone(probe)(clips)), reference, atol=1e-5)
 
 
+@pytest.mark.slow
 def test_a_pretrain_run_has_no_saved_model_or_evaluation_only_its_preset(pretrained, tmp_path):
     run, _ = pretrained
     done = vlm_tf("export", run, "--out", tmp_path / "saved")
@@ -108,6 +111,7 @@ def test_a_pretrain_run_has_no_saved_model_or_evaluation_only_its_preset(pretrai
     assert not (tmp_path / "saved").exists()
 
 
+@pytest.mark.slow
 def test_a_backbone_that_does_not_fit_the_run_is_refused_in_one_line(
     pretrained, tiny_dataset, tmp_path
 ):

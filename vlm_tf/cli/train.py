@@ -502,7 +502,7 @@ def _add_pretrain(commands, defaults):
         description=(
             "Self-supervised pretraining on every video under DATA_DIR, at any depth (labels, "
             "class folders and list files ignored; DATA_DIR/train and DATA_DIR/val when both "
-            "exist, else 10%% held out for the validation loss). `vlm-tf make-data OUT --task "
+            "exist, else 20 % held out for the validation loss). `vlm-tf make-data OUT --task "
             "pretrain` writes a corpus. Resumes like train; RUN_DIR/model.keras is the backbone, "
             "`vlm-tf export RUN_DIR --format preset` its preset (docs/transfer.md)."
         ),

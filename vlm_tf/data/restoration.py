@@ -14,7 +14,7 @@ import tensorflow as tf
 
 from vlm_tf.data.degrade import degrade
 from vlm_tf.data.pipeline import make_clip_dataset
-from vlm_tf.data.splits import probe_files
+from vlm_tf.data.splits import readable_videos
 
 
 def restoration_pairs(
@@ -43,17 +43,11 @@ def restoration_pairs(
     (training), the pairs are an endless stream of epochs from that one on,
     each keyed by its number (`make_clip_dataset`), its degradations too.
     """
-    counts, skipped = probe_files(paths, strict=strict)
-    readable = [(path, count) for path, count in zip(paths, counts) if count > 0]
-    if not readable:
-        raise ValueError(
-            f"none of the {len(paths)} video(s) could be read; first: {skipped[0]['path']} "
-            f"({skipped[0]['reason']})"
-        )
+    readable, counts, skipped = readable_videos(paths, strict=strict)
     clips = make_clip_dataset(
-        [path for path, _ in readable],
+        readable,
         [0] * len(readable),
-        [count for _, count in readable],
+        counts,
         class_names=["videos"],
         num_frames=num_frames,
         image_size=image_size,
@@ -83,7 +77,7 @@ def restoration_pairs(
         .map(pair, num_parallel_calls=tf.data.AUTOTUNE)
         .prefetch(tf.data.AUTOTUNE)
     )
-    dataset.file_paths = [path for path, _ in readable]
+    dataset.file_paths = list(readable)
     dataset.skipped = skipped
     if hasattr(clips, "steps_per_pass"):
         dataset.steps_per_pass = clips.steps_per_pass

@@ -227,6 +227,20 @@ def refuse_empty_class_folders(directory):
         )
 
 
+def readable_videos(paths, *, strict=False):
+    """`(paths, frame_counts, skipped)` of the readable videos among `paths` (`probe_files`); a
+    one-line error naming the first unreadable one when none is.
+    """
+    counts, skipped = probe_files(paths, strict=strict)
+    readable = [(path, count) for path, count in zip(paths, counts) if count > 0]
+    if not readable:
+        raise ValueError(
+            f"none of the {len(paths)} video(s) could be read; first: {skipped[0]['path']} "
+            f"({skipped[0]['reason']})"
+        )
+    return [path for path, _ in readable], [count for _, count in readable], skipped
+
+
 def probe_files(paths, *, strict=False):
     """Probes every file in parallel.
 

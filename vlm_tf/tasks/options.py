@@ -119,6 +119,7 @@ class PretrainOptions(NoOptions):
     encoder: str = option(
         "video_transformer_mean",
         choices=tuple(name for name, spec in MODELS.items() if spec.task == "classify"),
+        metavar="NAME",
         help="pretrain: the classifier whose backbone is pretrained (masked modelling: a tubelet "
         "transformer)",
     )

@@ -24,7 +24,7 @@ import numpy as np
 import tensorflow as tf
 
 from vlm_tf.data.pipeline import make_clip_dataset
-from vlm_tf.data.splits import probe_files, video_split
+from vlm_tf.data.splits import readable_videos, video_split
 from vlm_tf.models.backbone import save_backbone_preset
 from vlm_tf.models.registry import get_model_spec
 from vlm_tf.tasks.base import Task, TaskData, skipped_of
@@ -41,17 +41,11 @@ def unlabeled_clips(paths, config, *, training, cache=None, first_epoch=None):
     set samples new frames each epoch (`make_clip_dataset`'s "random"), a validation set
     fixed ones. The dataset's `skipped` lists the unreadable videos.
     """
-    counts, skipped = probe_files(paths)
-    readable = [(path, count) for path, count in zip(paths, counts) if count > 0]
-    if not readable:
-        raise ValueError(
-            f"none of the {len(paths)} video(s) could be read; first: {skipped[0]['path']} "
-            f"({skipped[0]['reason']})"
-        )
+    readable, counts, skipped = readable_videos(paths)
     clips = make_clip_dataset(
-        [path for path, _ in readable],
+        readable,
         [0] * len(readable),
-        [count for _, count in readable],
+        counts,
         class_names=["videos"],
         num_frames=config.num_frames,
         image_size=(config.image_size, config.image_size),
