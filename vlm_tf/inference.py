@@ -23,13 +23,11 @@ from vlm_tf.metrics.classification import frechet_distance
 from vlm_tf.tasks import get_task_spec, task_of_model
 from vlm_tf.tasks.classify import (
     check_class_folders,
-    clip_features,
     evaluate_directory,
     feature_layer,
     predict_directory,
     predict_videos,
     read_clip,
-    score_generated,
 )
 from vlm_tf.tasks.detect import (
     detect_video,
@@ -37,6 +35,7 @@ from vlm_tf.tasks.detect import (
     score_threshold,
     write_detected_video,
 )
+from vlm_tf.tasks.features import clip_features, score_generated
 from vlm_tf.tasks.generate import GENERATED_FPS, generate_clips, write_generated_videos
 from vlm_tf.tasks.predict_frames import (
     evaluate_prediction,

@@ -2,6 +2,7 @@
 
 - `data`: make-data
 - `train`: train, compare, models
+- `pretrain`: pretrain, presets
 - `runs`: evaluate, apply, predict, stream, generate, score-generated, predict-frames
 - `export`: export, compress
 - `tools`: bench, quickstart
@@ -22,11 +23,11 @@ import os
 import sys
 
 import vlm_tf
-from vlm_tf.cli import data, export, runs, tools, train
+from vlm_tf.cli import data, export, pretrain, runs, tools, train
 from vlm_tf.cli.common import EXIT_CLOSED_PIPE, EXIT_INTERRUPTED, report_failure
 from vlm_tf.training.config import require_finished_run
 
-COMMAND_GROUPS = (data, train, runs, export, tools)
+COMMAND_GROUPS = (data, train, pretrain, runs, export, tools)
 
 
 def build_parser():

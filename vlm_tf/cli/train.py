@@ -1,5 +1,7 @@
 """`vlm-tf train`, `compare` and `models`: training runs, side by side, and the registry.
 
+The options every training run takes are added here (`add_training_options`), `pretrain`'s too.
+
 `train`'s task options (`--scale`, `--gan-loss`, ...) come from the tasks
 themselves (`vlm_tf.tasks.option_fields`); the command only turns them
 into the run's `RunConfig.options`.
@@ -24,7 +26,6 @@ from vlm_tf.cli.common import (
 from vlm_tf.cli.data import add_split_option, data_argument, refuse_unfinished_dataset
 from vlm_tf.models.registry import DEFAULT_MODEL, MODELS, default_model, get_model_spec, model_names
 from vlm_tf.tasks import TASKS, option_fields, task_of_model
-from vlm_tf.tasks.options import PRETRAIN_ENCODERS, PRETRAIN_METHODS, PretrainOptions
 from vlm_tf.training.config import (
     JIT_MODES,
     LOG_DIR,
@@ -121,24 +122,6 @@ def cmd_train(args):
         )
 
 
-def cmd_pretrain(args):
-    if not os.path.isdir(args.data_dir):
-        raise CommandError(f"{args.data_dir}: no such folder (expected a folder of videos)")
-    options = PretrainOptions(
-        encoder=args.model or PRETRAIN_ENCODERS[args.method], mask_ratio=args.mask_ratio
-    )
-    verbose = 0 if args.quiet else 2 if not sys.stdout.isatty() else 1
-    train_run(
-        args.data_dir,
-        args.out,
-        run_config(args, model=PRETRAIN_METHODS[args.method], options=options),
-        verbose,
-        cache=args.cache,
-        strategy="default",
-    )
-    say(f"backbone preset: vlm-tf export {args.out} --format preset, then train --init it")
-
-
 def _take_defaults_from_init(args):
     """`--model`, `--size` and `--frames` not given: the `--init` backbone's."""
     from vlm_tf.models.presets import describe_init
@@ -209,26 +192,6 @@ def cmd_models(args):
             f"  {row['model']:<{width}}  {row['params']:>11,} params  "
             f"{row['gflops_per_clip']:7.3f} GFLOPs/clip"
         )
-
-
-def cmd_presets(args):
-    from vlm_tf.models.presets import preset_rows
-
-    rows = preset_rows()
-    if args.json:
-        say(json.dumps(rows))
-        return
-    if not rows:
-        say("no presets are installed with this vlm_tf")
-        return
-    width = max(len(row["name"]) for row in rows)
-    for row in rows:
-        height, side = row["image_size"]
-        say(
-            f"  {row['name']:<{width}}  {row['backbone']}, {row['num_frames'] or 'any'} frames of "
-            f"{height}x{side}, {row['parameter_count'] or 0:,} params; {row['description']}"
-        )
-    say("use one with `vlm-tf train DATA --init NAME` (docs/transfer.md)")
 
 
 def add_training_options(p, defaults, *, init=False):
@@ -494,72 +457,8 @@ def _add_models(commands, defaults):
     p.set_defaults(func=cmd_models)
 
 
-def _add_pretrain(commands, defaults):
-    fields = PretrainOptions.__dataclass_fields__
-    p = commands.add_parser(
-        "pretrain",
-        help="pretrain a backbone on unlabeled videos (masked video modelling)",
-        description=(
-            "Self-supervised pretraining on every video under DATA_DIR, at any depth (labels, "
-            "class folders and list files ignored; DATA_DIR/train and DATA_DIR/val when both "
-            "exist, else 20 % held out for the validation loss). `vlm-tf make-data OUT --task "
-            "pretrain` writes a corpus. Resumes like train; RUN_DIR/model.keras is the backbone, "
-            "`vlm-tf export RUN_DIR --format preset` its preset (docs/transfer.md)."
-        ),
-    )
-    p.add_argument("data_dir", metavar="DATA_DIR")
-    p.add_argument("--out", required=True, metavar="RUN_DIR", help="run folder")
-    p.add_argument(
-        "--method",
-        choices=list(PRETRAIN_METHODS),
-        default="masked",
-        help="masked: VideoMAE's tube masking and pixel reconstruction; motion: tell the camera "
-        "move (shift, zoom, turn) added to each clip (default: %(default)s)",
-    )
-    p.add_argument(
-        "--model",
-        choices=fields["encoder"].metadata["choices"],
-        metavar="NAME",
-        help="the classifier whose backbone is pretrained (default: "
-        + ", ".join(f"{model} for {method}" for method, model in PRETRAIN_ENCODERS.items())
-        + "; masked modelling takes a tubelet transformer)",
-    )
-    p.add_argument(
-        "--mask-ratio",
-        type=number_type(float, lambda v: 0 < v < 1, "a number between 0 and 1"),
-        default=fields["mask_ratio"].default,
-        help="the share of each clip's patches hidden (default: %(default)s)",
-    )
-    add_training_options(p, defaults)
-    p.add_argument("--quiet", action="store_true", help="no per-epoch output")
-    p.add_argument(
-        "--cache",
-        metavar="memory|DIR",
-        help="decode each video once and keep it in memory or as .npy files in DIR",
-    )
-    p.set_defaults(func=cmd_pretrain)
-
-
-def _add_presets(commands):
-    p = commands.add_parser(
-        "presets",
-        help="the pretrained backbones installed with vlm_tf, most useful first",
-        description="The backbone presets shipped in the package; `train --init NAME` starts from "
-        "one (docs/transfer.md says how each was made).",
-    )
-    p.add_argument(
-        "--json",
-        action="store_true",
-        help="print one JSON list: name, backbone, num_frames, image_size, feature_size, "
-        "parameter_count, pretrained_on, description, path",
-    )
-    p.set_defaults(func=cmd_presets)
-
-
 def add_commands(commands):
     defaults = RunConfig()
     _add_train(commands, defaults)
-    _add_pretrain(commands, defaults)
     _add_compare(commands, defaults)
     _add_models(commands, defaults)
-    _add_presets(commands)

@@ -23,17 +23,15 @@ from vlm_tf.data import sampling
 from vlm_tf.data.decode import VideoReadError, read_frames
 from vlm_tf.data.lists import VideoList
 from vlm_tf.data.names import check_name
-from vlm_tf.data.pipeline import video_dataset_from_directory, whole_on_every_worker
+from vlm_tf.data.pipeline import whole_on_every_worker
 from vlm_tf.data.splits import evaluation_source, index_directory
 from vlm_tf.data.views import view_dataset_from_directory
 from vlm_tf.export import export_saved_model
-from vlm_tf.metrics.classification import classification_report, frechet_distance
+from vlm_tf.metrics.classification import classification_report
 from vlm_tf.models.attention import attention_layer
 from vlm_tf.models.backbone import (
     OUTPUT_LAYER,
-    backbone_of,
     classifier_from_preset,
-    clip_features_from,
     save_backbone_preset,
 )
 from vlm_tf.models.presets import describe_init
@@ -456,56 +454,3 @@ def feature_layer(model):
     """
     features = model.get_layer(OUTPUT_LAYER).input
     return next(layer for layer in model.layers if layer.output is features)
-
-
-def clip_features(run, data_dir, *, batch_size=None):
-    """Feature vectors of a classifier run for every clip in `data_dir/<class>/<video>`: the input
-    of its output layer, `(N, F)`.
-
-    This is the feature space of `frechet_distance`, the run's backbone
-    (`vlm_tf.models.backbone`); for the default model the LSTM's last state (64 values).
-    """
-    return _features_and_skipped(run, data_dir, batch_size=batch_size)[0]
-
-
-def _features_and_skipped(run, data_dir, *, batch_size=None):
-    """`clip_features`, and the files it could not read (`[{"path", "reason"}]`)."""
-    run.require("classify", "clip_features")
-    dataset = video_dataset_from_directory(
-        data_dir,
-        num_frames=run.config.num_frames,
-        image_size=run.image_size,
-        batch_size=batch_size or run.config.batch_size,
-        shuffle=False,
-    )
-    features = clip_features_from(backbone_of(run.model), dataset)
-    return features, list(dataset.skipped) + list(dataset.failed)
-
-
-def score_generated(classifier_run, generated_dir, real_dir, *, reference_dir=None):
-    """How well a classifier trained on real clips recognises generated ones, and how far apart the
-    two sets are.
-
-    Returns the classifier's `evaluate_directory` report on `generated_dir`
-    with `frechet_distance` (generated vs `real_dir`, in the classifier's
-    feature space) added and, given `reference_dir` (other real clips, e.g.
-    the test split against the training split), `reference_frechet_distance`:
-    the distance two real samples already have, the floor to compare with.
-    Its `skipped` names the unreadable files of every folder read.
-    """
-    report = evaluate_directory(classifier_run, generated_dir)
-    real, skipped = _features_and_skipped(classifier_run, real_dir)
-    generated, _ = _features_and_skipped(classifier_run, generated_dir)
-    reference = None
-    if reference_dir is not None:
-        reference_features, more = _features_and_skipped(classifier_run, reference_dir)
-        reference = frechet_distance(real, reference_features)
-        skipped += more
-    return dataclasses.replace(
-        report,
-        frechet_distance=frechet_distance(real, generated),
-        reference_frechet_distance=reference,
-        feature_layer=feature_layer(classifier_run.model).name,
-        # The generated folder's own unreadable files are the report's already.
-        skipped=report.skipped + skipped,
-    )
