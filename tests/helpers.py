@@ -92,19 +92,9 @@ def write_foreign_video(path, frames, *, fps, codec):
     These are files OpenCV's writer cannot make (H.264, VP9), as a user's
     camera or download would be.
     """
-    import av
+    from vlm_tf.data.corpus import encode_video
 
-    frames = np.asarray(frames, np.uint8)
-    height, width = frames.shape[1:3]
-    with av.open(os.fspath(path), "w") as container:
-        stream = container.add_stream(codec, rate=fps)
-        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
-        for frame in frames:
-            for packet in stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")):
-                container.mux(packet)
-        for packet in stream.encode():
-            container.mux(packet)
-    return path
+    return encode_video(path, np.asarray(frames, np.uint8), fps=fps, codec=codec)
 
 
 # (container, encoder, frame size (w, h), fps): every clip of the camera-motion

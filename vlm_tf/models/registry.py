@@ -212,19 +212,23 @@ register_model(
     pooling="mean",
 )
 
-# --- self-supervised pretraining (chapter 8: §8.1), vlm_tf.models.masked ---
+# --- self-supervised pretraining (chapter 8: §8.1), vlm_tf.models.masked and .motion_pretext ---
+
+# Both objectives' recipe: a short warmup, then AdamW at the rate the corpus runs of
+# docs/transfer.md used.
+PRETRAIN_RECIPE = {
+    "optimizer": "adamw",
+    "learning_rate": 1e-3,
+    "weight_decay": 0.05,
+    "warmup_epochs": 1,
+}
 
 register_model(
     "video_mae",
     "vlm_tf.models.masked:build_masked_video_model",
     "masked video modelling (VideoMAE): 90 % of the tubes hidden, a one-block decoder "
     "reconstructs their normalised pixels; trains the --encoder's backbone on unlabeled videos",
-    training={
-        "optimizer": "adamw",
-        "learning_rate": 1e-3,
-        "weight_decay": 0.05,
-        "warmup_epochs": 1,
-    },
+    training=PRETRAIN_RECIPE,
     task="pretrain",
 )
 register_model(
@@ -232,12 +236,7 @@ register_model(
     "vlm_tf.models.motion_pretext:build_camera_motion_pretext",
     "camera-motion prediction: each clip moved by a camera drawn at random (shift, zoom, turn), "
     "the --encoder's backbone learns to tell the move; any classifier's backbone",
-    training={
-        "optimizer": "adamw",
-        "learning_rate": 1e-3,
-        "weight_decay": 0.05,
-        "warmup_epochs": 1,
-    },
+    training=PRETRAIN_RECIPE,
     task="pretrain",
 )
 

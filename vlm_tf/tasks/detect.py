@@ -21,7 +21,6 @@ import os
 
 import keras
 import numpy as np
-import tensorflow as tf
 
 from vlm_tf import atomic
 from vlm_tf.baselines import BackgroundSubtractionDetector
@@ -33,6 +32,7 @@ from vlm_tf.metrics.detection import clear_mot, mean_average_precision, mota
 from vlm_tf.models.detection import detect_clip, detection_loss
 from vlm_tf.models.registry import get_model_spec
 from vlm_tf.tasks.base import Report, Task, TaskData, skipped_lines
+from vlm_tf.tasks.tensorboard import EpochImages
 from vlm_tf.tracking import IoUTracker, suppress_overlaps
 from vlm_tf.visualize import clip_montage, draw_boxes, enlarge
 
@@ -219,7 +219,7 @@ def score_detections(detections, truths, num_classes):
     )
 
 
-class DetectionScores(keras.callbacks.Callback):
+class DetectionScores(EpochImages):
     """Each epoch: `val_map50` and `val_mean_iou` over the validation clips given into the logs, and
     frames with boxes in TensorBoard.
 
@@ -228,14 +228,12 @@ class DetectionScores(keras.callbacks.Callback):
     """
 
     def __init__(self, clips, truths, class_names, log_dir, *, threshold=0.3):
-        super().__init__()
+        super().__init__(log_dir)
         self.clips, self.truths, self.class_names = clips, truths, class_names
-        self.log_dir, self.threshold = log_dir, threshold
+        self.threshold = threshold
 
-    def on_train_begin(self, logs=None):
-        self.writer = tf.summary.create_file_writer(self.log_dir)
-
-    def on_epoch_end(self, epoch, logs=None):
+    def images(self, epoch, logs):
+        # The figures join the epoch's logs here, before the best model is chosen from them.
         detections = [detect_clip(self.model, clip, len(self.class_names)) for clip in self.clips]
         scores = score_detections(detections, self.truths, len(self.class_names))
         if logs is not None:
@@ -256,16 +254,8 @@ class DetectionScores(keras.callbacks.Callback):
                     colour=(255, 0, 0),
                 )
             )
-        with self.writer.as_default():
-            tf.summary.image(
-                "detections/truth_green_detected_red",
-                clip_montage(np.stack(frames), max_frames=SAMPLE_FRAMES)[None],
-                step=epoch,
-            )
-        self.writer.flush()
-
-    def on_train_end(self, logs=None):
-        self.writer.close()
+        image = clip_montage(np.stack(frames), max_frames=SAMPLE_FRAMES)
+        return {"detections/truth_green_detected_red": image}
 
 
 def _first_frames(video, size=None):

@@ -18,9 +18,7 @@ from __future__ import annotations
 
 import os
 
-import keras
 import numpy as np
-import tensorflow as tf
 
 from vlm_tf import atomic
 from vlm_tf.data.decode import write_video
@@ -31,6 +29,7 @@ from vlm_tf.models.adversarial import VideoGAN
 from vlm_tf.models.registry import get_model_spec
 from vlm_tf.models.video_gan import build_video_discriminator
 from vlm_tf.tasks.base import Task, TaskData, skipped_of
+from vlm_tf.tasks.tensorboard import EpochImages
 from vlm_tf.visualize import clip_montage
 
 DISCRIMINATOR_FILE = "discriminator.keras"
@@ -136,7 +135,7 @@ class GenerateTask(AdversarialTask):
         )
 
 
-class GeneratedClips(keras.callbacks.Callback):
+class GeneratedClips(EpochImages):
     """Each epoch, one TensorBoard image per class: a real clip above clips generated from fixed
     noise.
 
@@ -145,10 +144,9 @@ class GeneratedClips(keras.callbacks.Callback):
     """
 
     def __init__(self, real_clips, class_names, log_dir, *, per_class=2, seed=0):
-        super().__init__()
+        super().__init__(log_dir)
         self.real_clips = real_clips
         self.class_names = class_names
-        self.log_dir = log_dir
         self.per_class = per_class
         self.seed = seed
 
@@ -156,25 +154,20 @@ class GeneratedClips(keras.callbacks.Callback):
         rng = np.random.default_rng(self.seed)
         self.labels = np.repeat(np.arange(len(self.class_names)), self.per_class).astype(np.int32)
         self.noise = rng.normal(size=(len(self.labels), self.model.latent_dim)).astype(np.float32)
-        self.writer = tf.summary.create_file_writer(self.log_dir)
+        super().on_train_begin(logs)
 
-    def on_epoch_end(self, epoch, logs=None):
+    def images(self, epoch, logs):
         generated = np.asarray(self.model.generator([self.noise, self.labels], training=False))
-        with self.writer.as_default():
-            for k, name in enumerate(self.class_names):
-                rows = [
-                    clip_montage(clip)
-                    for clip in generated[k * self.per_class : (k + 1) * self.per_class]
-                ]
-                if self.real_clips.get(k) is not None:
-                    rows.insert(0, clip_montage(self.real_clips[k]))
-                tf.summary.image(
-                    f"generated/{k}_{name}", np.concatenate(rows, axis=0)[None], step=epoch
-                )
-        self.writer.flush()
-
-    def on_train_end(self, logs=None):
-        self.writer.close()
+        images = {}
+        for k, name in enumerate(self.class_names):
+            rows = [
+                clip_montage(clip)
+                for clip in generated[k * self.per_class : (k + 1) * self.per_class]
+            ]
+            if self.real_clips.get(k) is not None:
+                rows.insert(0, clip_montage(self.real_clips[k]))
+            images[f"generated/{k}_{name}"] = np.concatenate(rows, axis=0)
+        return images
 
 
 # --- using a finished run ---

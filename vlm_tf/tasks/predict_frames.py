@@ -14,9 +14,7 @@ from __future__ import annotations
 import dataclasses
 import os
 
-import keras
 import numpy as np
-import tensorflow as tf
 
 from vlm_tf.data.decode import read_frames, write_video
 from vlm_tf.data.pipeline import video_dataset_from_directory
@@ -27,6 +25,7 @@ from vlm_tf.models.registry import get_model_spec
 from vlm_tf.models.video_gan import build_video_discriminator
 from vlm_tf.tasks.base import Report, skipped_lines
 from vlm_tf.tasks.generate import GENERATED_FPS, SAMPLE_CLIPS, AdversarialTask
+from vlm_tf.tasks.tensorboard import EpochImages
 from vlm_tf.visualize import clip_montage
 
 
@@ -107,43 +106,34 @@ class PredictFramesTask(AdversarialTask):
         )
 
 
-class PredictedFrames(keras.callbacks.Callback):
+class PredictedFrames(EpochImages):
     """Each epoch, for a few validation clips: the observed frames, then the true next frames above
     the predicted ones.
     """
 
     def __init__(self, clips, log_dir):
-        super().__init__()
+        super().__init__(log_dir)
         self.clips = clips
-        self.log_dir = log_dir
 
-    def on_train_begin(self, logs=None):
-        self.writer = tf.summary.create_file_writer(self.log_dir)
-
-    def on_epoch_end(self, epoch, logs=None):
+    def images(self, epoch, logs):
         observed_frames = self.model.observed_frames
         observed, future = (
             self.clips[:, :observed_frames],
             self.clips[:, observed_frames : observed_frames + self.model.predicted_frames],
         )
         predicted = np.asarray(self.model.predictor(observed, training=False))
-        with self.writer.as_default():
-            for k in range(len(self.clips)):
-                top = clip_montage(
-                    np.concatenate([observed[k], future[k]]),
-                    max_frames=len(observed[k]) + len(future[k]),
-                )
-                bottom = clip_montage(
-                    np.concatenate([observed[k], predicted[k]]),
-                    max_frames=len(observed[k]) + len(predicted[k]),
-                )
-                tf.summary.image(
-                    f"predicted/{k}", np.concatenate([top, bottom], axis=0)[None], step=epoch
-                )
-        self.writer.flush()
-
-    def on_train_end(self, logs=None):
-        self.writer.close()
+        images = {}
+        for k in range(len(self.clips)):
+            top = clip_montage(
+                np.concatenate([observed[k], future[k]]),
+                max_frames=len(observed[k]) + len(future[k]),
+            )
+            bottom = clip_montage(
+                np.concatenate([observed[k], predicted[k]]),
+                max_frames=len(observed[k]) + len(predicted[k]),
+            )
+            images[f"predicted/{k}"] = np.concatenate([top, bottom], axis=0)
+        return images
 
 
 # --- using a finished run ---

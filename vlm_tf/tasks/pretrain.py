@@ -19,9 +19,7 @@ from __future__ import annotations
 import inspect
 import os
 
-import keras
 import numpy as np
-import tensorflow as tf
 
 from vlm_tf.data.pipeline import make_clip_dataset
 from vlm_tf.data.splits import readable_videos, video_split
@@ -29,6 +27,7 @@ from vlm_tf.models.backbone import save_backbone_preset
 from vlm_tf.models.registry import get_model_spec
 from vlm_tf.tasks.base import Task, TaskData, skipped_of
 from vlm_tf.tasks.options import PRETRAIN_METHODS, TUBELET_ENCODERS
+from vlm_tf.tasks.tensorboard import EpochImages
 from vlm_tf.visualize import clip_montage
 
 SAMPLE_CLIPS = 3
@@ -151,20 +150,16 @@ class PretrainTask(Task):
         return f"a pretrained {self.options.encoder} backbone; `vlm-tf train --init {path}`"
 
 
-class Reconstructions(keras.callbacks.Callback):
+class Reconstructions(EpochImages):
     """Each epoch, for a few validation clips: frames as they are | with the hidden tubes grey |
     filled in by the model, in TensorBoard.
     """
 
     def __init__(self, clips, log_dir):
-        super().__init__()
+        super().__init__(log_dir)
         self.clips = clips
-        self.log_dir = log_dir
 
-    def on_train_begin(self, logs=None):
-        self.writer = tf.summary.create_file_writer(self.log_dir)
-
-    def on_epoch_end(self, epoch, logs=None):
+    def images(self, epoch, logs):
         masked, filled, _ = (np.asarray(x) for x in self.model.reconstruct(self.clips))
         steps = np.linspace(0, masked.shape[1] - 1, SAMPLE_FRAMES).round().astype(int)
         rows = [
@@ -172,13 +167,5 @@ class Reconstructions(keras.callbacks.Callback):
             for k in range(len(self.clips))
             for frames in (self.clips, masked, filled)
         ]
-        with self.writer.as_default():
-            tf.summary.image(
-                "reconstruction/clip_masked_filled",
-                np.concatenate(rows, axis=0)[None].round().clip(0, 255).astype(np.uint8),
-                step=epoch,
-            )
-        self.writer.flush()
-
-    def on_train_end(self, logs=None):
-        self.writer.close()
+        image = np.concatenate(rows, axis=0).round().clip(0, 255).astype(np.uint8)
+        return {"reconstruction/clip_masked_filled": image}

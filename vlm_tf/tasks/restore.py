@@ -15,9 +15,7 @@ from __future__ import annotations
 import dataclasses
 import os
 
-import keras
 import numpy as np
-import tensorflow as tf
 
 from vlm_tf import baselines
 from vlm_tf.data.decode import probe_video, read_frames, write_video
@@ -28,6 +26,7 @@ from vlm_tf.export import export_restorer
 from vlm_tf.metrics.image import as_pixels, frame_scores, psnr, ssim
 from vlm_tf.models.registry import RESTORATION_TASKS, get_model_spec
 from vlm_tf.tasks.base import Report, Task, TaskData, skipped_lines, skipped_of
+from vlm_tf.tasks.tensorboard import EpochImages
 from vlm_tf.visualize import clip_montage, enlarge
 
 SAMPLE_CLIPS = 4
@@ -179,21 +178,17 @@ class RestoreTask(Task):
         )
 
 
-class RestoredFrames(keras.callbacks.Callback):
+class RestoredFrames(EpochImages):
     """Each epoch, for a few validation windows: the degraded centre frame | the model's | the clean
     one, in TensorBoard.
     """
 
     def __init__(self, degraded, clean, log_dir):
-        super().__init__()
+        super().__init__(log_dir)
         self.degraded = degraded
         self.clean = clean
-        self.log_dir = log_dir
 
-    def on_train_begin(self, logs=None):
-        self.writer = tf.summary.create_file_writer(self.log_dir)
-
-    def on_epoch_end(self, epoch, logs=None):
+    def images(self, epoch, logs):
         size = self.clean.shape[1:3]
         restored = np.clip(np.round(np.asarray(self.model(self.degraded, training=False))), 0, 255)
         centre = self.degraded[:, self.degraded.shape[1] // 2]
@@ -209,14 +204,7 @@ class RestoredFrames(keras.callbacks.Callback):
             )
             for k in range(len(self.clean))
         ]
-        with self.writer.as_default():
-            tf.summary.image(
-                "restored/input_output_target", np.concatenate(rows, axis=0)[None], step=epoch
-            )
-        self.writer.flush()
-
-    def on_train_end(self, logs=None):
-        self.writer.close()
+        return {"restored/input_output_target": np.concatenate(rows, axis=0)}
 
 
 # --- using a finished run ---

@@ -12,6 +12,35 @@ from vlm_tf.models.attention import attention_layer, frame_weight_rows
 from vlm_tf.visualize import attention_map_image, clip_montage
 
 
+class EpochImages(keras.callbacks.Callback):
+    """Writes images to TensorBoard at `log_dir` at the end of every epoch, step = epoch.
+
+    Subclasses give `images(epoch, logs)`: `{tag: image (H, W, 3)}`, uint8 or
+    floats in [0, 1]. The writer lives from the start of training to its
+    end.
+    """
+
+    def __init__(self, log_dir):
+        super().__init__()
+        self.log_dir = log_dir
+
+    def images(self, epoch, logs):
+        raise NotImplementedError
+
+    def on_train_begin(self, logs=None):
+        self.writer = tf.summary.create_file_writer(self.log_dir)
+
+    def on_epoch_end(self, epoch, logs=None):
+        images = self.images(epoch, logs)
+        with self.writer.as_default():
+            for tag, image in images.items():
+                tf.summary.image(tag, image[None], step=epoch)
+        self.writer.flush()
+
+    def on_train_end(self, logs=None):
+        self.writer.close()
+
+
 class _ClipWriter(keras.callbacks.Callback):
     """A TensorBoard writer of up to `max_clips` clips of `dataset`, named by `class_names`."""
 
@@ -70,7 +99,7 @@ class ModelGraph(keras.callbacks.Callback):
         writer.close()
 
 
-class AttentionMaps(_ClipWriter):
+class AttentionMaps(EpochImages):
     """Each epoch, which frames the model weighed for a few validation clips, as TensorBoard images.
 
     For models with an `attention` layer (`attention_layer`): one image per
@@ -78,26 +107,25 @@ class AttentionMaps(_ClipWriter):
     (`attention_map_image`), tagged `attention/<k>_<class>` at step = epoch.
     """
 
+    def __init__(self, dataset, log_dir, class_names, max_clips=4):
+        super().__init__(log_dir)
+        self.dataset = dataset
+        self.class_names = class_names
+        self.max_clips = max_clips
+
     def on_train_begin(self, logs=None):
         self.clips, self.labels = pick_clips(self.dataset, self.max_clips)
         layer = attention_layer(self.model)
         self.probe = keras.Model(self.model.input, layer.output[1])
-        self.writer = tf.summary.create_file_writer(self.log_dir)
+        super().on_train_begin(logs)
 
-    def on_epoch_end(self, epoch, logs=None):
+    def images(self, epoch, logs):
         if self.clips is None:
-            return
+            return {}
         rows = frame_weight_rows(
             self.model, self.probe(self.clips, training=False), self.clips.shape[1]
         )
-        with self.writer.as_default():
-            for k, (clip, label) in enumerate(zip(self.clips, self.labels)):
-                tf.summary.image(
-                    f"attention/{k}_{self.class_names[label]}",
-                    attention_map_image(clip, rows[k])[None],
-                    step=epoch,
-                )
-        self.writer.flush()
-
-    def on_train_end(self, logs=None):
-        self.writer.close()
+        return {
+            f"attention/{k}_{self.class_names[label]}": attention_map_image(clip, rows[k])
+            for k, (clip, label) in enumerate(zip(self.clips, self.labels))
+        }

@@ -14,6 +14,10 @@ import dataclasses
 import os
 
 from vlm_tf.atomic import replacing
+
+# What marks a run folder, named once for the loaders of runs below training too.
+from vlm_tf.models.presets import RUN_CONFIG_FILE as CONFIG_FILE
+from vlm_tf.models.presets import RUN_MODEL_FILE as MODEL_FILE
 from vlm_tf.models.registry import DEFAULT_MODEL, get_model_spec
 from vlm_tf.tasks import task_of_model
 
@@ -35,9 +39,7 @@ RECIPE_DEFAULTS = {
     "image_size": 64,
 }
 
-CONFIG_FILE = "config.json"
 CLASS_NAMES_FILE = "class_names.json"
-MODEL_FILE = "model.keras"
 BEST_CHECKPOINT = os.path.join("checkpoints", "best.keras")
 BACKUP_DIR = "backup"
 HISTORY_FILE = "history.csv"
