@@ -67,6 +67,8 @@ def run_one(method, data, test_dir, run_dir, preset, args, seed):
         num_frames=about["num_frames"] or RunConfig().num_frames,
         image_size=about["image_size"][0],
         batch_size=args.batch_size,
+        learning_rate=args.learning_rate,
+        warmup_epochs=args.warmup_epochs,
         seed=seed,
         precision="float32",
         jit="off",
@@ -99,6 +101,10 @@ def main():
     parser.add_argument("--methods", default=",".join(METHODS))
     parser.add_argument("--epochs", type=int, default=20)
     parser.add_argument("--batch-size", type=int, default=8)
+    parser.add_argument(
+        "--learning-rate", type=float, help="every run's (default: the model's recipe)"
+    )
+    parser.add_argument("--warmup-epochs", type=int, help="every run's (default: the recipe's)")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     methods = args.methods.split(",")
@@ -119,6 +125,8 @@ def main():
             for method in methods:
                 # Runs from scratch serve any preset; the others are the preset's own.
                 owner = "scratch" if method.startswith("scratch") else preset_tag
+                if args.learning_rate is not None or args.warmup_epochs is not None:
+                    owner += f"-lr{args.learning_rate}-warmup{args.warmup_epochs}"
                 run_dir = os.path.join(args.work, "runs", owner, f"{shots}-{seed}-{method}")
                 done = run_one(
                     method, data, os.path.join(footage, "test"), run_dir, args.preset, args, seed

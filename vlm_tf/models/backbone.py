@@ -249,8 +249,10 @@ class VideoBackbone:
 
     @staticmethod
     def presets():
-        """The shipped presets, most useful first (what `vlm-tf presets --json` prints)."""
-        return preset_rows()
+        """The shipped backbone presets, most useful first (the rows of `vlm-tf presets --json`
+        whose `kind` is "backbone"; the restorers are the others).
+        """
+        return [row for row in preset_rows() if row["kind"] == "backbone"]
 
 
 def load_init(source):

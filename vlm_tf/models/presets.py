@@ -6,9 +6,15 @@ command line can take the model, frame size and clip length from the source
 before anything is imported. `vlm_tf.models.backbone` loads the weights.
 
 Shipped presets live in `vlm_tf/presets/<name>/` (installed with the
-package), each a preset folder (`vlm_tf.models.backbone`) whose
-metadata.json also says how it was made: the command, its corpus, seed,
-time and machine, and the weights' SHA-256 (docs/transfer.md).
+package), each with a metadata.json that also says how it was made: the
+commands, the corpus, seed, time and machine, and the weights' SHA-256
+(docs/transfer.md). Two kinds:
+
+- a backbone (`kind` "backbone"): a preset folder (`vlm_tf.models.backbone`),
+  `train --init NAME` puts a new head on it;
+- a restorer (`kind` "restorer"): a finished denoise, superres or enhance
+  run folder, whole (a restorer has no head to replace), for
+  `vlm-tf apply --preset NAME` and `train --task T --init NAME`.
 """
 
 from __future__ import annotations
@@ -51,6 +57,28 @@ def shipped_presets():
     return {name: folder for _, name, folder in sorted(found)}
 
 
+def preset_kind(folder):
+    """`"backbone"` or `"restorer"`, from the preset's metadata (backbone unless it says)."""
+    return _read_json(os.path.join(folder, METADATA_FILE)).get("kind", "backbone")
+
+
+def find_restorer(source):
+    """The run folder of `apply --preset SOURCE`: a shipped restorer's name or any finished run
+    folder; a one-line error naming what was expected.
+    """
+    shipped = shipped_presets()
+    restorers = [name for name, folder in shipped.items() if preset_kind(folder) == "restorer"]
+    if source in restorers:
+        return shipped[source]
+    if os.path.isdir(source) and is_run_folder(source):
+        return source
+    names = ", ".join(restorers) or "none installed"
+    raise FileNotFoundError(
+        f"{source}: not a restorer preset or a finished run folder; shipped restorers: {names} "
+        "(`vlm-tf presets`)"
+    )
+
+
 def is_run_folder(path):
     return os.path.isfile(os.path.join(path, RUN_CONFIG_FILE)) and os.path.isfile(
         os.path.join(path, RUN_MODEL_FILE)
@@ -64,7 +92,7 @@ def find_init(source):
     source = os.fspath(source)
     shipped = shipped_presets()
     if source in shipped:
-        return "preset", shipped[source]
+        return ("run" if is_run_folder(shipped[source]) else "preset"), shipped[source]
     if os.path.isdir(source):
         if is_run_folder(source):
             return "run", source
@@ -83,7 +111,8 @@ def find_init(source):
 
 def describe_init(source):
     """What an `--init` source holds, from its JSON alone: `{"model_name", "image_size",
-    "num_frames"}` (num_frames None: any clip length).
+    "num_frames"}` (num_frames None: any clip length), and for a run its `scale` (a
+    restoration run's upscaling factor, else None).
     """
     kind, folder = find_init(source)
     if kind == "preset":
@@ -100,6 +129,7 @@ def describe_init(source):
         "model_name": run.get("model"),
         "image_size": [size, size],
         "num_frames": run.get("num_frames"),
+        "scale": run.get("scale"),
     }
     if "encoder" in run:
         # A pretrain run: its model is the encoder's backbone, for its clip length.
@@ -115,17 +145,29 @@ def preset_rows():
     for name, folder in shipped_presets().items():
         config = _read_json(os.path.join(folder, CONFIG_FILE))
         metadata = _read_json(os.path.join(folder, METADATA_FILE))
-        rows.append(
-            {
-                "name": name,
-                "backbone": config.get("model_name"),
-                "num_frames": config.get("num_frames"),
-                "image_size": config.get("image_size"),
-                "feature_size": config.get("feature_size"),
-                "parameter_count": metadata.get("parameter_count"),
-                "pretrained_on": metadata.get("pretrained_on"),
-                "description": metadata.get("description", ""),
-                "path": folder,
-            }
+        row = {"name": name, "kind": metadata.get("kind", "backbone")}
+        if row["kind"] == "restorer":
+            run = config.get("run", {})
+            # Fully convolutional: any frame size; `window` frames in, the centre one out.
+            row.update(
+                backbone=run.get("model"),
+                task=metadata.get("task"),
+                num_frames=metadata.get("window"),
+                image_size=None,
+                scale=metadata.get("scale"),
+            )
+        else:
+            row.update(
+                backbone=config.get("model_name"),
+                num_frames=config.get("num_frames"),
+                image_size=config.get("image_size"),
+                feature_size=config.get("feature_size"),
+            )
+        row.update(
+            parameter_count=metadata.get("parameter_count"),
+            pretrained_on=metadata.get("pretrained_on"),
+            description=metadata.get("description", ""),
+            path=folder,
         )
+        rows.append(row)
     return rows

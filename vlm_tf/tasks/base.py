@@ -243,8 +243,8 @@ class Task:
             )
 
     def apply(self, run, video, out, *, side_by_side=False, degrade=False, seed=0):
-        """Writes `video` as the run's model sees or changes it to `out`; returns what the command
-        line prints.
+        """Writes `video` as the run's model sees or changes it to `out`; returns a `Report` of
+        what was written.
         """
         raise ValueError(
             f"{run.run_dir} is a {run.config.model} run ({self.name}); `vlm-tf apply` needs a "

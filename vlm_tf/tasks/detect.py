@@ -96,6 +96,25 @@ class DetectionReport(Report):
         return lines + skipped_lines(self.skipped)
 
 
+@dataclasses.dataclass(eq=False)
+class DetectedVideoReport(Report):
+    """`apply`'s report on a video with its tracked boxes drawn (`write_detected_video`)."""
+
+    out: str
+    frames: int
+    size: list
+    tracks: int
+    detections: int
+    side_by_side: bool
+
+    def lines(self):
+        height, width = self.size
+        return [
+            f"{self.out}: {self.frames} frames, {height}x{width}, {self.detections} boxes in "
+            f"{self.tracks} tracks{' (input | output)' if self.side_by_side else ''}"
+        ]
+
+
 class DetectTask(Task):
     monitor = "val_map50"
 
@@ -193,11 +212,10 @@ class DetectTask(Task):
                 "--degrade is for the restoration runs; a detect run draws its boxes on VIDEO as "
                 "it is"
             )
-        report = write_detected_video(run, video, out, side_by_side=side_by_side)
-        height, width = report["size"]
-        return (
-            f"{out}: {report['frames']} frames, {height}x{width}, {report['detections']} boxes in "
-            f"{report['tracks']} tracks{' (input | output)' if side_by_side else ''}"
+        return DetectedVideoReport(
+            out=os.fspath(out),
+            side_by_side=side_by_side,
+            **write_detected_video(run, video, out, side_by_side=side_by_side),
         )
 
     def export(self, run, path):

@@ -52,17 +52,23 @@ class NoOptions:
         return cls(**{key: value for key, value in values.items() if key in known})
 
 
-@dataclasses.dataclass(frozen=True)
-class ClassifyOptions(NoOptions):
-    init: str | None = option(
+def _init_option():
+    # One field in two tasks' options: `train` shows the first's help, so it speaks for both.
+    return option(
         None,
         kind=str,
         metavar="PRESET_OR_RUN",
-        help="classify: start from a backbone: a shipped preset's name (`vlm-tf presets`), a "
-        "preset folder (`vlm-tf export RUN --format preset`) or a finished classify or pretrain "
-        "run, with a new head for this data's classes; --model, --size and --frames default to "
-        "the backbone's",
+        help="start from pretrained weights. classify: a backbone preset's name (`vlm-tf "
+        "presets`), a preset folder (`vlm-tf export RUN --format preset`) or a finished classify "
+        "or pretrain run, with a new head for this data's classes. denoise, superres, enhance: a "
+        "restorer preset's name or a finished run of the same model and scale, fine-tuned whole. "
+        "--model, --size and --frames default to the source's",
     )
+
+
+@dataclasses.dataclass(frozen=True)
+class ClassifyOptions(NoOptions):
+    init: str | None = _init_option()
     linear_probe: bool = option(
         False,
         help="classify, with --init: train the new head only, the backbone frozen (a linear probe)",
@@ -88,6 +94,7 @@ class AdversarialOptions(NoOptions):
 
 @dataclasses.dataclass(frozen=True)
 class RestorationOptions(NoOptions):
+    init: str | None = _init_option()
     # The degradations of vlm_tf.data.degrade: the super-resolution factor,
     # and the Gaussian part of denoising's noise (pixel values 0-255) on top of its shot noise.
     scale: int = option(

@@ -15,8 +15,11 @@ from __future__ import annotations
 import dataclasses
 import os
 
+import keras
 import numpy as np
 
+# The restorer's layers, registered for loading an `--init` run's model.keras.
+import vlm_tf.layers  # noqa: F401
 from vlm_tf import baselines
 from vlm_tf.data.decode import probe_video, read_frames, write_video
 from vlm_tf.data.degrade import degrade
@@ -24,6 +27,7 @@ from vlm_tf.data.restoration import centre_targets, restoration_pairs, sliding_w
 from vlm_tf.data.splits import list_videos, video_split
 from vlm_tf.export import export_restorer
 from vlm_tf.metrics.image import as_pixels, frame_scores, psnr, ssim
+from vlm_tf.models.presets import RUN_MODEL_FILE, describe_init, find_init
 from vlm_tf.models.registry import RESTORATION_TASKS, get_model_spec
 from vlm_tf.tasks.base import Report, Task, TaskData, skipped_lines, skipped_of
 from vlm_tf.tasks.tensorboard import EpochImages
@@ -84,6 +88,39 @@ class RestorationReport(Report):
         return lines + skipped_lines(self.skipped)
 
 
+@dataclasses.dataclass(eq=False)
+class RestoredVideoReport(Report):
+    """`apply`'s report on a restored video (`write_restored_video`); with `--degrade`, the
+    result's scores against the original and the best classical baseline's.
+    """
+
+    out: str
+    frames: int
+    input_size: list
+    output_size: list
+    side_by_side: bool
+    psnr: float | None = None
+    ssim: float | None = None
+    # {"name", "setting", "psnr", "ssim"}
+    baseline: dict | None = None
+
+    OPTIONAL = ("psnr", "ssim", "baseline")
+
+    def lines(self):
+        (height, width), (out_height, out_width) = self.input_size, self.output_size
+        lines = [
+            f"{self.out}: {self.frames} frames, {height}x{width} in, {out_height}x{out_width} "
+            f"out{' (input | output)' if self.side_by_side else ''}"
+        ]
+        if self.psnr is not None:
+            base = self.baseline
+            lines.append(
+                f"against the original: PSNR {self.psnr:.2f} dB, SSIM {self.ssim:.3f} "
+                f"({base['name']}: {base['psnr']:.2f} dB, {base['ssim']:.3f})"
+            )
+        return lines
+
+
 class RestoreTask(Task):
     monitor = "val_psnr"
 
@@ -131,8 +168,32 @@ class RestoreTask(Task):
             },
         )
 
+    def check_config(self):
+        init = self.options.init
+        if init is None:
+            return
+        # From the source's JSON, before the run folder is made.
+        kind, _ = find_init(init)
+        about = describe_init(init)
+        if kind != "run" or about["model_name"] != self.config.model:
+            raise ValueError(
+                f"{init}: a {about['model_name']} {'run' if kind == 'run' else 'backbone'}; this "
+                f"run trains {self.config.model}, and a restorer starts from a restorer of the "
+                "same model (`vlm-tf presets`)"
+            )
+        if self.name == "superres" and about["scale"] != self.scale:
+            raise ValueError(
+                f"{init}: a x{about['scale']} restorer; this run's --scale is {self.scale} (set "
+                f"--scale {about['scale']})"
+            )
+
     def build_model(self, data):
-        return get_model_spec(self.config.model).build(scale=self.scale)
+        if self.options.init is None:
+            return get_model_spec(self.config.model).build(scale=self.scale)
+        # A restorer has no head to replace: the whole model goes on learning (`check_config`
+        # made sure it is this run's model and scale).
+        _, folder = find_init(self.options.init)
+        return keras.models.load_model(os.path.join(folder, RUN_MODEL_FILE))
 
     def compile(self, model, make_optimizer, jit_compile):
         model.compile(
@@ -154,21 +215,13 @@ class RestoreTask(Task):
         return evaluate_restoration(run, data_dir, strict=strict)
 
     def apply(self, run, video, out, *, side_by_side=False, degrade=False, seed=0):
-        report = write_restored_video(
-            run, video, out, degrade_first=degrade, side_by_side=side_by_side, seed=seed
+        return RestoredVideoReport(
+            out=os.fspath(out),
+            side_by_side=side_by_side,
+            **write_restored_video(
+                run, video, out, degrade_first=degrade, side_by_side=side_by_side, seed=seed
+            ),
         )
-        (height, width), (out_height, out_width) = report["input_size"], report["output_size"]
-        lines = [
-            f"{out}: {report['frames']} frames, {height}x{width} in, {out_height}x{out_width} "
-            f"out{' (input | output)' if side_by_side else ''}"
-        ]
-        if "psnr" in report:
-            base = report["baseline"]
-            lines.append(
-                f"against the original: PSNR {report['psnr']:.2f} dB, SSIM {report['ssim']:.3f} "
-                f"({base['name']}: {base['psnr']:.2f} dB, {base['ssim']:.3f})"
-            )
-        return "\n".join(lines)
 
     def export(self, run, path):
         export_restorer(run.model, path)
