@@ -86,8 +86,9 @@ def is_run_folder(path):
 
 
 def find_init(source):
-    """`(kind, folder)` of an `--init` source: `"preset"` for a shipped preset's name or a preset
-    folder, `"run"` for a finished vlm_tf run; a one-line error naming what was expected.
+    """`(kind, folder)` of an `--init` source: `"preset"` for a backbone preset's name or folder,
+    `"run"` for a finished vlm_tf run (a shipped restorer's folder is one); a one-line error
+    naming what was expected.
     """
     source = os.fspath(source)
     shipped = shipped_presets()
