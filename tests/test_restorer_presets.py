@@ -74,7 +74,8 @@ def test_apply_takes_a_run_or_a_preset_and_refuses_anything_else_in_one_line(tmp
     assert not out.exists()
 
 
-@pytest.mark.parametrize("name", ["superres_x2", "denoise"])
+# Denoising's baseline tries eight non-local means settings on the clip: the slow half.
+@pytest.mark.parametrize("name", ["superres_x2", pytest.param("denoise", marks=pytest.mark.slow)])
 def test_a_preset_restores_footage_nobody_here_drew_better_than_the_classical_baseline(
     name, footage, tmp_path
 ):
