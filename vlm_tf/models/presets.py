@@ -111,9 +111,9 @@ def find_init(source):
 
 
 def describe_init(source):
-    """What an `--init` source holds, from its JSON alone: `{"model_name", "image_size",
-    "num_frames"}` (num_frames None: any clip length), and for a run its `scale` (a
-    restoration run's upscaling factor, else None).
+    """What an `--init` source holds, from its JSON alone: `{"kind", "model_name", "image_size",
+    "num_frames"}` (`kind` as `find_init` says; num_frames None: any clip length), and for a
+    run its `scale` (a restoration run's upscaling factor, else None).
     """
     kind, folder = find_init(source)
     if kind == "preset":
@@ -123,10 +123,11 @@ def describe_init(source):
             raise ValueError(
                 f"{os.path.join(folder, CONFIG_FILE)}: a preset's config says {', '.join(keys)}"
             )
-        return {key: config[key] for key in keys}
+        return {"kind": kind, **{key: config[key] for key in keys}}
     run = _read_json(os.path.join(folder, RUN_CONFIG_FILE)).get("run", {})
     size = run.get("image_size")
     about = {
+        "kind": kind,
         "model_name": run.get("model"),
         "image_size": [size, size],
         "num_frames": run.get("num_frames"),

@@ -173,8 +173,8 @@ class RestoreTask(Task):
         if init is None:
             return
         # From the source's JSON, before the run folder is made.
-        kind, _ = find_init(init)
         about = describe_init(init)
+        kind = about["kind"]
         if kind != "run" or about["model_name"] != self.config.model:
             raise ValueError(
                 f"{init}: a {about['model_name']} {'run' if kind == 'run' else 'backbone'}; this "
