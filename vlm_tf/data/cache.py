@@ -21,6 +21,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
+import threading
 
 import numpy as np
 
@@ -28,6 +29,11 @@ from vlm_tf import atomic
 from vlm_tf.data.decode import read_frames, split_segment
 
 MEMORY = "memory"
+# `np.load` parses a file's header with `ast.literal_eval`, and CPython 3.11's AST
+# constructor keeps one recursion counter for every thread: tf.data's parallel reads of cached
+# clips raised "SystemError: AST constructor recursion depth mismatch" (CPython gh-106905) and
+# the clip was dropped from the epoch. Headers are read one at a time; the frames stay mapped.
+_HEADER_LOCK = threading.Lock()
 
 
 class DecodedVideos:
@@ -114,7 +120,8 @@ class DecodedVideos:
             with atomic.replacing(file) as temporary:
                 np.save(temporary, frames)
             return frames
-        return np.load(file, mmap_mode="r")
+        with _HEADER_LOCK:
+            return np.load(file, mmap_mode="r")
 
     def _file_name(self, path):
         # A time range of a video (`segment_path`) is a video of its own, dated by its file.
