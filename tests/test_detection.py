@@ -6,6 +6,7 @@ import json
 import os
 import shutil
 
+import keras
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -30,7 +31,13 @@ from vlm_tf.metrics.detection import (
     mean_average_precision,
     mota,
 )
-from vlm_tf.models.detection import build_video_detector, decode_detections, detection_loss
+from vlm_tf.models.backbone import VideoBackbone, build_backbone
+from vlm_tf.models.detection import (
+    build_video_detector,
+    decode_detections,
+    detection_loss,
+    load_trunk,
+)
 from vlm_tf.tracking import IoUTracker, suppress_overlaps
 
 
@@ -233,6 +240,30 @@ def test_single_frame_detector_has_no_temporal_layer():
         build_video_detector(6, image_size=(30, 30))
 
 
+def test_a_detector_on_a_backbone_takes_its_frame_encoder_weights_and_refuses_others():
+    backbone = build_backbone("cnn_lstm", image_size=(64, 64))
+    detector = build_video_detector(3, image_size=(48, 48), backbone="cnn_lstm")
+    # cnn_lstm's three conv blocks, "same" padding, pooled twice: the detector's grid of 4 px.
+    assert detector.output_shape == (None, None, 12, 12, 7)
+    assert load_trunk(detector, backbone) == ["conv1", "conv2", "conv3"]
+    clip = np.random.default_rng(0).uniform(0, 255, (1, 3, 48, 48, 3)).astype("float32")
+    # The first conv block on its own: the same kernels give the same maps where padding is not
+    # involved (valid in the backbone, same in the detector).
+    first = keras.Model(detector.input, detector.get_layer("conv1").output)(clip)
+    reference = keras.Model(backbone.input, backbone.get_layer("conv1").output)(
+        np.pad(clip, [(0, 0), (0, 0), (8, 8), (8, 8), (0, 0)])
+    )
+    np.testing.assert_allclose(
+        np.asarray(first)[:, :, 1:-1, 1:-1], np.asarray(reference)[:, :, 8:-8, 8:-8], atol=1e-5
+    )
+    with pytest.raises(ValueError, match="shares no layer"):
+        load_trunk(build_video_detector(3, image_size=(48, 48)), backbone)
+    with pytest.raises(ValueError, match="'video_transformer_mean' is not one"):
+        build_video_detector(3, backbone="video_transformer_mean")
+    with pytest.raises(ValueError, match="two blocks pooled"):
+        build_video_detector(3, backbone="cnn_lstm_text")
+
+
 # --- the classical baseline -------------------------------------------------------------
 
 
@@ -316,6 +347,33 @@ def test_training_logs_map_and_frames_with_boxes(detect_run):
     assert (int(width), int(height)) == (6 * 128, 128)
     baseline = json.loads((detect_run / "baseline.json").read_text())
     assert baseline["method"] in ("median", "mog2")
+
+
+def test_train_init_starts_the_detector_on_a_preset_backbone(detection_data, tmp_path):
+    done = vlm_tf(
+        "train", detection_data, "--task", "detect", "--out", tmp_path / "own",
+        "--model", "detect_cnn_rnn", "--init", "cnn_lstm_motion",
+    )  # fmt: skip
+    assert_one_line_error(
+        done, "cnn_lstm_motion", "detect_cnn_rnn", "its own trunk", "detect_cnn_lstm"
+    )
+    assert not (tmp_path / "own").exists()
+    run_dir = tmp_path / "run"
+    # No --model: the detector built on the backbone. A learning rate too small to move the
+    # weights far in one epoch, so the trained trunk is still the preset's.
+    done = vlm_tf(
+        "train", detection_data, "--task", "detect", "--out", run_dir, "--init", "cnn_lstm_motion",
+        "--epochs", 1, "--frames", 6, "--size", 32, "--batch-size", 4, "--learning-rate", "1e-5",
+        "--quiet",
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    config = json.loads((run_dir / "config.json").read_text())["run"]
+    assert (config["model"], config["init"]) == ("detect_cnn_lstm", "cnn_lstm_motion")
+    trained = keras.models.load_model(run_dir / "model.keras")
+    preset = VideoBackbone.from_preset("cnn_lstm_motion")
+    for name in ("conv1", "conv2", "conv3"):
+        for got, want in zip(trained.get_layer(name).weights, preset.get_layer(name).weights):
+            np.testing.assert_allclose(np.asarray(got), np.asarray(want), atol=1e-3)
 
 
 def test_evaluate_reports_map_id_switches_and_the_baseline(detect_run, detection_data):

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from vlm_tf.metrics.detection import box_iou, greedy_match
+from vlm_tf.metrics.detection import box_iou, clear_mot, greedy_match
 
 
 def suppress_overlaps(boxes, scores, iou_threshold=0.5):
@@ -79,3 +79,28 @@ class IoUTracker:
                 )
                 self.next_id += 1
         return ids
+
+
+def track_clip(detections, threshold):
+    """One clip's detections (`detect_clip`'s) → per frame `(kept, track_ids)`: the indices of the
+    boxes at least `threshold` confident, one per object (`suppress_overlaps`), and their track
+    identities.
+    """
+    tracker = IoUTracker()
+    tracked = []
+    for boxes, scores, _ in detections:
+        kept = np.nonzero(scores >= threshold)[0]
+        kept = kept[suppress_overlaps(boxes[kept], scores[kept])]
+        tracked.append((kept, tracker.update(boxes[kept])))
+    return tracked
+
+
+def tracking_counts(detections, truth, threshold):
+    """`clear_mot` counts of one clip's tracked detections against its truth
+    (`AnnotatedVideo.truth`).
+    """
+    tracks = [
+        (boxes[kept], ids)
+        for (boxes, _, _), (kept, ids) in zip(detections, track_clip(detections, threshold))
+    ]
+    return clear_mot(tracks, [(boxes, ids) for boxes, _, ids in truth])

@@ -24,7 +24,14 @@ from vlm_tf.cli.common import (
     say,
 )
 from vlm_tf.cli.data import add_split_option, data_argument, refuse_unfinished_dataset
-from vlm_tf.models.registry import DEFAULT_MODEL, MODELS, default_model, get_model_spec, model_names
+from vlm_tf.models.registry import (
+    DEFAULT_MODEL,
+    MODELS,
+    default_model,
+    get_model_spec,
+    model_names,
+    model_on_backbone,
+)
 from vlm_tf.tasks import TASKS, option_fields, task_of_model
 from vlm_tf.training.config import (
     JIT_MODES,
@@ -130,7 +137,9 @@ def _take_defaults_from_init(args):
         about = describe_init(args.init)
     except (ValueError, OSError) as error:
         raise CommandError(f"--init {error}") from None
-    args.model = args.model or about["model_name"]
+    # A detector is built on the backbone; the other tasks train the source's own model.
+    on_it = model_on_backbone(args.task or "classify", about["model_name"])
+    args.model = args.model or on_it or about["model_name"]
     args.size = args.size or about["image_size"][0]
     args.frames = args.frames or about["num_frames"]
 

@@ -72,18 +72,28 @@ def apply_frame_encoder(
     batch_norm,
     batch_norm_momentum,
     frame_features,
+    padding="valid",
+    pooled_blocks=None,
 ):
     """`(B, T, H, W, C)` → `(B, T, F)`: conv → pool blocks on every frame.
 
     Then they give one vector per frame.
 
     The layers are named `conv1`, `pool1`, ... and `frame_features`, as in
-    `build_cnn_lstm`, whose docstring has the shape flow.
+    `build_cnn_lstm`, whose docstring has the shape flow. A detector built
+    on the same encoder (`vlm_tf.models.detection`) asks for its maps
+    instead: `frame_features=None` returns `(B, T, H', W', filters[-1])`,
+    `padding="same"` and only the first `pooled_blocks` blocks pooled keep
+    them on a grid of known stride. The layers' weights do not depend on
+    either, so a backbone's load into such a detector by name.
     """
     for block, block_filters in enumerate(filters, start=1):
         x = TimeDistributed(
             keras.layers.Conv2D(
-                block_filters, kernel_size, activation=None if batch_norm else conv_activation
+                block_filters,
+                kernel_size,
+                padding=padding,
+                activation=None if batch_norm else conv_activation,
             ),
             name=f"conv{block}",
         )(x)
@@ -95,7 +105,10 @@ def apply_frame_encoder(
             x = TimeDistributed(
                 keras.layers.Activation(conv_activation), name=f"conv{block}_{conv_activation}"
             )(x)
-        x = TimeDistributed(keras.layers.MaxPooling2D(pool_size), name=f"pool{block}")(x)
+        if pooled_blocks is None or block <= pooled_blocks:
+            x = TimeDistributed(keras.layers.MaxPooling2D(pool_size), name=f"pool{block}")(x)
+    if frame_features is None:
+        return x
     if frame_features == "flatten":
         return TimeDistributed(keras.layers.Flatten(), name="frame_features")(x)
     return TimeDistributed(keras.layers.GlobalAveragePooling2D(), name="frame_features")(x)

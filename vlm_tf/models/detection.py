@@ -20,9 +20,17 @@ boxes; this is CenterNet (Zhou et al., 2019), which needs no anchors and
 only convolutions, so the whole detector is a plain Keras functional model.
 `temporal=False` puts a per-frame conv in the RNN's place: the comparison
 that says what the neighbouring frames add.
+
+A detector can also stand on a classifier's frame encoder (`backbone=`,
+model `detect_cnn_lstm`: cnn_lstm's frame differences and conv blocks 16,
+32, 64 → (B, T, 16, 16, 64)); then `vlm-tf train --task detect --init
+cnn_lstm_motion` starts its trunk from the pretrained backbone (chapter 8,
+docs/transfer.md).
 """
 
 from __future__ import annotations
+
+import inspect
 
 import keras
 import numpy as np
@@ -34,6 +42,8 @@ from vlm_tf.data.detection_clips import STRIDE
 # Keras' own TimeDistributed gives one frame when the number of frames is
 # unknown inside a tf.function (a SavedModel); vlm_tf's keeps them all.
 from vlm_tf.layers import TimeDistributed
+from vlm_tf.models.cnn_lstm import apply_frame_encoder, apply_input_preprocessing, build_cnn_lstm
+from vlm_tf.models.registry import get_model_spec
 
 # A heat map's prior: sigmoid(-2.19) = 0.1, CenterNet's start, so the first
 # steps are not swamped by the loss of every empty cell.
@@ -48,6 +58,7 @@ def build_video_detector(
     image_size=(64, 64),
     filters=(32, 64),
     temporal=True,
+    backbone=None,
     name="video_detector",
 ):
     """A functional detector: frames `(B, T, H, W, 3)` in [0, 255] → its outputs.
@@ -55,6 +66,10 @@ def build_video_detector(
     The outputs are `(B, T, H/4, W/4, num_classes + 4)`.
 
     `H` and `W` must be multiples of 4; `num_frames=None` takes any length.
+    With `backbone` (a registered CNN classifier's name) the trunk is that
+    classifier's frame encoder instead of two conv/conv/pool blocks of
+    `filters` (`backbone_trunk`), so its weights can come from the
+    classifier's backbone (`load_trunk`).
     """
     height, width = image_size
     if height % STRIDE or width % STRIDE:
@@ -62,23 +77,27 @@ def build_video_detector(
             f"the detector's frame size must be a multiple of {STRIDE}, received {image_size}"
         )
     inputs = keras.Input((num_frames, height, width, 3), name="frames")
-    x = layers.Rescaling(1.0 / 255.0, name="rescale")(inputs)
-    for block, width_ in enumerate(filters):
-        for k in range(2):
-            x = TimeDistributed(
-                layers.Conv2D(width_, 3, padding="same", activation="relu"),
-                name=f"spatial_features_{block + 1}{'ab'[k]}",
-            )(x)
-        x = TimeDistributed(layers.MaxPooling2D(2), name=f"spatial_pool_{block + 1}")(x)
+    if backbone is None:
+        x = layers.Rescaling(1.0 / 255.0, name="rescale")(inputs)
+        for block, width_ in enumerate(filters):
+            for k in range(2):
+                x = TimeDistributed(
+                    layers.Conv2D(width_, 3, padding="same", activation="relu"),
+                    name=f"spatial_features_{block + 1}{'ab'[k]}",
+                )(x)
+            x = TimeDistributed(layers.MaxPooling2D(2), name=f"spatial_pool_{block + 1}")(x)
+    else:
+        x = backbone_trunk(inputs, backbone)
+    channels = x.shape[-1]
     if temporal:
         context = layers.Bidirectional(
-            layers.ConvLSTM2D(filters[-1] // 2, 3, padding="same", return_sequences=True),
+            layers.ConvLSTM2D(channels // 2, 3, padding="same", return_sequences=True),
             merge_mode="concat",
             name="temporal_features",
         )(x)
     else:
         context = TimeDistributed(
-            layers.Conv2D(filters[-1], 3, padding="same", activation="relu"), name="frame_features"
+            layers.Conv2D(channels, 3, padding="same", activation="relu"), name="frame_features"
         )(x)
     # The frame's own features next to their temporal context: where an
     # object is shows best in its own frame.
@@ -93,6 +112,81 @@ def build_video_detector(
     sides = TimeDistributed(layers.Conv2D(4, 1), name="box_sides")(x)
     outputs = layers.Concatenate(name="detections", dtype="float32")([heat, sides])
     return keras.Model(inputs, outputs, name=name)
+
+
+def backbone_trunk(inputs, backbone):
+    """The frame encoder of the registered CNN classifier `backbone` as a detector's trunk.
+
+        (B, T, H, W, 3) → its input preprocessing (frame differences if it has them)
+        → its conv blocks, "same" padding, the first two pooled → (B, T, H/4, W/4, filters[-1])
+
+    The layers keep the classifier's names (`conv1`, `conv1_bn`, ...) and
+    kernel shapes, so `load_trunk` copies a backbone's weights into them.
+    """
+    spec = get_model_spec(backbone)
+    if spec.task != "classify" or not spec.builder.endswith(":build_cnn_lstm"):
+        raise ValueError(
+            f"a detector's trunk is a CNN classifier's frame encoder (vlm_tf.models.cnn_lstm); "
+            f"{backbone!r} is not one"
+        )
+    settings = {
+        name: parameter.default
+        for name, parameter in inspect.signature(build_cnn_lstm).parameters.items()
+    }
+    settings.update(spec.kwargs)
+    filters = settings["filters"]
+    filters = (filters,) if isinstance(filters, int) else tuple(filters)
+    if len(filters) < 2 or settings["pool_size"] ** 2 != STRIDE:
+        raise ValueError(
+            f"{backbone!r} has {len(filters)} conv block(s) pooled by {settings['pool_size']}; a "
+            f"detector's trunk needs two blocks pooled to its stride of {STRIDE}"
+        )
+    x = apply_input_preprocessing(
+        inputs, rescale=True, frame_difference=settings["frame_difference"]
+    )
+    return apply_frame_encoder(
+        x,
+        filters=filters,
+        kernel_size=settings["kernel_size"],
+        conv_activation=settings["conv_activation"],
+        pool_size=settings["pool_size"],
+        batch_norm=settings["batch_norm"],
+        batch_norm_momentum=settings["batch_norm_momentum"],
+        frame_features=None,
+        padding="same",
+        pooled_blocks=2,
+    )
+
+
+def load_trunk(detector, backbone):
+    """Copies the weights of `backbone`'s layers into `detector`'s layers of the same name.
+
+    Those are the frame encoder's (`conv1`, `conv2`, ...) when the detector
+    was built on the backbone's classifier (`build_video_detector(backbone=...)`).
+    Returns the names copied; refuses a backbone sharing none, or one whose
+    weights have other shapes.
+    """
+    names = {layer.name for layer in detector.layers}
+    copied = []
+    for layer in backbone.layers:
+        if not layer.weights or layer.name not in names:
+            continue
+        target = detector.get_layer(layer.name)
+        shapes = [tuple(w.shape) for w in layer.weights]
+        wanted = [tuple(w.shape) for w in target.weights]
+        if shapes != wanted:
+            raise ValueError(
+                f"backbone {backbone.name!r}'s layer {layer.name!r} has weights of shapes "
+                f"{shapes}; detector {detector.name!r}'s has {wanted}"
+            )
+        target.set_weights(layer.get_weights())
+        copied.append(layer.name)
+    if not copied:
+        raise ValueError(
+            f"backbone {backbone.name!r} shares no layer with detector {detector.name!r}: a "
+            "detector takes a backbone's weights when it is built on that backbone's classifier"
+        )
+    return copied
 
 
 @keras.saving.register_keras_serializable(package="vlm_tf")

@@ -75,6 +75,20 @@ def default_model(task):
     return DEFAULT_MODEL if task == "classify" else model_names(task)[0]
 
 
+def model_on_backbone(task, backbone):
+    """The model `train --task TASK --init SOURCE` trains when no `--model` is given.
+
+    `backbone` is the source's model: itself where it is one of the task's
+    models (a classifier for classify, a restorer for its task), else the
+    task's first model built on it (a detector whose trunk is its frame
+    encoder); None when the task has none.
+    """
+    if backbone in MODELS and MODELS[backbone].task == task:
+        return backbone
+    on_it = [name for name in model_names(task) if MODELS[name].kwargs.get("backbone") == backbone]
+    return on_it[0] if on_it else None
+
+
 def get_model_spec(name):
     if name not in MODELS:
         raise ValueError(f"unknown model {name!r}; registered models: {', '.join(MODELS)}")
@@ -294,6 +308,15 @@ register_model(
     "the comparison for detect_cnn_rnn",
     task="detect",
     temporal=False,
+)
+register_model(
+    "detect_cnn_lstm",
+    "vlm_tf.models.detection:build_video_detector",
+    "the detector on the default classifier's frame encoder (cnn_lstm: frame differences, "
+    "convs 16, 32, 64): `--init cnn_lstm_motion` or a cnn_lstm run starts its trunk pretrained",
+    task="detect",
+    temporal=True,
+    backbone="cnn_lstm",
 )
 
 # --- restoration, vlm_tf.models.restoration ---

@@ -22,6 +22,7 @@ from vlm_tf.models.registry import get_model_spec
 from vlm_tf.tasks.options import (
     AdversarialOptions,
     ClassifyOptions,
+    DetectOptions,
     NoOptions,
     PretrainOptions,
     RestorationOptions,
@@ -100,6 +101,7 @@ register_task(
 register_task(
     "detect",
     "vlm_tf.tasks.detect:DetectTask",
+    options=DetectOptions,
     description="find and track objects: videos with a box file each (§6.2, vlm_tf.data.detection)",
 )
 for _name, _words in (

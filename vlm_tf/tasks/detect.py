@@ -29,11 +29,13 @@ from vlm_tf.data.detection_clips import DetectionClips, annotated_videos, detect
 from vlm_tf.data.splits import list_videos, video_split
 from vlm_tf.export import export_detector
 from vlm_tf.metrics.detection import clear_mot, mean_average_precision, mota
-from vlm_tf.models.detection import detect_clip, detection_loss
-from vlm_tf.models.registry import get_model_spec
+from vlm_tf.models.backbone import load_backbone
+from vlm_tf.models.detection import detect_clip, detection_loss, load_trunk
+from vlm_tf.models.presets import describe_init
+from vlm_tf.models.registry import get_model_spec, model_names
 from vlm_tf.tasks.base import Report, Task, TaskData, skipped_lines
 from vlm_tf.tasks.tensorboard import EpochImages
-from vlm_tf.tracking import IoUTracker, suppress_overlaps
+from vlm_tf.tracking import track_clip, tracking_counts
 from vlm_tf.visualize import clip_montage, draw_boxes, enlarge
 
 BASELINE_FILE = "baseline.json"
@@ -169,10 +171,33 @@ class DetectTask(Task):
             extras=extras,
         )
 
+    def check_config(self):
+        if self.options.init is None:
+            return
+        # From the backbone's JSON: the run folder is not touched for a backbone that cannot fit.
+        backbone = describe_init(self.options.init)["model_name"]
+        trunk = get_model_spec(self.config.model).kwargs.get("backbone")
+        if backbone != trunk:
+            on_it = [
+                name
+                for name in model_names("detect")
+                if get_model_spec(name).kwargs.get("backbone") is not None
+            ]
+            built_on = "its own trunk" if trunk is None else f"a {trunk} trunk"
+            raise ValueError(
+                f"{self.options.init}: a {backbone} backbone; this run trains {self.config.model}, "
+                f"built on {built_on} (detectors built on a backbone: {', '.join(on_it)})"
+            )
+
     def build_model(self, data):
-        return get_model_spec(self.config.model).build(
+        detector = get_model_spec(self.config.model).build(
             num_classes=len(data.class_names), image_size=self.image_size
         )
+        if self.options.init is not None:
+            # The backbone's frame encoder becomes the trunk (`check_config` matched the models);
+            # its recurrent layer and the detector's ConvLSTM and head have nothing in common.
+            load_trunk(detector, load_backbone(self.options.init))
+        return detector
 
     def compile(self, model, make_optimizer, jit_compile):
         model.compile(optimizer=make_optimizer(), loss=detection_loss, jit_compile=jit_compile)
@@ -278,31 +303,6 @@ class DetectionScores(EpochImages):
 
 def _first_frames(video, size=None):
     return read_frames(video.path, np.arange(min(video.num_frames, FRAMES_PER_VIDEO)), size=size)
-
-
-def track_clip(detections, threshold):
-    """One clip's detections (`detect_clip`'s) → per frame `(kept, track_ids)`: the indices of the
-    boxes at least `threshold` confident, one per object (`suppress_overlaps`), and their track
-    identities.
-    """
-    tracker = IoUTracker()
-    tracked = []
-    for boxes, scores, _ in detections:
-        kept = np.nonzero(scores >= threshold)[0]
-        kept = kept[suppress_overlaps(boxes[kept], scores[kept])]
-        tracked.append((kept, tracker.update(boxes[kept])))
-    return tracked
-
-
-def tracking_counts(detections, truth, threshold):
-    """`clear_mot` counts of one clip's tracked detections against its truth
-    (`AnnotatedVideo.truth`).
-    """
-    tracks = [
-        (boxes[kept], ids)
-        for (boxes, _, _), (kept, ids) in zip(detections, track_clip(detections, threshold))
-    ]
-    return clear_mot(tracks, [(boxes, ids) for boxes, _, ids in truth])
 
 
 def choose_score_threshold(model, clips, truths, num_classes):

@@ -53,16 +53,17 @@ class NoOptions:
 
 
 def _init_option():
-    # One field in two tasks' options: `train` shows the first's help, so it speaks for both.
+    # One field in three tasks' options: `train` shows the first's help, so it speaks for both.
     return option(
         None,
         kind=str,
         metavar="PRESET_OR_RUN",
         help="start from pretrained weights. classify: a backbone preset's name (`vlm-tf "
         "presets`), a preset folder (`vlm-tf export RUN --format preset`) or a finished classify "
-        "or pretrain run, with a new head for this data's classes. denoise, superres, enhance: a "
-        "restorer preset's name or a finished run of the same model and scale, fine-tuned whole. "
-        "--model, --size and --frames default to the source's",
+        "or pretrain run, with a new head for this data's classes. detect: the same backbones, "
+        "as the trunk of the detector built on them (detect_cnn_lstm). denoise, superres, "
+        "enhance: a restorer preset's name or a finished run of the same model and scale, "
+        "fine-tuned whole. --model, --size and --frames default to the source's",
     )
 
 
@@ -78,6 +79,11 @@ class ClassifyOptions(NoOptions):
         if self.linear_probe and self.init is None:
             raise ValueError("linear_probe trains a new head on a backbone: it needs init")
         return super().validate()
+
+
+@dataclasses.dataclass(frozen=True)
+class DetectOptions(NoOptions):
+    init: str | None = _init_option()
 
 
 @dataclasses.dataclass(frozen=True)
