@@ -111,8 +111,9 @@ def _add_presets(commands):
         "presets",
         help="the pretrained backbones and restorers installed with vlm_tf, most useful first",
         description="The presets shipped in the package: backbones (`train --init NAME` puts a "
-        "new head on one) and restorers (`apply --preset NAME` restores a video; `train --init "
-        "NAME` fine-tunes one); docs/transfer.md says how each was made.",
+        "new head on one, `--task detect` a detector) and restorers (`apply --preset NAME` "
+        "restores a video; `train --init NAME` fine-tunes one); docs/transfer.md says how each "
+        "was made.",
     )
     p.add_argument(
         "--json",
