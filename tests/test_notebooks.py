@@ -36,6 +36,10 @@ TEST_PARAMETERS = {
     ),
     "ch07_tools": "\n".join(["VIDEOS_PER_CLASS = 6", "EPOCHS = 2"]),
     "ch08_transfer": "\n".join(["SHOTS = 2", "TEST_CLIPS = 2", "EPOCHS = 1", "RESTORE_FRAMES = 6"]),
+    "ch08_trustworthy": "\n".join(
+        ["VIDEOS_PER_CLASS = 6", "FRAMES = 8", "SIZE = 32", "EPOCHS = 1", "SEVERITIES = [1, 5]"]
+        + ["CORRUPTIONS = ['gaussian_noise', 'contrast', 'h264', 'frame_drop']"]
+    ),
     "ch08_trends": "\n".join(
         ["VIDEOS_PER_CLASS = 6", "FRAMES = 8", "SIZE = 32", "EPOCHS = 1", "PRUNE_EPOCHS = 1"]
     ),
@@ -65,6 +69,7 @@ def test_notebooks_exist():
         "ch07_tools",
         "ch08_trends",
         "ch08_transfer",
+        "ch08_trustworthy",
         "ch09_faq",
     }
 

@@ -43,6 +43,7 @@ from vlm_tf.tasks.predict_frames import (
     write_predicted_video,
 )
 from vlm_tf.tasks.restore import evaluate_restoration, restore_frames, write_restored_video
+from vlm_tf.tasks.robustness import evaluate_corruptions
 from vlm_tf.training import config as run_files
 from vlm_tf.training.config import RunConfig
 
@@ -121,6 +122,7 @@ __all__ = [
     "clip_features",
     "detect_video",
     "evaluate_detection",
+    "evaluate_corruptions",
     "evaluate_directory",
     "evaluate_prediction",
     "evaluate_restoration",

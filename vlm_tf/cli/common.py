@@ -126,3 +126,45 @@ def report_failure(error, *, debug):
     if debug:
         print(text, file=sys.stderr, end="")
     return EXIT_BUG
+
+
+def views(text):
+    """`--views`: `C` or `CxS` → `(clips, crops)`."""
+    parts = text.lower().split("x")
+    if len(parts) > 2 or not all(part.isdigit() and int(part) >= 1 for part in parts):
+        raise argparse.ArgumentTypeError(
+            f"expected CLIPS or CLIPSxCROPS with positive integers (e.g. 3x3), received {text!r}"
+        )
+    return int(parts[0]), int(parts[1]) if len(parts) == 2 else 1
+
+
+def corruption_list(text):
+    """`--corruptions`: names separated by commas, or `all` (an empty list: every one)."""
+    from vlm_tf.data.corruptions import CORRUPTIONS
+
+    names = [] if text == "all" else [name.strip() for name in text.split(",") if name.strip()]
+    unknown = [name for name in names if name not in CORRUPTIONS]
+    if unknown or (text != "all" and not names):
+        raise argparse.ArgumentTypeError(
+            f"unknown corruption(s) {', '.join(unknown) or repr(text)}; expected all or some of "
+            f"{', '.join(CORRUPTIONS)}, separated by commas"
+        )
+    return names
+
+
+def severity_list(text):
+    """`--severities`: `A-B` or numbers separated by commas, each 1 to 5."""
+    try:
+        if "-" in text:
+            low, high = (int(part) for part in text.split("-"))
+            values = list(range(low, high + 1))
+        else:
+            values = [int(part) for part in text.split(",")]
+    except ValueError:
+        values = []
+    if not values or any(not 1 <= value <= 5 for value in values):
+        raise argparse.ArgumentTypeError(
+            "expected severities from 1 to 5 as A-B or A,B,... (e.g. 1-5 or 1,3,5), received "
+            f"{text!r}"
+        )
+    return values

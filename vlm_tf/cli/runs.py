@@ -8,23 +8,20 @@ another.
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import sys
 
-from vlm_tf.cli.common import CommandError, positive_int, refuse_existing, say
+from vlm_tf.cli.common import (
+    CommandError,
+    corruption_list,
+    positive_int,
+    refuse_existing,
+    say,
+    severity_list,
+    views,
+)
 from vlm_tf.cli.data import add_split_option, data_argument, refuse_unfinished_dataset
-
-
-def views(text):
-    """`--views`: `C` or `CxS` → `(clips, crops)`."""
-    parts = text.lower().split("x")
-    if len(parts) > 2 or not all(part.isdigit() and int(part) >= 1 for part in parts):
-        raise argparse.ArgumentTypeError(
-            f"expected CLIPS or CLIPSxCROPS with positive integers (e.g. 3x3), received {text!r}"
-        )
-    return int(parts[0]), int(parts[1]) if len(parts) == 2 else 1
 
 
 def print_report(report, as_json):
@@ -36,13 +33,25 @@ def cmd_evaluate(args):
     args.data_dir = data_argument(args.data_dir, args.split, "test")
     if not args.allow_incomplete:
         refuse_unfinished_dataset(args.data_dir)
-    from vlm_tf.inference import load_run
+    if args.corruptions is not None and args.views != (1, 1):
+        raise CommandError("--corruptions scores the one clip `evaluate` scores; drop --views")
+    from vlm_tf.inference import evaluate_corruptions, load_run
 
     run = load_run(args.run_dir)
-    print_report(
-        run.task_object().evaluate(run, args.data_dir, strict=args.strict, views=args.views),
-        args.json,
-    )
+    if args.corruptions is not None:
+        report = evaluate_corruptions(
+            run,
+            args.data_dir,
+            corruptions=args.corruptions or None,
+            severities=args.severities,
+            seed=args.seed,
+            strict=args.strict,
+        )
+    else:
+        report = run.task_object().evaluate(
+            run, args.data_dir, strict=args.strict, views=args.views
+        )
+    print_report(report, args.json)
 
 
 def cmd_apply(args):
@@ -270,6 +279,32 @@ def _add_evaluate(commands):
             "1x1, "
             "the clip the run validated on)"
         ),
+    )
+    p.add_argument(
+        "--corruptions",
+        nargs="?",
+        const="all",
+        type=corruption_list,
+        metavar="LIST",
+        help=(
+            "classify runs: accuracy clean and under real-world corruptions (noise, blur, a low "
+            "bit rate through H.264 and MPEG-4, light, fog, pixelation, frames dropped, repeated, "
+            "resampled or out of order), each at --severities; LIST: names separated by commas "
+            "(default: all; docs/robustness.md lists them)"
+        ),
+    )
+    p.add_argument(
+        "--severities",
+        type=severity_list,
+        default=[1, 2, 3, 4, 5],
+        metavar="A-B",
+        help="with --corruptions: the severities, 1 to 5, as A-B or A,B,... (default: 1-5)",
+    )
+    p.add_argument(
+        "--seed",
+        type=int,
+        default=0,
+        help="with --corruptions: the seed of the corruptions' randomness (default: 0)",
     )
     p.set_defaults(func=cmd_evaluate)
 

@@ -44,9 +44,14 @@ from vlm_tf.training.config import (
     RunConfig,
 )
 
+# `--augment` → `RunConfig.augment` (`vlm_tf.data.corruptions.AUGMENTATIONS`).
+AUGMENT_CHOICES = {"standard": True, "robust": "robust", "none": False}
+
 
 def run_config(args, *, model, options=None):
     """The `RunConfig` of the shared training options in `args`."""
+    if args.no_augment and args.augment != "standard":
+        raise CommandError(f"--no-augment and --augment {args.augment} contradict; give one")
     return RunConfig(
         model=model,
         epochs=args.epochs,
@@ -59,7 +64,7 @@ def run_config(args, *, model, options=None):
         weight_decay=args.weight_decay,
         warmup_epochs=args.warmup_epochs,
         seed=args.seed,
-        augment=not args.no_augment,
+        augment=False if args.no_augment else AUGMENT_CHOICES[args.augment],
         precision=args.precision,
         jit=args.jit,
         deterministic=args.deterministic,
@@ -265,6 +270,17 @@ def add_training_options(p, defaults, *, init=False):
         ),
     )
     p.add_argument("--seed", type=int, default=defaults.seed, help="(default: %(default)s)")
+    p.add_argument(
+        "--augment",
+        choices=list(AUGMENT_CHOICES),
+        default="standard",
+        help=(
+            "standard: random crops and colour (and the mirrors and reversals dataset.json "
+            "allows); robust: those, then for half the clips one corruption (noise, blur, JPEG, "
+            "light, haze, pixelation or stutter) at a random strength, for footage from real "
+            "cameras and links (docs/robustness.md); none: as --no-augment (default: standard)"
+        ),
+    )
     p.add_argument("--no-augment", action="store_true", help="train without augmentation")
     add_execution_options(p, defaults)
 

@@ -176,6 +176,15 @@ def probe_video(path, *, decoder_threads=None) -> VideoInfo:
     return VideoInfo(os.fspath(path), decoded - first, fps, width, height)
 
 
+def frame_rate(path):
+    """The frames a second `path`'s container states (0.0 where it states none)."""
+    capture = _open(split_segment(path)[0])
+    try:
+        return _fps(capture)
+    finally:
+        capture.release()
+
+
 def resize_frame(frame, size, crop_to_aspect_ratio=False):
     """One frame resized to `size` `(height, width)` as `read_frames` resizes.
 

@@ -21,6 +21,7 @@ import tensorflow as tf
 
 from vlm_tf.data import epochs, sampling, transforms
 from vlm_tf.data.cache import DecodedVideos
+from vlm_tf.data.corruptions import check_augment
 from vlm_tf.data.decode import VideoReadError, read_frames
 from vlm_tf.data.lists import evaluation_list, training_lists
 from vlm_tf.data.sampling import EVALUATION_SAMPLING
@@ -114,6 +115,7 @@ def make_clip_dataset(
         )
     if label_mode not in LABEL_MODES:
         raise ValueError(f"label_mode must be one of {LABEL_MODES}, received {label_mode!r}")
+    check_augment(augment)
     height, width = _check_size(image_size)
     if num_frames < 1 or batch_size < 1:
         raise ValueError(
@@ -140,6 +142,10 @@ def make_clip_dataset(
         if augment:
             clip, label = transforms.augment_clip(
                 clip, label, element_seed, label_map_tables=tables
+            )
+        if augment == "robust":
+            clip = transforms.corrupt_clip(
+                clip, tf.random.experimental.stateless_fold_in(element_seed, 1)
             )
         if label_mode == "categorical":
             label = tf.one_hot(label, len(class_names))
@@ -259,7 +265,8 @@ def video_dataset_from_directory(
             frames from the first or a random start); default `"random"`
             when augmenting, else `"uniform"`. A validation subset uses the
             mode without randomness.
-        augment: apply `vlm_tf.data.transforms.augment_clip`.
+        augment: True applies `vlm_tf.data.transforms.augment_clip`; "robust" that, then
+            `corrupt_clip` (one corruption for half the clips); False neither.
         label_maps: `{"horizontal_flip": {...}, "time_reversal": {...}}` for the
             label-changing augmentations; `"auto"` reads them from `dataset.json`
             in `directory` or its parent; `None` disables those transforms.
@@ -329,7 +336,7 @@ def video_dataset_from_directory(
             sampling_mode=sampling_mode
             if training
             else EVALUATION_SAMPLING.get(sampling or "uniform", sampling),
-            augment=augment and training,
+            augment=augment if training else False,
             shard=shard if training else None,
             first_pass=first_pass if training else None,
             **common,

@@ -52,7 +52,7 @@ def unlabeled_clips(paths, config, *, training, cache=None, first_epoch=None):
         shuffle=training,
         seed=config.seed,
         sampling_mode="random" if training else "uniform",
-        augment=training and config.augment,
+        augment=config.augment if training else False,
         cache=cache,
         first_pass=first_epoch if training else None,
     )

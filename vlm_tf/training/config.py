@@ -14,6 +14,7 @@ import dataclasses
 import os
 
 from vlm_tf.atomic import replacing
+from vlm_tf.data.corruptions import check_augment
 
 # What marks a run folder, named once for the loaders of runs below training too.
 from vlm_tf.models.presets import RUN_CONFIG_FILE as CONFIG_FILE
@@ -62,7 +63,8 @@ class RunConfig:
     weight_decay: float | None = None
     warmup_epochs: int | None = None
     seed: int = 0
-    augment: bool = True
+    # True: the standard augmentation; "robust": that, then corruptions; False: none.
+    augment: bool | str = True
     # "auto": chosen by device, and on a CPU by measurement (vlm_tf.training.runtime).
     precision: str = "auto"
     jit: str = "auto"
@@ -121,6 +123,7 @@ class RunConfig:
             raise ValueError(
                 f"lr_schedule must be one of {LR_SCHEDULES}, received {self.lr_schedule!r}"
             )
+        check_augment(self.augment)
         if self.precision not in PRECISIONS:
             raise ValueError(f"precision must be one of {PRECISIONS}, received {self.precision!r}")
         if self.jit not in JIT_MODES:
