@@ -28,7 +28,8 @@ AUGMENTATIONS = (False, True, "robust")
 
 def check_augment(augment):
     """Raises a one-line ValueError unless `augment` is one of `AUGMENTATIONS`."""
-    if not any(augment is value for value in AUGMENTATIONS[:2]) and augment != "robust":
+    # `is`, not `==`: 1 and 0 compare equal to True and False but are not augmentation settings.
+    if not (augment is True or augment is False or augment == "robust"):
         raise ValueError(
             "augment must be False, True or 'robust' (the standard augmentation, then "
             f"corruptions), received {augment!r}"
