@@ -38,7 +38,10 @@ TEST_PARAMETERS = {
     "ch08_transfer": "\n".join(["SHOTS = 2", "TEST_CLIPS = 2", "EPOCHS = 1", "RESTORE_FRAMES = 6"]),
     "ch08_trustworthy": "\n".join(
         ["VIDEOS_PER_CLASS = 6", "FRAMES = 8", "SIZE = 32", "EPOCHS = 1", "SEVERITIES = [1, 5]"]
-        + ["CORRUPTIONS = ['gaussian_noise', 'contrast', 'h264', 'frame_drop']"]
+        + [
+            "CORRUPTIONS = ['gaussian_noise', 'contrast', 'h264', 'frame_drop']",
+            "EXPLAIN_VIDEOS = 8",
+        ]
     ),
     "ch08_trends": "\n".join(
         ["VIDEOS_PER_CLASS = 6", "FRAMES = 8", "SIZE = 32", "EPOCHS = 1", "PRUNE_EPOCHS = 1"]

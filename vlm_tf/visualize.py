@@ -1,5 +1,5 @@
 """Pictures of clips for TensorBoard, notebooks and videos: a clip as one image, attention under
-frames, boxes on a frame.
+frames, boxes on a frame, heat maps over frames.
 
 Every function takes and returns NumPy arrays of RGB pixels in [0, 255],
 so the same picture lands in TensorBoard (`tf.summary.image`), a notebook
@@ -13,6 +13,8 @@ import numpy as np
 
 # Height in pixels of one row of weights under the frames.
 _BAR_HEIGHT = 10
+# The smallest side explanations' frames are shown at (a 64-pixel clip is enlarged).
+EXPLANATION_SIZE = 128
 
 
 def clip_montage(clip, max_frames=8):
@@ -79,3 +81,45 @@ def enlarge(frames, size):
     rows = (np.arange(size[0]) * frames.shape[1] // size[0]).astype(int)
     columns = (np.arange(size[1]) * frames.shape[2] // size[1]).astype(int)
     return np.clip(frames[:, rows][:, :, columns], 0, 255).astype(np.uint8)
+
+
+def overlay(frames, heat, *, strength=0.55):
+    """Frames `(T, H, W, 3)` with `heat` `(T, H, W)` in [0, 1] laid over them in colour: uint8."""
+    coloured = np.stack(
+        [
+            cv2.cvtColor(
+                cv2.applyColorMap(np.uint8(255 * np.clip(h, 0, 1)), cv2.COLORMAP_JET),
+                cv2.COLOR_BGR2RGB,
+            )
+            for h in heat
+        ]
+    ).astype(np.float32)
+    alpha = strength * np.clip(heat, 0, 1)[..., None] ** 0.5
+    return ((1 - alpha) * frames + alpha * coloured).clip(0, 255).astype(np.uint8)
+
+
+def explanation_image(clip, heat, importance):
+    """A clip `(T, H, W, 3)` shown with its heat maps `(T, H, W)` and each frame's `importance`.
+
+    Returns:
+        uint8 `(frames, overlays, picture)`: the frames enlarged to at least
+        `EXPLANATION_SIZE` a side, the same with the heat (scaled to its
+        largest value) laid over them, and one picture of the frames above
+        the overlays above a bar per frame, brighter for more importance.
+    """
+    clip = np.asarray(clip, np.float32)
+    factor = max(1, int(np.ceil(EXPLANATION_SIZE / min(clip.shape[1:3]))))
+    size = (clip.shape[1] * factor, clip.shape[2] * factor)
+    shown = enlarge(clip, size)
+    scaled = heat / max(float(heat.max()), 1e-12)
+    laid = overlay(shown, np.stack([cv2.resize(h, size[::-1]) for h in scaled]))
+    return (
+        shown,
+        laid,
+        np.concatenate(
+            [
+                np.concatenate(list(shown), axis=1),
+                attention_map_image(laid, [np.maximum(importance, 0)]),
+            ]
+        ),
+    )

@@ -6,6 +6,7 @@
 - `runs`: evaluate, apply, predict, stream, generate, score-generated, predict-frames
 - `export`: export, compress
 - `tools`: bench, quickstart
+- `trust`: explain
 
 Commands that serve every task (`evaluate`, `apply`, `export`) ask the
 run's task (`vlm_tf.tasks`) for the work and the printing. TensorFlow is
@@ -23,11 +24,11 @@ import os
 import sys
 
 import vlm_tf
-from vlm_tf.cli import data, export, pretrain, runs, tools, train
+from vlm_tf.cli import data, export, pretrain, runs, tools, train, trust
 from vlm_tf.cli.common import EXIT_CLOSED_PIPE, EXIT_INTERRUPTED, report_failure
 from vlm_tf.training.config import require_finished_run
 
-COMMAND_GROUPS = (data, train, pretrain, runs, export, tools)
+COMMAND_GROUPS = (data, train, pretrain, runs, export, tools, trust)
 
 
 def build_parser():

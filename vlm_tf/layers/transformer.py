@@ -197,11 +197,17 @@ class SpaceTimeBlock(keras.layers.Layer):
         return norm, attention
 
     @staticmethod
-    def _attend(norm, attention, sequence, training):
+    def _attend(norm, attention, sequence, training, scores):
         normed = norm(sequence)
-        return sequence + attention(normed, normed, training=training)
+        if scores is None:
+            return sequence + attention(normed, normed, training=training)
+        attended, weights = attention(
+            normed, normed, return_attention_scores=True, training=training
+        )
+        scores.append(ops.mean(ops.cast(weights, "float32"), axis=1))
+        return sequence + attended
 
-    def call(self, inputs, training=None):
+    def _forward(self, inputs, training, scores=None):
         batch, steps, space = (ops.shape(inputs)[k] for k in range(3))
         if self.attention == "joint":
             x = self._attend(
@@ -209,6 +215,7 @@ class SpaceTimeBlock(keras.layers.Layer):
                 self.space_attention,
                 ops.reshape(inputs, (batch, steps * space, self.dim)),
                 training,
+                scores,
             )
         else:
             x = self._attend(
@@ -216,6 +223,7 @@ class SpaceTimeBlock(keras.layers.Layer):
                 self.space_attention,
                 ops.reshape(inputs, (batch * steps, space, self.dim)),
                 training,
+                scores,
             )
             x = ops.transpose(ops.reshape(x, (batch, steps, space, self.dim)), (0, 2, 1, 3))
             x = self._attend(
@@ -223,12 +231,28 @@ class SpaceTimeBlock(keras.layers.Layer):
                 self.time_attention,
                 ops.reshape(x, (batch * space, steps, self.dim)),
                 training,
+                scores,
             )
             x = ops.transpose(ops.reshape(x, (batch, space, steps, self.dim)), (0, 2, 1, 3))
         x = ops.reshape(x, (batch, steps, space, self.dim))
         return x + self.mlp_dropout(
             self.mlp_output(self.mlp_hidden(self.mlp_norm(x))), training=training
         )
+
+    def call(self, inputs, training=None):
+        return self._forward(inputs, training)
+
+    def attention_weights(self, inputs):
+        """The block's attention weights on `inputs`, averaged over heads, float32.
+
+        `"joint"`: `[(B, T'·S, T'·S)]`; `"factorised"`: `[(B·T', S, S), (B·S, T', T')]`, the
+        space attention within each time step, then the time attention at each patch, rows
+        in the order the block reshapes them. Attention rollout
+        (`vlm_tf.tasks.explain`) chains them through the blocks.
+        """
+        scores = []
+        self._forward(inputs, False, scores)
+        return scores
 
     def compute_output_shape(self, input_shape):
         return tuple(input_shape)

@@ -37,7 +37,7 @@ from vlm_tf.models.backbone import (
 from vlm_tf.models.presets import describe_init
 from vlm_tf.models.registry import build_model
 from vlm_tf.tasks.base import Report, Task, TaskData, skipped_lines, skipped_of
-from vlm_tf.tasks.tensorboard import AttentionMaps, ClipSamples, ModelGraph
+from vlm_tf.tasks.tensorboard import AttentionMaps, ClipSamples, ExplanationMaps, ModelGraph
 
 
 @dataclasses.dataclass(eq=False)
@@ -219,6 +219,14 @@ class ClassifyTask(Task):
             callbacks.append(
                 AttentionMaps(
                     data.extras["validation"], os.path.join(log_dir, "attention"), data.class_names
+                )
+            )
+        if self.config.options.explain:
+            callbacks.append(
+                ExplanationMaps(
+                    data.extras["validation"],
+                    os.path.join(log_dir, "explanations"),
+                    data.class_names,
                 )
             )
         return callbacks

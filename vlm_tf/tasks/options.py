@@ -74,6 +74,11 @@ class ClassifyOptions(NoOptions):
         False,
         help="classify, with --init: train the new head only, the backbone frozen (a linear probe)",
     )
+    explain: bool = option(
+        False,
+        help="classify: each epoch, heat maps of where the model looked on a few validation clips "
+        "in TensorBoard (`explanations/`, by `vlm-tf explain`'s default method)",
+    )
 
     def validate(self):
         if self.linear_probe and self.init is None:

@@ -1,5 +1,5 @@
-"""TensorBoard writers any task can add: the model's graph, the clips it trains on, and which
-frames an attention model weighed.
+"""TensorBoard writers any task can add: the model's graph, the clips it trains on, which
+frames an attention model weighed, and where a classifier looked (`train --explain`).
 """
 
 from __future__ import annotations
@@ -9,7 +9,8 @@ import tensorflow as tf
 
 from vlm_tf.data.pipeline import pick_clips
 from vlm_tf.models.attention import attention_layer, frame_weight_rows
-from vlm_tf.visualize import attention_map_image, clip_montage
+from vlm_tf.tasks.explain import Explainer
+from vlm_tf.visualize import attention_map_image, clip_montage, explanation_image
 
 
 class EpochImages(keras.callbacks.Callback):
@@ -128,4 +129,35 @@ class AttentionMaps(EpochImages):
         return {
             f"attention/{k}_{self.class_names[label]}": attention_map_image(clip, rows[k])
             for k, (clip, label) in enumerate(zip(self.clips, self.labels))
+        }
+
+
+class ExplanationMaps(EpochImages):
+    """Each epoch, where the model looked on a few validation clips (`train --explain`).
+
+    One image per clip, tagged `explanations/<k>_<class>` at step = epoch:
+    `explanation_image` of the true class by `Explainer.default_method`.
+    """
+
+    def __init__(self, dataset, log_dir, class_names, max_clips=4):
+        super().__init__(log_dir)
+        self.dataset = dataset
+        self.class_names = class_names
+        self.max_clips = max_clips
+
+    def on_train_begin(self, logs=None):
+        self.clips, self.labels = pick_clips(self.dataset, self.max_clips)
+        self.explainer = Explainer(self.model)
+        super().on_train_begin(logs)
+
+    def images(self, epoch, logs):
+        if self.clips is None:
+            return {}
+        heat = self.explainer.heat(self.clips, self.labels)
+        importance = self.explainer.frame_importance(self.clips, self.labels)
+        return {
+            f"explanations/{k}_{self.class_names[label]}": explanation_image(
+                self.clips[k], heat[k], importance[k]
+            )[2]
+            for k, label in enumerate(self.labels)
         }

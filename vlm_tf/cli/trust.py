@@ -1,0 +1,126 @@
+"""Commands for trusting a model (§8.2): `explain`."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+
+from vlm_tf.cli.common import CommandError, positive_int, refuse_existing, say
+
+# Named here, not imported from vlm_tf.tasks.explain, so that `--help` needs no TensorFlow.
+METHODS = ("gradcam", "rollout", "occlusion", "integrated-gradients")
+
+
+def method_list(text):
+    """`--methods`: names separated by commas."""
+    names = [name.strip() for name in text.split(",") if name.strip()]
+    unknown = [name for name in names if name not in METHODS]
+    if unknown or not names:
+        raise argparse.ArgumentTypeError(
+            f"unknown method(s) {', '.join(unknown) or repr(text)}; expected some of "
+            f"{', '.join(METHODS)}, separated by commas"
+        )
+    return names
+
+
+def cmd_explain(args):
+    if args.score:
+        if args.out is not None or args.target is not None:
+            raise CommandError("--score scores every video of a folder; drop --out and --target")
+        if not os.path.isdir(args.path):
+            raise CommandError(
+                f"{args.path}: --score expects a folder of class folders of videos with box files"
+            )
+        from vlm_tf.inference import load_run
+        from vlm_tf.tasks.explanation_scores import score_explanations
+
+        report = score_explanations(
+            load_run(args.run_dir),
+            args.path,
+            methods=args.methods or ([args.method] if args.method else None),
+            max_videos=args.max_videos,
+            seed=args.seed,
+            strict=args.strict,
+        )
+    else:
+        if args.methods is not None or args.max_videos is not None:
+            raise CommandError("--methods and --max-videos go with --score")
+        if os.path.isdir(args.path):
+            raise CommandError(
+                f"{args.path} is a folder; explain one video with --out FILE, or score the "
+                "methods on a folder of videos with box files with --score"
+            )
+        if not os.path.isfile(args.path):
+            raise CommandError(f"{args.path}: no such file")
+        if args.out is None:
+            raise CommandError("explain VIDEO needs --out FILE (the video of heat maps to write)")
+        refuse_existing(args.out)
+        refuse_existing(os.path.splitext(args.out)[0] + ".png")
+        from vlm_tf.inference import load_run
+        from vlm_tf.tasks.explain import explain_video
+
+        report = explain_video(
+            load_run(args.run_dir), args.path, args.out, method=args.method, target=args.target
+        )
+    say(json.dumps(report.to_dict()) if args.json else "\n".join(report.lines()))
+
+
+def _add_explain(commands):
+    p = commands.add_parser(
+        "explain",
+        help=(
+            "where and when a classify run looked: heat maps over VIDEO's frames written as a "
+            "video and a frame grid, with each frame's importance; or, with --score, how well "
+            "each method finds the objects of a folder of videos with box files"
+        ),
+        description=(
+            "Explain the class a classify run gives VIDEO (or --target's) by --method, over the "
+            "clip `evaluate` reads. Writes FILE (each frame beside its heat map) and FILE's name "
+            "with .png (the frames, the heat maps and a bar per frame for how much removing it "
+            "lowers the class's probability). With --score: the pointing game, the heat inside "
+            "the boxes, and deletion/insertion curves of every method on DIR's videos, next to "
+            "a random and a centre map (docs/explanations.md)."
+        ),
+    )
+    p.add_argument("run_dir", metavar="RUN_DIR")
+    p.add_argument("path", metavar="VIDEO|DIR", help="a video, or with --score a folder")
+    p.add_argument("--out", metavar="FILE", help="the video to write (.mp4, .avi, ...)")
+    p.add_argument(
+        "--method",
+        choices=METHODS,
+        help="gradcam, rollout (transformers only), occlusion or integrated-gradients (default: "
+        "rollout for a transformer, integrated-gradients for every other model)",
+    )
+    p.add_argument("--target", metavar="CLASS", help="the class to explain (default: the label)")
+    p.add_argument(
+        "--score",
+        action="store_true",
+        help="score the methods on DIR/<class>/<video> files that have box files (make-data's)",
+    )
+    p.add_argument(
+        "--methods",
+        type=method_list,
+        metavar="LIST",
+        help="with --score: the methods, separated by commas (default: every one that applies)",
+    )
+    p.add_argument(
+        "--max-videos",
+        type=positive_int,
+        metavar="N",
+        help="with --score: this many videos, spread over the folder (default: all)",
+    )
+    p.add_argument(
+        "--seed", type=int, default=0, help="with --score: the random baselines' seed (default: 0)"
+    )
+    p.add_argument(
+        "--strict",
+        action="store_true",
+        help="with --score: stop at the first unreadable video or box file instead of skipping it",
+    )
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.set_defaults(func=cmd_explain)
+
+
+def add_commands(commands):
+    _add_explain(commands)
