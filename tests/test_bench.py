@@ -58,6 +58,12 @@ def test_bench_json_holds_every_figure(quick_bench_report):
         assert 0 < report["train_utilisation"][name] < 1.5, report["train_utilisation"]
         assert report["precision_xla"][name]["auto"] in report["precision_xla"][name]
     assert report["serve_ms_per_clip"] > 0
+    # Energy, marked measured or estimated; a clip's training energy is the mean power over the
+    # measured steps at the picked setting's rate, so it cannot exceed the whole benchmark's.
+    assert report["energy"]["method"] in ("measured", "estimated")
+    assert report["energy"]["joules"] > 0 and report["energy"]["co2_grams"] > 0
+    for name, joules in report["train_joules_per_clip"].items():
+        assert 0 < joules < report["energy"]["joules"], (name, joules)
     if report["train_vs_torch_eager"] is None:
         assert "not installed" in report["torch_note"]
     else:

@@ -36,6 +36,7 @@ import numpy as np
 
 from vlm_tf.bench_peers import bench_torch, frame_generator_dataset
 from vlm_tf.data.sampling import uniform_indices
+from vlm_tf.energy import EnergyMeter
 
 # A clip as the quickstart trains on it.
 NUM_FRAMES = 16
@@ -59,6 +60,7 @@ def run_bench(*, quick=False, data_dir=None, work_dir=None, progress=None):
     """
     say = progress or (lambda line: None)
     videos_per_class, passes, train_steps, serve_calls = SIZES["quick" if quick else "full"]
+    meter = EnergyMeter().start()
     with tempfile.TemporaryDirectory(prefix="vlm_tf_bench_") as scratch:
         work_dir = os.fspath(work_dir or scratch)
         if data_dir is None:
@@ -100,6 +102,7 @@ def run_bench(*, quick=False, data_dir=None, work_dir=None, progress=None):
                 report["train_clips_per_s_float32"][TEXT_MODEL], *_batch(), steps=train_steps
             )
         )
+    report["energy"] = meter.read().to_dict()
     return report
 
 
@@ -315,9 +318,11 @@ def bench_training(ceiling_gflops, *, steps):
         "train_clips_per_s_float32": {},
         "train_gflops_per_clip": {},
         "train_utilisation": {},
+        "train_joules_per_clip": {},
         "precision_xla": {},
     }
     for name in (DEFAULT_MODEL, TEXT_MODEL):
+        meter = EnergyMeter().start()
         rates = runtime.measure_training_rates(
             _builder(name),
             x,
@@ -328,6 +333,8 @@ def bench_training(ceiling_gflops, *, steps):
         )
         picked = runtime.pick_fastest(rates)
         rate = rates["/".join(picked)]
+        # The mean power over every setting's steps, spent at the picked setting's rate.
+        result["train_joules_per_clip"][name] = meter.read().watts / rate
         # Forward and backward: about three forward passes.
         flops = 3 * count_flops(_builder(name)(), num_frames=NUM_FRAMES)
         result["precision_xla"][name] = {
@@ -460,7 +467,8 @@ def format_report(report):
         lines.append(
             f"  {'':<14s} {report['train_clips_per_s'][name]:.1f} clips/s x "
             f"{report['train_gflops_per_clip'][name]:.2f} GFLOP = "
-            f"{report['train_utilisation'][name]:.2f} of the matmul ceiling in its compute type"
+            f"{report['train_utilisation'][name]:.2f} of the matmul ceiling in its compute type, "
+            f"{report['train_joules_per_clip'][name]:.2f} J a clip"
         )
     lines += [
         f"training fed by the pipeline: {report['train_with_pipeline_clips_per_s']:.1f} clips/s, "
@@ -476,4 +484,10 @@ def format_report(report):
             f"{report['torch_clips_per_s']:.1f} clips/s; ours in float32 "
             f"{report['train_vs_torch_eager']:.2f}x"
         )
+    energy = report["energy"]
+    how = "measured by RAPL" if energy["method"] == "measured" else "estimated from CPU time"
+    lines.append(
+        f"energy of this benchmark: {energy['joules'] / 1000:.2f} kJ, {energy['co2_grams']:.2f} g "
+        f'CO2 ({how}; docs/design.md, "Energy")'
+    )
     return "\n".join(lines)

@@ -5,6 +5,7 @@ mistake and a bug.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 import tempfile
@@ -41,6 +42,19 @@ def refuse_existing(path):
 
 def say(*parts):
     print(*parts, flush=True)
+
+
+def print_report(report, as_json, *, energy=None):
+    """A command's report, as one JSON object or as its lines; with the `energy` it took
+    (`vlm_tf.energy.Energy`) as the key `energy` or a last line.
+    """
+    if as_json:
+        values = report.to_dict()
+        if energy is not None:
+            values["energy"] = energy.to_dict()
+        say(json.dumps(values))
+        return
+    say("\n".join([*report.lines(), *([energy.line()] if energy is not None else [])]))
 
 
 def number_type(kind, accepts, wanted):

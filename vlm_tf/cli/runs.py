@@ -16,16 +16,13 @@ from vlm_tf.cli.common import (
     CommandError,
     corruption_list,
     positive_int,
+    print_report,
     refuse_existing,
     say,
     severity_list,
     views,
 )
 from vlm_tf.cli.data import add_split_option, data_argument, refuse_unfinished_dataset
-
-
-def print_report(report, as_json):
-    say(json.dumps(report.to_dict()) if as_json else "\n".join(report.lines()))
 
 
 def cmd_evaluate(args):
@@ -35,9 +32,11 @@ def cmd_evaluate(args):
         refuse_unfinished_dataset(args.data_dir)
     if args.corruptions is not None and args.views != (1, 1):
         raise CommandError("--corruptions scores the one clip `evaluate` scores; drop --views")
+    from vlm_tf.energy import EnergyMeter
     from vlm_tf.inference import evaluate_corruptions, load_run
 
     run = load_run(args.run_dir)
+    meter = EnergyMeter().start()
     if args.corruptions is not None:
         report = evaluate_corruptions(
             run,
@@ -51,7 +50,7 @@ def cmd_evaluate(args):
         report = run.task_object().evaluate(
             run, args.data_dir, strict=args.strict, views=args.views
         )
-    print_report(report, args.json)
+    print_report(report, args.json, energy=meter.read(clips=report.get("num_videos")))
 
 
 def cmd_apply(args):

@@ -82,6 +82,7 @@ def train_run(data_dir, run_dir, config, verbose, **extras):
     for item in result.skipped:
         say(f"  skipped {item['path']}: {item['reason']}")
     say(f"{'resumed and finished' if result.resumed else 'finished'}: {result.outcome}")
+    say(f"training {result.energy.line()}")
     say(f"model: {result.model_path}")
     say(f"TensorBoard: tensorboard --logdir {os.path.join(run_dir, LOG_DIR)}")
     return result

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import argparse
-import json
 import os
 
-from vlm_tf.cli.common import CommandError, positive_int, refuse_existing, say
+from vlm_tf.cli.common import CommandError, positive_int, print_report, refuse_existing
 
 # Named here, not imported from vlm_tf.tasks.explain, so that `--help` needs no TensorFlow.
 METHODS = ("gradcam", "rollout", "occlusion", "integrated-gradients")
@@ -63,7 +62,7 @@ def cmd_explain(args):
         report = explain_video(
             load_run(args.run_dir), args.path, args.out, method=args.method, target=args.target
         )
-    say(json.dumps(report.to_dict()) if args.json else "\n".join(report.lines()))
+    print_report(report, args.json)
 
 
 def _add_explain(commands):

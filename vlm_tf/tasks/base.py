@@ -28,6 +28,9 @@ from vlm_tf.data.pipeline import make_split_datasets
 from vlm_tf.data.splits import find_split_dirs, refuse_empty_class_folders
 from vlm_tf.models.flops import count_activations
 
+# What an epoch's logs say about the machine rather than the model: left out of a run's outcome.
+MACHINE_FIGURES = ("train_clips_per_s", "energy_joules", "energy_joules_per_clip")
+
 
 @dataclasses.dataclass
 class TaskData:
@@ -222,7 +225,7 @@ class Task:
     def describe_result(self, summary):
         """One line on how training ended, for the command line."""
         return ", ".join(
-            f"{key} {value:.3f}" for key, value in summary.items() if key != "train_clips_per_s"
+            f"{key} {value:.3f}" for key, value in summary.items() if key not in MACHINE_FIGURES
         )
 
     # --- using a finished run ---

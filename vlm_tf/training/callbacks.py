@@ -49,6 +49,27 @@ class TrainingThroughput(keras.callbacks.Callback):
             logs["train_clips_per_s"] = self.num_clips / seconds
 
 
+class EnergyUse(keras.callbacks.Callback):
+    """Adds `energy_joules` and `energy_joules_per_clip` to each epoch's logs: the energy of the
+    whole epoch, validation included, by `meter` (`vlm_tf.energy.EnergyMeter`), over the epoch's
+    training clips.
+    """
+
+    def __init__(self, num_clips, meter):
+        super().__init__()
+        self.num_clips = num_clips
+        self.meter = meter
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.meter.start()
+
+    def on_epoch_end(self, epoch, logs=None):
+        energy = self.meter.read(clips=self.num_clips)
+        if logs is not None:
+            logs["energy_joules"] = energy.joules
+            logs["energy_joules_per_clip"] = energy.joules / self.num_clips
+
+
 class TrainingDiverged(CannotFinish):
     """A loss became NaN or infinite: the run cannot learn from here with these settings."""
 

@@ -45,6 +45,8 @@ BEST_CHECKPOINT = os.path.join("checkpoints", "best.keras")
 BACKUP_DIR = "backup"
 HISTORY_FILE = "history.csv"
 EXECUTION_FILE = "execution.json"
+# The energy training took (`vlm_tf.energy`), the sum of history.csv's `energy_joules`.
+ENERGY_FILE = "energy.json"
 LOG_DIR = "logs"
 SAVED_MODEL_DIR = "saved_model"
 PRESET_DIR = "backbone_preset"

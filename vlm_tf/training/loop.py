@@ -33,10 +33,12 @@ import keras
 from vlm_tf import atomic
 from vlm_tf.data.names import check_name
 from vlm_tf.data.pipeline import without_autotuning
+from vlm_tf.energy import EnergyMeter
 from vlm_tf.tasks import task_of_model
 from vlm_tf.training import config as run_files
 from vlm_tf.training import distribute, runtime
 from vlm_tf.training.callbacks import (
+    EnergyUse,
     ProfileSteps,
     ResumableBackup,
     SaveModel,
@@ -60,6 +62,8 @@ class TrainResult:
     execution: runtime.Execution | None = None
     # One line on how training ended (`Task.describe_result`).
     outcome: str = ""
+    # The energy of every epoch in the run's history (`vlm_tf.energy.Energy`; also energy.json).
+    energy: object = None
 
     @property
     def best_val_accuracy(self):
@@ -116,6 +120,8 @@ class RunExtras:
     strict: bool = False
     # Where the run trains: one device, or several replicas (`vlm_tf.training.distribute`).
     distribution: distribute.Distribution | None = None
+    # Measures each epoch's energy (`vlm_tf.energy`).
+    energy: EnergyMeter | None = None
 
 
 def train(
@@ -173,6 +179,8 @@ def train(
     task = task_class(spec.name, config)
     task.check_config()
     task.check_memory()
+    # Its settings come from the environment: a bad one is refused before any work.
+    meter = EnergyMeter()
     splits = task.split(data_dir)
     # Refused before the lock is taken, so that an unrelated folder is left untouched.
     _check_run_dir(run_dir, config)
@@ -199,6 +207,7 @@ def train(
                 cache=cache,
                 strict=strict,
                 distribution=distribution,
+                energy=meter,
             )
             result = _fit(task, data_dir, run_dir, splits, resumed, verbose, extras)
             atomic.write_json(
@@ -277,13 +286,16 @@ def _fit(task, data_dir, run_dir, splits, resumed, verbose, extras):
         )
 
     task.finish(run_dir, model, data, best_path)
+    rows = run_files.read_history(run_dir)
+    energy = _run_energy(rows, extras.energy or EnergyMeter(), data.num_clips)
+    atomic.write_json(os.path.join(run_dir, run_files.ENERGY_FILE), energy.to_dict())
     model_path = os.path.join(run_dir, run_files.MODEL_FILE)
     # The run's model is its best epoch, which after a resume may be an epoch
     # from before the interruption; model.keras last: its presence is what
     # marks the run finished.
     atomic.copy_file(best_path, model_path)
     backup.discard()
-    summary = task.summarize(run_files.read_history(run_dir))
+    summary = task.summarize(rows)
     return TrainResult(
         run_dir=run_dir,
         model_path=model_path,
@@ -292,7 +304,14 @@ def _fit(task, data_dir, run_dir, splits, resumed, verbose, extras):
         skipped=data.skipped + _failed_in_training(data),
         summary=summary,
         outcome=task.describe_result(summary),
+        energy=energy,
     )
+
+
+def _run_energy(history, meter, num_clips):
+    """The energy of the epochs in `history`, a resumed run's earlier ones included."""
+    epochs = [row["energy_joules"] for row in history if "energy_joules" in row]
+    return meter.energy(float(sum(epochs)), clips=num_clips * len(epochs) or None)
 
 
 def _failed_in_training(data):
@@ -315,6 +334,7 @@ def _callbacks(task, model, data, run_dir, best_path, backup, extras):
         # before a worker's own validation starts.
         StopOnNonFiniteLoss(),
         TrainingThroughput(data.num_clips),
+        EnergyUse(data.num_clips, extras.energy or EnergyMeter()),
         *task.metric_callbacks(data, log_dir),
         SaveModel(
             best_path,
