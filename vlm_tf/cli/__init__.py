@@ -6,7 +6,7 @@
 - `runs`: evaluate, apply, predict, stream, generate, score-generated, predict-frames
 - `export`: export, compress
 - `tools`: bench, quickstart
-- `trust`: explain
+- `trust`: explain, anonymize
 
 Commands that serve every task (`evaluate`, `apply`, `export`) ask the
 run's task (`vlm_tf.tasks`) for the work and the printing. TensorFlow is

@@ -1,11 +1,12 @@
-"""Commands for trusting a model (§8.2): `explain`."""
+"""Commands for trusting a model and its data (§8.2): `explain`, `anonymize`."""
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 
-from vlm_tf.cli.common import CommandError, positive_int, print_report, refuse_existing
+from vlm_tf.cli.common import CommandError, positive_int, print_report, refuse_existing, say
 
 # Named here, not imported from vlm_tf.tasks.explain, so that `--help` needs no TensorFlow.
 METHODS = ("gradcam", "rollout", "occlusion", "integrated-gradients")
@@ -121,5 +122,65 @@ def _add_explain(commands):
     p.set_defaults(func=cmd_explain)
 
 
+def cmd_anonymize(args):
+    if not os.path.exists(args.source):
+        raise CommandError(f"{args.source}: no such file or directory")
+    faces = args.faces or not args.people
+    from vlm_tf.anonymize import anonymize_folder, anonymize_video
+
+    if os.path.isdir(args.source):
+        if os.path.isfile(args.out):
+            raise CommandError(f"{args.source} is a folder: OUT must be a folder too, not a file")
+        reports = anonymize_folder(
+            args.source, args.out, faces=faces, people=args.people, method=args.method
+        )
+    else:
+        refuse_existing(args.out)
+        reports = [
+            anonymize_video(
+                args.source, args.out, faces=faces, people=args.people, method=args.method
+            )
+        ]
+    summaries = [
+        {key: value for key, value in report.items() if key != "hidden"} for report in reports
+    ]
+    if args.json:
+        say(json.dumps(summaries))
+        return
+    for summary in summaries:
+        say(
+            f"{summary['out']}: {summary['frames_hidden']} of {summary['frames']} frames with "
+            f"something hidden ({summary['frames_with_detections']} with a detection), "
+            f"{summary['method']}; per frame: {os.path.splitext(summary['out'])[0]}.json"
+        )
+
+
+def _add_anonymize(commands):
+    p = commands.add_parser(
+        "anonymize",
+        help="write videos with faces (and people) hidden, and what was hidden in each frame",
+        description=(
+            "Hide the faces (--faces, the default) and/or whole people (--people) of a video, or "
+            "of every video under a folder, by MediaPipe's face and pose detectors (read from "
+            "the mediapipe 0.10.21 wheel: pip install --no-deps mediapipe==0.10.21). Writes OUT "
+            "(the video, or the folder's videos at the same places) and beside each a .json of "
+            "the boxes hidden in every frame. Sound is not carried over."
+        ),
+    )
+    p.add_argument("source", metavar="IN", help="a video, or a folder of videos")
+    p.add_argument("out", metavar="OUT", help="the video (or, for a folder, the folder) to write")
+    p.add_argument("--faces", action="store_true", help="hide faces (the default)")
+    p.add_argument("--people", action="store_true", help="hide whole people")
+    p.add_argument(
+        "--method",
+        choices=("blur", "pixelate", "box"),
+        default="blur",
+        help="how a box is hidden (default: %(default)s)",
+    )
+    p.add_argument("--json", action="store_true", help="print one JSON list, a summary per video")
+    p.set_defaults(func=cmd_anonymize)
+
+
 def add_commands(commands):
     _add_explain(commands)
+    _add_anonymize(commands)
