@@ -83,6 +83,17 @@ def train_run(data_dir, run_dir, config, verbose, **extras):
         say(f"  skipped {item['path']}: {item['reason']}")
     say(f"{'resumed and finished' if result.resumed else 'finished'}: {result.outcome}")
     say(f"training {result.energy.line()}")
+    from vlm_tf.tasks.privacy import PRIVACY_FILE
+
+    privacy_path = os.path.join(run_dir, PRIVACY_FILE)
+    if os.path.isfile(privacy_path):
+        with open(privacy_path, encoding="utf-8") as f:
+            privacy = json.load(f)
+        say(
+            f"privacy: ε = {privacy['epsilon']:.2f} at δ = {privacy['delta']:g} after "
+            f"{privacy['steps']} DP-SGD steps (σ {privacy['noise_multiplier']:g}, clip "
+            f"{privacy['l2_clip']:g}; {privacy_path})"
+        )
     say(f"model: {result.model_path}")
     say(f"TensorBoard: tensorboard --logdir {os.path.join(run_dir, LOG_DIR)}")
     return result

@@ -28,8 +28,15 @@ from vlm_tf.data.pipeline import make_split_datasets
 from vlm_tf.data.splits import find_split_dirs, refuse_empty_class_folders
 from vlm_tf.models.flops import count_activations
 
-# What an epoch's logs say about the machine rather than the model: left out of a run's outcome.
-MACHINE_FIGURES = ("train_clips_per_s", "energy_joules", "energy_joules_per_clip")
+# What an epoch's logs record about the run rather than how well its model does: left out of the
+# outcome line (`train` prints the energy and a private run's final ε on lines of their own).
+BOOKKEEPING_FIGURES = (
+    "train_clips_per_s",
+    "energy_joules",
+    "energy_joules_per_clip",
+    "dp_epsilon",
+    "dp_clipped_share",
+)
 
 
 @dataclasses.dataclass
@@ -225,7 +232,7 @@ class Task:
     def describe_result(self, summary):
         """One line on how training ended, for the command line."""
         return ", ".join(
-            f"{key} {value:.3f}" for key, value in summary.items() if key not in MACHINE_FIGURES
+            f"{key} {value:.3f}" for key, value in summary.items() if key not in BOOKKEEPING_FIGURES
         )
 
     # --- using a finished run ---

@@ -28,6 +28,7 @@ from vlm_tf.data.splits import evaluation_source, index_directory
 from vlm_tf.data.views import view_dataset_from_directory
 from vlm_tf.export import export_saved_model
 from vlm_tf.metrics.classification import classification_report
+from vlm_tf.metrics.privacy import accountant_modules
 from vlm_tf.models.attention import attention_layer
 from vlm_tf.models.backbone import (
     OUTPUT_LAYER,
@@ -37,6 +38,7 @@ from vlm_tf.models.backbone import (
 from vlm_tf.models.presets import describe_init
 from vlm_tf.models.registry import build_model
 from vlm_tf.tasks.base import Report, Task, TaskData, skipped_lines, skipped_of
+from vlm_tf.tasks.privacy import PrivacyBudget, privacy_settings, private_model, write_privacy
 from vlm_tf.tasks.tensorboard import AttentionMaps, ClipSamples, ExplanationMaps, ModelGraph
 
 
@@ -166,6 +168,9 @@ class ClassifyTask(Task):
         )
 
     def check_config(self):
+        if self.private:
+            # Before any work: a private run that could not state its ε is no use.
+            accountant_modules()
         if self.options.init is None:
             return
         # From the backbone's JSON: the run folder is not touched for a backbone that cannot fit.
@@ -183,19 +188,30 @@ class ClassifyTask(Task):
                 f"are {self.config.num_frames} (set --frames {frames})"
             )
 
+    @property
+    def private(self):
+        """Whether the run trains by DP-SGD (`vlm_tf.models.private`)."""
+        return self.options.dp_l2_clip is not None
+
+    @property
+    def saved_part(self):
+        return "plain" if self.private else None
+
     def build_model(self, data):
         num_classes = len(data.class_names)
         if self.options.init is None:
-            return build_model(
+            model = build_model(
                 self.config.model, num_classes=num_classes, image_size=self.image_size
             )
-        # Checked against the config by `check_config`; a backbone whose JSON says one thing
-        # and whose weights another is refused by the loader.
-        return classifier_from_preset(
-            self.options.init,
-            num_classes=num_classes,
-            trainable_backbone=not self.options.linear_probe,
-        )
+        else:
+            # Checked against the config by `check_config`; a backbone whose JSON says one
+            # thing and whose weights another is refused by the loader.
+            model = classifier_from_preset(
+                self.options.init,
+                num_classes=num_classes,
+                trainable_backbone=not self.options.linear_probe,
+            )
+        return private_model(model, self.options, self.config) if self.private else model
 
     def compile(self, model, make_optimizer, jit_compile):
         model.compile(
@@ -208,7 +224,16 @@ class ClassifyTask(Task):
     def metric_callbacks(self, data, log_dir):
         # Only where `fit` validates nothing (multi-worker runs): one process
         # validating twice an epoch cost a third of a short epoch.
-        return [LocalValidation(data.extras["validation"])] if data.validation is None else []
+        callbacks = [LocalValidation(data.extras["validation"])] if data.validation is None else []
+        if self.private:
+            settings = privacy_settings(self.options, self.config.batch_size, data.num_clips)
+            callbacks.append(PrivacyBudget(settings))
+        return callbacks
+
+    def finish(self, run_dir, model, data, best_path):
+        if self.private:
+            settings = privacy_settings(self.options, self.config.batch_size, data.num_clips)
+            write_privacy(run_dir, settings, int(model.optimizer.iterations))
 
     def picture_callbacks(self, model, data, log_dir):
         callbacks = [

@@ -38,7 +38,7 @@ class NoOptions:
             )
             if choices is not None and value not in choices:
                 raise ValueError(f"{field.name} must be one of {choices}, received {value!r}")
-            if minimum is not None and not value >= minimum:
+            if minimum is not None and value is not None and not value >= minimum:
                 raise ValueError(f"{field.name} must be at least {minimum}, received {value!r}")
         return self
 
@@ -79,10 +79,37 @@ class ClassifyOptions(NoOptions):
         help="classify: each epoch, heat maps of where the model looked on a few validation clips "
         "in TensorBoard (`explanations/`, by `vlm-tf explain`'s default method)",
     )
+    dp_l2_clip: float | None = option(
+        None,
+        kind=float,
+        minimum=1e-9,
+        metavar="C",
+        help="classify: train by DP-SGD, each clip's gradient clipped to L2 norm C (with "
+        "--dp-noise-multiplier); the run reports its privacy budget ε (privacy.json)",
+    )
+    dp_noise_multiplier: float | None = option(
+        None,
+        kind=float,
+        minimum=0.0,
+        metavar="SIGMA",
+        help="classify, with --dp-l2-clip: the Gaussian noise added to the summed clipped "
+        "gradients, in units of C",
+    )
+    dp_delta: float = option(
+        1e-5,
+        minimum=1e-12,
+        metavar="DELTA",
+        help="classify, with --dp-l2-clip: the δ at which ε is stated",
+    )
 
     def validate(self):
         if self.linear_probe and self.init is None:
             raise ValueError("linear_probe trains a new head on a backbone: it needs init")
+        if (self.dp_l2_clip is None) != (self.dp_noise_multiplier is None):
+            raise ValueError(
+                "differentially private training needs both dp_l2_clip and dp_noise_multiplier "
+                "(--dp-l2-clip C --dp-noise-multiplier SIGMA)"
+            )
         return super().validate()
 
 
