@@ -76,6 +76,7 @@ def train_run(data_dir, run_dir, config, verbose, **extras):
     """Trains and prints what became of it: skipped files, the outcome, the model and
     TensorBoard.
     """
+    from vlm_tf.tasks.privacy import privacy_line
     from vlm_tf.training import train
 
     result = train(data_dir, run_dir, config, verbose=verbose, **extras)
@@ -83,17 +84,9 @@ def train_run(data_dir, run_dir, config, verbose, **extras):
         say(f"  skipped {item['path']}: {item['reason']}")
     say(f"{'resumed and finished' if result.resumed else 'finished'}: {result.outcome}")
     say(f"training {result.energy.line()}")
-    from vlm_tf.tasks.privacy import PRIVACY_FILE
-
-    privacy_path = os.path.join(run_dir, PRIVACY_FILE)
-    if os.path.isfile(privacy_path):
-        with open(privacy_path, encoding="utf-8") as f:
-            privacy = json.load(f)
-        say(
-            f"privacy: ε = {privacy['epsilon']:.2f} at δ = {privacy['delta']:g} after "
-            f"{privacy['steps']} DP-SGD steps (σ {privacy['noise_multiplier']:g}, clip "
-            f"{privacy['l2_clip']:g}; {privacy_path})"
-        )
+    privacy = privacy_line(run_dir)
+    if privacy is not None:
+        say(privacy)
     say(f"model: {result.model_path}")
     say(f"TensorBoard: tensorboard --logdir {os.path.join(run_dir, LOG_DIR)}")
     return result

@@ -86,3 +86,16 @@ def write_privacy(run_dir, settings, steps):
             "accountant": "RDP, Google's dp-accounting; batches accounted as Poisson-sampled",
         },
     )
+
+
+def privacy_line(run_dir):
+    """One line on a private run's budget, from its privacy.json; None for any other run."""
+    path = os.path.join(run_dir, PRIVACY_FILE)
+    if not os.path.isfile(path):
+        return None
+    privacy = atomic.read_json(path)
+    return (
+        f"privacy: ε = {privacy['epsilon']:.2f} at δ = {privacy['delta']:g} after "
+        f"{privacy['steps']} DP-SGD steps (σ {privacy['noise_multiplier']:g}, clip "
+        f"{privacy['l2_clip']:g}; {path})"
+    )
