@@ -37,19 +37,19 @@ def dp_sgd_epsilon(*, noise_multiplier, sampling_probability, steps, delta=DEFAU
     dp_event, rdp = accountant_modules()
     if steps == 0:
         return 0.0
-    accountant = rdp.RdpAccountant()
-    accountant.compose(
-        dp_event.PoissonSampledDpEvent(
-            sampling_probability, dp_event.GaussianDpEvent(noise_multiplier)
-        ),
-        int(steps),
-    )
     # The accountant logs a warning for each order it cannot bound and leaves out; the others
     # still give a valid ε.
     quiet = logging.getLogger("absl")
     level = quiet.level
     quiet.setLevel(logging.ERROR)
     try:
+        accountant = rdp.RdpAccountant()
+        accountant.compose(
+            dp_event.PoissonSampledDpEvent(
+                sampling_probability, dp_event.GaussianDpEvent(noise_multiplier)
+            ),
+            int(steps),
+        )
         return float(accountant.get_epsilon(delta))
     finally:
         quiet.setLevel(level)
