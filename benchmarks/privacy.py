@@ -1,11 +1,12 @@
 """Differential privacy measured: test accuracy against ε on the quickstart data.
 
     python benchmarks/privacy.py [--work privacy-work] [--noise 0.7,1.0,2.0] [--epochs 30]
-        [--size 32] [--frames 8]
+        [--size 32] [--frames 8] [--batch-size 32]
 
 The default model is trained as `vlm-tf train` trains it on the synthetic
-motion set (`vlm-tf make-data`: 672 training clips, batch 8, 30 epochs),
-once without privacy and once by DP-SGD at each noise multiplier σ
+motion set (`vlm-tf make-data`: 672 training clips, 30 epochs), once
+without privacy (batch 8, `train`'s default) and once by DP-SGD at each
+noise multiplier σ and `--batch-size`
 (per-clip gradients clipped to L2 norm 1), and scored on the 144 test
 videos; ε is at δ = 1e-5 after every step (`RUN_DIR/privacy.json`). The
 clips are read at 32×32 and 8 frames by default: DP-SGD computes every
@@ -34,7 +35,11 @@ def run_one(data, work, noise, args):
             else ClassifyOptions(dp_l2_clip=1.0, dp_noise_multiplier=noise)
         )
         config = RunConfig(
-            epochs=args.epochs, image_size=args.size, num_frames=args.frames, options=options
+            epochs=args.epochs,
+            image_size=args.size,
+            num_frames=args.frames,
+            batch_size=RunConfig().batch_size if noise is None else args.batch_size,
+            options=options,
         )
         train(data, run_dir, config, verbose=0)
     accuracy = evaluate_directory(load_run(run_dir), os.path.join(data, "test"))["accuracy"]
@@ -53,6 +58,7 @@ def main():
     parser.add_argument("--epochs", type=int, default=30)
     parser.add_argument("--size", type=int, default=32)
     parser.add_argument("--frames", type=int, default=8)
+    parser.add_argument("--batch-size", type=int, default=32, help="the private runs' batch")
     args = parser.parse_args()
     from vlm_tf.data.synthetic import write_dataset
 
