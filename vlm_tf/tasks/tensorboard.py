@@ -100,12 +100,11 @@ class ModelGraph(keras.callbacks.Callback):
         writer.close()
 
 
-class AttentionMaps(EpochImages):
-    """Each epoch, which frames the model weighed for a few validation clips, as TensorBoard images.
+class ValidationClipImages(EpochImages):
+    """`EpochImages` of up to `max_clips` validation clips of different classes, picked when
+    training begins.
 
-    For models with an `attention` layer (`attention_layer`): one image per
-    clip, its frames with the attention weights under them
-    (`attention_map_image`), tagged `attention/<k>_<class>` at step = epoch.
+    Subclasses give `prepare()` (once the model is known) and `clip_images()`.
     """
 
     def __init__(self, dataset, log_dir, class_names, max_clips=4):
@@ -116,13 +115,31 @@ class AttentionMaps(EpochImages):
 
     def on_train_begin(self, logs=None):
         self.clips, self.labels = pick_clips(self.dataset, self.max_clips)
-        layer = attention_layer(self.model)
-        self.probe = keras.Model(self.model.input, layer.output[1])
+        self.prepare()
         super().on_train_begin(logs)
 
+    def prepare(self):
+        raise NotImplementedError
+
+    def clip_images(self):
+        raise NotImplementedError
+
     def images(self, epoch, logs):
-        if self.clips is None:
-            return {}
+        return {} if self.clips is None else self.clip_images()
+
+
+class AttentionMaps(ValidationClipImages):
+    """Each epoch, which frames the model weighed for a few validation clips, as TensorBoard images.
+
+    For models with an `attention` layer (`attention_layer`): one image per
+    clip, its frames with the attention weights under them
+    (`attention_map_image`), tagged `attention/<k>_<class>` at step = epoch.
+    """
+
+    def prepare(self):
+        self.probe = keras.Model(self.model.input, attention_layer(self.model).output[1])
+
+    def clip_images(self):
         rows = frame_weight_rows(
             self.model, self.probe(self.clips, training=False), self.clips.shape[1]
         )
@@ -132,27 +149,17 @@ class AttentionMaps(EpochImages):
         }
 
 
-class ExplanationMaps(EpochImages):
+class ExplanationMaps(ValidationClipImages):
     """Each epoch, where the model looked on a few validation clips (`train --explain`).
 
     One image per clip, tagged `explanations/<k>_<class>` at step = epoch:
     `explanation_image` of the true class by `Explainer.default_method`.
     """
 
-    def __init__(self, dataset, log_dir, class_names, max_clips=4):
-        super().__init__(log_dir)
-        self.dataset = dataset
-        self.class_names = class_names
-        self.max_clips = max_clips
-
-    def on_train_begin(self, logs=None):
-        self.clips, self.labels = pick_clips(self.dataset, self.max_clips)
+    def prepare(self):
         self.explainer = Explainer(self.model)
-        super().on_train_begin(logs)
 
-    def images(self, epoch, logs):
-        if self.clips is None:
-            return {}
+    def clip_images(self):
         heat = self.explainer.heat(self.clips, self.labels)
         importance = self.explainer.frame_importance(self.clips, self.labels)
         return {
