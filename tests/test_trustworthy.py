@@ -286,6 +286,7 @@ def test_a_space_time_block_gives_its_attention_without_changing_its_output():
         np.testing.assert_array_equal(block(tokens).numpy(), before)
 
 
+@pytest.mark.slow
 def test_every_registered_classifier_can_be_explained_by_each_of_its_methods():
     import keras
 
