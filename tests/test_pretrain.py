@@ -57,10 +57,10 @@ def test_the_corpus_is_real_pictures_and_footage_in_mixed_formats(corpus):
 def test_pretraining_loss_falls_and_tensorboard_shows_what_was_filled_in(pretrained):
     run, done = pretrained
     assert "pretraining loss" in done.stdout and "hidden tubes" in done.stdout
-    with open(run / "history.csv") as f:
-        losses = [float(line.split(",")[1]) for line in f.readlines()[1:]]
-    header = (run / "history.csv").read_text().splitlines()[0].split(",")
-    assert header[1] == "loss" and len(losses) == 4
+    from vlm_tf.training import config as run_files
+
+    losses = [row["loss"] for row in run_files.read_history(run)]
+    assert len(losses) == 4
     assert losses[-1] < 0.95 * losses[0], losses
     accumulator = EventAccumulator(str(run / "logs" / "samples"), size_guidance={"tensors": 0})
     accumulator.Reload()
