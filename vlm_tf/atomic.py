@@ -12,10 +12,12 @@ from __future__ import annotations
 import contextlib
 import errno
 import fcntl
+import io
 import json
 import os
 import shutil
 
+from vlm_tf import crypto
 from vlm_tf.errors import CannotFinish
 
 PARTIAL_PREFIX = ".partial-"
@@ -84,35 +86,79 @@ def remove_partials(folder):
 
 
 def contents(folder):
-    """The names in `folder` other than the lock file and killed writers' temporaries."""
+    """The names in `folder` other than the lock file, killed writers' temporaries and an
+    encrypted folder's marker.
+    """
     return [
         name
         for name in os.listdir(folder)
-        if name != LOCK_FILE and not name.startswith(PARTIAL_PREFIX)
+        if name not in (LOCK_FILE, crypto.MARKER) and not name.startswith(PARTIAL_PREFIX)
     ]
 
 
 def save_model(model, path):
-    """`model.save(path)` (a `.keras` file) through a temporary file."""
-    with replacing(path) as temporary:
-        model.save(temporary)
+    """`model.save(path)` (a `.keras` file) through a temporary file; encrypted in memory when the
+    folder is (`vlm_tf.crypto`).
+    """
+    if crypto.key_for(path) is None:
+        with replacing(path) as temporary:
+            model.save(temporary)
+        return
+    buffer = io.BytesIO()
+    _saving_lib().save_model(model, buffer)
+    write_bytes(path, buffer.getvalue())
+
+
+def load_model(path, **kwargs):
+    """`keras.models.load_model(path, **kwargs)`, decrypted in memory when the folder is
+    encrypted.
+    """
+    if crypto.key_for(path) is None:
+        import keras
+
+        return keras.models.load_model(path, **kwargs)
+    return _saving_lib().load_model(io.BytesIO(crypto.read_bytes(path)), **kwargs)
+
+
+def _saving_lib():
+    # `keras.saving.save_model` and `load_model` accept a path ending in `.keras` and nothing else;
+    # the library under them writes and reads the same archive in a file object, which keeps an
+    # encrypted run's models out of any file in the clear.
+    from keras.src.saving import saving_lib
+
+    return saving_lib
 
 
 def copy_file(source, destination):
-    with replacing(destination) as temporary:
-        shutil.copyfile(source, temporary)
+    if crypto.key_for(source) is None and crypto.key_for(destination) is None:
+        with replacing(destination) as temporary:
+            shutil.copyfile(source, temporary)
+        return
+    write_bytes(destination, crypto.read_bytes(source))
+
+
+def write_bytes(path, data):
+    """Writes `data` to `path` through a temporary file, encrypted when the folder is."""
+    data = crypto.sealed_bytes(path, data)
+    with replacing(path) as temporary:
+        with open(temporary, "wb") as f:
+            f.write(data)
+
+
+def write_text(path, text):
+    write_bytes(path, text.encode("utf-8"))
+
+
+def read_text(path):
+    return crypto.read_bytes(path).decode("utf-8")
 
 
 def write_json(path, obj):
-    with replacing(path) as temporary:
-        with open(temporary, "w", encoding="utf-8") as f:
-            json.dump(obj, f, indent=2)
-            f.write("\n")
+    write_text(path, json.dumps(obj, indent=2) + "\n")
 
 
 def read_json(path):
-    with open(path, encoding="utf-8") as f:
-        return json.load(f)
+    return json.loads(read_text(path))
 
 
 class FolderInUse(CannotFinish):

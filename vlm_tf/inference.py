@@ -110,7 +110,7 @@ def load_run(run_dir):
         run_dir,
         RunConfig.from_dict(saved["run"]),
         class_names,
-        keras.models.load_model(model_path),
+        atomic.load_model(model_path),
         saved.get("data_dir"),
     )
 

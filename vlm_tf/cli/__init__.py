@@ -6,7 +6,7 @@
 - `runs`: evaluate, apply, predict, stream, generate, score-generated, predict-frames
 - `export`: export, compress
 - `tools`: bench, quickstart
-- `trust`: explain, anonymize
+- `trust`: explain, anonymize, make-key
 
 Commands that serve every task (`evaluate`, `apply`, `export`) ask the
 run's task (`vlm_tf.tasks`) for the work and the printing. TensorFlow is
@@ -15,6 +15,7 @@ errors answer at once. A user's mistake (bad argument, missing file,
 unreadable video, a folder that would be overwritten) ends in one line on
 stderr and exit status 2, never a traceback; anything else is a bug, said
 in one line with the file its traceback was written to (`--debug` prints it).
+Every command on runs takes `--encrypt-key-file KEY` (`vlm_tf.crypto`).
 """
 
 from __future__ import annotations
@@ -24,11 +25,14 @@ import os
 import sys
 
 import vlm_tf
+from vlm_tf import crypto
 from vlm_tf.cli import data, export, pretrain, runs, tools, train, trust
 from vlm_tf.cli.common import EXIT_CLOSED_PIPE, EXIT_INTERRUPTED, report_failure
 from vlm_tf.training.config import require_finished_run
 
 COMMAND_GROUPS = (data, train, pretrain, runs, export, tools, trust)
+# The commands that neither read nor make a run folder or a video cache take no key.
+KEYLESS_COMMANDS = ("make-data", "models", "presets", "bench", "anonymize", "make-key")
 
 
 def build_parser():
@@ -46,6 +50,9 @@ def build_parser():
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for group in COMMAND_GROUPS:
         group.add_commands(commands)
+    for name, command in commands.choices.items():
+        if name not in KEYLESS_COMMANDS:
+            trust.add_key_option(command)
     return parser
 
 
@@ -54,6 +61,8 @@ def main(argv=None):
     # Quiet TensorFlow's C++ start-up chatter before the first import.
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     try:
+        if getattr(args, "encrypt_key_file", None) is not None:
+            crypto.use_key(crypto.load_key(args.encrypt_key_file))
         # A command on a finished run refuses a folder that is not one before TensorFlow's import
         # (seconds) rather than after it.
         for run_dir in (getattr(args, name, None) for name in ("run_dir", "classifier_run")):

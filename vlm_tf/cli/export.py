@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import os
 
-from vlm_tf import atomic
+from vlm_tf import atomic, crypto
 from vlm_tf.cli.common import CommandError, fraction, positive_float, positive_int, say, unit_float
 from vlm_tf.compression import QUANTIZE_MODES
 from vlm_tf.models.registry import model_names
@@ -16,6 +16,12 @@ def export_run(run_dir, out, *, export_format="saved_model", quantize="none", da
     """Writes the run's SavedModel (the task's signature), a classifier's TFLite file or its
     backbone preset; returns its path.
     """
+    sealed = crypto.sealed_folder(out or run_dir)
+    if sealed is not None:
+        raise CommandError(
+            f"{sealed} is encrypted, and an export is written in the clear to be served or "
+            "shared: name an --out outside it"
+        )
     if export_format == "tflite":
         from vlm_tf.compression.quantize import quantize_run
 

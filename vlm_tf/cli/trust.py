@@ -1,4 +1,4 @@
-"""Commands for trusting a model and its data (§8.2): `explain`, `anonymize`."""
+"""Commands for trusting a model and its data (§8.2): `explain`, `anonymize`, `make-key`."""
 
 from __future__ import annotations
 
@@ -181,6 +181,48 @@ def _add_anonymize(commands):
     p.set_defaults(func=cmd_anonymize)
 
 
+def cmd_make_key(args):
+    from vlm_tf import crypto
+
+    key = crypto.make_key(args.key_file)
+    if args.json:
+        say(json.dumps({"key_file": os.path.abspath(args.key_file), "key_id": key.key_id}))
+    else:
+        say(
+            f"{args.key_file}: a new {crypto.CIPHER} key, id {key.key_id}; keep it apart from the data"
+        )
+
+
+def _add_make_key(commands):
+    p = commands.add_parser(
+        "make-key",
+        help="write a new random key for --encrypt-key-file",
+        description=(
+            "Write a new random 256-bit key to KEY_FILE (64 hex digits, readable by its owner "
+            "only; an existing file is never overwritten). Any command given "
+            "--encrypt-key-file KEY_FILE writes the run folders and video caches it makes "
+            "encrypted with AES-256-GCM and reads encrypted ones back; keep the file apart "
+            "from the data: without it nothing written with it can be read."
+        ),
+    )
+    p.add_argument("key_file", metavar="KEY_FILE", help="the key file to write")
+    p.add_argument("--json", action="store_true", help="print the key's id as JSON")
+    p.set_defaults(func=cmd_make_key)
+
+
+def add_key_option(parser):
+    """`--encrypt-key-file`, which every command takes (`vlm_tf.crypto`)."""
+    parser.add_argument(
+        "--encrypt-key-file",
+        metavar="KEY",
+        help=(
+            "encrypt the run folders and video caches this command makes with the key in KEY "
+            "(AES-256-GCM; `vlm-tf make-key KEY` writes one), and read encrypted ones back"
+        ),
+    )
+
+
 def add_commands(commands):
     _add_explain(commands)
     _add_anonymize(commands)
+    _add_make_key(commands)

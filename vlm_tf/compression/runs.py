@@ -15,11 +15,12 @@ import warnings
 
 import keras
 
-from vlm_tf import atomic
+from vlm_tf import atomic, crypto
 from vlm_tf.data.pipeline import make_split_datasets
 from vlm_tf.data.splits import find_split_dirs
 from vlm_tf.training import config as run_files
 from vlm_tf.training import runtime
+from vlm_tf.training.callbacks import history_and_logs
 
 COMPRESSION_FILE = "compression.json"
 
@@ -52,6 +53,8 @@ def new_run_dir(out, default):
     out = os.fspath(out if out is not None else default)
     if os.path.exists(out) and (not os.path.isdir(out) or os.listdir(out)):
         raise ValueError(f"{out} already exists and is not empty; choose another output folder")
+    # With a key in use, the new run is encrypted as `train`'s would be.
+    crypto.seal(out)
     return out
 
 
@@ -106,15 +109,13 @@ def fit_run(model, train_ds, val_ds, *, run_dir, epochs, callbacks, verbose):
     `RUN_DIR/history.csv`, as `vlm-tf train` does. The datasets shuffle
     themselves, so Keras does not.
     """
+    history, _, _ = history_and_logs(run_dir)
     with quiet_end_of_input():
         return model.fit(
             train_ds,
             validation_data=val_ds,
             epochs=epochs,
-            callbacks=[
-                *callbacks,
-                keras.callbacks.CSVLogger(os.path.join(run_dir, run_files.HISTORY_FILE)),
-            ],
+            callbacks=[*callbacks, history],
             verbose=verbose,
             shuffle=False,
         )

@@ -8,7 +8,9 @@ would decode for those indices. The folder form outlives the process
 (`vlm-tf train --cache DIR` again, or several runs on one dataset); a file
 is named by the video's path, size and modification time and the frame
 size, so an edited video is decoded again, and it is written under a
-temporary name and renamed, so a killed run never leaves half a file.
+temporary name and renamed, so a killed run never leaves half a file. A
+folder made with a key in use (`vlm_tf.crypto`) keeps every video
+encrypted, and each read decrypts its video in memory.
 
 A file that is corrupt all the same (cut short by a failing disk,
 overwritten by another program) would fail every epoch and drop its video
@@ -20,12 +22,13 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import io
 import os
 import threading
 
 import numpy as np
 
-from vlm_tf import atomic
+from vlm_tf import atomic, crypto
 from vlm_tf.data.decode import read_frames, split_segment
 
 MEMORY = "memory"
@@ -47,8 +50,8 @@ class DecodedVideos:
         self.size = tuple(int(v) for v in size)
         self.crop_to_aspect_ratio = bool(crop_to_aspect_ratio)
         self._videos = {}
-        if self.where != MEMORY:
-            os.makedirs(self.where, exist_ok=True)
+        # A folder made or opened with a key in use holds its videos encrypted (`vlm_tf.crypto`).
+        self.key = None if self.where == MEMORY else crypto.seal(self.where)
 
     def read(self, path, indices):
         """The frames of `path` at `indices` (uint8 `(len(indices), H, W, 3)`).
@@ -90,14 +93,19 @@ class DecodedVideos:
 
     def _problem(self, file):
         """What is wrong with the cache file `file`, or None."""
-        with open(file, "rb") as f:
-            if f.read(len(np.lib.format.MAGIC_PREFIX)) != np.lib.format.MAGIC_PREFIX:
-                return "not a .npy file"
         try:
-            frames = np.load(file, mmap_mode="r")
-        except (ValueError, EOFError) as error:
-            # Cut short in its header: EOFError; in its frames: ValueError.
-            return (str(error).strip() or type(error).__name__).splitlines()[0]
+            source = io.BytesIO(crypto.read_bytes(file)) if self.key else open(file, "rb")
+        except ValueError as error:
+            return str(error).removeprefix(f"{file}: ")
+        with source:
+            if source.read(len(np.lib.format.MAGIC_PREFIX)) != np.lib.format.MAGIC_PREFIX:
+                return "not a .npy file"
+            source.seek(0)
+            try:
+                frames = np.load(source) if self.key else np.load(file, mmap_mode="r")
+            except (ValueError, EOFError) as error:
+                # Cut short in its header: EOFError; in its frames: ValueError.
+                return (str(error).strip() or type(error).__name__).splitlines()[0]
         height, width = self.size
         if frames.dtype != np.uint8 or frames.shape[1:] != (height, width, 3) or not len(frames):
             return f"holds {frames.dtype} {frames.shape}, not uint8 (T, {height}, {width}, 3)"
@@ -117,11 +125,19 @@ class DecodedVideos:
         file = os.path.join(self.where, self._file_name(path))
         if not os.path.isfile(file):
             frames = self._decode(path)
-            with atomic.replacing(file) as temporary:
-                np.save(temporary, frames)
+            if self.key:
+                buffer = io.BytesIO()
+                np.save(buffer, frames)
+                atomic.write_bytes(file, buffer.getvalue())
+            else:
+                with atomic.replacing(file) as temporary:
+                    np.save(temporary, frames)
             return frames
+        # An encrypted video is decrypted whole, in memory, at each read: nothing in the clear
+        # may be mapped from the disk.
+        source = io.BytesIO(crypto.read_bytes(file)) if self.key else file
         with _HEADER_LOCK:
-            return np.load(file, mmap_mode="r")
+            return np.load(source, mmap_mode=None if self.key else "r")
 
     def _file_name(self, path):
         # A time range of a video (`segment_path`) is a video of its own, dated by its file.

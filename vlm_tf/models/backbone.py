@@ -266,7 +266,7 @@ def load_init(source):
 def _backbone_of_run(folder):
     path = os.path.join(folder, RUN_MODEL_FILE)
     # Layers and weights only: Keras' safe mode refuses a file that would run code.
-    model = keras.models.load_model(path)
+    model = atomic.load_model(path)
     has_head = OUTPUT_LAYER in [layer.name for layer in model.layers]
     backbone = backbone_of(model) if has_head else model
     config = _preset_config(

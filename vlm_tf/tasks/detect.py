@@ -19,7 +19,6 @@ from __future__ import annotations
 import dataclasses
 import os
 
-import keras
 import numpy as np
 
 from vlm_tf import atomic
@@ -220,7 +219,7 @@ class DetectTask(Task):
             fit_baseline(data.extras["train_videos"], class_names).to_dict(),
         )
         threshold = choose_score_threshold(
-            keras.models.load_model(best_path),
+            atomic.load_model(best_path),
             data.extras["metric_clips"],
             data.extras["metric_truths"],
             len(class_names),

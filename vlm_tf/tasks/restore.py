@@ -15,12 +15,11 @@ from __future__ import annotations
 import dataclasses
 import os
 
-import keras
 import numpy as np
 
 # The restorer's layers, registered for loading an `--init` run's model.keras.
 import vlm_tf.layers  # noqa: F401
-from vlm_tf import baselines
+from vlm_tf import atomic, baselines
 from vlm_tf.data.decode import probe_video, read_frames, write_video
 from vlm_tf.data.degrade import degrade
 from vlm_tf.data.restoration import centre_targets, restoration_pairs, sliding_windows
@@ -193,7 +192,7 @@ class RestoreTask(Task):
         # A restorer has no head to replace: the whole model goes on learning (`check_config`
         # made sure it is this run's model and scale).
         _, folder = find_init(self.options.init)
-        return keras.models.load_model(os.path.join(folder, RUN_MODEL_FILE))
+        return atomic.load_model(os.path.join(folder, RUN_MODEL_FILE))
 
     def compile(self, model, make_optimizer, jit_compile):
         model.compile(

@@ -4,17 +4,21 @@ cannot spoil, a profiler trace.
 
 from __future__ import annotations
 
+import csv
+import io
 import math
 import os
 import shutil
 import time
+import uuid
 
 import keras
 import numpy as np
 import tensorflow as tf
 
-from vlm_tf import atomic
+from vlm_tf import atomic, crypto
 from vlm_tf.errors import CannotFinish
+from vlm_tf.training.config import HISTORY_FILE
 
 
 class TrainingThroughput(keras.callbacks.Callback):
@@ -152,6 +156,9 @@ class ResumableBackup(keras.callbacks.BackupAndRestore):
 
     STATE_PREFIX = "state-"
     WEIGHTS_FILE = "latest.weights.h5"
+    # An encrypted run's state: every variable as a NumPy array, encrypted in memory (Keras writes
+    # weights files only by name, in the clear).
+    ARRAYS_FILE = "latest.npz"
     METADATA_FILE = "training_metadata.json"
 
     def __init__(self, backup_dir, keep=1):
@@ -189,23 +196,45 @@ class ResumableBackup(keras.callbacks.BackupAndRestore):
 
     def on_train_begin(self, logs=None):
         states = self._states()
-        if states:
+        if not states:
+            return
+        arrays_path = os.path.join(states[-1], self.ARRAYS_FILE)
+        if not os.path.isfile(arrays_path):
             # The base class restores from these two paths.
             self._weights_path = os.path.join(states[-1], self.WEIGHTS_FILE)
             self._training_metadata_path = os.path.join(states[-1], self.METADATA_FILE)
             self._load_model()
+            return
+        if self.model.optimizer is not None and not self.model.optimizer.built:
+            self.model.optimizer.build(self.model.trainable_variables)
+        with np.load(io.BytesIO(crypto.read_bytes(arrays_path))) as saved:
+            values = [saved[f"arr_{i}"] for i in range(len(saved.files))]
+        variables = self._variables()
+        if [tuple(v.shape) for v in variables] != [value.shape for value in values]:
+            raise ValueError(f"{arrays_path}: saved by another model; the run cannot resume")
+        for variable, value in zip(variables, values):
+            variable.assign(value)
+        self.model._initial_epoch = self._epoch(states[-1])
+
+    def _variables(self):
+        """The model's variables and its optimizer's, in an order a rebuilt model repeats."""
+        return [*self.model.variables, *getattr(self.model.optimizer, "variables", [])]
 
     def _save_model(self):
         os.makedirs(self.backup_dir, exist_ok=True)
         older = self._states()
         state_path = os.path.join(self.backup_dir, f"{self.STATE_PREFIX}{self._current_epoch:05d}")
         # Weights and optimizer state, plus room for HDF5's own bookkeeping.
-        variables = [*self.model.variables, *getattr(self.model.optimizer, "variables", [])]
-        needed = sum(math.prod(v.shape) * np.dtype(v.dtype).itemsize for v in variables)
+        needed = sum(math.prod(v.shape) * np.dtype(v.dtype).itemsize for v in self._variables())
         atomic.require_space(state_path, int(needed * HDF5_SLACK) + HDF5_OVERHEAD_BYTES)
         with atomic.replacing(state_path) as state:
             os.makedirs(state)
-            self.model.save_weights(os.path.join(state, self.WEIGHTS_FILE))
+            if crypto.key_for(state) is None:
+                self.model.save_weights(os.path.join(state, self.WEIGHTS_FILE))
+            else:
+                buffer = io.BytesIO()
+                np.savez(buffer, *(np.asarray(v) for v in self._variables()))
+                atomic.write_bytes(os.path.join(state, self.ARRAYS_FILE), buffer.getvalue())
             atomic.write_json(
                 os.path.join(state, self.METADATA_FILE),
                 {"epoch": self._current_epoch, "batch": self._last_batch_seen},
@@ -216,6 +245,83 @@ class ResumableBackup(keras.callbacks.BackupAndRestore):
     def discard(self):
         """Removes the backup: the run is finished."""
         shutil.rmtree(self.backup_dir, ignore_errors=True)
+
+
+class SealedCopies(keras.callbacks.Callback):
+    """Copies, encrypted, the files written in memory under `memory_dir` (the TensorBoard logs of
+    an encrypted run) to the same places under `run_dir`: after every other write of each epoch,
+    and once more when training ends, after the writers have closed.
+
+    TensorBoard's writers append to files by name; an encrypted run points them at TensorFlow's
+    in-memory file system (`ram://`) instead, so their content never reaches the disk in the
+    clear. A file is copied again only when it has grown.
+    """
+
+    def __init__(self, memory_dir, run_dir):
+        super().__init__()
+        self.memory_dir, self.run_dir = memory_dir, run_dir
+        self.sizes = {}
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.copy()
+
+    def on_train_end(self, logs=None):
+        self.copy()
+        if tf.io.gfile.exists(self.memory_dir):
+            tf.io.gfile.rmtree(self.memory_dir)
+
+    def copy(self):
+        if not tf.io.gfile.exists(self.memory_dir):
+            return
+        for folder, _, names in tf.io.gfile.walk(self.memory_dir):
+            for name in names:
+                source = f"{folder.rstrip('/')}/{name}"
+                relative = source[len(self.memory_dir) + 1 :]
+                size = tf.io.gfile.stat(source).length
+                if self.sizes.get(relative) == size:
+                    continue
+                with tf.io.gfile.GFile(source, "rb") as f:
+                    atomic.write_bytes(os.path.join(self.run_dir, relative), f.read())
+                self.sizes[relative] = size
+
+
+def history_and_logs(run_dir, *, append=False):
+    """`(history, log_root, copies)`: the callback that writes the run's `history.csv`, the folder
+    TensorBoard writers write under, and the callbacks that must follow them.
+
+    A plain run: Keras' `CSVLogger` and `run_dir`. An encrypted one (`vlm_tf.crypto`):
+    `SealedHistory`, and a new in-memory folder that `SealedCopies` copies into `run_dir`.
+    """
+    path = os.path.join(run_dir, HISTORY_FILE)
+    if crypto.key_for(run_dir) is None:
+        return keras.callbacks.CSVLogger(path, append=append), run_dir, []
+    memory_dir = f"ram://vlm_tf/{uuid.uuid4().hex}"
+    return SealedHistory(path, append=append), memory_dir, [SealedCopies(memory_dir, run_dir)]
+
+
+class SealedHistory(keras.callbacks.Callback):
+    """An encrypted run's `history.csv`: `CSVLogger`'s columns and rows, the file written whole
+    and encrypted after each epoch (`CSVLogger` appends to a file by name, in the clear).
+    """
+
+    def __init__(self, path, *, append=False):
+        super().__init__()
+        self.path, self.append = path, append
+
+    def on_train_begin(self, logs=None):
+        self.text = atomic.read_text(self.path) if self.append and os.path.isfile(self.path) else ""
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs = logs or {}
+        fields = next(csv.reader(self.text.splitlines()[:1]), None) or ["epoch", *sorted(logs)]
+        rows = io.StringIO()
+        # The csv module's "excel" rows, as CSVLogger writes them.
+        writer = csv.writer(rows)
+        if not self.text:
+            writer.writerow(fields)
+        writer.writerow([epoch if name == "epoch" else logs.get(name, "NA") for name in fields])
+        self.text += rows.getvalue()
+        atomic.write_text(self.path, self.text)
 
 
 class ProfileSteps(keras.callbacks.Callback):

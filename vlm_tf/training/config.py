@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import io
 import os
 
-from vlm_tf.atomic import replacing
+from vlm_tf.atomic import read_text, write_text
 from vlm_tf.data.corruptions import check_augment
 
 # What marks a run folder, named once for the loaders of runs below training too.
@@ -180,12 +181,11 @@ def read_history(run_dir):
     path = os.path.join(run_dir, HISTORY_FILE)
     if not os.path.isfile(path):
         return []
-    with open(path, newline="", encoding="utf-8") as f:
-        # CSVLogger writes "NA" for a metric an epoch did not report.
-        return [
-            {key: float(value) for key, value in row.items() if value and value != "NA"}
-            for row in csv.DictReader(f)
-        ]
+    # CSVLogger writes "NA" for a metric an epoch did not report.
+    return [
+        {key: float(value) for key, value in row.items() if value and value != "NA"}
+        for row in csv.DictReader(io.StringIO(read_text(path), newline=""))
+    ]
 
 
 def trim_history(run_dir, epochs):
@@ -201,8 +201,7 @@ def trim_history(run_dir, epochs):
     path = os.path.join(run_dir, HISTORY_FILE)
     if not os.path.isfile(path):
         return
-    with open(path, newline="", encoding="utf-8") as f:
-        lines = [line for line in f if line.endswith("\n")]
+    lines = [line for line in io.StringIO(read_text(path), newline="") if line.endswith("\n")]
     fields = next(csv.reader(lines[:1]), [])
     if "epoch" not in fields:
         os.remove(path)
@@ -213,6 +212,4 @@ def trim_history(run_dir, epochs):
         epoch = cells[fields.index("epoch")] if len(cells) == len(fields) else ""
         if epoch.isdigit() and int(epoch) < epochs:
             kept.append(line)
-    with replacing(path) as temporary:
-        with open(temporary, "w", newline="", encoding="utf-8") as f:
-            f.writelines(kept)
+    write_text(path, "".join(kept))

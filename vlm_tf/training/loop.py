@@ -14,6 +14,8 @@ A run folder holds everything needed to use, inspect or continue the run:
     RUN_DIR/logs/                TensorBoard: train/validation scalars, the task's pictures,
     profiler trace (`profile=True`)
     RUN_DIR/backup/              present only while a run is unfinished: `train` resumes from it
+    RUN_DIR/encryption.json      only in an encrypted run: every other file is encrypted
+                                 (`vlm_tf.crypto`)
 
 plus the task's own files (a detector's `baseline.json`, a GAN's
 `discriminator.keras`). What differs between tasks is asked of the task
@@ -30,7 +32,7 @@ import warnings
 
 import keras
 
-from vlm_tf import atomic
+from vlm_tf import atomic, crypto
 from vlm_tf.data.names import check_name
 from vlm_tf.data.pipeline import without_autotuning
 from vlm_tf.energy import EnergyMeter
@@ -44,6 +46,7 @@ from vlm_tf.training.callbacks import (
     SaveModel,
     StopOnNonFiniteLoss,
     TrainingThroughput,
+    history_and_logs,
 )
 from vlm_tf.training.config import RunConfig
 
@@ -188,6 +191,11 @@ def train(
         # Under the lock, what a killed writer left half-written is nobody's.
         atomic.remove_partials(run_dir)
         resumed = _check_run_dir(run_dir, config)
+        if crypto.seal(run_dir) is not None and (profile or distribution.num_workers > 1):
+            raise ValueError(
+                f"{run_dir}: an encrypted run trains in one process without --profile (the "
+                "profiler and other workers write files in the clear)"
+            )
         config, execution = _settle_execution(
             config, run_dir, task, splits, resumed, verbose, distribution
         )
@@ -325,8 +333,13 @@ def _failed_in_training(data):
 
 
 def _callbacks(task, model, data, run_dir, best_path, backup, extras):
-    """Every run's callbacks around the task's, in the order their end-of-epoch writes need."""
-    log_dir = os.path.join(run_dir, run_files.LOG_DIR)
+    """Every run's callbacks around the task's, in the order their end-of-epoch writes need.
+
+    The history and the TensorBoard logs of an encrypted run are written whole, or in memory and
+    then copied, encrypted (`history_and_logs`).
+    """
+    history, log_root, copies = history_and_logs(run_dir, append=True)
+    log_dir = os.path.join(log_root, run_files.LOG_DIR)
     monitor = task.monitor
     return [
         # First, with the task's figures after it, so the loggers and the
@@ -342,12 +355,13 @@ def _callbacks(task, model, data, run_dir, best_path, backup, extras):
             monitor=monitor,
             initial_value=best_validation_accuracy(run_dir, monitor) if monitor else None,
         ),
-        keras.callbacks.CSVLogger(os.path.join(run_dir, run_files.HISTORY_FILE), append=True),
+        history,
         keras.callbacks.TensorBoard(
             log_dir, histogram_freq=1 if task.show_model else 0, write_graph=False
         ),
         *task.picture_callbacks(model, data, log_dir),
         *extras.callbacks,
+        *copies,
         # Last, after every other end-of-epoch write.
         backup,
     ]
