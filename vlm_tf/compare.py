@@ -14,7 +14,7 @@ import os
 import statistics
 import time
 
-from vlm_tf import atomic
+from vlm_tf import atomic, crypto
 from vlm_tf.data import lists
 from vlm_tf.training import config as run_files
 
@@ -80,6 +80,8 @@ def compare_models(data_dir, out_dir, models, config, *, progress=None, test_dat
     # Each model with its own recipe where `config` leaves the optimizer open.
     configs = {name: dataclasses.replace(config, model=name).resolved() for name in models}
     os.makedirs(out_dir, exist_ok=True)
+    # With a key in use, the table and every run under it are encrypted.
+    crypto.seal(out_dir)
     table_path = os.path.join(out_dir, COMPARISON_FILE)
     done = (
         {row["model"]: row for row in atomic.read_json(table_path)["rows"]}

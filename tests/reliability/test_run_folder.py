@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 from helpers import assert_one_line_error, vlm_tf
 
-from vlm_tf import atomic
+from vlm_tf import atomic, crypto
 from vlm_tf.inference import load_run
 from vlm_tf.training import config as run_files
 
@@ -109,9 +109,9 @@ def uninterrupted(tiny_dataset, tmp_path_factory):
     return run_dir
 
 
-def _signalled(point, epoch, signame, data, run_dir, deterministic=True, **popen):
+def _signalled(point, epoch, signame, data, run_dir, *extra, deterministic=True, **popen):
     command = [sys.executable, "-c", SIGNALLED_TRAIN, point, str(epoch), signame]
-    command += _train_args(data, run_dir, deterministic=deterministic)
+    command += _train_args(data, run_dir, *extra, deterministic=deterministic)
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
     if popen:
         return subprocess.Popen(command, env=env, **popen)
@@ -193,6 +193,24 @@ def test_a_run_killed_anywhere_finishes_when_run_again(
     done = vlm_tf("train", *_train_args(tiny_dataset, run_dir))
     assert done.returncode == 0, done.stderr[-3000:]
     _assert_finished_as(run_dir, uninterrupted)
+
+
+@pytest.mark.slow
+def test_an_encrypted_run_killed_mid_epoch_ends_as_the_plain_uninterrupted_run(
+    tiny_dataset, tmp_path, uninterrupted
+):
+    """Its backup is every variable in one encrypted array file, not Keras' weights file: the
+    resumed run must still end with the uninterrupted run's weights and history.
+    """
+    run_dir, key = tmp_path / "run", crypto.make_key(tmp_path / "key")
+    sealed = ("--encrypt-key-file", str(tmp_path / "key"))
+    killed = _signalled("step", 1, "SIGKILL", tiny_dataset, run_dir, *sealed)
+    assert killed.returncode == -signal.SIGKILL, killed.stderr[-2000:]
+    assert (run_dir / run_files.BACKUP_DIR).is_dir()
+    done = vlm_tf("train", *_train_args(tiny_dataset, run_dir, *sealed))
+    assert done.returncode == 0, done.stderr[-3000:]
+    with crypto.keyed(key):
+        _assert_finished_as(run_dir, uninterrupted)
 
 
 @pytest.mark.slow

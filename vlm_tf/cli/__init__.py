@@ -6,7 +6,7 @@
 - `runs`: evaluate, apply, predict, stream, generate, score-generated, predict-frames
 - `export`: export, compress
 - `tools`: bench, quickstart
-- `trust`: explain, anonymize, make-key
+- `trust`: explain, anonymize, make-key, decrypt
 
 Commands that serve every task (`evaluate`, `apply`, `export`) ask the
 run's task (`vlm_tf.tasks`) for the work and the printing. TensorFlow is
@@ -21,6 +21,7 @@ Every command on runs takes `--encrypt-key-file KEY` (`vlm_tf.crypto`).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
 
@@ -31,8 +32,17 @@ from vlm_tf.cli.common import EXIT_CLOSED_PIPE, EXIT_INTERRUPTED, report_failure
 from vlm_tf.training.config import require_finished_run
 
 COMMAND_GROUPS = (data, train, pretrain, runs, export, tools, trust)
-# The commands that neither read nor make a run folder or a video cache take no key.
-KEYLESS_COMMANDS = ("make-data", "models", "presets", "bench", "anonymize", "make-key")
+# The commands that neither read nor make a run folder or a video cache take no key; quickstart's
+# is a demonstration that ends in an export inside its run.
+KEYLESS_COMMANDS = (
+    "make-data",
+    "models",
+    "presets",
+    "bench",
+    "quickstart",
+    "anonymize",
+    "make-key",
+)
 
 
 def build_parser():
@@ -61,14 +71,16 @@ def main(argv=None):
     # Quiet TensorFlow's C++ start-up chatter before the first import.
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     try:
-        if getattr(args, "encrypt_key_file", None) is not None:
-            crypto.use_key(crypto.load_key(args.encrypt_key_file))
-        # A command on a finished run refuses a folder that is not one before TensorFlow's import
-        # (seconds) rather than after it.
-        for run_dir in (getattr(args, name, None) for name in ("run_dir", "classifier_run")):
-            if run_dir is not None:
-                require_finished_run(run_dir)
-        args.func(args)
+        key_file = getattr(args, "encrypt_key_file", None)
+        # The key is the process's for the command only (`main` may run in a caller's process).
+        with crypto.keyed(crypto.load_key(key_file)) if key_file else contextlib.nullcontext():
+            # A command on a finished run refuses a folder that is not one before TensorFlow's
+            # import (seconds) rather than after it, and an encrypted one without its key.
+            for run_dir in (getattr(args, name, None) for name in ("run_dir", "classifier_run")):
+                if run_dir is not None:
+                    require_finished_run(run_dir)
+                    crypto.key_for(run_dir)
+            args.func(args)
     except BrokenPipeError:
         # Python would complain again when it flushes stdout at exit.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())

@@ -14,6 +14,7 @@ import json
 import os
 import sys
 
+from vlm_tf import crypto
 from vlm_tf.cli.common import (
     CommandError,
     non_negative_float,
@@ -88,8 +89,19 @@ def train_run(data_dir, run_dir, config, verbose, **extras):
     if privacy is not None:
         say(privacy)
     say(f"model: {result.model_path}")
-    say(f"TensorBoard: tensorboard --logdir {os.path.join(run_dir, LOG_DIR)}")
+    say(tensorboard_line(run_dir))
     return result
+
+
+def tensorboard_line(run_dir):
+    """How to look at a run's logs: TensorBoard reads a plain run's, not an encrypted one's."""
+    logs = os.path.join(run_dir, LOG_DIR)
+    if crypto.sealed_folder(run_dir) is None:
+        return f"TensorBoard: tensorboard --logdir {logs}"
+    return (
+        f"TensorBoard: {logs} is encrypted; `vlm-tf decrypt {logs} DIR --encrypt-key-file KEY` "
+        "writes a copy in the clear for `tensorboard --logdir DIR`"
+    )
 
 
 def model_for_task(model, task):

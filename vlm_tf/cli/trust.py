@@ -1,4 +1,5 @@
-"""Commands for trusting a model and its data (§8.2): `explain`, `anonymize`, `make-key`."""
+"""Commands for trusting a model and its data (§8.2): `explain`, `anonymize`, `make-key`,
+`decrypt`."""
 
 from __future__ import annotations
 
@@ -189,7 +190,8 @@ def cmd_make_key(args):
         say(json.dumps({"key_file": os.path.abspath(args.key_file), "key_id": key.key_id}))
     else:
         say(
-            f"{args.key_file}: a new {crypto.CIPHER} key, id {key.key_id}; keep it apart from the data"
+            f"{args.key_file}: a new {crypto.CIPHER} key, id {key.key_id}; keep it apart from "
+            "the data"
         )
 
 
@@ -210,6 +212,55 @@ def _add_make_key(commands):
     p.set_defaults(func=cmd_make_key)
 
 
+def cmd_decrypt(args):
+    from vlm_tf import atomic, crypto
+
+    source, out = os.fspath(args.source), os.fspath(args.out)
+    if not os.path.exists(source):
+        raise CommandError(f"{source}: no such file or folder")
+    sealed = crypto.sealed_folder(source)
+    if sealed is None:
+        raise CommandError(f"{source} is not in an encrypted folder; there is nothing to decrypt")
+    refuse_existing(out)
+    if crypto.sealed_folder(out) is not None:
+        raise CommandError(f"{out} is inside the encrypted folder {crypto.sealed_folder(out)}")
+    crypto.key_for(source)
+    if os.path.isfile(source):
+        files = {out: source}
+    else:
+        files = {
+            os.path.join(out, os.path.relpath(os.path.join(parent, name), source)): os.path.join(
+                parent, name
+            )
+            for parent, _, names in os.walk(source)
+            for name in names
+            if name not in (crypto.MARKER, atomic.LOCK_FILE)
+            and not name.startswith(atomic.PARTIAL_PREFIX)
+        }
+    for destination, path in sorted(files.items()):
+        atomic.write_bytes(destination, crypto.read_bytes(path))
+    say(
+        f"{out}: {len(files)} file(s) of {sealed} decrypted, in the clear (for TensorBoard, say); "
+        "remove them when done"
+    )
+
+
+def _add_decrypt(commands):
+    p = commands.add_parser(
+        "decrypt",
+        help="write a plain copy of a file or folder of an encrypted run (for TensorBoard)",
+        description=(
+            "Write OUT, a decrypted copy of SOURCE: a file or folder inside a run folder or video "
+            "cache written with --encrypt-key-file (its logs/ for TensorBoard, say). Every vlm-tf "
+            "command reads encrypted runs as they are; this is for other programs, and what it "
+            "writes is in the clear."
+        ),
+    )
+    p.add_argument("source", metavar="SOURCE", help="a file or folder of an encrypted run")
+    p.add_argument("out", metavar="OUT", help="the file or folder to write (must not exist)")
+    p.set_defaults(func=cmd_decrypt)
+
+
 def add_key_option(parser):
     """`--encrypt-key-file`, which every command takes (`vlm_tf.crypto`)."""
     parser.add_argument(
@@ -226,3 +277,4 @@ def add_commands(commands):
     _add_explain(commands)
     _add_anonymize(commands)
     _add_make_key(commands)
+    _add_decrypt(commands)
