@@ -272,10 +272,12 @@ def test_gan_clips_are_recognised_by_a_classifier_well_above_chance(acceptance_d
         RunConfig(model="gan", epochs=ACCEPTANCE_GAN_EPOCHS, seed=0),
         verbose=0,
     )
-    write_generated_videos(load_run(gan.run_dir), tmp_path / "generated", per_class=8, seed=0)
+    # 16 a class: at 8 (64 clips) a binomial spread of ±0.06 alone, and one whole-suite run fell to
+    # 0.20 against the bar of 0.25.
+    write_generated_videos(load_run(gan.run_dir), tmp_path / "generated", per_class=16, seed=0)
     report = evaluate_directory(load_run(judge.run_dir), tmp_path / "generated")
     chance = 1 / len(report["class_names"])
-    assert report["num_videos"] == 64
+    assert report["num_videos"] == 128
     assert judge.best_val_accuracy > 3 * chance, judge.best_val_accuracy
     assert report["accuracy"] >= 2 * chance, report
 
