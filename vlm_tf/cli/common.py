@@ -12,6 +12,7 @@ import tempfile
 import traceback
 
 import vlm_tf
+from vlm_tf import crypto
 from vlm_tf.errors import CannotFinish
 
 # A bad argument, a missing or unreadable file, a folder that would be
@@ -182,3 +183,15 @@ def severity_list(text):
             f"{text!r}"
         )
     return values
+
+
+def tensorboard_line(logs):
+    """How to look at a run's TensorBoard logs `logs`: TensorBoard reads a plain run's, not an
+    encrypted one's.
+    """
+    if crypto.sealed_folder(logs) is None:
+        return f"TensorBoard: tensorboard --logdir {logs}"
+    return (
+        f"TensorBoard: {logs} is encrypted; `vlm-tf decrypt {logs} DIR --encrypt-key-file KEY` "
+        "writes a copy in the clear for `tensorboard --logdir DIR`"
+    )

@@ -14,7 +14,6 @@ import json
 import os
 import sys
 
-from vlm_tf import crypto
 from vlm_tf.cli.common import (
     CommandError,
     non_negative_float,
@@ -23,6 +22,7 @@ from vlm_tf.cli.common import (
     positive_float,
     positive_int,
     say,
+    tensorboard_line,
 )
 from vlm_tf.cli.data import add_split_option, data_argument, refuse_unfinished_dataset
 from vlm_tf.models.registry import (
@@ -89,19 +89,8 @@ def train_run(data_dir, run_dir, config, verbose, **extras):
     if privacy is not None:
         say(privacy)
     say(f"model: {result.model_path}")
-    say(tensorboard_line(run_dir))
+    say(tensorboard_line(os.path.join(run_dir, LOG_DIR)))
     return result
-
-
-def tensorboard_line(run_dir):
-    """How to look at a run's logs: TensorBoard reads a plain run's, not an encrypted one's."""
-    logs = os.path.join(run_dir, LOG_DIR)
-    if crypto.sealed_folder(run_dir) is None:
-        return f"TensorBoard: tensorboard --logdir {logs}"
-    return (
-        f"TensorBoard: {logs} is encrypted; `vlm-tf decrypt {logs} DIR --encrypt-key-file KEY` "
-        "writes a copy in the clear for `tensorboard --logdir DIR`"
-    )
 
 
 def model_for_task(model, task):
