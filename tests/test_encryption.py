@@ -4,6 +4,7 @@ the disk, its temporary folder included.
 """
 
 import base64
+import json
 import os
 import subprocess
 import sys
@@ -97,8 +98,9 @@ def test_decrypt_writes_tensorboard_logs_tensorflow_reads_back(sealed, tmp_path)
     root, _ = sealed
     logs = root / "run" / run_files.LOG_DIR
     assert_one_line_error(vlm_tf("decrypt", logs, tmp_path / "logs"), "--encrypt-key-file")
-    done = vlm_tf("decrypt", logs, tmp_path / "logs", "--encrypt-key-file", root / "key")
+    done = vlm_tf("decrypt", logs, tmp_path / "logs", "--encrypt-key-file", root / "key", "--json")
     assert done.returncode == 0, done.stderr[-2000:]
+    assert json.loads(done.stdout)["files"] == len(_files(logs))
     tags = {
         value.tag
         for path in _files(tmp_path / "logs" / "validation")

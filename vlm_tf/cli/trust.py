@@ -239,6 +239,9 @@ def cmd_decrypt(args):
         }
     for destination, path in sorted(files.items()):
         atomic.write_bytes(destination, crypto.read_bytes(path))
+    if args.json:
+        say(json.dumps({"out": os.path.abspath(out), "files": len(files), "folder": sealed}))
+        return
     say(
         f"{out}: {len(files)} file(s) of {sealed} decrypted, in the clear (for TensorBoard, say); "
         "remove them when done"
@@ -258,6 +261,7 @@ def _add_decrypt(commands):
     )
     p.add_argument("source", metavar="SOURCE", help="a file or folder of an encrypted run")
     p.add_argument("out", metavar="OUT", help="the file or folder to write (must not exist)")
+    p.add_argument("--json", action="store_true", help="print what was written as JSON")
     p.set_defaults(func=cmd_decrypt)
 
 
