@@ -153,18 +153,32 @@ def views(text):
     return int(parts[0]), int(parts[1]) if len(parts) == 2 else 1
 
 
-def corruption_list(text):
-    """`--corruptions`: names separated by commas, or `all` (an empty list: every one)."""
+def name_list(what, known):
+    """An argparse `type`: one or more of the names `known()` returns, separated by commas."""
+
+    def parse(text):
+        names = [name.strip() for name in text.split(",") if name.strip()]
+        choices = known()
+        unknown = [name for name in names if name not in choices]
+        if unknown or not names:
+            raise argparse.ArgumentTypeError(
+                f"unknown {what}(s) {', '.join(unknown) or repr(text)}; expected some of "
+                f"{', '.join(choices)}, separated by commas"
+            )
+        return names
+
+    return parse
+
+
+def _corruption_names():
     from vlm_tf.data.corruptions import CORRUPTIONS
 
-    names = [] if text == "all" else [name.strip() for name in text.split(",") if name.strip()]
-    unknown = [name for name in names if name not in CORRUPTIONS]
-    if unknown or (text != "all" and not names):
-        raise argparse.ArgumentTypeError(
-            f"unknown corruption(s) {', '.join(unknown) or repr(text)}; expected all or some of "
-            f"{', '.join(CORRUPTIONS)}, separated by commas"
-        )
-    return names
+    return tuple(CORRUPTIONS)
+
+
+def corruption_list(text):
+    """`--corruptions`: names separated by commas, or `all` (an empty list: every one)."""
+    return [] if text == "all" else name_list("corruption", _corruption_names)(text)
 
 
 def severity_list(text):

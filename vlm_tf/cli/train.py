@@ -16,6 +16,7 @@ import sys
 
 from vlm_tf.cli.common import (
     CommandError,
+    name_list,
     non_negative_float,
     non_negative_int,
     number_type,
@@ -155,16 +156,7 @@ def _take_defaults_from_init(args):
     args.frames = args.frames or about["num_frames"]
 
 
-def model_list(text):
-    names = [name.strip() for name in text.split(",") if name.strip()]
-    classifiers = model_names()
-    unknown = [name for name in names if name not in classifiers]
-    if not names or unknown:
-        raise argparse.ArgumentTypeError(
-            f"unknown classifier(s) {', '.join(unknown) or repr(text)}; registered classifiers: "
-            f"{', '.join(classifiers)}"
-        )
-    return names
+model_list = name_list("classifier", model_names)
 
 
 def cmd_compare(args):

@@ -3,26 +3,23 @@
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 
-from vlm_tf.cli.common import CommandError, positive_int, print_report, refuse_existing, say
+from vlm_tf.cli.common import (
+    CommandError,
+    name_list,
+    positive_int,
+    print_report,
+    refuse_existing,
+    say,
+)
 
 # Named here, not imported from vlm_tf.tasks.explain, so that `--help` needs no TensorFlow.
 METHODS = ("gradcam", "rollout", "occlusion", "integrated-gradients")
 
 
-def method_list(text):
-    """`--methods`: names separated by commas."""
-    names = [name.strip() for name in text.split(",") if name.strip()]
-    unknown = [name for name in names if name not in METHODS]
-    if unknown or not names:
-        raise argparse.ArgumentTypeError(
-            f"unknown method(s) {', '.join(unknown) or repr(text)}; expected some of "
-            f"{', '.join(METHODS)}, separated by commas"
-        )
-    return names
+method_list = name_list("method", lambda: METHODS)
 
 
 def cmd_explain(args):
