@@ -219,8 +219,9 @@ def cmd_decrypt(args):
     if sealed is None:
         raise CommandError(f"{source} is not in an encrypted folder; there is nothing to decrypt")
     refuse_existing(out)
-    if crypto.sealed_folder(out) is not None:
-        raise CommandError(f"{out} is inside the encrypted folder {crypto.sealed_folder(out)}")
+    inside = crypto.sealed_folder(out)
+    if inside is not None:
+        raise CommandError(f"{out} is inside the encrypted folder {inside}")
     crypto.key_for(source)
     if os.path.isfile(source):
         files = {out: source}
