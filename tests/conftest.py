@@ -35,6 +35,7 @@ LONGEST_FIRST = (
     "test_notebooks.py",
     "test_detection.py",
     "test_restoration.py",
+    "test_trustworthy.py",
 )
 
 

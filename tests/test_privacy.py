@@ -125,7 +125,9 @@ def test_a_private_run_reports_its_budget_every_epoch_and_at_the_end(tiny_datase
     assert not isinstance(load_run(run_dir).model, PrivateClassifier)
 
 
-def test_private_training_refuses_half_a_setting_and_batch_norm(tiny_dataset, tmp_path):
+def test_private_training_refuses_half_a_setting_batch_norm_and_the_consistency_loss(
+    tiny_dataset, tmp_path
+):
     common = ["train", tiny_dataset, "--epochs", 1, "--frames", 8, "--size", 32]
     assert_one_line_error(
         vlm_tf(*common, "--out", tmp_path / "a", "--dp-l2-clip", 1.0), "dp_noise_multiplier"
@@ -141,4 +143,11 @@ def test_private_training_refuses_half_a_setting_and_batch_norm(tiny_dataset, tm
         vlm_tf(*common, "--out", tmp_path / "c", "--dp-l2-clip", 1.0, "--dp-noise-multiplier", -1),
         "-1",
     )
-    assert not any((tmp_path / name / "model.keras").exists() for name in "abc")
+    assert_one_line_error(
+        vlm_tf(
+            *common, "--out", tmp_path / "d", "--augment", "robust",
+            "--dp-l2-clip", 1.0, "--dp-noise-multiplier", 1.0,
+        ),
+        "--consistency 0",
+    )  # fmt: skip
+    assert not any((tmp_path / name / "model.keras").exists() for name in "abcd")

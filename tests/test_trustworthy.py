@@ -81,6 +81,61 @@ def test_robust_augmentation_is_seeded_and_corrupts_about_half_the_clips():
         assert out.shape == clip.shape and not np.allclose(out, clip.numpy()), op.__name__
 
 
+def test_robust_views_are_the_clip_then_seeded_corrupted_copies(tiny_dataset):
+    from vlm_tf.data import video_dataset_from_directory
+
+    def first_batch(**kwargs):
+        dataset = video_dataset_from_directory(
+            tiny_dataset / "train", num_frames=8, image_size=(32, 32), batch_size=4, seed=5,
+            shuffle=False, **kwargs,
+        )  # fmt: skip
+        return next(iter(dataset))
+
+    views, labels = first_batch(augment="robust", views=3)
+    plain, plain_labels = first_batch(augment=True)
+    assert views.shape == (4, 3, 8, 32, 32, 3)
+    np.testing.assert_array_equal(labels, plain_labels)
+    # View 0 is the clip the standard augmentation gives; every copy is corrupted, each its own way.
+    np.testing.assert_array_equal(views[:, 0], plain)
+    for clip in views.numpy():
+        assert not np.array_equal(clip[1], clip[0]) and not np.array_equal(clip[2], clip[1])
+    np.testing.assert_array_equal(first_batch(augment="robust", views=3)[0], views)
+
+
+def test_the_consistency_loss_is_the_clean_cross_entropy_plus_the_weighted_jensen_shannon():
+    import keras
+
+    from vlm_tf.models.consistency import jensen_shannon, make_consistent
+
+    rng = np.random.default_rng(0)
+    p = rng.dirichlet(np.ones(4), size=(3, 5))
+    mixture = p.mean(axis=0)
+    expected = np.mean([np.sum(q * np.log(q / mixture), axis=-1) for q in p], axis=0)
+    np.testing.assert_allclose(jensen_shannon(tf.constant(p, tf.float32)), expected, rtol=1e-4)
+    np.testing.assert_allclose(jensen_shannon(tf.constant(p[[0, 0, 0]], tf.float32)), 0, atol=1e-6)
+
+    def classifier():
+        keras.utils.set_random_seed(1)
+        inputs = keras.Input((2, 4, 4, 3))
+        outputs = keras.layers.Dense(4, activation="softmax")(keras.layers.Flatten()(inputs))
+        return keras.Model(inputs, outputs)
+
+    views = tf.constant(rng.uniform(0, 1, (6, 3, 2, 4, 4, 3)), tf.float32)
+    labels = tf.one_hot(rng.integers(0, 4, 6), 4)
+    model = make_consistent(classifier(), weight=2.0)
+    model.compile(optimizer=keras.optimizers.SGD(0.5), loss="categorical_crossentropy")
+    model.train_on_batch(views, labels)
+    # The same step by hand, each view through the model on its own.
+    reference = classifier()
+    with tf.GradientTape() as tape:
+        predictions = tf.stack([reference(views[:, v]) for v in range(3)])
+        loss = tf.reduce_mean(keras.losses.categorical_crossentropy(labels, predictions[0]))
+        loss += 2.0 * tf.reduce_mean(jensen_shannon(predictions))
+    grads = tape.gradient(loss, reference.trainable_variables)
+    for variable, grad, trained in zip(reference.trainable_variables, grads, model.weights):
+        np.testing.assert_allclose(trained, variable - 0.5 * grad, rtol=1e-4, atol=1e-6)
+
+
 def test_evaluate_corruptions_scores_the_clip_evaluate_scores(classify_run, tiny_dataset):
     run_dir = classify_run[0]
     test = tiny_dataset / "test"
@@ -133,7 +188,15 @@ def test_a_robust_run_says_so_in_its_config_and_refuses_unknown_augmentations(
     run_dir = tmp_path / "robust"
     config = RunConfig(**{**TINY_CLASSIFY, "epochs": 1, "augment": "robust"})
     train(tiny_dataset, run_dir, config, verbose=0)
-    assert json.loads((run_dir / "config.json").read_text())["run"]["augment"] == "robust"
+    written = json.loads((run_dir / "config.json").read_text())["run"]
+    assert written["augment"] == "robust" and written["consistency"] == 4.0
+    # It logged the consistency term and saved the plain classifier, which takes single clips.
+    assert "consistency" in (run_dir / "history.csv").read_text().splitlines()[0].split(",")
+    from vlm_tf.inference import load_run
+    from vlm_tf.models.consistency import ConsistentClassifier
+
+    model = load_run(run_dir).model
+    assert not isinstance(model, ConsistentClassifier) and len(model.input_shape) == 5
     assert_one_line_error(
         vlm_tf("train", tiny_dataset, "--out", tmp_path / "x", "--augment", "heavy"), "heavy"
     )
@@ -156,8 +219,8 @@ def small_quickstart(tmp_path_factory):
     """`(data, run_dir)`: the quickstart's clips and schedule at a quarter of the pixels and half
     the frames, and the default model trained on them as `train` does.
 
-    Robust training needs the quickstart's number of clips and epochs to pay (at 40 clips a class
-    and 15 epochs it cost clean accuracy and gained nothing); this keeps them at an eighth the cost.
+    The robust and explanation tests need the quickstart's number of clips and epochs for a
+    model that has learnt; this keeps them at an eighth the cost.
     """
     from vlm_tf.data.synthetic import write_dataset
     from vlm_tf.training import RunConfig, train
@@ -171,10 +234,14 @@ def small_quickstart(tmp_path_factory):
 
 
 @pytest.mark.slow
-def test_robust_training_holds_accuracy_under_corruption_at_little_clean_cost(
-    small_quickstart, tmp_path
-):
+def test_robust_fine_tuning_gains_under_corruption_at_no_clean_cost(small_quickstart, tmp_path):
+    """`--augment robust` (the clip, two corrupted copies and the consistency loss) from the
+    standard run's weights: what a user does to harden a run they have. From scratch it needs the
+    quickstart's full size to pay (docs/robustness.md: +0.124 at -0.007 clean, seed 0); at 32
+    pixels, 15 epochs from scratch cost 0.10 clean accuracy.
+    """
     from vlm_tf.inference import evaluate_corruptions, load_run
+    from vlm_tf.tasks.options import ClassifyOptions
     from vlm_tf.training import RunConfig, train
 
     data, standard_dir = small_quickstart
@@ -182,7 +249,14 @@ def test_robust_training_holds_accuracy_under_corruption_at_little_clean_cost(
     train(
         data,
         robust_dir,
-        RunConfig(num_frames=8, image_size=32, seed=0, augment="robust"),
+        RunConfig(
+            num_frames=8,
+            image_size=32,
+            seed=0,
+            epochs=10,
+            augment="robust",
+            options=ClassifyOptions(init=str(standard_dir)),
+        ),
         verbose=0,
     )
     reports = {
@@ -196,13 +270,12 @@ def test_robust_training_holds_accuracy_under_corruption_at_little_clean_cost(
         augment: (report["clean_accuracy"], report["mean_corruption_accuracy"])
         for augment, report in reports.items()
     }
-    # Measured: standard 0.70 clean, 0.31 corrupted; robust 0.65 and 0.44 (chance 0.125); in a
-    # whole-suite run beside other trainings, 0.76 / 0.35 against 0.63 / 0.46. At full size
-    # (docs/robustness.md) the clean cost is nil; here, on 32-pixel clips, it is not.
+    # Measured beside three other trainings: standard 0.70 clean, 0.32 corrupted; fine-tuned
+    # robust 0.76 and 0.47 (chance 0.125).
     assert standard["clean_accuracy"] >= 0.5, summary
     gain = robust["mean_corruption_accuracy"] - standard["mean_corruption_accuracy"]
     assert gain >= 0.08, summary
-    assert robust["clean_accuracy"] >= standard["clean_accuracy"] - 0.15, summary
+    assert robust["clean_accuracy"] >= standard["clean_accuracy"] - 0.05, summary
 
 
 # === Explanations ===

@@ -274,9 +274,10 @@ def add_training_options(p, defaults, *, init=False):
         default="standard",
         help=(
             "standard: random crops and colour (and the mirrors and reversals dataset.json "
-            "allows); robust: those, then for half the clips one corruption (noise, blur, JPEG, "
-            "light, haze, pixelation or stutter) at a random strength, for footage from real "
-            "cameras and links (docs/robustness.md); none: as --no-augment (default: standard)"
+            "allows); robust: those, then corruptions (noise, blur, JPEG, light, haze, "
+            "pixelation or stutter) at random strengths, for footage from real cameras and links: "
+            "a classifier also learns to answer a clip and two corrupted copies alike "
+            "(--consistency; docs/robustness.md); none: as --no-augment (default: standard)"
         ),
     )
     p.add_argument("--no-augment", action="store_true", help="train without augmentation")

@@ -97,6 +97,7 @@ def make_clip_dataset(
     cache=None,
     shard=None,
     first_pass=None,
+    views=1,
 ):
     """Builds the clip dataset from already indexed and probed files (see module docstring).
 
@@ -143,7 +144,9 @@ def make_clip_dataset(
             clip, label = transforms.augment_clip(
                 clip, label, element_seed, label_map_tables=tables
             )
-        if augment == "robust":
+        if augment == "robust" and views > 1:
+            clip = transforms.corrupted_views(clip, element_seed, views)
+        elif augment == "robust":
             clip = transforms.corrupt_clip(
                 clip, tf.random.experimental.stateless_fold_in(element_seed, 1)
             )
@@ -240,6 +243,7 @@ def video_dataset_from_directory(
     cache=None,
     shard=None,
     first_pass=None,
+    views=1,
 ):
     """Clips and labels from `directory/<class>/<video>`, or from a list file's `VideoList`
     (`vlm_tf.data.lists`).
@@ -267,6 +271,9 @@ def video_dataset_from_directory(
             mode without randomness.
         augment: True applies `vlm_tf.data.transforms.augment_clip`; "robust" that, then
             `corrupt_clip` (one corruption for half the clips); False neither.
+        views: with `augment="robust"` and more than one, each training clip comes as
+            `(views, T, H, W, 3)`: the augmented clip, then copies each with one corruption
+            (`transforms.corrupted_views`), for a consistency loss; validation clips stay single.
         label_maps: `{"horizontal_flip": {...}, "time_reversal": {...}}` for the
             label-changing augmentations; `"auto"` reads them from `dataset.json`
             in `directory` or its parent; `None` disables those transforms.
@@ -339,6 +346,7 @@ def video_dataset_from_directory(
             augment=augment if training else False,
             shard=shard if training else None,
             first_pass=first_pass if training else None,
+            views=views if training else 1,
             **common,
         )
         dataset.class_names = class_names
@@ -401,15 +409,16 @@ def make_split_datasets(
     cache=None,
     shard=None,
     first_pass=None,
+    views=1,
 ):
     """A run's training and validation datasets.
 
     The validation set is `val_dir`, else `VALIDATION_FALLBACK_SPLIT` of
     `train_dir` (`find_split_dirs`).
 
-    Augmentation applies to the training clips only; `cache`, and `shard` and
-    `first_pass` (training files only), as `video_dataset_from_directory`
-    takes them.
+    Augmentation applies to the training clips only; `cache`, and `shard`,
+    `first_pass` and `views` (training files only), as
+    `video_dataset_from_directory` takes them.
     """
     common = dict(
         num_frames=num_frames,
@@ -428,10 +437,11 @@ def make_split_datasets(
             subset="both",
             shard=shard,
             first_pass=first_pass,
+            views=views,
             **common,
         )
     train_ds = video_dataset_from_directory(
-        train_dir, augment=augment, shard=shard, first_pass=first_pass, **common
+        train_dir, augment=augment, shard=shard, first_pass=first_pass, views=views, **common
     )
     return train_ds, video_dataset_from_directory(
         val_dir, class_names=train_ds.class_names, shuffle=False, **common

@@ -225,3 +225,18 @@ def corrupt_clip(clip, seed, *, probability=ROBUST_PROBABILITY, max_ops=ROBUST_M
     chosen = tf.random.stateless_uniform([], seeds[0]) < probability
     # The branches lose the static frame size the model's layers need; the size never changes.
     return tf.ensure_shape(tf.cond(chosen, lambda: corrupted, lambda: clip), clip.shape)
+
+
+def corrupted_views(clip, seed, views):
+    """`(views, T, H, W, 3)`: the clip itself, then `views - 1` copies each with one corruption
+    drawn independently: what `vlm_tf.models.consistency` compares.
+    """
+    return tf.stack(
+        [clip]
+        + [
+            corrupt_clip(
+                clip, tf.random.experimental.stateless_fold_in(seed, view), probability=1.0
+            )
+            for view in range(1, views)
+        ]
+    )

@@ -169,11 +169,20 @@ class Task:
         raise NotImplementedError
 
     def clip_datasets(
-        self, train, val, *, label_mode, sampling=None, cache=None, shard=None, first_epoch=None
+        self,
+        train,
+        val,
+        *,
+        label_mode,
+        sampling=None,
+        cache=None,
+        shard=None,
+        first_epoch=None,
+        views=1,
     ):
         """Training and validation clips of class folders (`make_split_datasets`) at the run's
         frames, size, batch and seed; with `first_epoch`, the training clips are an endless
-        stream of epochs keyed by their number, from that one on.
+        stream of epochs keyed by their number, from that one on; `views` as the pipeline takes it.
         """
         config = self.config
         return make_split_datasets(
@@ -189,6 +198,7 @@ class Task:
             cache=cache,
             shard=shard,
             first_pass=first_epoch,
+            views=views,
         )
 
     def execution_probe(self, train, val):

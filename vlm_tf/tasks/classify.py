@@ -35,9 +35,11 @@ from vlm_tf.models.backbone import (
     classifier_from_preset,
     save_backbone_preset,
 )
+from vlm_tf.models.consistency import make_consistent
 from vlm_tf.models.presets import describe_init
 from vlm_tf.models.registry import build_model
 from vlm_tf.tasks.base import Report, Task, TaskData, skipped_lines, skipped_of
+from vlm_tf.tasks.options import ROBUST_VIEWS
 from vlm_tf.tasks.privacy import PrivacyBudget, privacy_settings, private_model, write_privacy
 from vlm_tf.tasks.tensorboard import AttentionMaps, ClipSamples, ExplanationMaps, ModelGraph
 
@@ -107,6 +109,7 @@ class ClassifyTask(Task):
             cache=cache,
             shard=shard,
             first_epoch=first_epoch,
+            views=ROBUST_VIEWS if self.consistent else 1,
         )
         skipped = skipped_of(train_ds, val_ds)
         num_files = len(train_ds.file_paths)
@@ -150,18 +153,16 @@ class ClassifyTask(Task):
         self.check_memory(build())
         rng = np.random.default_rng(config.seed)
         size = config.image_size
+        batch = config.batch_size * (ROBUST_VIEWS if self.consistent else 1)
         return dict(
             key=(
                 f"{config.model}|{num_classes} classes|{config.num_frames}x{size}x{size}|batch "
-                f"{config.batch_size}"
+                f"{batch}"
             ),
             build=build,
-            inputs=rng.uniform(
-                0, 255, (config.batch_size, config.num_frames, size, size, 3)
-            ).astype("float32"),
-            targets=np.eye(num_classes, dtype="float32")[
-                rng.integers(0, num_classes, config.batch_size)
-            ],
+            # A consistent run's step passes every view of the batch's clips through the model.
+            inputs=rng.uniform(0, 255, (batch, config.num_frames, size, size, 3)).astype("float32"),
+            targets=np.eye(num_classes, dtype="float32")[rng.integers(0, num_classes, batch)],
             loss="categorical_crossentropy",
             # Validation split off `train/` makes it fewer: enough to tell a short run.
             steps=config.epochs * math.ceil(len(paths) / config.batch_size),
@@ -169,6 +170,12 @@ class ClassifyTask(Task):
 
     def check_config(self):
         if self.private:
+            if self.consistent:
+                raise ValueError(
+                    "DP-SGD bounds each clip's own gradient; the consistency loss of --augment "
+                    "robust ties a clip to its corrupted copies: give --consistency 0 (corruptions "
+                    "alone) or another --augment"
+                )
             # Before any work: a private run that could not state its ε is no use.
             accountant_modules()
         if self.options.init is None:
@@ -194,8 +201,13 @@ class ClassifyTask(Task):
         return self.options.dp_l2_clip is not None
 
     @property
+    def consistent(self):
+        """Whether the run trains with AugMix's consistency loss (`vlm_tf.models.consistency`)."""
+        return self.config.augment == "robust" and self.options.consistency > 0
+
+    @property
     def saved_part(self):
-        return "plain" if self.private else None
+        return "plain" if self.private or self.consistent else None
 
     def build_model(self, data):
         num_classes = len(data.class_names)
@@ -211,6 +223,8 @@ class ClassifyTask(Task):
                 num_classes=num_classes,
                 trainable_backbone=not self.options.linear_probe,
             )
+        if self.consistent:
+            return make_consistent(model, weight=self.options.consistency)
         return private_model(model, self.options, self.config) if self.private else model
 
     def compile(self, model, make_optimizer, jit_compile):

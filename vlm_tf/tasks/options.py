@@ -16,6 +16,11 @@ from vlm_tf.models.registry import GAN_LOSSES, MODELS
 # Super-resolution factors with measured models (docs/design.md).
 SCALES = (2, 4)
 
+# `--augment robust`'s clip and corrupted copies, and their consistency term's weight, as
+# measured (docs/robustness.md).
+ROBUST_VIEWS = 3
+ROBUST_CONSISTENCY = 4.0
+
 
 def option(default, *, help, choices=None, minimum=None, kind=None, metavar=None):
     """A dataclass field that is also a `train` option: `help` for `--help`, `choices` or an
@@ -78,6 +83,15 @@ class ClassifyOptions(NoOptions):
         False,
         help="classify: each epoch, heat maps of where the model looked on a few validation clips "
         "in TensorBoard (`explanations/`, by `vlm-tf explain`'s default method)",
+    )
+    consistency: float = option(
+        ROBUST_CONSISTENCY,
+        minimum=0.0,
+        metavar="WEIGHT",
+        help="classify, with --augment robust: the weight of the Jensen-Shannon consistency "
+        f"between each clip and its {ROBUST_VIEWS - 1} corrupted copies (AugMix; {ROBUST_VIEWS} "
+        "forward passes a clip); 0 trains on one corruption for half the clips instead, one pass "
+        "a clip",
     )
     dp_l2_clip: float | None = option(
         None,

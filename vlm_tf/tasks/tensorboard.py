@@ -5,6 +5,7 @@ frames an attention model weighed, and where a classifier looked (`train --expla
 from __future__ import annotations
 
 import keras
+import numpy as np
 import tensorflow as tf
 
 from vlm_tf.data.pipeline import pick_clips
@@ -57,7 +58,8 @@ class ClipSamples(_ClipWriter):
     """Writes a few training clips, as the model receives them, to TensorBoard as images.
 
     Seeing the augmented input is the quickest check that frames are in
-    order, in RGB and labelled right.
+    order, in RGB and labelled right. A clip with corrupted copies
+    (`--augment robust`) shows them in rows under it.
     """
 
     def on_train_begin(self, logs=None):
@@ -69,7 +71,9 @@ class ClipSamples(_ClipWriter):
         with writer.as_default():
             for i in range(min(self.max_clips, len(labels))):
                 name = f"input_clips/{i}_{self.class_names[labels[i]]}"
-                tf.summary.image(name, clip_montage(clips[i].numpy())[None], step=0)
+                views = clips[i].numpy().reshape((-1, *clips.shape[-4:]))
+                montage = np.concatenate([clip_montage(view) for view in views], axis=0)
+                tf.summary.image(name, montage[None], step=0)
         writer.close()
 
 
