@@ -96,8 +96,17 @@ def main():
         for seed in range(args.seeds):
             for augment in AUGMENTS:
                 done = run_one(dataset, augment, seed, *sources[dataset], args.work)
-                # The report's own `seed` is the corruptions'; the run's training seed wins here.
-                results.append({**done, "dataset": dataset, "augment": augment, "seed": seed})
+                # The report's own `seed` is the corruptions': kept as `corruption_seed`, and `seed`
+                # is the run's training seed.
+                results.append(
+                    {
+                        **done,
+                        "dataset": dataset,
+                        "augment": augment,
+                        "seed": seed,
+                        "corruption_seed": done["seed"],
+                    }
+                )
                 summary = {k: done[k] for k in ("clean_accuracy", "mean_corruption_accuracy")}
                 print(json.dumps({"dataset": dataset, "augment": augment, "seed": seed, **summary}),
                       file=sys.stderr, flush=True)  # fmt: skip

@@ -144,12 +144,8 @@ def make_clip_dataset(
             clip, label = transforms.augment_clip(
                 clip, label, element_seed, label_map_tables=tables
             )
-        if augment == "robust" and views > 1:
+        if augment == "robust":
             clip = transforms.corrupted_views(clip, element_seed, views)
-        elif augment == "robust":
-            clip = transforms.corrupt_clip(
-                clip, tf.random.experimental.stateless_fold_in(element_seed, 1)
-            )
         if label_mode == "categorical":
             label = tf.one_hot(label, len(class_names))
         return clip, label
@@ -271,9 +267,8 @@ def video_dataset_from_directory(
             mode without randomness.
         augment: True applies `vlm_tf.data.transforms.augment_clip`; "robust" that, then
             `corrupt_clip` (one corruption for half the clips); False neither.
-        views: with `augment="robust"` and more than one, each training clip comes as
-            `(views, T, H, W, 3)`: the augmented clip, then copies each with one corruption
-            (`transforms.corrupted_views`), for a consistency loss; validation clips stay single.
+        views: with `augment="robust"`, above 1: each training clip as `(views, T, H, W, 3)`, the
+            clip then corrupted copies (`transforms.corrupted_views`); validation clips stay single.
         label_maps: `{"horizontal_flip": {...}, "time_reversal": {...}}` for the
             label-changing augmentations; `"auto"` reads them from `dataset.json`
             in `directory` or its parent; `None` disables those transforms.

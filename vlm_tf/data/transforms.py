@@ -229,14 +229,10 @@ def corrupt_clip(clip, seed, *, probability=ROBUST_PROBABILITY, max_ops=ROBUST_M
 
 def corrupted_views(clip, seed, views):
     """`(views, T, H, W, 3)`: the clip itself, then `views - 1` copies each with one corruption
-    drawn independently: what `vlm_tf.models.consistency` compares.
+    drawn independently: what `vlm_tf.models.consistency` compares. One view: `corrupt_clip`'s
+    clip, corrupted or not, alone.
     """
-    return tf.stack(
-        [clip]
-        + [
-            corrupt_clip(
-                clip, tf.random.experimental.stateless_fold_in(seed, view), probability=1.0
-            )
-            for view in range(1, views)
-        ]
-    )
+    seeds = [tf.random.experimental.stateless_fold_in(seed, view) for view in range(1, views + 1)]
+    if views == 1:
+        return corrupt_clip(clip, seeds[0])
+    return tf.stack([clip] + [corrupt_clip(clip, s, probability=1.0) for s in seeds[:-1]])

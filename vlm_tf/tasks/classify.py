@@ -170,12 +170,6 @@ class ClassifyTask(Task):
 
     def check_config(self):
         if self.private:
-            if self.consistent:
-                raise ValueError(
-                    "DP-SGD bounds each clip's own gradient; the consistency loss of --augment "
-                    "robust ties a clip to its corrupted copies: give --consistency 0 (corruptions "
-                    "alone) or another --augment"
-                )
             # Before any work: a private run that could not state its ε is no use.
             accountant_modules()
         if self.options.init is None:
@@ -223,9 +217,9 @@ class ClassifyTask(Task):
                 num_classes=num_classes,
                 trainable_backbone=not self.options.linear_probe,
             )
-        if self.consistent:
-            return make_consistent(model, weight=self.options.consistency)
-        return private_model(model, self.options, self.config) if self.private else model
+        if self.private:
+            return private_model(model, self.options, self.config)
+        return make_consistent(model, weight=self.options.consistency) if self.consistent else model
 
     def compile(self, model, make_optimizer, jit_compile):
         model.compile(

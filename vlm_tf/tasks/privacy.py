@@ -21,8 +21,14 @@ def private_model(model, options, config):
     """`model` trained by DP-SGD with `options`' clip and noise, seeded by `config.seed`.
 
     Batch normalization is refused: it mixes the clips of a batch, so one
-    clip's influence is no longer bounded by its clipped gradient.
+    clip's influence is no longer bounded by its clipped gradient. So is
+    `--augment robust`'s consistency loss, which ties a clip to its copies.
     """
+    if config.augment == "robust" and options.consistency > 0:
+        raise ValueError(
+            "DP-SGD bounds each clip's own gradient; the consistency loss of --augment robust ties "
+            "a clip to its corrupted copies: give --consistency 0 (corruptions alone)"
+        )
     inner = [
         layer.layer if isinstance(layer, keras.layers.TimeDistributed) else layer
         for layer in model.layers
