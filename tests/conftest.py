@@ -35,7 +35,6 @@ LONGEST_FIRST = (
     "test_notebooks.py",
     "test_detection.py",
     "test_restoration.py",
-    "test_trustworthy.py",
 )
 
 
