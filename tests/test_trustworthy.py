@@ -178,6 +178,7 @@ def test_evaluate_corruptions_refuses_bad_arguments_in_one_line(classify_run, ti
     )
 
 
+@pytest.mark.slow
 def test_a_robust_run_says_so_in_its_config_and_refuses_unknown_augmentations(
     tiny_dataset, tmp_path
 ):
