@@ -95,10 +95,13 @@ def test_robust_views_are_the_clip_then_seeded_corrupted_copies(tiny_dataset):
     plain, plain_labels = first_batch(augment=True)
     assert views.shape == (4, 3, 8, 32, 32, 3)
     np.testing.assert_array_equal(labels, plain_labels)
-    # View 0 is the clip the standard augmentation gives; every copy is corrupted, each its own way.
+    # View 0 is the clip the standard augmentation gives; the copies are corrupted, each its own
+    # way (a weak draw of a few ops, a stutter that repeats nothing, can leave a copy as it was).
     np.testing.assert_array_equal(views[:, 0], plain)
-    for clip in views.numpy():
-        assert not np.array_equal(clip[1], clip[0]) and not np.array_equal(clip[2], clip[1])
+    clips = views.numpy()
+    changed = sum(not np.array_equal(clip[v], clip[0]) for clip in clips for v in (1, 2))
+    assert changed >= 6, changed
+    assert sum(not np.array_equal(clip[1], clip[2]) for clip in clips) >= 3
     np.testing.assert_array_equal(first_batch(augment="robust", views=3)[0], views)
 
 
