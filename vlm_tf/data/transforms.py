@@ -232,7 +232,8 @@ def corrupted_views(clip, seed, views):
     drawn independently: what `vlm_tf.models.consistency` compares. One view: `corrupt_clip`'s
     clip, corrupted or not, alone.
     """
-    seeds = [tf.random.experimental.stateless_fold_in(seed, view) for view in range(1, views + 1)]
+    fold_in = tf.random.experimental.stateless_fold_in
     if views == 1:
-        return corrupt_clip(clip, seeds[0])
-    return tf.stack([clip] + [corrupt_clip(clip, s, probability=1.0) for s in seeds[:-1]])
+        return corrupt_clip(clip, fold_in(seed, 1))
+    copies = [corrupt_clip(clip, fold_in(seed, view), probability=1.0) for view in range(1, views)]
+    return tf.stack([clip] + copies)

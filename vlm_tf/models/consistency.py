@@ -14,7 +14,7 @@ from __future__ import annotations
 import keras
 import tensorflow as tf
 
-# Far from 1 only where a prediction is certain; keeps log(p) finite.
+# A floor under the probabilities: a float32 softmax can round to exactly 0, and log(0) is -inf.
 _FLOOR = 1e-7
 
 
