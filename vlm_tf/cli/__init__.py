@@ -28,7 +28,12 @@ import sys
 import vlm_tf
 from vlm_tf import crypto
 from vlm_tf.cli import data, export, pretrain, runs, tools, train, trust
-from vlm_tf.cli.common import EXIT_CLOSED_PIPE, EXIT_INTERRUPTED, report_failure
+from vlm_tf.cli.common import (
+    EXIT_CLOSED_PIPE,
+    EXIT_INTERRUPTED,
+    report_failure,
+    start_tensorflow,
+)
 from vlm_tf.training.config import require_finished_run
 
 COMMAND_GROUPS = (data, train, pretrain, runs, export, tools, trust)
@@ -43,6 +48,8 @@ KEYLESS_COMMANDS = (
     "anonymize",
     "make-key",
 )
+# The commands that never import TensorFlow, which start_tensorflow would only slow down.
+TENSORFLOW_FREE_COMMANDS = ("make-data", "presets", "make-key", "decrypt")
 
 
 def build_parser():
@@ -80,6 +87,8 @@ def main(argv=None):
                 if run_dir is not None:
                     require_finished_run(run_dir)
                     crypto.key_for(run_dir)
+            if args.command not in TENSORFLOW_FREE_COMMANDS and "tensorflow" not in sys.modules:
+                start_tensorflow()
             args.func(args)
     except BrokenPipeError:
         # Python would complain again when it flushes stdout at exit.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import os
 import shlex
 import sys
@@ -66,7 +67,7 @@ def make_data_command(out_dir, manifest):
         options = ["--videos-per-class", manifest.get("videos_per_class")]
     else:
         return None
-    options += ["--frames", manifest.get("num_frames"), "--size", manifest.get("size")]
+    options += ["--video-frames", manifest.get("num_frames"), "--size", manifest.get("size")]
     options += ["--seed", manifest.get("seed")]
     if None in options:
         return None
@@ -160,7 +161,7 @@ def cmd_make_data(args):
         manifest = write_detection_dataset(
             args.out_dir,
             videos=args.videos or DEFAULT_DETECTION_VIDEOS,
-            num_frames=args.frames,
+            num_frames=args.video_frames,
             size=args.size,
             seed=args.seed,
         )
@@ -172,10 +173,20 @@ def cmd_make_data(args):
     make_classification_data(
         args.out_dir,
         videos_per_class=args.videos_per_class,
-        frames=args.frames,
+        frames=args.video_frames,
         size=args.size,
         seed=args.seed,
     )
+
+
+class _RenamedOption(argparse.Action):
+    """make-data's old `--frames`: refused in one line that names the option to use."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        parser.error(
+            "--frames is the frames per clip of train and evaluate; a video's frames are "
+            "--video-frames"
+        )
 
 
 def add_commands(commands):
@@ -192,11 +203,13 @@ def add_commands(commands):
         help="videos per class over all splits, 70/15/15 (default: %(default)s)",
     )
     p.add_argument(
-        "--frames",
+        "--video-frames",
         type=positive_int,
         default=DATA_DEFAULTS["frames"],
         help="frames per video (default: %(default)s)",
     )
+    # Everywhere else --frames is a clip's length; a video's here would mean two things.
+    p.add_argument("--frames", action=_RenamedOption, help=argparse.SUPPRESS)
     p.add_argument(
         "--size",
         type=positive_int,
@@ -217,8 +230,8 @@ def add_commands(commands):
             "classify: the eight motion classes; detect: OUT_DIR/{train,val,test}/clip_NNNN.mp4 "
             "with 1-3 moving shapes each and their boxes; pretrain: OUT_DIR/{train,val}/"
             "clip_NNNNN.<ext>, unlabeled camera moves over real photographs, real footage and "
-            "FFmpeg's moving sources in mixed sizes, rates and codecs (--frames and --size do not "
-            "apply; vlm_tf.data.corpus) (default: %(default)s)"
+            "FFmpeg's moving sources in mixed sizes, rates and codecs (--video-frames and --size "
+            "do not apply; vlm_tf.data.corpus) (default: %(default)s)"
         ),
     )
     p.add_argument(

@@ -14,7 +14,12 @@ ImageNet-C's where it has the corruption. Everything is drawn from the
 
 from __future__ import annotations
 
-import io
+import json
+import pathlib
+import struct
+import subprocess
+import sys
+import threading
 
 import cv2
 import numpy as np
@@ -82,28 +87,53 @@ def _motion_blur(frames, severity, rng, fps):
     return _filter(frames.astype(np.float32), kernel / kernel.sum())
 
 
-def _encode_decode(frames, fps, codec, bits_per_pixel):
-    import av
+class _CodecWorker:
+    """The process `codec_worker.py` runs in (see there why), started on first use and shared
+    by the threads of this process one call at a time; it ends when this process does.
+    """
 
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._process = None
+
+    def encode_decode(self, frames, codec, fps, bit_rate):
+        request = json.dumps(
+            {"codec": codec, "fps": fps, "bit_rate": bit_rate, "shape": list(frames.shape)}
+        ).encode()
+        with self._lock:
+            if self._process is None or self._process.poll() is not None:
+                self._process = subprocess.Popen(
+                    [sys.executable, str(_CODEC_WORKER)],
+                    stdin=subprocess.PIPE,
+                    stdout=subprocess.PIPE,
+                )
+            process = self._process
+            process.stdin.write(struct.pack(">I", len(request)) + request + frames.tobytes())
+            process.stdin.flush()
+            head = process.stdout.read(4)
+            if len(head) != 4:
+                raise RuntimeError(f"the {codec} encoder process ended (exit {process.wait()})")
+            reply = json.loads(process.stdout.read(struct.unpack(">I", head)[0]))
+            if "error" in reply:
+                raise RuntimeError(f"{codec}: {reply['error']}")
+            shape = reply["shape"]
+            decoded = process.stdout.read(int(np.prod(shape)))
+        return np.frombuffer(decoded, np.uint8).reshape(shape)
+
+
+_CODEC_WORKER = pathlib.Path(__file__).with_name("codec_worker.py")
+_CODECS = _CodecWorker()
+
+
+def _encode_decode(frames, fps, codec, bits_per_pixel):
     # yuv420p needs even sides: the last row or column is repeated, and cut off again after.
     height, width = frames.shape[1:3]
     padded = np.pad(frames, ((0, 0), (0, height % 2), (0, width % 2), (0, 0)), mode="edge")
-    buffer = io.BytesIO()
-    with av.open(buffer, "w", format="mp4") as container:
-        stream = container.add_stream(codec, rate=max(1, round(fps)))
-        stream.width, stream.height = padded.shape[2], padded.shape[1]
-        stream.pix_fmt = "yuv420p"
-        # One encoder thread: threaded rate control depends on timing, and a seeded corruption
-        # must give the same video every time.
-        stream.codec_context.thread_count = 1
-        stream.bit_rate = max(1000, int(bits_per_pixel * padded.shape[1] * padded.shape[2] * fps))
-        for frame in padded:
-            container.mux(stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")))
-        container.mux(stream.encode())
-    buffer.seek(0)
-    with av.open(buffer, "r") as container:
-        decoded = [frame.to_ndarray(format="rgb24") for frame in container.decode(video=0)]
-    return np.stack(decoded)[:, :height, :width]
+    padded = np.ascontiguousarray(np.clip(np.rint(padded), 0, 255).astype(np.uint8))
+    rate = max(1, round(fps))
+    bit_rate = max(1000, int(bits_per_pixel * padded.shape[1] * padded.shape[2] * fps))
+    decoded = _CODECS.encode_decode(padded, codec, rate, bit_rate)
+    return decoded[:, :height, :width]
 
 
 def _h264(frames, severity, rng, fps):

@@ -1,0 +1,85 @@
+"""Encodes frames with a real video encoder and decodes them back, in a process of its own.
+
+`vlm_tf.data.corruptions` runs this file as a script (never imports it) for its `h264` and
+`mpeg4` corruptions. OpenCV's wheel bundles an FFmpeg of its own: with it loaded before PyAV's,
+libx264 gave a different video for the same frames in 36 of 40 calls under load, although one
+encoder thread was asked for; in a process that loads only PyAV it gave the same bytes every
+time. So the encoder lives here, where nothing but PyAV and NumPy is imported.
+
+Protocol, on stdin and stdout: a request is a 4-byte big-endian length, that many bytes of JSON
+(`codec`, `fps`, `bit_rate`, `shape`), then the uint8 frames `(T, H, W, 3)`; the reply is the
+same with JSON `{"shape": ...}` and the decoded frames, or `{"error": "..."}` and nothing. The
+process ends when stdin closes.
+"""
+
+import sys
+
+if __name__ == "__main__":
+    # Run as a script, Python puts this file's folder first on sys.path, where vlm_tf's own
+    # module names would shadow whatever PyAV and NumPy import.
+    sys.path.pop(0)
+
+import io  # noqa: E402
+import json  # noqa: E402
+import struct  # noqa: E402
+
+import numpy as np  # noqa: E402
+
+try:
+    import av
+except ImportError as error:  # answered per request, so the caller says what is missing
+    av, MISSING = None, f"the h264 and mpeg4 corruptions need PyAV ({error})"
+
+
+def encode_decode(frames, codec, fps, bit_rate):
+    buffer = io.BytesIO()
+    with av.open(buffer, "w", format="mp4") as container:
+        stream = container.add_stream(codec, rate=fps)
+        stream.width, stream.height = frames.shape[2], frames.shape[1]
+        stream.pix_fmt = "yuv420p"
+        # One encoder thread: threaded rate control depends on timing.
+        stream.codec_context.thread_count = 1
+        stream.bit_rate = bit_rate
+        for frame in frames:
+            container.mux(stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")))
+        container.mux(stream.encode())
+    buffer.seek(0)
+    with av.open(buffer, "r") as container:
+        return np.stack([frame.to_ndarray(format="rgb24") for frame in container.decode(video=0)])
+
+
+def read_exactly(stream, size):
+    data = stream.read(size)
+    if len(data) != size:
+        raise EOFError
+    return data
+
+
+def reply(out, header, payload=b""):
+    encoded = json.dumps(header).encode()
+    out.write(struct.pack(">I", len(encoded)) + encoded + payload)
+    out.flush()
+
+
+def serve(source, out):
+    while True:
+        try:
+            (size,) = struct.unpack(">I", read_exactly(source, 4))
+        except EOFError:
+            return
+        request = json.loads(read_exactly(source, size))
+        shape = request["shape"]
+        frames = np.frombuffer(read_exactly(source, int(np.prod(shape))), np.uint8).reshape(shape)
+        if av is None:
+            reply(out, {"error": MISSING})
+            continue
+        try:
+            decoded = encode_decode(frames, request["codec"], request["fps"], request["bit_rate"])
+        except Exception as error:  # the caller raises it, with the codec's words
+            reply(out, {"error": f"{type(error).__name__}: {error}"})
+            continue
+        reply(out, {"shape": list(decoded.shape)}, np.ascontiguousarray(decoded).tobytes())
+
+
+if __name__ == "__main__":
+    serve(sys.stdin.buffer, sys.stdout.buffer)
