@@ -283,9 +283,11 @@ scores = sorted(test for _, _, _, test, _, _ in results)
 print(f"spread: {scores[-1] - scores[0]:.3f} of accuracy = {round((scores[-1] - scores[0]) * results[0][4])} of {results[0][4]} test videos, one seed each")
 
 # %% [markdown]
-# **What the difference means.** The three cells end a few test videos apart
-# (the spread above), from one seed each. That does not rank them; it says
-# the text's cell learns this task about as well as an LSTM. The task asks little of memory:
+# **What the difference means.** The three cells end some test videos apart
+# (the spread above), from one seed each; the text's cell came first here
+# and in `ch09_faq`'s comparison at another budget. Two single-seed runs do
+# not make a ranking, but they do say the text's cell learns this task at
+# least as well as an LSTM. The task asks little of memory:
 # 16 frames, and the motion is visible in every frame difference, so a cell
 # state and an output gate have little to add. Two things do follow from the
 # formulas rather than from this run: a quarter of the text's cell (W_o and

@@ -40,7 +40,8 @@ WORK_DIR = tempfile.mkdtemp(prefix="vlm_tf_ch08_trustworthy_")
 # five minutes and the robust one, three passes a clip, in about fifteen;
 # scores each under 70 corrupted versions of the test set in about a minute, scores the
 # explanations of both in about three, and trains a private linear probe in about eight; the test
-# suite runs it with six videos a class and one epoch.
+# suite runs it with six videos a class and one epoch. The build stamp in the metadata
+# (`vlm_tf.seconds`) has the committed run's whole time.
 
 # %%
 import glob
@@ -148,7 +149,7 @@ print(f"robust - standard: clean accuracy {robust['clean_accuracy'] - standard['
 # %% [markdown]
 # What to read in it. The model with the standard augmentation reads motion from frame
 # differences, and noise drawn afresh for every frame swamps them: under Gaussian and shot noise it
-# falls to near chance (0.125) by the second severity, and flattened contrast takes it there too. The
+# falls towards chance within the first severities, and flattened contrast takes it there too. The
 # robust model holds most of that, and loses little or nothing clean: the label is taught on clean
 # clips, the corrupted copies are only taught to agree with them. Neither is helped much where the motion itself is damaged (`temporal_jitter`),
 # and what it never trained on (fog, frame drops, the real video codecs) moves less than what it

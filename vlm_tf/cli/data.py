@@ -11,6 +11,7 @@ from vlm_tf.cli.common import CommandError, positive_int, say
 from vlm_tf.data import lists, synthetic
 from vlm_tf.data.corpus import DEFAULT_CORPUS_VIDEOS
 from vlm_tf.data.detection import DEFAULT_DETECTION_VIDEOS
+from vlm_tf.data.multimodal import DEFAULT_HELDOUT_PER_PAIR
 
 DATA_DEFAULTS = {
     "videos_per_class": synthetic.DEFAULT_VIDEOS_PER_CLASS,
@@ -65,6 +66,9 @@ def make_data_command(out_dir, manifest):
         options = ["--task", "detect", "--videos", manifest.get("videos")]
     elif manifest.get("generator") == "vlm_tf.data.synthetic":
         options = ["--videos-per-class", manifest.get("videos_per_class")]
+    elif manifest.get("generator") == "vlm_tf.data.multimodal":
+        options = ["--task", "multimodal", "--videos-per-class", manifest.get("videos_per_class")]
+        options += ["--heldout-per-pair", manifest.get("heldout_per_pair")]
     else:
         return None
     options += ["--video-frames", manifest.get("num_frames"), "--size", manifest.get("size")]
@@ -155,6 +159,24 @@ def cmd_make_data(args):
             f"{len(sources['generators'])} FFmpeg sources)"
         )
         return
+    if args.task == "multimodal":
+        from vlm_tf.data.multimodal import write_multimodal_dataset
+
+        manifest = write_multimodal_dataset(
+            args.out_dir,
+            videos_per_class=args.videos_per_class,
+            heldout_per_pair=args.heldout_per_pair,
+            num_frames=args.video_frames,
+            size=args.size,
+            seed=args.seed,
+            progress=_progress,
+        )
+        say(
+            f"dataset: {args.out_dir} (video, captions and sound: {len(manifest['classes'])} "
+            f"motions, splits {manifest['splits']} videos per motion; the heldout split holds "
+            f"the {len(manifest['held_out_pairs'])} colour-motion pairs the others never show)"
+        )
+        return
     if args.task == "detect":
         from vlm_tf.data.detection import write_detection_dataset
 
@@ -224,11 +246,13 @@ def add_commands(commands):
     )
     p.add_argument(
         "--task",
-        choices=["classify", "detect", "pretrain"],
+        choices=["classify", "detect", "pretrain", "multimodal"],
         default="classify",
         help=(
             "classify: the eight motion classes; detect: OUT_DIR/{train,val,test}/clip_NNNN.mp4 "
-            "with 1-3 moving shapes each and their boxes; pretrain: OUT_DIR/{train,val}/"
+            "with 1-3 moving shapes each and their boxes; multimodal: the motion classes with "
+            "sound in each video and captions beside it, and a heldout/ split of colour-motion "
+            "pairs the others never show (vlm_tf.data.multimodal); pretrain: OUT_DIR/{train,val}/"
             "clip_NNNNN.<ext>, unlabeled camera moves over real photographs, real footage and "
             "FFmpeg's moving sources in mixed sizes, rates and codecs (--video-frames and --size "
             "do not apply; vlm_tf.data.corpus) (default: %(default)s)"
@@ -240,6 +264,15 @@ def add_commands(commands):
         help=(
             f"--task detect: videos over all splits, 70/15/15 (default: {DEFAULT_DETECTION_VIDEOS}"
             f"); --task pretrain: videos, 90/10 (default: {DEFAULT_CORPUS_VIDEOS})"
+        ),
+    )
+    p.add_argument(
+        "--heldout-per-pair",
+        type=positive_int,
+        default=DEFAULT_HELDOUT_PER_PAIR,
+        help=(
+            "--task multimodal: videos of each held-out colour-motion pair in heldout/ "
+            "(default: %(default)s)"
         ),
     )
     p.set_defaults(func=cmd_make_data)

@@ -36,17 +36,17 @@ from vlm_tf import atomic
 from vlm_tf.data.decode import write_video
 from vlm_tf.data.names import check_name
 from vlm_tf.data.synthetic import (
-    _SHAPES,
     DATASET_FILE,
-    _background,
+    OUTLINES,
     _object_colour,
     _read_json,
     _split_sizes,
     finished_dataset,
     outline_points,
+    textured_background,
 )
 
-DETECTION_CLASSES = tuple(_SHAPES)
+DETECTION_CLASSES = tuple(OUTLINES)
 MAX_OBJECTS = 3
 DEFAULT_DETECTION_VIDEOS = 400
 
@@ -154,7 +154,7 @@ def _mover(rng, background, k, *, num_frames, size):
     return {
         "id": k,
         "label": label,
-        "outline": np.array(_SHAPES[label]),
+        "outline": np.array(OUTLINES[label]),
         "aspect": rng.uniform(0.8, 1.25),
         "radius": radius,
         "track": track,
@@ -243,7 +243,7 @@ def render_detection_clip(*, num_frames=24, size=64, seed=0):
             f"num_frames={num_frames}, size={size}"
         )
     rng = np.random.default_rng(seed)
-    background = _background(rng, size)
+    background = textured_background(rng, size)
     count = int(rng.integers(1, MAX_OBJECTS + 1))
     movers = [_mover(rng, background, k, num_frames=num_frames, size=size) for k in range(count)]
     distractor = None

@@ -71,7 +71,7 @@ DATASET_FILE = "dataset.json"
 # less than 72 degrees; the largest turn between two sampled frames (14
 # degrees a frame, 16 of 24 frames sampled: 21) stays under half of that, so
 # the direction of rotation is never ambiguous.
-_SHAPES = {
+OUTLINES = {
     "triangle": [(0.0, -1.0), (0.87, 0.5), (-0.87, 0.5)],
     "square": [(-0.75, -0.75), (0.75, -0.75), (0.75, 0.75), (-0.75, 0.75)],
     "bar": [(-1.0, -0.45), (1.0, -0.45), (1.0, 0.45), (-1.0, 0.45)],
@@ -95,9 +95,14 @@ _SHAPES = {
 }
 
 
-def _background(rng, size):
-    """A textured RGB float background: gradients, stripes, checks or blurred blobs."""
-    kind = rng.integers(4)
+BACKGROUND_KINDS = ("gradient", "stripes", "checks", "blobs")
+
+
+def textured_background(rng, size, kind=None):
+    """A textured RGB float background: gradients, stripes, checks or blurred blobs (`kind`, an
+    index into `BACKGROUND_KINDS`, drawn when None).
+    """
+    kind = rng.integers(4) if kind is None else kind
     ys, xs = np.mgrid[0:size, 0:size].astype(np.float32) / size
     colour_a, colour_b = rng.uniform(0, 255, 3), rng.uniform(0, 255, 3)
     if kind == 0:
@@ -197,10 +202,10 @@ def render_clip(label, *, num_frames=24, size=64, seed=0):
             f"size={size}"
         )
     rng = np.random.default_rng(seed)
-    background = _background(rng, size)
+    background = textured_background(rng, size)
     colour = _object_colour(rng, background)
-    shape = list(_SHAPES)[rng.integers(len(_SHAPES))]
-    outline = np.array(_SHAPES[shape])
+    shape = list(OUTLINES)[rng.integers(len(OUTLINES))]
+    outline = np.array(OUTLINES[shape])
     aspect = rng.uniform(0.8, 1.25)
     xs, ys, radii, angles = _trajectory(rng, label, size, num_frames)
     offset = rng.uniform(*PIVOT_OFFSET) if label.startswith("rotate_") else 0.0

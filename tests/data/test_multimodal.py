@@ -1,0 +1,125 @@
+"""The multimodal dataset: real video files with a sound track made from the scene, captions that
+name what is in each clip, and colour-motion pairs held out of training; and reading sound back.
+"""
+
+import json
+
+import numpy as np
+import pytest
+from helpers import assert_one_line_error, vlm_tf
+
+from vlm_tf.data import read_frames, write_video
+from vlm_tf.data.audio import read_audio
+from vlm_tf.data.multimodal import (
+    COLOURS,
+    HELD_OUT_PAIRS,
+    SAMPLE_RATE,
+    soundtrack,
+    write_multimodal_dataset,
+)
+
+FRAMES, SIZE, FPS = 8, 32, 10.0
+
+
+@pytest.fixture(scope="module")
+def dataset(tmp_path_factory):
+    root = tmp_path_factory.mktemp("multimodal") / "data"
+    manifest = write_multimodal_dataset(
+        root, videos_per_class=3, heldout_per_pair=2, num_frames=FRAMES, size=SIZE, seed=4
+    )
+    return root, manifest
+
+
+def _clips(root, split):
+    return [
+        (path, json.loads(path.with_suffix(".json").read_text()))
+        for path in sorted((root / split).glob("*/*.mp4"))
+    ]
+
+
+def test_every_clip_has_its_frames_a_sound_track_and_captions_naming_its_attributes(dataset):
+    root, manifest = dataset
+    assert manifest["complete"] and manifest["splits"]["heldout"] == 2
+    clips = [clip for split in ("train", "val", "test", "heldout") for clip in _clips(root, split)]
+    assert len(clips) == 8 * 3 + len(HELD_OUT_PAIRS) * 2
+    for path, meta in clips:
+        attributes = meta["attributes"]
+        assert path.parent.name == meta["label"] == attributes["motion"]
+        assert read_frames(path).shape == (FRAMES, SIZE, SIZE, 3)
+        sound = read_audio(path)
+        assert sound.has_sound and sound.sample_rate == SAMPLE_RATE
+        # The encoder's priming adds a few dozen milliseconds at the start.
+        assert FRAMES / FPS <= sound.seconds <= FRAMES / FPS + 0.15
+        assert np.abs(sound.samples).max() > 0.05
+        assert len(set(meta["captions"])) == len(meta["captions"]) >= 3
+        for caption in meta["captions"]:
+            for name in ("colour", "shape", "size"):
+                assert attributes[name] in caption, (caption, attributes)
+
+
+def test_held_out_colour_motion_pairs_appear_only_in_the_heldout_split(dataset):
+    root, _ = dataset
+    held = {tuple(pair) for pair in HELD_OUT_PAIRS}
+    for split in ("train", "val", "test"):
+        for _, meta in _clips(root, split):
+            assert (meta["attributes"]["colour"], meta["label"]) not in held
+    heldout = {(meta["attributes"]["colour"], meta["label"]) for _, meta in _clips(root, "heldout")}
+    assert heldout == held
+
+
+def test_the_object_has_the_colour_its_captions_name(dataset):
+    root, _ = dataset
+    for path, meta in _clips(root, "train")[:6]:
+        frame = read_frames(path)[FRAMES // 2].astype(float)
+        x0, y0, x1, y1 = (round(v) for v in meta["boxes"][FRAMES // 2])
+        inside = frame[y0:y1, x0:x1].reshape(-1, 3)
+        named = np.asarray(COLOURS[meta["attributes"]["colour"]], float)
+        # The object's pixels are the ones nearest the named colour; some are.
+        nearest = np.linalg.norm(inside - named, axis=1).min()
+        assert nearest < 60, (path.name, meta["attributes"]["colour"], nearest)
+
+
+def _dominant_hz(samples):
+    spectrum = np.abs(np.fft.rfft(samples * np.hanning(len(samples))))
+    return np.argmax(spectrum) * SAMPLE_RATE / len(samples)
+
+
+def test_the_pitch_follows_the_height_and_the_timbre_is_the_sound_attribute():
+    rising = np.linspace(0.1, 0.9, FRAMES)
+    sizes = np.full(FRAMES, 0.15)
+    up = soundtrack("whistle", rising, sizes, FPS)
+    quarter = len(up) // 4
+    assert _dominant_hz(up[-quarter:]) > 1.5 * _dominant_hz(up[:quarter])
+    down = soundtrack("whistle", rising[::-1], sizes, FPS)
+    assert _dominant_hz(down[-quarter:]) < _dominant_hz(down[:quarter]) / 1.5
+
+    level = np.full(FRAMES, 0.5)
+
+    def third_harmonic_share(sound):
+        spectrum = np.abs(np.fft.rfft(soundtrack(sound, level, sizes, FPS)))
+        base = np.argmax(spectrum)
+        return spectrum[3 * base - 2 : 3 * base + 3].max() / spectrum[base]
+
+    assert third_harmonic_share("buzz") > 0.2 > third_harmonic_share("whistle")
+
+
+def test_a_video_without_sound_reads_as_silence_of_its_length_with_a_flag(tmp_path):
+    silent = tmp_path / "silent.mp4"
+    write_video(silent, np.zeros((20, 32, 32, 3), np.uint8), fps=10.0)
+    sound = read_audio(silent, sample_rate=8000)
+    assert not sound.has_sound
+    assert len(sound.samples) == 16000 and not sound.samples.any()
+    assert len(read_audio(silent, seconds=0.5).samples) == SAMPLE_RATE // 2
+
+
+def test_unreadable_sound_and_bad_make_data_arguments_are_one_line_errors(tmp_path):
+    with pytest.raises(ValueError, match="missing.mp4: no such file"):
+        read_audio(tmp_path / "missing.mp4")
+    broken = tmp_path / "broken.mp4"
+    broken.write_bytes(b"not a video at all" * 100)
+    with pytest.raises(ValueError, match="broken.mp4: not a readable media file"):
+        read_audio(broken)
+    assert_one_line_error(
+        vlm_tf("make-data", tmp_path / "d", "--task", "multimodal", "--heldout-per-pair", "0"),
+        "--heldout-per-pair",
+    )
