@@ -24,6 +24,9 @@ TEST_PARAMETERS = {
     "ch02_concepts": "\n".join(
         ["ATTENTION_VIDEOS_PER_CLASS = 6", "ATTENTION_EPOCHS = 1", "ATTENTION_SIZE = 32"]
     ),
+    "ch05_cnn_lstm": "\n".join(
+        ["VIDEOS_PER_CLASS = 6", "FRAMES = 8", "CLIP_FRAMES = 8", "SIZE = 32", "EPOCHS = 2"]
+    ),
     "ch09_faq": "\n".join(
         ["LIVE_MODELS = ['cnn_mean', 'cnn_lstm']", "LIVE_EPOCHS = 1", "LIVE_VIDEOS_PER_CLASS = 6"]
     ),
