@@ -44,6 +44,7 @@ from vlm_tf.tasks.predict_frames import (
 )
 from vlm_tf.tasks.restore import evaluate_restoration, restore_frames, write_restored_video
 from vlm_tf.tasks.robustness import evaluate_corruptions
+from vlm_tf.tasks.video_text import embed_videos, recall_at
 from vlm_tf.training import config as run_files
 from vlm_tf.training.config import RunConfig
 
@@ -121,6 +122,7 @@ __all__ = [
     "check_class_folders",
     "clip_features",
     "detect_video",
+    "embed_videos",
     "evaluate_detection",
     "evaluate_corruptions",
     "evaluate_directory",
@@ -134,6 +136,7 @@ __all__ = [
     "predict_next_frames",
     "predict_videos",
     "read_clip",
+    "recall_at",
     "restore_frames",
     "score_generated",
     "score_threshold",

@@ -123,3 +123,26 @@ def test_unreadable_sound_and_bad_make_data_arguments_are_one_line_errors(tmp_pa
         vlm_tf("make-data", tmp_path / "d", "--task", "multimodal", "--heldout-per-pair", "0"),
         "--heldout-per-pair",
     )
+
+
+def test_a_video_text_run_trains_on_captioned_clips_and_reports_retrieval(dataset, tmp_path):
+    root, _ = dataset
+    run = tmp_path / "run"
+    done = vlm_tf(
+        "train", root, "--task", "video_text", "--out", run, "--epochs", 1,
+        "--frames", FRAMES, "--size", SIZE, "--quiet",
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert json.loads((run / "vocabulary.json").read_text())[:1] == ["a"]
+    report = json.loads(vlm_tf("evaluate", run, root, "--json").stdout)
+    for scores in (report, report["heldout"]):
+        assert set(scores["text_to_video"]) == set(scores["video_to_text"]) == {"r1", "r5", "r10"}
+        assert 0.0 <= scores["zero_shot_accuracy"] <= 1.0
+    assert report["num_videos"] == 8 and report["heldout"]["num_videos"] == 16
+    # Recall at 10 among 8 clips finds every one: the ranks are counted as they should be.
+    assert report["text_to_video"]["r10"] == 1.0
+    # A folder without captions is named in one line.
+    plain = tmp_path / "plain"
+    (plain / "grow").mkdir(parents=True)
+    write_video(plain / "grow" / "a.mp4", np.zeros((8, SIZE, SIZE, 3), np.uint8))
+    assert_one_line_error(vlm_tf("evaluate", run, plain), "no video there has captions")

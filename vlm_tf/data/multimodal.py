@@ -57,7 +57,7 @@ SAMPLE_RATE = 16000
 DEFAULT_HELDOUT_PER_PAIR = 25
 _LOWEST_HZ, _OCTAVES = 220.0, 2.0
 
-_MOTION_WORDS = {
+MOTION_WORDS = {
     "move_left": ("moving left", "slides to the left", "travels leftwards"),
     "move_right": ("moving right", "slides to the right", "travels rightwards"),
     "move_up": ("moving up", "rises", "travels upwards"),
@@ -84,7 +84,7 @@ _SOUND_WORDS = {
 def captions(attributes):
     """Several phrasings of one clip's `attributes`, each naming all of them."""
     a = attributes
-    motion, speed = _MOTION_WORDS[a["motion"]], _SPEED_WORDS[a["speed"]]
+    motion, speed = MOTION_WORDS[a["motion"]], _SPEED_WORDS[a["speed"]]
     background, sound = _BACKGROUND_WORDS[a["background"]], _SOUND_WORDS[a["sound"]]
     thing = f"{a['size']} {a['colour']} {a['shape']}"
     return [

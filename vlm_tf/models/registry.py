@@ -15,10 +15,19 @@ DEFAULT_MODEL = "cnn_lstm"
 # from noise and a label (the GAN), predict a clip's next frames (the §3.4
 # fusion model), find and track objects (chapter 6: detect), restore
 # degraded frames (chapter 6: denoise, super-resolve, enhance), or learn a
-# backbone from unlabeled videos (chapter 8: pretrain). Training,
+# backbone from unlabeled videos (chapter 8: pretrain), or put clips and their
+# captions in one space (chapter 8: video_text). Training,
 # evaluation and export follow the task.
 RESTORATION_TASKS = ("denoise", "superres", "enhance")
-TASKS = ("classify", "generate", "predict_frames", "detect", *RESTORATION_TASKS, "pretrain")
+TASKS = (
+    "classify",
+    "generate",
+    "predict_frames",
+    "detect",
+    *RESTORATION_TASKS,
+    "pretrain",
+    "video_text",
+)
 # The generator losses of the adversarial models (vlm_tf.models.adversarial):
 # the non-saturating −log D(G(z)), or the text's §4.3.1 form.
 GAN_LOSSES = ("standard", "text")
@@ -252,6 +261,17 @@ register_model(
     "the --encoder's backbone learns to tell the move; any classifier's backbone",
     training=PRETRAIN_RECIPE,
     task="pretrain",
+)
+
+# --- video and text in one space (§8.1 ③), vlm_tf.models.video_text ---
+
+register_model(
+    "video_text",
+    "vlm_tf.models.video_text:build_video_text_model",
+    "a video backbone (--encoder, or --init's) and a transformer text encoder trained "
+    "contrastively (CLIP's symmetric InfoNCE) on captioned clips (make-data --task multimodal)",
+    training={"optimizer": "adamw", "learning_rate": 1e-3, "weight_decay": 0.05},
+    task="video_text",
 )
 
 # --- a small student for knowledge distillation, vlm_tf.compression.distillation ---

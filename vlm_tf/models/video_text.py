@@ -163,3 +163,29 @@ class VideoTextModel(keras.Model):
         for key in ("video_backbone", "text_encoder"):
             config[key] = keras.saving.deserialize_keras_object(config[key])
         return cls(**config)
+
+
+def build_video_text_model(
+    *,
+    vocabulary_size,
+    sequence_length=24,
+    num_frames=None,
+    image_size=(64, 64),
+    encoder="cnn_lstm",
+    init=None,
+    embed_dim=64,
+    name="video_text",
+):
+    """A `VideoTextModel`: the backbone of `init` (a preset or run, `load_backbone`) or a fresh one
+    of the registered classifier `encoder`, and a text encoder for `vocabulary_size` tokens.
+    """
+    from vlm_tf.models.backbone import build_backbone, load_backbone
+
+    if init is not None:
+        backbone = load_backbone(init)
+    else:
+        backbone = build_backbone(encoder, image_size=image_size, num_frames=num_frames)
+    text_encoder = build_text_encoder(
+        vocabulary_size, sequence_length=sequence_length, embed_dim=embed_dim
+    )
+    return VideoTextModel(backbone, text_encoder, embed_dim=embed_dim, name=name)

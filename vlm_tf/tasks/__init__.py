@@ -26,6 +26,7 @@ from vlm_tf.tasks.options import (
     NoOptions,
     PretrainOptions,
     RestorationOptions,
+    VideoTextOptions,
 )
 
 
@@ -116,6 +117,13 @@ for _name, _words in (
         description=f"{_words} on any folder of videos, degraded into training pairs",
     )
 del _name, _words
+register_task(
+    "video_text",
+    "vlm_tf.tasks.video_text:VideoTextTask",
+    options=VideoTextOptions,
+    description="clips and captions in one space, for retrieval by text and zero-shot prompts "
+    "(§8.1 ③, make-data --task multimodal)",
+)
 register_task(
     "pretrain",
     "vlm_tf.tasks.pretrain:PretrainTask",

@@ -187,3 +187,9 @@ class PretrainOptions(NoOptions):
         minimum=0.05,
         help="pretrain, masked: the share of each clip's patches hidden, below 1 (VideoMAE's 0.9)",
     )
+
+
+@dataclasses.dataclass(frozen=True)
+class VideoTextOptions(NoOptions):
+    # The clip side starts from this backbone; without it, a fresh `cnn_lstm` backbone.
+    init: str | None = _init_option()

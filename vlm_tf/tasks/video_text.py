@@ -1,0 +1,292 @@
+"""Clips and captions in one space (§8.1 ③): `vlm-tf train DATA --task video_text` on a folder
+that `make-data --task multimodal` wrote, or any folder of class folders whose videos have a
+JSON file beside them with a `captions` list.
+
+Every caption of every training clip is a training pair, so an epoch shows each clip once per
+caption; the text encoder's vocabulary is the words of the training captions (`vocabulary.json`
+in the run folder), words outside it read as one unknown token. No augmentation: a flip would
+contradict "moving left" and a colour change "red". The best epoch is the one whose validation
+clips are found first by their first caption most often (`val_r1`).
+
+`evaluate` ranks the clips of a folder by each clip's first caption (text to video) and the
+captions by each clip (video to text), recall@1/5/10; how many of the seven attributes the
+first clip found shares with the one asked for; and the accuracy of naming each clip's motion
+from prompts alone (zero-shot: "something moving left", "it slides to the left", …, the
+embeddings of a class's prompts averaged, as CLIP ensembles its templates). Given the dataset
+root it reports the `test` split and, under `heldout`, the colour-motion pairs no training clip
+showed.
+"""
+
+from __future__ import annotations
+
+import collections
+import dataclasses
+import json
+import os
+
+import keras
+import numpy as np
+
+from vlm_tf import atomic
+from vlm_tf.data.multimodal import MOTION_WORDS
+from vlm_tf.data.pipeline import make_clip_dataset
+from vlm_tf.data.splits import list_videos, readable_videos
+
+# Registers VideoTextModel and its layers, which a run's model.keras names.
+from vlm_tf.models import video_text as _model  # noqa: F401
+from vlm_tf.models.registry import get_model_spec
+from vlm_tf.tasks.base import Report, Task, TaskData, skipped_of
+
+VOCABULARY_FILE = "vocabulary.json"
+SEQUENCE_LENGTH = 24
+RECALL_AT = (1, 5, 10)
+# Zero-shot prompt templates; a motion's words fill them (vlm_tf.data.multimodal.MOTION_WORDS).
+PROMPT_TEMPLATES = ("something {0}", "it {1}", "an object that {2}")
+
+
+def captioned_videos(folder):
+    """`(paths, captions, attributes, labels)` of the videos in `folder`'s class folders with a
+    JSON file beside them holding captions; a one-line error when none has one.
+    """
+    paths, captions, attributes, labels = [], [], [], []
+    for path in list_videos(folder):
+        meta_path = os.path.splitext(path)[0] + ".json"
+        if not os.path.isfile(meta_path):
+            continue
+        with open(meta_path, encoding="utf-8") as f:
+            meta = json.load(f)
+        if not isinstance(meta, dict) or not meta.get("captions"):
+            continue
+        paths.append(path)
+        captions.append([str(caption) for caption in meta["captions"]])
+        attributes.append(dict(meta.get("attributes", {})))
+        labels.append(os.path.basename(os.path.dirname(path)))
+    if not paths:
+        raise ValueError(
+            f"{folder}: no video there has captions (a JSON file beside it with a `captions` "
+            "list); `vlm-tf make-data OUT --task multimodal` writes such a dataset"
+        )
+    return paths, captions, attributes, labels
+
+
+def build_vocabulary(captions):
+    """The words of `captions`, most frequent first, ties in alphabetical order (so a resumed run
+    rebuilds the same one).
+    """
+    counts = collections.Counter(
+        word for caption in captions for word in _standardize(caption).split()
+    )
+    return sorted(counts, key=lambda word: (-counts[word], word))
+
+
+def _standardize(text):
+    return "".join(c for c in text.lower() if c.isalnum() or c.isspace())
+
+
+def tokenizer(vocabulary):
+    """A `TextVectorization` with `vocabulary`, padding to `SEQUENCE_LENGTH`."""
+    return keras.layers.TextVectorization(
+        vocabulary=list(vocabulary), output_sequence_length=SEQUENCE_LENGTH, name="tokenizer"
+    )
+
+
+class VideoTextTask(Task):
+    monitor = "val_r1"
+    caches = True
+
+    def make_data(self, train, val, *, cache=None, distribution=None, first_epoch=0):
+        import tensorflow as tf
+
+        paths, captions, _, labels = captioned_videos(train)
+        vocabulary = build_vocabulary(c for clip in captions for c in clip)
+        tokens = tokenizer(vocabulary)
+        # One training pair per caption: the clip's path once per caption, labelled by its row.
+        pair_paths = [path for path, clip in zip(paths, captions) for _ in clip]
+        table = tf.constant(np.asarray(tokens([c for clip in captions for c in clip])), tf.int32)
+        train_ds = self._pairs(pair_paths, table, cache=cache, first_epoch=first_epoch)
+        val_paths, val_captions, _, _ = captioned_videos(val)
+        val_table = tf.constant(np.asarray(tokens([clip[0] for clip in val_captions])), tf.int32)
+        val_ds = self._pairs(val_paths, val_table, cache=cache)
+        return TaskData(
+            train_ds,
+            val_ds,
+            sorted(set(labels)),
+            len(train_ds.paths),
+            train_ds.steps_per_pass,
+            skipped_of(train_ds, val_ds),
+            endless=True,
+            extras={"vocabulary": vocabulary},
+        )
+
+    def _pairs(self, paths, token_table, *, cache=None, first_epoch=None):
+        """Batches `{"frames", "tokens"}`: the clip of `paths[i]` with row `i` of `token_table`."""
+        import tensorflow as tf
+
+        training = first_epoch is not None
+        readable, counts, skipped = readable_videos(paths)
+        unreadable = {item["path"] for item in skipped}
+        rows = [index for index, path in enumerate(paths) if path not in unreadable]
+        clips = make_clip_dataset(
+            readable,
+            rows,
+            counts,
+            class_names=[str(row) for row in range(len(paths))],
+            num_frames=self.config.num_frames,
+            image_size=self.image_size,
+            batch_size=self.config.batch_size,
+            shuffle=training,
+            seed=self.config.seed,
+            sampling_mode="random" if training else "uniform",
+            cache=cache,
+            first_pass=first_epoch,
+        )
+        dataset = clips.map(
+            lambda frames, row: {"frames": frames, "tokens": tf.gather(token_table, row)}
+        )
+        dataset.skipped, dataset.failed, dataset.paths = skipped, clips.failed, rows
+        dataset.steps_per_pass = getattr(clips, "steps_per_pass", None)
+        return dataset
+
+    def build_model(self, data):
+        return get_model_spec(self.config.model).build(
+            vocabulary_size=len(data.extras["vocabulary"]) + 2,
+            sequence_length=SEQUENCE_LENGTH,
+            num_frames=self.config.num_frames,
+            image_size=self.image_size,
+            init=self.options.init,
+        )
+
+    def compile(self, model, make_optimizer, jit_compile):
+        model.compile(optimizer=make_optimizer(), jit_compile=jit_compile)
+
+    def metric_callbacks(self, data, log_dir):
+        return [ValidationRecall(data.validation)]
+
+    def finish(self, run_dir, model, data, best_path):
+        atomic.write_json(os.path.join(run_dir, VOCABULARY_FILE), data.extras["vocabulary"])
+
+    def describe_result(self, summary):
+        return (
+            f"validation text-to-video recall@1 {summary.get('val_r1', float('nan')):.3f}, "
+            f"loss {summary.get('loss', float('nan')):.4f}"
+        )
+
+    def evaluate(self, run, data_dir, *, strict=False, views=(1, 1)):
+        self.refuse_views(run, views)
+        splits = [os.path.join(data_dir, name) for name in ("test", "heldout")]
+        if all(os.path.isdir(split) for split in splits):
+            seen, heldout = (self.score(run, split) for split in splits)
+            return VideoTextReport(**seen, heldout=heldout)
+        return VideoTextReport(**self.score(run, data_dir))
+
+    def score(self, run, folder):
+        """The figures of `VideoTextReport` for the captioned videos of `folder`."""
+        paths, captions, attributes, labels = captioned_videos(folder)
+        with open(os.path.join(run.run_dir, VOCABULARY_FILE), encoding="utf-8") as f:
+            tokens = tokenizer(json.load(f))
+        videos = embed_videos(run, paths)
+        texts = np.asarray(run.model.embed_text(np.asarray(tokens([c[0] for c in captions]))))
+        similarity = texts @ videos.T
+        found = similarity.argmax(axis=1)
+        agreement = np.mean(
+            [
+                np.mean([attributes[q].get(k) == attributes[f].get(k) for k in attributes[q]])
+                for q, f in enumerate(found)
+                if attributes[q]
+            ]
+            or [float("nan")]
+        )
+        classes = list(run.class_names)
+        prompts = [t.format(*MOTION_WORDS[c]) for c in classes for t in PROMPT_TEMPLATES]
+        prompt_embeddings = np.asarray(run.model.embed_text(np.asarray(tokens(prompts))))
+        per_class = prompt_embeddings.reshape(len(classes), len(PROMPT_TEMPLATES), -1).mean(1)
+        predicted = (videos @ per_class.T).argmax(axis=1)
+        return {
+            "num_videos": len(paths),
+            "text_to_video": recall_at(similarity),
+            "video_to_text": recall_at(similarity.T),
+            "attribute_agreement": float(agreement),
+            "zero_shot_accuracy": float(np.mean(np.asarray(classes)[predicted] == labels)),
+        }
+
+    def export(self, run, path):
+        raise ValueError(
+            f"{run.run_dir} is a video_text run: its SavedModel export is not written yet; "
+            "`vlm-tf evaluate` scores it"
+        )
+
+
+def embed_videos(run, paths):
+    """`(N, D)` unit embeddings of the videos at `paths`, each an evenly spaced clip."""
+    readable, counts, skipped = readable_videos(paths)
+    if skipped:
+        raise ValueError(f"{skipped[0]['path']}: {skipped[0]['reason']}")
+    clips = make_clip_dataset(
+        readable,
+        list(range(len(readable))),
+        counts,
+        class_names=[str(i) for i in range(len(readable))],
+        num_frames=run.config.num_frames,
+        image_size=run.image_size,
+        batch_size=run.config.batch_size,
+    )
+    return np.concatenate([np.asarray(run.model.embed_video(frames)) for frames, _ in clips])
+
+
+def recall_at(similarity, ks=RECALL_AT):
+    """`{"r1", "r5", "r10"}`: how often row i's own column (the diagonal) is among its k most
+    similar.
+    """
+    own = np.diag(similarity)[:, None]
+    ranks = (similarity > own).sum(axis=1)
+    return {f"r{k}": float(np.mean(ranks < k)) for k in ks}
+
+
+class ValidationRecall(keras.callbacks.Callback):
+    """Adds `val_r1`, text-to-video recall@1 of the validation clips by their first caption, to
+    each epoch's logs.
+    """
+
+    def __init__(self, validation):
+        super().__init__()
+        self.validation = validation
+
+    def on_epoch_end(self, epoch, logs=None):
+        videos, texts = [], []
+        for batch in self.validation:
+            embedded = self.model(batch, training=False)
+            videos.append(np.asarray(embedded["video"]))
+            texts.append(np.asarray(embedded["text"]))
+        similarity = np.concatenate(texts) @ np.concatenate(videos).T
+        if logs is not None:
+            logs["val_r1"] = recall_at(similarity)["r1"]
+
+
+@dataclasses.dataclass
+class VideoTextReport(Report):
+    num_videos: int
+    text_to_video: dict
+    video_to_text: dict
+    attribute_agreement: float
+    zero_shot_accuracy: float
+    heldout: dict | None = None
+
+    OPTIONAL = ("heldout",)
+
+    def lines(self):
+        def figures(values, where):
+            return [
+                f"{where}: {values['num_videos']} videos; text to video "
+                + " ".join(f"R@{k[1:]} {v:.3f}" for k, v in values["text_to_video"].items())
+                + "; video to text "
+                + " ".join(f"R@{k[1:]} {v:.3f}" for k, v in values["video_to_text"].items()),
+                f"  attributes the first clip found shares with the caption's: "
+                f"{values['attribute_agreement']:.3f}; zero-shot motion accuracy by prompts "
+                f"{values['zero_shot_accuracy']:.3f}",
+            ]
+
+        own = {key: value for key, value in self.to_dict().items() if key != "heldout"}
+        lines = figures(own, "seen compositions" if self.heldout else "videos")
+        if self.heldout:
+            lines += figures(self.heldout, "held-out colour-motion pairs")
+        return lines
