@@ -157,9 +157,11 @@ axes[0].set_xlabel("gzip size (MB)"), axes[1].set_xlabel("TFLite latency per cli
 plt.tight_layout()
 
 # %% [markdown]
-# What to read in it: float16 halves the file; int8 quarters it and is the
-# fastest on a CPU; pruning does not make the dense file faster, but its
-# zeros compress; the student is the only one with fewer parameters. Whether
+# What to read in it: float16 halves the file; dynamic-range and int8
+# quantization quarter it and run faster on a CPU (the latency column says
+# which is fastest on this one); pruning does not make the dense file
+# faster, but its zeros compress; the student is the only one with fewer
+# parameters. Whether
 # the teacher's soft labels help the student is the last line above — on a
 # dataset this small they may not: a teacher that is itself far from perfect
 # passes on its mistakes, and one run cannot separate a gain of a few clips

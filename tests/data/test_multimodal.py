@@ -3,6 +3,7 @@ name what is in each clip, and colour-motion pairs held out of training; and rea
 """
 
 import json
+import os
 
 import numpy as np
 import pytest
@@ -141,6 +142,22 @@ def test_a_video_text_run_trains_on_captioned_clips_and_reports_retrieval(datase
     assert report["num_videos"] == 8 and report["heldout"]["num_videos"] == 16
     # Recall at 10 among 8 clips finds every one: the ranks are counted as they should be.
     assert report["text_to_video"]["r10"] == 1.0
+    found = json.loads(
+        vlm_tf(
+            "retrieve", run, root / "test", "--text", "a small red star", "--top", 3, "--json"
+        ).stdout
+    )
+    assert len(found) == 3 and all(os.path.isfile(item["path"]) for item in found)
+    assert [item["similarity"] for item in found] == sorted(
+        (item["similarity"] for item in found), reverse=True
+    )
+    video = str(sorted((root / "test").glob("*/*.mp4"))[0])
+    prompts = ["something growing", "something moving left"]
+    named = json.loads(vlm_tf("predict", run, video, "--prompts", *prompts, "--json").stdout)
+    assert named[0]["label"] in prompts
+    assert sum(named[0]["probabilities"].values()) == pytest.approx(1.0, abs=1e-5)
+    assert_one_line_error(vlm_tf("predict", run, video, "--prompts", " "), "prompt needs words")
+    assert_one_line_error(vlm_tf("retrieve", run, root, "--text", ""), "empty")
     # A folder without captions is named in one line.
     plain = tmp_path / "plain"
     (plain / "grow").mkdir(parents=True)

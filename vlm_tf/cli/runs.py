@@ -12,6 +12,7 @@ import json
 import os
 import sys
 
+from vlm_tf.cli import multimodal
 from vlm_tf.cli.common import (
     CommandError,
     corruption_list,
@@ -135,6 +136,8 @@ def cmd_predict_frames(args):
 
 
 def cmd_predict(args):
+    if args.prompts:
+        return multimodal.cmd_predict_by_prompts(args)
     from vlm_tf.inference import load_run, predict_videos
 
     results = predict_videos(load_run(args.run_dir), args.videos, top=args.top)
@@ -372,6 +375,7 @@ def _add_predict(commands):
         default=3,
         help="classes listed per video (default: %(default)s)",
     )
+    multimodal.add_prompts_option(p)
     p.set_defaults(func=cmd_predict)
 
 

@@ -182,10 +182,8 @@ class VideoTextTask(Task):
     def score(self, run, folder):
         """The figures of `VideoTextReport` for the captioned videos of `folder`."""
         paths, captions, attributes, labels = captioned_videos(folder)
-        with open(os.path.join(run.run_dir, VOCABULARY_FILE), encoding="utf-8") as f:
-            tokens = tokenizer(json.load(f))
         videos = embed_videos(run, paths)
-        texts = np.asarray(run.model.embed_text(np.asarray(tokens([c[0] for c in captions]))))
+        texts = _text_embeddings(run, [clip[0] for clip in captions])
         similarity = texts @ videos.T
         found = similarity.argmax(axis=1)
         agreement = np.mean(
@@ -198,7 +196,7 @@ class VideoTextTask(Task):
         )
         classes = list(run.class_names)
         prompts = [t.format(*MOTION_WORDS[c]) for c in classes for t in PROMPT_TEMPLATES]
-        prompt_embeddings = np.asarray(run.model.embed_text(np.asarray(tokens(prompts))))
+        prompt_embeddings = _text_embeddings(run, prompts)
         per_class = prompt_embeddings.reshape(len(classes), len(PROMPT_TEMPLATES), -1).mean(1)
         predicted = (videos @ per_class.T).argmax(axis=1)
         return {
@@ -290,3 +288,51 @@ class VideoTextReport(Report):
         if self.heldout:
             lines += figures(self.heldout, "held-out colour-motion pairs")
         return lines
+
+
+def _text_embeddings(run, texts):
+    with open(os.path.join(run.run_dir, VOCABULARY_FILE), encoding="utf-8") as f:
+        tokens = tokenizer(json.load(f))
+    return np.asarray(run.model.embed_text(np.asarray(tokens(list(texts)))))
+
+
+def _require_video_text(run, what):
+    if not hasattr(run.model, "embed_text"):
+        raise ValueError(
+            f"{run.run_dir} is a {run.config.model} run: {what} needs a video_text run "
+            "(`vlm-tf train DATA --task video_text`)"
+        )
+
+
+def retrieve(run, text, folder, *, top=5):
+    """The `top` videos of `folder` (any depth) nearest the caption `text`, most similar first:
+    `[{"path", "similarity"}]`, similarity the cosine of the two embeddings.
+    """
+    _require_video_text(run, "retrieval by text")
+    if not text.strip():
+        raise ValueError("the text to retrieve videos by is empty")
+    paths = list_videos(folder)
+    similarity = embed_videos(run, paths) @ _text_embeddings(run, [text])[0]
+    order = np.argsort(-similarity, kind="stable")[:top]
+    return [{"path": paths[i], "similarity": float(similarity[i])} for i in order]
+
+
+def classify_by_prompts(run, videos, prompts):
+    """Zero-shot: for each video, the prompt its clip is nearest, with a probability per prompt
+    (a softmax of the model's scaled similarities, as in training): `[{"path", "label",
+    "probabilities"}]`.
+    """
+    _require_video_text(run, "classifying by prompts")
+    if not prompts or any(not prompt.strip() for prompt in prompts):
+        raise ValueError(f"every prompt needs words; received {list(prompts)!r}")
+    logits = float(run.model.scale()) * embed_videos(run, videos) @ _text_embeddings(run, prompts).T
+    probabilities = np.exp(logits - logits.max(axis=1, keepdims=True))
+    probabilities /= probabilities.sum(axis=1, keepdims=True)
+    return [
+        {
+            "path": path,
+            "label": prompts[int(np.argmax(row))],
+            "probabilities": {prompt: float(p) for prompt, p in zip(prompts, row)},
+        }
+        for path, row in zip(videos, probabilities)
+    ]
