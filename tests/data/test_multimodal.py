@@ -126,14 +126,19 @@ def test_unreadable_sound_and_bad_make_data_arguments_are_one_line_errors(tmp_pa
     )
 
 
-def test_a_video_text_run_trains_on_captioned_clips_and_reports_retrieval(dataset, tmp_path):
+def test_a_video_text_run_trains_on_captioned_clips_and_reports_retrieval(
+    dataset, classify_run, tmp_path
+):
     root, _ = dataset
     run = tmp_path / "run"
+    # Its clips start from a classifier's backbone; --model and --size follow from it.
     done = vlm_tf(
-        "train", root, "--task", "video_text", "--out", run, "--epochs", 1,
-        "--frames", FRAMES, "--size", SIZE, "--quiet",
+        "train", root, "--task", "video_text", "--init", classify_run[0], "--out", run,
+        "--epochs", 1, "--frames", FRAMES, "--quiet",
     )  # fmt: skip
     assert done.returncode == 0, done.stderr[-3000:]
+    config = json.loads((run / "config.json").read_text())["run"]
+    assert (config["model"], config["image_size"]) == ("video_text", SIZE)
     assert json.loads((run / "vocabulary.json").read_text())[:1] == ["a"]
     report = json.loads(vlm_tf("evaluate", run, root, "--json").stdout)
     for scores in (report, report["heldout"]):

@@ -28,6 +28,8 @@ TASKS = (
     "pretrain",
     "video_text",
 )
+# Tasks whose model takes whichever backbone `--init` names, beside parts of its own.
+ANY_BACKBONE_TASKS = ("video_text",)
 # The generator losses of the adversarial models (vlm_tf.models.adversarial):
 # the non-saturating −log D(G(z)), or the text's §4.3.1 form.
 GAN_LOSSES = ("standard", "text")
@@ -90,10 +92,13 @@ def model_on_backbone(task, backbone):
     `backbone` is the source's model: itself where it is one of the task's
     models (a classifier for classify, a restorer for its task), else the
     task's first model built on it (a detector whose trunk is its frame
-    encoder); None when the task has none.
+    encoder), or the task's default where it takes any backbone
+    (`ANY_BACKBONE_TASKS`); None when the task has none.
     """
     if backbone in MODELS and MODELS[backbone].task == task:
         return backbone
+    if task in ANY_BACKBONE_TASKS:
+        return default_model(task)
     on_it = [name for name in model_names(task) if MODELS[name].kwargs.get("backbone") == backbone]
     return on_it[0] if on_it else None
 
