@@ -57,6 +57,7 @@ def gan_run(tiny_dataset, tmp_path_factory):
     return run_dir
 
 
+@pytest.mark.slow
 def test_gan_run_logs_losses_and_generated_clips(gan_run):
     assert {"epoch_d_loss", "epoch_g_loss"} <= set(_tags(gan_run / "logs" / "train", "tensors"))
     images = _tags(gan_run / "logs" / "samples", "tensors")
@@ -160,6 +161,7 @@ def fusion_run(tiny_dataset, tmp_path_factory):
     return run_dir
 
 
+@pytest.mark.slow
 def test_fusion_evaluate_compares_with_copying_the_last_frame(fusion_run, tiny_dataset):
     done = vlm_tf("evaluate", fusion_run, tiny_dataset / "test", "--json")
     assert done.returncode == 0, done.stderr[-3000:]

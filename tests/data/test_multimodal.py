@@ -126,6 +126,7 @@ def test_unreadable_sound_and_bad_make_data_arguments_are_one_line_errors(tmp_pa
     )
 
 
+@pytest.mark.slow
 def test_a_video_text_run_trains_on_captioned_clips_and_reports_retrieval(
     dataset, classify_run, tmp_path
 ):

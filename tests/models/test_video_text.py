@@ -53,6 +53,7 @@ def test_the_text_encoder_reads_words_not_padding():
     assert np.abs(np.asarray(encoder(changed))[1] - embedded[1]).max() > 1e-4
 
 
+@pytest.mark.slow
 def test_a_tiny_model_learns_to_pair_clips_with_their_captions_and_saves(tmp_path):
     import keras
 
