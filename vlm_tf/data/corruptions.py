@@ -29,15 +29,18 @@ SEVERITIES = (1, 2, 3, 4, 5)
 # then corruptions of these families (`corrupt_clip`). Here, free of TensorFlow, so a run's
 # config is checked before TensorFlow loads.
 AUGMENTATIONS = (False, True, "robust")
+# What the pipeline takes besides: "crop", the standard augmentation's crop alone, for clips whose
+# captions a flip or a colour change would make false (`vlm_tf.tasks.video_text`).
+PIPELINE_AUGMENTATIONS = (*AUGMENTATIONS, "crop")
 
 
-def check_augment(augment):
-    """Raises a one-line ValueError unless `augment` is one of `AUGMENTATIONS`."""
+def check_augment(augment, *, allowed=AUGMENTATIONS):
+    """Raises a one-line ValueError unless `augment` is one of `allowed`."""
     # `is`, not `==`: 1 and 0 compare equal to True and False but are not augmentation settings.
-    if not (augment is True or augment is False or augment == "robust"):
+    if not any(augment is mode if isinstance(mode, bool) else augment == mode for mode in allowed):
         raise ValueError(
-            "augment must be False, True or 'robust' (the standard augmentation, then "
-            f"corruptions), received {augment!r}"
+            f"augment must be one of {', '.join(map(repr, allowed))} (the standard "
+            f"augmentation, then corruptions), received {augment!r}"
         )
 
 

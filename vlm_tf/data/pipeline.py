@@ -21,7 +21,7 @@ import tensorflow as tf
 
 from vlm_tf.data import epochs, sampling, transforms
 from vlm_tf.data.cache import DecodedVideos
-from vlm_tf.data.corruptions import check_augment
+from vlm_tf.data.corruptions import PIPELINE_AUGMENTATIONS, check_augment
 from vlm_tf.data.decode import VideoReadError, read_frames
 from vlm_tf.data.lists import evaluation_list, training_lists
 from vlm_tf.data.sampling import EVALUATION_SAMPLING
@@ -116,7 +116,7 @@ def make_clip_dataset(
         )
     if label_mode not in LABEL_MODES:
         raise ValueError(f"label_mode must be one of {LABEL_MODES}, received {label_mode!r}")
-    check_augment(augment)
+    check_augment(augment, allowed=PIPELINE_AUGMENTATIONS)
     height, width = _check_size(image_size)
     if num_frames < 1 or batch_size < 1:
         raise ValueError(
@@ -140,7 +140,9 @@ def make_clip_dataset(
         indices = _frame_indices(sampling_mode, count, num_frames, element_seed)
         clip = tf.numpy_function(read, [path, indices], tf.uint8, stateful=False)
         clip = tf.cast(tf.ensure_shape(clip, [num_frames, height, width, 3]), tf.float32)
-        if augment:
+        if augment == "crop":
+            clip = transforms.random_crop_resize(clip, element_seed)
+        elif augment:
             clip, label = transforms.augment_clip(
                 clip, label, element_seed, label_map_tables=tables
             )

@@ -4,8 +4,9 @@ JSON file beside them with a `captions` list.
 
 Every caption of every training clip is a training pair, so an epoch shows each clip once per
 caption; the text encoder's vocabulary is the words of the training captions (`vocabulary.json`
-in the run folder), words outside it read as one unknown token. No augmentation: a flip would
-contradict "moving left" and a colour change "red". The best epoch is the one whose validation
+in the run folder), words outside it read as one unknown token. The clips are cropped at random
+and nothing else: a flip would contradict "moving left" and a colour change "red". The best
+epoch is the one whose validation
 clips are found first by their first caption most often (`val_r1`).
 
 `evaluate` ranks the clips of a folder by each clip's first caption (text to video) and the
@@ -137,6 +138,8 @@ class VideoTextTask(Task):
             shuffle=training,
             seed=self.config.seed,
             sampling_mode="random" if training else "uniform",
+            # A crop keeps every caption true; a flip ("moving left") or a colour change would not.
+            augment="crop" if training else False,
             cache=cache,
             first_pass=first_epoch,
         )
