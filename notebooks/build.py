@@ -153,11 +153,9 @@ def staleness(name):
     if built is None:
         return True, True
     source_stale = built["source_sha256"] != sha256(source_path(name).read_bytes())
-    modules = [REPO_DIR / module for module in built["modules"]]
-    code_stale = not all(m.exists() for m in modules) or built["code_sha256"] != code_digest(
-        modules
-    )
-    return source_stale, code_stale
+    modules = built["modules"]
+    present = all((REPO_DIR / module).is_file() for module in modules)
+    return source_stale, not present or built["code_sha256"] != code_digest(modules)
 
 
 def main(argv=None):

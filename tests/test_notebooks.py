@@ -97,6 +97,8 @@ def test_notebook_is_built_from_its_current_source(name):
     assert stamp["source_sha256"] == build.sha256(build.source_path(name).read_bytes()), (
         f"notebooks/src/{name}.py changed since notebooks/{name}.ipynb was built: {rebuild}"
     )
+    # What `python notebooks/build.py --check` says of it: current by its source.
+    assert build.staleness(name)[0] is False
     # Hand edits to the built notebook, which the source stamp alone would not see.
     source = build.read_source(name)
     assert [(c.cell_type, c.source) for c in notebook.cells] == [
