@@ -79,7 +79,6 @@ def test_notebooks_exist():
 # real parameters yet (each takes half an hour or more on two cores); issue 23 empties this.
 NOT_YET_BUILT = {
     "ch06_applications",
-    "ch08_trends",
     "ch08_trustworthy",
 }
 
