@@ -54,7 +54,7 @@ def test_a_closed_pipe_ends_the_command_quietly(tmp_path):
     os.close(reader)
     done = subprocess.run(
         [sys.executable, "-m", "vlm_tf.cli", "make-data", str(tmp_path / "data")]
-        + ["--videos-per-class", "3", "--frames", "4", "--size", "16"],
+        + ["--videos-per-class", "3", "--video-frames", "4", "--size", "16"],
         stdout=writer,
         stderr=subprocess.PIPE,
         text=True,
