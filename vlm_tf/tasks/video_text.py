@@ -112,7 +112,7 @@ class VideoTextTask(Task):
             train_ds,
             val_ds,
             sorted(set(labels)),
-            len(train_ds.paths),
+            train_ds.num_pairs,
             train_ds.steps_per_pass,
             skipped_of(train_ds, val_ds),
             endless=True,
@@ -146,12 +146,13 @@ class VideoTextTask(Task):
         dataset = clips.map(
             lambda frames, row: {"frames": frames, "tokens": tf.gather(token_table, row)}
         )
-        dataset.skipped, dataset.failed, dataset.paths = skipped, clips.failed, rows
+        dataset.skipped, dataset.failed, dataset.num_pairs = skipped, clips.failed, len(rows)
         dataset.steps_per_pass = getattr(clips, "steps_per_pass", None)
         return dataset
 
     def build_model(self, data):
         return get_model_spec(self.config.model).build(
+            # TextVectorization's two of its own: 0 pads, 1 stands for every unknown word.
             vocabulary_size=len(data.extras["vocabulary"]) + 2,
             sequence_length=SEQUENCE_LENGTH,
             num_frames=self.config.num_frames,
