@@ -16,7 +16,8 @@ model takes uint8 frames and returns the uint8 frames it predicts next
 (`export_frame_predictor`). A restoration model takes a degraded clip's
 uint8 frames, of any size, and returns them restored (`export_restorer`);
 a detector takes a video's uint8 frames, of any size, and returns boxes,
-scores and classes per frame (`export_detector`).
+scores and classes per frame (`export_detector`); a video_text model embeds
+uint8 clips and caption strings in one space (`export_video_text`).
 
 A classifier also converts to a TFLite flatbuffer (`convert_to_tflite`):
 uint8 frames `(1, time, height, width, 3)` → float32 probabilities, its
@@ -195,6 +196,45 @@ def export_detector(detector, path, *, class_names, max_detections=20):
 
     path = os.fspath(path)
     _write_archive(detector, serve, path)
+    return path
+
+
+def export_video_text(model, path, *, tokenizer):
+    """Writes a video_text run's model as a SavedModel with two signatures, both returning unit
+    vectors, so the dot product of a clip's and a caption's is their cosine:
+
+        embed_video: uint8 `frames` (batch, time, height, width, 3) → float32 `embedding`
+        embed_text:  string `text` (batch,)                          → float32 `embedding`
+
+    each embedding `(batch, D)`.
+
+    `tokenizer` (the run's `TextVectorization`) goes into the archive: a caption is served as
+    words, with no vlm_tf to split them.
+    """
+    _, num_frames, height, width, channels = model.video_backbone.input_shape
+
+    @tf.function(
+        input_signature=[
+            tf.TensorSpec([None, num_frames, height, width, channels], tf.uint8, name="frames")
+        ]
+    )
+    def embed_video(frames):
+        return {"embedding": tf.cast(model.embed_video(tf.cast(frames, tf.float32)), tf.float32)}
+
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="text")])
+    def embed_text(text):
+        return {"embedding": tf.cast(model.embed_text(tokenizer(text)), tf.float32)}
+
+    # A layer is built by its first call; an archive takes built layers only.
+    tokenizer(tf.constant([""]))
+    archive = keras.export.ExportArchive()
+    archive.track(model)
+    archive.track(tokenizer)
+    archive.add_endpoint("embed_video", embed_video)
+    archive.add_endpoint("embed_text", embed_text)
+    path = os.fspath(path)
+    with atomic.replacing(path) as temporary:
+        archive.write_out(temporary, verbose=False)
     return path
 
 

@@ -4,6 +4,8 @@ name what is in each clip, and colour-motion pairs held out of training; and rea
 
 import json
 import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -164,6 +166,26 @@ def test_a_video_text_run_trains_on_captioned_clips_and_reports_retrieval(
     assert sum(named[0]["probabilities"].values()) == pytest.approx(1.0, abs=1e-5)
     assert_one_line_error(vlm_tf("predict", run, video, "--prompts", " "), "prompt needs words")
     assert_one_line_error(vlm_tf("retrieve", run, root, "--text", ""), "empty")
+    # The SavedModel embeds clips and caption strings in plain TensorFlow, as the run does.
+    saved = tmp_path / "saved_model"
+    assert vlm_tf("export", run, "--out", saved).returncode == 0
+    frames = read_frames(video)[None]
+    np.save(tmp_path / "frames.npy", frames)
+    serve = (
+        "import sys, json, numpy as np, tensorflow as tf\n"
+        "loaded = tf.saved_model.load(sys.argv[1])\n"
+        "video = loaded.embed_video(frames=tf.constant(np.load(sys.argv[2])))['embedding']\n"
+        "text = loaded.embed_text(text=tf.constant(sys.argv[3:]))['embedding']\n"
+        "print(json.dumps((tf.matmul(text, video, transpose_b=True)[:, 0]).numpy().tolist()))"
+    )
+    served = subprocess.run(
+        [sys.executable, "-c", serve, str(saved), str(tmp_path / "frames.npy"), *prompts],
+        capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert served.returncode == 0, served.stderr[-3000:]
+    cosines = json.loads(served.stdout.strip().splitlines()[-1])
+    # The same order of the prompts as the run's own zero-shot answer.
+    assert prompts[int(np.argmax(cosines))] == named[0]["label"]
     # A folder without captions is named in one line.
     plain = tmp_path / "plain"
     (plain / "grow").mkdir(parents=True)

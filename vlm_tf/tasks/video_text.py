@@ -32,6 +32,7 @@ from vlm_tf import atomic
 from vlm_tf.data.multimodal import MOTION_WORDS
 from vlm_tf.data.pipeline import make_clip_dataset
 from vlm_tf.data.splits import list_videos, readable_videos
+from vlm_tf.export import export_video_text
 
 # Registers VideoTextModel and its layers, which a run's model.keras names.
 from vlm_tf.models import video_text as _model  # noqa: F401
@@ -212,9 +213,11 @@ class VideoTextTask(Task):
         }
 
     def export(self, run, path):
-        raise ValueError(
-            f"{run.run_dir} is a video_text run: its SavedModel export is not written yet; "
-            "`vlm-tf evaluate` scores it"
+        with open(os.path.join(run.run_dir, VOCABULARY_FILE), encoding="utf-8") as f:
+            export_video_text(run.model, path, tokenizer=tokenizer(json.load(f)))
+        return (
+            "embed_video takes uint8 frames (batch, time, height, width, 3), embed_text caption "
+            "strings (batch,); both return unit `embedding` vectors in one space"
         )
 
 
