@@ -29,12 +29,7 @@ import sys
 import vlm_tf
 from vlm_tf import crypto
 from vlm_tf.cli import data, export, multimodal, pretrain, runs, tools, train, trust
-from vlm_tf.cli.common import (
-    EXIT_CLOSED_PIPE,
-    EXIT_INTERRUPTED,
-    report_failure,
-    start_tensorflow,
-)
+from vlm_tf.cli.common import EXIT_CLOSED_PIPE, EXIT_INTERRUPTED, report_failure
 from vlm_tf.training.config import require_finished_run
 
 COMMAND_GROUPS = (data, train, pretrain, runs, multimodal, export, tools, trust)
@@ -49,8 +44,6 @@ KEYLESS_COMMANDS = (
     "anonymize",
     "make-key",
 )
-# The commands that never import TensorFlow, which start_tensorflow would only slow down.
-TENSORFLOW_FREE_COMMANDS = ("make-data", "presets", "make-key", "decrypt")
 
 
 def build_parser():
@@ -88,8 +81,6 @@ def main(argv=None):
                 if run_dir is not None:
                     require_finished_run(run_dir)
                     crypto.key_for(run_dir)
-            if args.command not in TENSORFLOW_FREE_COMMANDS and "tensorflow" not in sys.modules:
-                start_tensorflow()
             args.func(args)
     except BrokenPipeError:
         # Python would complain again when it flushes stdout at exit.

@@ -29,47 +29,6 @@ EXIT_INTERRUPTED = 130
 EXIT_CLOSED_PIPE = 141
 
 
-# What TensorFlow writes to the process's stderr as it starts on a machine without a GPU: absl's
-# lines before its logging is set up ignore TF_CPP_MIN_LOG_LEVEL, and `failed call to cuInit` is
-# logged as an error although nothing is wrong. Matched per line; any other line goes through.
-START_UP_NOISE = (
-    "absl::InitializeLog",
-    "oneDNN custom operations are on",
-    "Could not find cuda drivers",
-    "failed call to cuInit",
-    "Unable to register cu",
-    "computation placer already registered",
-    "TF-TRT Warning",
-    "This TensorFlow binary is optimized",
-)
-
-
-def start_tensorflow():
-    """Imports TensorFlow and lists its devices with stderr's file descriptor captured, then writes
-    back every captured line that is not start-up noise (`START_UP_NOISE`): a CPU machine's
-    user sees no CUDA errors, and anything else TensorFlow says at start still shows.
-    """
-    sys.stderr.flush()
-    saved = os.dup(2)
-    with tempfile.TemporaryFile() as captured:
-        os.dup2(captured.fileno(), 2)
-        try:
-            import tensorflow as tf
-
-            tf.config.list_physical_devices()
-        finally:
-            os.dup2(saved, 2)
-            os.close(saved)
-            captured.seek(0)
-            lines = captured.read().decode(errors="replace").splitlines(keepends=True)
-            sys.stderr.write("".join(kept_start_up_lines(lines)))
-
-
-def kept_start_up_lines(lines):
-    """The lines of TensorFlow's start-up output a user should see."""
-    return [line for line in lines if not any(noise in line for noise in START_UP_NOISE)]
-
-
 class CommandError(Exception):
     """An expected failure, reported as one line."""
 

@@ -37,8 +37,13 @@ def encode_decode(frames, codec, fps, bit_rate):
         stream = container.add_stream(codec, rate=fps)
         stream.width, stream.height = frames.shape[2], frames.shape[1]
         stream.pix_fmt = "yuv420p"
-        # One encoder thread: threaded rate control depends on timing.
+        # One encoder thread, lookahead and slices included: threaded rate control depends on
+        # timing.
         stream.codec_context.thread_count = 1
+        if codec == "libx264":
+            stream.codec_context.options = {
+                "x264-params": "threads=1:lookahead-threads=1:sliced-threads=0"
+            }
         stream.bit_rate = bit_rate
         for frame in frames:
             container.mux(stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")))
