@@ -303,16 +303,14 @@ def write_multimodal_dataset(
                 write_clip(stem + ".mp4", frames, sound, fps)
                 atomic.write_json(
                     stem + ".json",
-                    {
-                        "label": motion,
-                        "attributes": attributes,
-                        "captions": captions(attributes),
-                        "fps": fps,
-                        "num_frames": num_frames,
-                        "width": size,
-                        "height": size,
-                        "boxes": np.round(boxes, 2).tolist(),
-                    },
+                    synthetic.box_record(
+                        motion,
+                        boxes,
+                        fps=fps,
+                        size=size,
+                        attributes=attributes,
+                        captions=captions(attributes),
+                    ),
                 )
                 done += 1
                 if progress is not None:

@@ -377,15 +377,7 @@ def write_dataset(
                 write_video(stem + extension, frames, fps)
                 atomic.write_json(
                     stem + ".json",
-                    {
-                        "label": label,
-                        "shape": shape,
-                        "fps": fps,
-                        "num_frames": num_frames,
-                        "width": size,
-                        "height": size,
-                        "boxes": np.round(boxes, 2).tolist(),
-                    },
+                    box_record(label, boxes, fps=fps, size=size, shape=shape),
                 )
                 done += 1
                 if progress is not None:
@@ -393,6 +385,21 @@ def write_dataset(
     manifest["complete"] = True
     atomic.write_json(manifest_path, manifest)
     return manifest
+
+
+def box_record(label, boxes, *, fps, size, **extra):
+    """The JSON beside a generated video: its label, what else the generator says of it
+    (`extra`), its frame rate, frame count and size, and the object's box in every frame.
+    """
+    return {
+        "label": label,
+        **extra,
+        "fps": fps,
+        "num_frames": len(boxes),
+        "width": size,
+        "height": size,
+        "boxes": np.round(boxes, 2).tolist(),
+    }
 
 
 def _read_json(path):
