@@ -103,12 +103,12 @@ class VideoTextTask(Task):
         vocabulary = build_vocabulary(c for clip in captions for c in clip)
         tokens = tokenizer(vocabulary)
         # One training pair per caption: the clip's path once per caption, labelled by its row.
-        pair_paths = [path for path, clip in zip(paths, captions) for _ in clip]
+        sizes = [len(clip) for clip in captions]
         table = tf.constant(np.asarray(tokens([c for clip in captions for c in clip])), tf.int32)
-        train_ds = self._pairs(pair_paths, table, cache=cache, first_epoch=first_epoch)
+        train_ds = self._pairs(paths, sizes, table, cache=cache, first_epoch=first_epoch)
         val_paths, val_captions, _, _ = captioned_videos(val)
         val_table = tf.constant(np.asarray(tokens([clip[0] for clip in val_captions])), tf.int32)
-        val_ds = self._pairs(val_paths, val_table, cache=cache)
+        val_ds = self._pairs(val_paths, [1] * len(val_paths), val_table, cache=cache)
         return TaskData(
             train_ds,
             val_ds,
@@ -120,19 +120,31 @@ class VideoTextTask(Task):
             extras={"vocabulary": vocabulary},
         )
 
-    def _pairs(self, paths, token_table, *, cache=None, first_epoch=None):
-        """Batches `{"frames", "tokens"}`: the clip of `paths[i]` with row `i` of `token_table`."""
+    def _pairs(self, paths, repeats, token_table, *, cache=None, first_epoch=None):
+        """Batches `{"frames", "tokens"}`: the clip of `paths[i]`, `repeats[i]` times, with the
+        next `repeats[i]` rows of `token_table`; each video probed once.
+        """
         import tensorflow as tf
 
         training = first_epoch is not None
-        readable, counts, skipped = readable_videos(paths)
+        _, counts, skipped = readable_videos(paths)
         unreadable = {item["path"] for item in skipped}
-        rows = [index for index, path in enumerate(paths) if path not in unreadable]
+        starts = np.cumsum([0, *repeats])
+        readable = [
+            (path, start, repeat)
+            for path, start, repeat in zip(paths, starts[:-1], repeats)
+            if path not in unreadable
+        ]
+        pair_paths, rows, pair_counts = [], [], []
+        for (path, start, repeat), count in zip(readable, counts):
+            pair_paths += [path] * repeat
+            rows += list(range(start, start + repeat))
+            pair_counts += [count] * repeat
         clips = make_clip_dataset(
-            readable,
+            pair_paths,
             rows,
-            counts,
-            class_names=[str(row) for row in range(len(paths))],
+            pair_counts,
+            class_names=[str(row) for row in range(int(starts[-1]))],
             num_frames=self.config.num_frames,
             image_size=self.image_size,
             batch_size=self.config.batch_size,
