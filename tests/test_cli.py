@@ -3,11 +3,14 @@
 import json
 import os
 import shutil
+import subprocess
+import sys
 
 import numpy as np
 import pytest
 from helpers import assert_one_line_error, vlm_tf
 
+from vlm_tf.cli.common import kept_import_lines
 from vlm_tf.models import MODELS, model_names
 
 
@@ -375,3 +378,18 @@ def test_a_backbone_preset_starts_a_run_on_other_classes(cli_run, tmp_path):
     assert_one_line_error(wrong, "cnn_gru")
     # Refused from the preset's config.json, before the run folder is made.
     assert not os.path.exists(tmp_path / "gru")
+
+
+def test_a_cpu_machine_sees_no_tensorflow_start_up_lines_and_other_lines_still_show():
+    # The user's environment: no TF_CPP_MIN_LOG_LEVEL (the tests' command runner sets one).
+    env = {key: value for key, value in os.environ.items() if key != "TF_CPP_MIN_LOG_LEVEL"}
+    command = "import sys; from vlm_tf.cli import main; sys.exit(main(['models']))"
+    done = subprocess.run(
+        [sys.executable, "-c", command], env=env, capture_output=True, text=True, timeout=600
+    )
+    assert done.returncode == 0, done.stderr
+    assert "oneDNN" not in done.stderr and "cuda" not in done.stderr.lower(), done.stderr
+    # Only the known import lines are dropped: an error of another kind is passed on.
+    real = "E0000 12:00:00.0 1 op_kernel.cc:1] OP_REQUIRES failed: out of memory\n"
+    noise = "I0000 12:00:00.0 1 cudart_stub.cc:31] Could not find cuda drivers on your machine\n"
+    assert kept_import_lines([noise, real]) == [real]

@@ -29,7 +29,13 @@ import sys
 import vlm_tf
 from vlm_tf import crypto
 from vlm_tf.cli import data, export, multimodal, pretrain, runs, tools, train, trust
-from vlm_tf.cli.common import EXIT_CLOSED_PIPE, EXIT_INTERRUPTED, report_failure
+from vlm_tf.cli.common import (
+    EXIT_CLOSED_PIPE,
+    EXIT_INTERRUPTED,
+    import_tensorflow_quietly,
+    quiet_tensorflow_environment,
+    report_failure,
+)
 from vlm_tf.training.config import require_finished_run
 
 COMMAND_GROUPS = (data, train, pretrain, runs, multimodal, export, tools, trust)
@@ -44,6 +50,8 @@ KEYLESS_COMMANDS = (
     "anonymize",
     "make-key",
 )
+# The commands that never import TensorFlow, which import_tensorflow_quietly would only slow down.
+TENSORFLOW_FREE_COMMANDS = ("make-data", "presets", "make-key", "decrypt")
 
 
 def build_parser():
@@ -69,8 +77,7 @@ def build_parser():
 
 def main(argv=None):
     args = build_parser().parse_args(argv)
-    # Quiet TensorFlow's C++ start-up chatter before the first import.
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    quiet_tensorflow_environment()
     try:
         key_file = getattr(args, "encrypt_key_file", None)
         # The key is the process's for the command only (`main` may run in a caller's process).
@@ -81,6 +88,8 @@ def main(argv=None):
                 if run_dir is not None:
                     require_finished_run(run_dir)
                     crypto.key_for(run_dir)
+            if args.command not in TENSORFLOW_FREE_COMMANDS and "tensorflow" not in sys.modules:
+                import_tensorflow_quietly()
             args.func(args)
     except BrokenPipeError:
         # Python would complain again when it flushes stdout at exit.

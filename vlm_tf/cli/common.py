@@ -29,6 +29,53 @@ EXIT_INTERRUPTED = 130
 EXIT_CLOSED_PIPE = 141
 
 
+# What TensorFlow writes to the process's stderr as it is imported: absl's lines before its logging
+# is set up ignore TF_CPP_MIN_LOG_LEVEL. Matched per line; any other line goes through.
+IMPORT_NOISE = (
+    "absl::InitializeLog",
+    "oneDNN custom operations are on",
+    "Could not find cuda drivers",
+    "Unable to register cu",
+    "computation placer already registered",
+    "TF-TRT Warning",
+    "This TensorFlow binary is optimized",
+    "To enable the following instructions",
+)
+
+
+def quiet_tensorflow_environment():
+    """Sets TensorFlow's C++ log level before its import: warnings are hidden everywhere, and on a
+    machine without an NVIDIA device node errors too, because there the first op's `failed call
+    to cuInit` (logged as an error) is certain and says nothing; elsewhere a CUDA error is news.
+    """
+    on_cpu_only = not os.path.exists("/dev/nvidiactl")
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3" if on_cpu_only else "2")
+
+
+def import_tensorflow_quietly():
+    """Imports TensorFlow with stderr's file descriptor captured, then writes back every captured
+    line that is not import noise (`IMPORT_NOISE`). Only the import: starting TensorFlow's devices
+    here would fix its thread pools before a run sets its threads and determinism.
+    """
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as captured:
+        os.dup2(captured.fileno(), 2)
+        try:
+            import tensorflow  # noqa: F401
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+            captured.seek(0)
+            lines = captured.read().decode(errors="replace").splitlines(keepends=True)
+            sys.stderr.write("".join(kept_import_lines(lines)))
+
+
+def kept_import_lines(lines):
+    """The lines of TensorFlow's import output a user should see."""
+    return [line for line in lines if not any(noise in line for noise in IMPORT_NOISE)]
+
+
 class CommandError(Exception):
     """An expected failure, reported as one line."""
 
