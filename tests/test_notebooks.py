@@ -75,22 +75,11 @@ def test_notebooks_exist():
     assert {path.stem for path in NOTEBOOK_DIR.glob("*.ipynb")} == set(NAMES)
 
 
-# Notebooks whose committed outputs predate notebooks/build.py and have not been rebuilt at their
-# real parameters yet (each takes half an hour or more on two cores); issue 23 empties this.
-NOT_YET_BUILT = {
-    "ch08_trustworthy",
-}
-
-
 @pytest.mark.parametrize("name", NAMES)
 def test_notebook_is_built_from_its_current_source(name):
     notebook = nbformat.read(build.notebook_path(name), as_version=4)
     stamp = build.stamp(notebook)
     rebuild = f"python notebooks/build.py {name}"
-    if name in NOT_YET_BUILT:
-        # The list only shrinks: a notebook built since must leave it.
-        assert stamp is None, f"{name} is built now: take it out of NOT_YET_BUILT"
-        pytest.skip(f"{name}: not built from its source yet ({rebuild})")
     assert stamp is not None, f"notebooks/{name}.ipynb has no build stamp: {rebuild}"
     assert stamp["source_sha256"] == build.sha256(build.source_path(name).read_bytes()), (
         f"notebooks/src/{name}.py changed since notebooks/{name}.ipynb was built: {rebuild}"
