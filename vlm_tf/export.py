@@ -238,6 +238,36 @@ def export_video_text(model, path, *, tokenizer):
     return path
 
 
+def export_audio_visual(model, path, *, class_names, num_samples):
+    """Writes an audio_visual run's model as a SavedModel whose `serving_default` takes uint8
+    `frames` (batch, time, height, width, 3) and float32 `audio` (batch, num_samples) in [-1, 1],
+    silence for a clip without sound, and returns the fused `probabilities`, `class_index` and
+    `class_name`.
+    """
+    _, num_frames, height, width, channels = model.input["frames"].shape
+    names = tf.constant(list(class_names))
+
+    @tf.function(
+        input_signature=[
+            tf.TensorSpec([None, num_frames, height, width, channels], tf.uint8, name="frames"),
+            tf.TensorSpec([None, num_samples], tf.float32, name="audio"),
+        ]
+    )
+    def serve(frames, audio):
+        logits = model({"frames": tf.cast(frames, tf.float32), "audio": audio}, training=False)
+        probabilities = tf.nn.softmax(tf.cast(logits["fused"], tf.float32))
+        index = tf.argmax(probabilities, axis=-1)
+        return {
+            "probabilities": probabilities,
+            "class_index": index,
+            "class_name": tf.gather(names, index),
+        }
+
+    path = os.fspath(path)
+    _write_archive(model, serve, path)
+    return path
+
+
 def _write_archive(model, serve, path):
     """Writes a SavedModel of `model`'s weights with `serve` as its `serving_default` signature."""
     archive = keras.export.ExportArchive()

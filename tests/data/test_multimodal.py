@@ -191,3 +191,99 @@ def test_a_video_text_run_trains_on_captioned_clips_and_reports_retrieval(
     (plain / "grow").mkdir(parents=True)
     write_video(plain / "grow" / "a.mp4", np.zeros((8, SIZE, SIZE, 3), np.uint8))
     assert_one_line_error(vlm_tf("evaluate", run, plain), "no video there has captions")
+
+
+@pytest.mark.slow
+def test_an_audio_visual_run_reports_each_modality_alone_and_serves_frames_with_sound(
+    dataset, tmp_path
+):
+    root, _ = dataset
+    run = tmp_path / "av"
+    done = vlm_tf(
+        "train", root, "--task", "audio_visual", "--label-attribute", "sound", "--out", run,
+        "--epochs", 1, "--frames", FRAMES, "--size", SIZE, "--batch-size", 4, "--quiet",
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    config = json.loads((run / "config.json").read_text())
+    assert (config["run"]["fusion"], config["run"]["label_attribute"]) == (
+        "cross_attention",
+        "sound",
+    )
+    train_clips = _clips(root, "train")
+    labels = {f"{meta['label']}+{meta['attributes']['sound']}" for _, meta in train_clips}
+    assert set(config["class_names"]) == labels
+    heard = json.loads((run / "audio.json").read_text())
+    assert heard["sample_rate"] == SAMPLE_RATE
+    assert FRAMES / FPS <= heard["num_samples"] / SAMPLE_RATE <= FRAMES / FPS + 0.15
+    # Scored on its own training folder: every label is one the run knows.
+    report = json.loads(vlm_tf("evaluate", run, root / "train", "--json").stdout)
+    assert report["num_videos"] == len(train_clips) and "skipped" not in report
+    assert set(report["ablation"]) == {
+        "video_only", "audio_only", "fused", "fused_without_audio", "fused_without_picture"
+    }  # fmt: skip
+    assert report["accuracy"] == report["ablation"]["fused"]
+    # A video without a sound track is answered from its picture, with a word on stderr.
+    video = train_clips[0][0]
+    silent = tmp_path / "silent.mp4"
+    write_video(silent, read_frames(video), fps=FPS)
+    answered = vlm_tf("predict", run, silent, "--json")
+    assert answered.returncode == 0 and "no sound track" in answered.stderr
+    assert json.loads(answered.stdout)[0]["label"] in labels
+    # The SavedModel takes uint8 frames and float32 samples, in plain TensorFlow, as the run does.
+    predicted = json.loads(vlm_tf("predict", run, video, "--json").stdout)[0]["probabilities"]
+    saved = tmp_path / "saved_model"
+    assert vlm_tf("export", run, "--out", saved).returncode == 0
+    sound = read_audio(video, seconds=heard["num_samples"] / SAMPLE_RATE).samples
+    np.save(tmp_path / "frames.npy", read_frames(video)[None])
+    np.save(tmp_path / "audio.npy", sound[None])
+    serve = (
+        "import sys, json, numpy as np, tensorflow as tf\n"
+        "loaded = tf.saved_model.load(sys.argv[1])\n"
+        "out = loaded.signatures['serving_default'](\n"
+        "    frames=tf.constant(np.load(sys.argv[2])), audio=tf.constant(np.load(sys.argv[3])))\n"
+        "print(json.dumps(out['probabilities'].numpy()[0].tolist()))"
+    )
+    served = subprocess.run(
+        [sys.executable, "-c", serve, str(saved), tmp_path / "frames.npy", tmp_path / "audio.npy"],
+        capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert served.returncode == 0, served.stderr[-3000:]
+    probabilities = json.loads(served.stdout.strip().splitlines()[-1])
+    np.testing.assert_allclose(probabilities, list(predicted.values()), atol=1e-4)
+    # Bad input, each in one line: no sound anywhere, no attribute file, a dropout above 0.5.
+    plain = tmp_path / "plain"
+    for motion in ("grow", "shrink"):
+        (plain / "train" / motion).mkdir(parents=True)
+        write_video(plain / "train" / motion / "a.mp4", read_frames(video), fps=FPS)
+    assert_one_line_error(
+        vlm_tf("train", plain, "--task", "audio_visual", "--out", tmp_path / "r1", "--quiet"),
+        "no video has a sound track",
+    )
+    assert_one_line_error(
+        vlm_tf(
+            "train",
+            plain,
+            "--task",
+            "audio_visual",
+            "--label-attribute",
+            "sound",
+            "--out",
+            tmp_path / "r2",
+            "--quiet",
+        ),  # fmt: skip
+        "a.json",
+    )
+    assert_one_line_error(
+        vlm_tf(
+            "train",
+            root,
+            "--task",
+            "audio_visual",
+            "--modality-dropout",
+            0.7,
+            "--out",
+            tmp_path / "r3",
+        ),
+        "at most 0.5",
+    )
+    assert not any((tmp_path / name).exists() for name in ("r1", "r2", "r3"))

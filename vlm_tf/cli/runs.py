@@ -138,9 +138,10 @@ def cmd_predict_frames(args):
 def cmd_predict(args):
     if args.prompts:
         return multimodal.cmd_predict_by_prompts(args)
-    from vlm_tf.inference import load_run, predict_videos
+    from vlm_tf.inference import load_run
 
-    results = predict_videos(load_run(args.run_dir), args.videos, top=args.top)
+    run = load_run(args.run_dir)
+    results = run.task_object().predict(run, args.videos, top=args.top)
     # On stderr: the label is still printed, and --json's output stays one object.
     for result in results:
         if "note" in result:

@@ -15,6 +15,7 @@ from vlm_tf.layers.generative import (
     TwoColourBackground,
     WarpLastFrame,
 )
+from vlm_tf.layers.multimodal import ModalityDropout, PositionEmbedding
 from vlm_tf.layers.recurrent import LSTM
 from vlm_tf.layers.restoration import (
     CentreFrame,
@@ -39,8 +40,10 @@ __all__ = [
     "IntegrateMotion",
     "LSTM",
     "LastFrame",
+    "ModalityDropout",
     "MultiScaleAttention",
     "PixelShuffle",
+    "PositionEmbedding",
     "RelativeToCentre",
     "SoftAttention",
     "SpaceTimeBlock",

@@ -16,7 +16,8 @@ DEFAULT_MODEL = "cnn_lstm"
 # fusion model), find and track objects (chapter 6: detect), restore
 # degraded frames (chapter 6: denoise, super-resolve, enhance), or learn a
 # backbone from unlabeled videos (chapter 8: pretrain), or put clips and their
-# captions in one space (chapter 8: video_text). Training,
+# captions in one space (chapter 8: video_text), or classify clips by picture and
+# sound together (chapter 8: audio_visual). Training,
 # evaluation and export follow the task.
 RESTORATION_TASKS = ("denoise", "superres", "enhance")
 TASKS = (
@@ -27,9 +28,12 @@ TASKS = (
     *RESTORATION_TASKS,
     "pretrain",
     "video_text",
+    "audio_visual",
 )
 # Tasks whose model takes whichever backbone `--init` names, beside parts of its own.
-ANY_BACKBONE_TASKS = ("video_text",)
+ANY_BACKBONE_TASKS = ("video_text", "audio_visual")
+# How the audio-visual model joins picture and sound (vlm_tf.models.audio_visual).
+AV_FUSIONS = ("early", "late", "cross_attention")
 # The generator losses of the adversarial models (vlm_tf.models.adversarial):
 # the non-saturating −log D(G(z)), or the text's §4.3.1 form.
 GAN_LOSSES = ("standard", "text")
@@ -277,6 +281,16 @@ register_model(
     "contrastively (CLIP's symmetric InfoNCE) on captioned clips (make-data --task multimodal)",
     training={"optimizer": "adamw", "learning_rate": 1e-3, "weight_decay": 0.05},
     task="video_text",
+)
+
+register_model(
+    "audio_visual",
+    "vlm_tf.models.audio_visual:build_audio_visual_model",
+    "a video backbone (--init's, or a fresh cnn_lstm) and a log-mel audio encoder, fused early, "
+    "late or by cross-attention (--fusion), with a head on each modality alone and modality "
+    "dropout (make-data --task multimodal; --label-attribute sound)",
+    training={"optimizer": "adamw", "learning_rate": 1e-3, "weight_decay": 0.05},
+    task="audio_visual",
 )
 
 # --- a small student for knowledge distillation, vlm_tf.compression.distillation ---

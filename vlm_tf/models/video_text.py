@@ -18,6 +18,8 @@ import math
 import keras
 from keras import ops
 
+from vlm_tf.layers.multimodal import PositionEmbedding
+
 # CLIP's start and ceiling for the logits' scale.
 INITIAL_TEMPERATURE = 0.07
 MAX_SCALE = 100.0
@@ -44,21 +46,6 @@ def _transformer_block(x, mask, *, dim, num_heads, mlp_dim, name):
     hidden = keras.layers.Dense(mlp_dim, activation="gelu", name=f"{name}_mlp1")(hidden)
     hidden = keras.layers.Dense(dim, name=f"{name}_mlp2")(hidden)
     return keras.layers.Add(name=f"{name}_residual2")([x, hidden])
-
-
-@keras.saving.register_keras_serializable(package="vlm_tf")
-class PositionEmbedding(keras.layers.Layer):
-    """Adds a learned vector per position to `(B, L, D)` token embeddings."""
-
-    def build(self, input_shape):
-        self.positions = self.add_weight(
-            name="positions",
-            shape=(input_shape[1], input_shape[2]),
-            initializer=keras.initializers.RandomNormal(stddev=0.02),
-        )
-
-    def call(self, inputs):
-        return inputs + ops.cast(self.positions, inputs.dtype)[None]
 
 
 @keras.saving.register_keras_serializable(package="vlm_tf")

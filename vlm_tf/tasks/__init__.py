@@ -21,6 +21,7 @@ from vlm_tf.models.registry import TASKS as MODEL_TASKS
 from vlm_tf.models.registry import get_model_spec
 from vlm_tf.tasks.options import (
     AdversarialOptions,
+    AudioVisualOptions,
     ClassifyOptions,
     DetectOptions,
     NoOptions,
@@ -123,6 +124,13 @@ register_task(
     options=VideoTextOptions,
     description="clips and captions in one space, for retrieval by text and zero-shot prompts "
     "(§8.1 ③, make-data --task multimodal)",
+)
+register_task(
+    "audio_visual",
+    "vlm_tf.tasks.audio_visual:AudioVisualTask",
+    options=AudioVisualOptions,
+    description="name a clip by picture and sound together, fused early, late or by "
+    "cross-attention (§8.1 ③, make-data --task multimodal)",
 )
 register_task(
     "pretrain",

@@ -262,6 +262,14 @@ class Task:
                 f"({self.name})"
             )
 
+    def predict(self, run, paths, *, top=3):
+        """Label and probabilities for each of `paths` (`vlm-tf predict`): a classifier's, by
+        default (`vlm_tf.tasks.classify.predict_videos`).
+        """
+        from vlm_tf.tasks.classify import predict_videos
+
+        return predict_videos(run, paths, top=top)
+
     def apply(self, run, video, out, *, side_by_side=False, degrade=False, seed=0):
         """Writes `video` as the run's model sees or changes it to `out`; returns a `Report` of
         what was written.

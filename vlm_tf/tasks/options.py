@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from vlm_tf.models.registry import GAN_LOSSES, MODELS
+from vlm_tf.models.registry import AV_FUSIONS, GAN_LOSSES, MODELS
 
 # Super-resolution factors with measured models (docs/design.md).
 SCALES = (2, 4)
@@ -193,3 +193,37 @@ class PretrainOptions(NoOptions):
 class VideoTextOptions(NoOptions):
     # The clip side starts from this backbone; without it, a fresh `cnn_lstm` backbone.
     init: str | None = _init_option()
+
+
+@dataclasses.dataclass(frozen=True)
+class AudioVisualOptions(NoOptions):
+    # The picture side starts from this backbone; without it, a fresh `cnn_lstm` backbone.
+    init: str | None = _init_option()
+    fusion: str = option(
+        "cross_attention",
+        choices=AV_FUSIONS,
+        help="audio_visual: how picture and sound meet — early (their features joined), late "
+        "(their answers added) or cross_attention (the picture asks the sound's time steps)",
+    )
+    modality_dropout: float = option(
+        0.2,
+        minimum=0.0,
+        metavar="RATE",
+        help="audio_visual: the share of training clips heard as silence, and another share seen "
+        "as a blank picture, so one modality alone still gets an answer (at most 0.5)",
+    )
+    label_attribute: str | None = option(
+        None,
+        kind=str,
+        metavar="NAME",
+        help="audio_visual: join the class folder and this attribute of the JSON file beside each "
+        "video into the label (`sound` on make-data --task multimodal's folders)",
+    )
+
+    def validate(self):
+        super().validate()
+        if self.modality_dropout > 0.5:
+            raise ValueError(
+                f"modality_dropout must be at most 0.5, received {self.modality_dropout}"
+            )
+        return self
