@@ -199,11 +199,12 @@ def export_detector(detector, path, *, class_names, max_detections=20):
     return path
 
 
-def export_video_text(model, path, *, tokenizer):
+def export_video_text(model, path, *, tokenizer, num_samples=None):
     """Writes a video_text run's model as a SavedModel with two signatures, both returning unit
     vectors, so the dot product of a clip's and a caption's is their cosine:
 
         embed_video: uint8 `frames` (batch, time, height, width, 3) → float32 `embedding`
+                     (and float32 `audio` (batch, num_samples) for a model that hears)
         embed_text:  string `text` (batch,)                          → float32 `embedding`
 
     each embedding `(batch, D)`.
@@ -212,14 +213,23 @@ def export_video_text(model, path, *, tokenizer):
     words, with no vlm_tf to split them.
     """
     _, num_frames, height, width, channels = model.video_backbone.input_shape
+    frames_spec = tf.TensorSpec([None, num_frames, height, width, channels], tf.uint8, "frames")
 
-    @tf.function(
-        input_signature=[
-            tf.TensorSpec([None, num_frames, height, width, channels], tf.uint8, name="frames")
-        ]
-    )
-    def embed_video(frames):
-        return {"embedding": tf.cast(model.embed_video(tf.cast(frames, tf.float32)), tf.float32)}
+    if model.sound_encoder is None:
+
+        @tf.function(input_signature=[frames_spec])
+        def embed_video(frames):
+            embedded = model.embed_video(tf.cast(frames, tf.float32))
+            return {"embedding": tf.cast(embedded, tf.float32)}
+
+    else:
+
+        @tf.function(
+            input_signature=[frames_spec, tf.TensorSpec([None, num_samples], tf.float32, "audio")]
+        )
+        def embed_video(frames, audio):
+            embedded = model.embed_video(tf.cast(frames, tf.float32), audio)
+            return {"embedding": tf.cast(embedded, tf.float32)}
 
     @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="text")])
     def embed_text(text):

@@ -287,3 +287,38 @@ def test_an_audio_visual_run_reports_each_modality_alone_and_serves_frames_with_
         "at most 0.5",
     )
     assert not any((tmp_path / name).exists() for name in ("r1", "r2", "r3"))
+
+
+def test_with_sound_every_caption_is_paired_with_its_own_clips_sound(dataset):
+    from vlm_tf.tasks import get_task_spec
+    from vlm_tf.tasks.options import VideoTextOptions
+    from vlm_tf.training.config import RunConfig
+
+    root, _ = dataset
+    config = RunConfig(
+        model="video_text", num_frames=FRAMES, image_size=SIZE, batch_size=5, seed=0,
+        options=VideoTextOptions(with_sound=True),
+    )  # fmt: skip
+    task = get_task_spec("video_text").task_class()("video_text", config)
+    data = task.make_data(root / "train", root / "val", first_epoch=0)
+    clips = _clips(root, "train")
+    tracks = [
+        read_audio(p, seconds=data.extras["num_samples"] / SAMPLE_RATE).samples for p, _ in clips
+    ]
+    words = ["", "[UNK]", *data.extras["vocabulary"]]
+
+    def plain(text):
+        return " ".join("".join(c for c in text.lower() if c.isalnum() or c.isspace()).split())
+
+    # The sound of each pair is the track of the clip whose captions hold the pair's caption.
+    seen = 0
+    for batch in data.train.take(data.steps_per_epoch):
+        for audio, tokens in zip(np.asarray(batch["audio"]), np.asarray(batch["tokens"])):
+            caption = " ".join(words[t] for t in tokens if t)
+            owners = [
+                i for i, (_, meta) in enumerate(clips) if caption in map(plain, meta["captions"])
+            ]
+            assert len(owners) == 1, caption
+            assert np.allclose(tracks[owners[0]], audio, atol=1e-6), caption
+            seen += 1
+    assert seen >= len(clips) * 3 - 5

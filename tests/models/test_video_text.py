@@ -86,3 +86,42 @@ def test_a_tiny_model_learns_to_pair_clips_with_their_captions_and_saves(tmp_pat
     again = loaded(inputs)
     np.testing.assert_allclose(np.asarray(again["video"]), np.asarray(embedded["video"]), atol=1e-5)
     np.testing.assert_allclose(np.asarray(again["text"]), np.asarray(embedded["text"]), atol=1e-5)
+
+
+@pytest.mark.slow
+def test_a_model_that_hears_pairs_clips_that_look_alike_by_their_sound_and_saves(tmp_path):
+    import keras
+
+    from vlm_tf.models.audio_visual import build_sound_encoder
+
+    keras.utils.set_random_seed(0)
+    count, samples, rate = 6, 4000, 8000
+    # One picture for every clip; each clip's tone and its caption's word differ.
+    frames = np.full((count, 4, 32, 32, 3), 128.0, "float32")
+    t = np.arange(samples) / rate
+    audio = np.stack([0.5 * np.sin(2 * np.pi * 150 * 2 ** (k / 2) * t) for k in range(count)])
+    captions = [f"a tone {word}" for word in "one two three four five six".split()]
+    vectorizer = caption_vectorizer(captions, sequence_length=4)
+    inputs = {
+        "frames": frames,
+        "tokens": np.asarray(vectorizer(captions)),
+        "audio": audio.astype("float32"),
+    }
+    model = VideoTextModel(
+        build_backbone("cnn_mean", image_size=(32, 32), num_frames=4),
+        build_text_encoder(vectorizer.vocabulary_size(), sequence_length=4, dim=32, embed_dim=32),
+        embed_dim=32,
+        sound_encoder=build_sound_encoder(samples, sample_rate=rate),
+    )
+    model.compile(optimizer=keras.optimizers.Adam(3e-3))
+    model.fit(inputs, batch_size=count, epochs=80, verbose=0)
+    embedded = model(inputs)
+    similarity = np.asarray(embedded["video"]) @ np.asarray(embedded["text"]).T
+    # Chance is 1/6: the picture alone cannot tell the clips apart.
+    assert (similarity.argmax(axis=1) == np.arange(count)).mean() >= 0.8
+
+    model.save(tmp_path / "model.keras")
+    loaded = keras.models.load_model(tmp_path / "model.keras")
+    np.testing.assert_allclose(
+        np.asarray(loaded(inputs)["video"]), np.asarray(embedded["video"]), atol=1e-5
+    )

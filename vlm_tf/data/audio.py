@@ -71,6 +71,29 @@ def read_audio(path, *, sample_rate=DEFAULT_SAMPLE_RATE, seconds=None):
     return AudioTrack(samples.astype(np.float32), int(sample_rate), has_sound)
 
 
+def read_sound(paths, sample_rate, num_samples=None):
+    """`(samples (N, num_samples) float32, has_sound (N,) bool)`: each video's sound, cut or
+    padded with silence to `num_samples` (None: the median length of the tracks with sound). An
+    unreadable file is silence here: the clip pipeline, which reads its frames, skips it with its
+    reason.
+    """
+    tracks = []
+    for path in paths:
+        try:
+            tracks.append(read_audio(path, sample_rate=sample_rate))
+        except ValueError:
+            tracks.append(None)
+    heard = [track for track in tracks if track is not None and track.has_sound]
+    if num_samples is None:
+        num_samples = int(np.median([len(track.samples) for track in heard])) if heard else 0
+    samples = np.zeros((len(paths), num_samples), np.float32)
+    for row, track in enumerate(tracks):
+        if track is not None:
+            kept = track.samples[:num_samples]
+            samples[row, : len(kept)] = kept
+    return samples, np.array([track is not None and track.has_sound for track in tracks], bool)
+
+
 def _video_seconds(container, video):
     if video is not None and video.frames and video.average_rate:
         return video.frames / float(video.average_rate)

@@ -57,6 +57,16 @@ def build_audio_encoder(num_samples, *, sample_rate, dim=64):
     return keras.Model(audio, x, name="audio_encoder")
 
 
+def build_sound_encoder(num_samples, *, sample_rate, dim=64):
+    """`audio (B, num_samples) → (B, dim)`: `build_audio_encoder`'s tokens summarised in order by
+    a GRU, the sound side of a clip for models that need one vector (`vlm_tf.models.video_text`).
+    """
+    audio = keras.Input((num_samples,), name="audio")
+    tokens = build_audio_encoder(num_samples, sample_rate=sample_rate, dim=dim)(audio)
+    summary = keras.layers.GRU(dim, name="audio_summary")(tokens)
+    return keras.Model(audio, summary, name="sound_encoder")
+
+
 def build_audio_visual_model(
     *,
     num_classes,

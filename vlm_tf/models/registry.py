@@ -277,8 +277,9 @@ register_model(
 register_model(
     "video_text",
     "vlm_tf.models.video_text:build_video_text_model",
-    "a video backbone (--encoder, or --init's) and a transformer text encoder trained "
-    "contrastively (CLIP's symmetric InfoNCE) on captioned clips (make-data --task multimodal)",
+    "a video backbone (--init's, or a fresh cnn_lstm; --with-sound: and a log-mel audio encoder) "
+    "and a transformer text encoder trained contrastively (CLIP's symmetric InfoNCE) on captioned "
+    "clips (make-data --task multimodal)",
     training={"optimizer": "adamw", "learning_rate": 1e-3, "weight_decay": 0.05},
     task="video_text",
 )

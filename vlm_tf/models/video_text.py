@@ -4,6 +4,7 @@ backbone map captions and clips into one space, where a clip lies nearest its ow
 
     tokens (B, L) int → embeddings + positions → transformer blocks → masked mean → Dense → t (B, D)
     frames (B, T, H, W, 3) → a registered backbone (B, F) → Dense → v (B, D)
+    (with sound: [backbone (B, F), audio (B, S) → log-mel → convolutions → GRU (B, 64)] → Dense)
     loss = ½ [CE(s·v̂t̂ᵀ, I) + CE(s·t̂v̂ᵀ, I)],  v̂, t̂ unit vectors, s = exp(learned log-scale)
 
 The loss is the symmetric InfoNCE of CLIP (Radford et al., 2021): in a batch of B pairs each
@@ -100,15 +101,17 @@ def _unit(x):
 
 @keras.saving.register_keras_serializable(package="vlm_tf")
 class VideoTextModel(keras.Model):
-    """Clips and captions into one space. Inputs `{"frames": (B, T, H, W, 3), "tokens": (B, L)}`;
-    outputs the unit embeddings `{"video": (B, D), "text": (B, D)}`. `fit` on such batches (no
-    labels) minimises `symmetric_info_nce`; `video_encoder` and `text_encoder` embed one side.
+    """Clips and captions into one space. Inputs `{"frames": (B, T, H, W, 3), "tokens": (B, L)}`,
+    and `"audio": (B, S)` when it has a `sound_encoder`; outputs the unit embeddings
+    `{"video": (B, D), "text": (B, D)}`. `fit` on such batches (no labels) minimises
+    `symmetric_info_nce`; `embed_video` and `embed_text` embed one side.
     """
 
-    def __init__(self, video_backbone, text_encoder, *, embed_dim=64, **kwargs):
+    def __init__(self, video_backbone, text_encoder, *, embed_dim=64, sound_encoder=None, **kwargs):
         super().__init__(**kwargs)
         self.video_backbone = video_backbone
         self.text_encoder = text_encoder
+        self.sound_encoder = sound_encoder
         self.embed_dim = embed_dim
         self.video_projection = keras.layers.Dense(embed_dim, name="video_projection")
         self.log_scale = self.add_weight(
@@ -120,16 +123,19 @@ class VideoTextModel(keras.Model):
     def scale(self):
         return ops.exp(ops.minimum(self.log_scale, math.log(MAX_SCALE)))
 
-    def embed_video(self, frames, training=False):
-        features = self.video_backbone(frames, training=training)
-        return _unit(self.video_projection(ops.cast(features, "float32")))
+    def embed_video(self, frames, audio=None, training=False):
+        features = ops.cast(self.video_backbone(frames, training=training), "float32")
+        if self.sound_encoder is not None:
+            heard = ops.cast(self.sound_encoder(audio, training=training), "float32")
+            features = ops.concatenate([features, heard], axis=-1)
+        return _unit(self.video_projection(features))
 
     def embed_text(self, tokens, training=False):
         return _unit(ops.cast(self.text_encoder(tokens, training=training), "float32"))
 
     def call(self, inputs, training=False):
         return {
-            "video": self.embed_video(inputs["frames"], training=training),
+            "video": self.embed_video(inputs["frames"], inputs.get("audio"), training=training),
             "text": self.embed_text(inputs["tokens"], training=training),
         }
 
@@ -142,13 +148,17 @@ class VideoTextModel(keras.Model):
             "video_backbone": keras.saving.serialize_keras_object(self.video_backbone),
             "text_encoder": keras.saving.serialize_keras_object(self.text_encoder),
             "embed_dim": self.embed_dim,
+            "sound_encoder": None
+            if self.sound_encoder is None
+            else keras.saving.serialize_keras_object(self.sound_encoder),
         }
 
     @classmethod
     def from_config(cls, config):
         config = dict(config)
-        for key in ("video_backbone", "text_encoder"):
-            config[key] = keras.saving.deserialize_keras_object(config[key])
+        for key in ("video_backbone", "text_encoder", "sound_encoder"):
+            if config.get(key) is not None:
+                config[key] = keras.saving.deserialize_keras_object(config[key])
         return cls(**config)
 
 
@@ -161,11 +171,15 @@ def build_video_text_model(
     encoder="cnn_lstm",
     init=None,
     embed_dim=64,
+    num_samples=None,
+    sample_rate=None,
     name="video_text",
 ):
     """A `VideoTextModel`: the backbone of `init` (a preset or run, `load_backbone`) or a fresh one
-    of the registered classifier `encoder`, and a text encoder for `vocabulary_size` tokens.
+    of the registered classifier `encoder`, and a text encoder for `vocabulary_size` tokens; with
+    `num_samples`, a sound encoder for that many samples at `sample_rate` beside the backbone.
     """
+    from vlm_tf.models.audio_visual import build_sound_encoder
     from vlm_tf.models.backbone import build_backbone, load_backbone
 
     if init is not None:
@@ -175,4 +189,9 @@ def build_video_text_model(
     text_encoder = build_text_encoder(
         vocabulary_size, sequence_length=sequence_length, embed_dim=embed_dim
     )
-    return VideoTextModel(backbone, text_encoder, embed_dim=embed_dim, name=name)
+    sound_encoder = None
+    if num_samples is not None:
+        sound_encoder = build_sound_encoder(num_samples, sample_rate=sample_rate)
+    return VideoTextModel(
+        backbone, text_encoder, embed_dim=embed_dim, sound_encoder=sound_encoder, name=name
+    )

@@ -29,7 +29,7 @@ import keras
 import numpy as np
 
 from vlm_tf import atomic
-from vlm_tf.data.audio import DEFAULT_SAMPLE_RATE, read_audio
+from vlm_tf.data.audio import DEFAULT_SAMPLE_RATE, read_audio, read_sound
 from vlm_tf.data.names import check_name
 from vlm_tf.data.pipeline import make_clip_dataset
 from vlm_tf.data.splits import list_videos, probe_files, readable_videos
@@ -68,28 +68,6 @@ def labelled_videos(folder, label_attribute=None):
             label = f"{label}+{check_name(str(value), source=meta_path, what=label_attribute)}"
         labels.append(label)
     return paths, labels
-
-
-def read_sound(paths, sample_rate, num_samples=None):
-    """`(samples (N, num_samples) float32, has_sound (N,) bool)`: each video's sound, cut or
-    padded with silence to `num_samples` (None: the median length of the tracks with sound). An
-    unreadable file is silence here; the clip pipeline skips it with its reason.
-    """
-    tracks = []
-    for path in paths:
-        try:
-            tracks.append(read_audio(path, sample_rate=sample_rate))
-        except ValueError:
-            tracks.append(None)
-    heard = [track for track in tracks if track is not None and track.has_sound]
-    if num_samples is None:
-        num_samples = int(np.median([len(track.samples) for track in heard])) if heard else 0
-    samples = np.zeros((len(paths), num_samples), np.float32)
-    for row, track in enumerate(tracks):
-        if track is not None:
-            kept = track.samples[:num_samples]
-            samples[row, : len(kept)] = kept
-    return samples, np.array([track is not None and track.has_sound for track in tracks], bool)
 
 
 def known_videos(paths, labels, class_names):
@@ -203,10 +181,7 @@ class AudioVisualTask(Task):
         )
 
     def finish(self, run_dir, model, data, best_path):
-        atomic.write_json(
-            os.path.join(run_dir, AUDIO_FILE),
-            {"sample_rate": data.extras["sample_rate"], "num_samples": data.extras["num_samples"]},
-        )
+        write_audio_settings(run_dir, data.extras["num_samples"], data.extras["sample_rate"])
 
     def describe_result(self, summary):
         return (
@@ -230,7 +205,7 @@ class AudioVisualTask(Task):
                 f"({', '.join(run.class_names)})"
             )
         truth = np.array([run.class_names.index(label) for label in labels])
-        num_samples, sample_rate = _audio_settings(run)
+        num_samples, sample_rate = audio_settings(run)
         sound = read_sound(paths, sample_rate, num_samples)[0]
         frames = _frames(run, paths)
         full = _predict(run, frames, sound)
@@ -258,7 +233,7 @@ class AudioVisualTask(Task):
         """Label and probabilities for each video, from its picture and sound; a video without a
         sound track is answered from its picture alone, with a `note` saying so.
         """
-        num_samples, sample_rate = _audio_settings(run)
+        num_samples, sample_rate = audio_settings(run)
         results = []
         for path in paths:
             _, skipped = probe_files([path])
@@ -288,7 +263,7 @@ class AudioVisualTask(Task):
         return results
 
     def export(self, run, path):
-        num_samples, _ = _audio_settings(run)
+        num_samples, _ = audio_settings(run)
         export_audio_visual(run.model, path, class_names=run.class_names, num_samples=num_samples)
         return (
             f"serving_default takes uint8 frames (batch, time, height, width, 3) and float32 audio "
@@ -297,8 +272,15 @@ class AudioVisualTask(Task):
         )
 
 
-def _audio_settings(run):
-    """`(num_samples, sample_rate)` the run's model hears."""
+def write_audio_settings(run_dir, num_samples, sample_rate):
+    """Writes what a run's model hears, `audio.json`: its samples a clip and their rate."""
+    atomic.write_json(
+        os.path.join(run_dir, AUDIO_FILE), {"sample_rate": sample_rate, "num_samples": num_samples}
+    )
+
+
+def audio_settings(run):
+    """`(num_samples, sample_rate)` the run's model hears (`audio.json`)."""
     settings = atomic.read_json(os.path.join(run.run_dir, AUDIO_FILE))
     return int(settings["num_samples"]), int(settings["sample_rate"])
 

@@ -193,6 +193,11 @@ class PretrainOptions(NoOptions):
 class VideoTextOptions(NoOptions):
     # The clip side starts from this backbone; without it, a fresh `cnn_lstm` backbone.
     init: str | None = _init_option()
+    with_sound: bool = option(
+        False,
+        help="video_text: the clip side hears each video's sound track too (a log-mel encoder "
+        "beside the backbone, audio_visual's), so a caption that names the sound can be matched",
+    )
 
 
 @dataclasses.dataclass(frozen=True)

@@ -29,6 +29,7 @@ import keras
 import numpy as np
 
 from vlm_tf import atomic
+from vlm_tf.data.audio import DEFAULT_SAMPLE_RATE, read_sound
 from vlm_tf.data.multimodal import MOTION_WORDS
 from vlm_tf.data.pipeline import make_clip_dataset
 from vlm_tf.data.splits import list_videos, readable_videos
@@ -37,6 +38,7 @@ from vlm_tf.export import export_video_text
 # Registers VideoTextModel and its layers, which a run's model.keras names.
 from vlm_tf.models import video_text as _model  # noqa: F401
 from vlm_tf.models.registry import get_model_spec
+from vlm_tf.tasks.audio_visual import audio_settings, write_audio_settings
 from vlm_tf.tasks.base import Report, Task, TaskData, skipped_of
 
 VOCABULARY_FILE = "vocabulary.json"
@@ -105,10 +107,21 @@ class VideoTextTask(Task):
         # One training pair per caption: the clip's path once per caption, labelled by its row.
         sizes = [len(clip) for clip in captions]
         table = tf.constant(np.asarray(tokens([c for clip in captions for c in clip])), tf.int32)
-        train_ds = self._pairs(paths, sizes, table, cache=cache, first_epoch=first_epoch)
+        sound = val_sound = None
+        extras = {"vocabulary": vocabulary}
         val_paths, val_captions, _, _ = captioned_videos(val)
+        if self.options.with_sound:
+            sound, has_sound = read_sound(paths, DEFAULT_SAMPLE_RATE)
+            if not has_sound.any():
+                raise ValueError(
+                    f"{train}: no video has a sound track, and --with-sound hears them "
+                    "(`vlm-tf make-data OUT --task multimodal` writes videos with sound)"
+                )
+            val_sound = read_sound(val_paths, DEFAULT_SAMPLE_RATE, sound.shape[1])[0]
+            extras.update(num_samples=sound.shape[1], sample_rate=DEFAULT_SAMPLE_RATE)
+        train_ds = self._pairs(paths, sizes, table, sound, cache=cache, first_epoch=first_epoch)
         val_table = tf.constant(np.asarray(tokens([clip[0] for clip in val_captions])), tf.int32)
-        val_ds = self._pairs(val_paths, [1] * len(val_paths), val_table, cache=cache)
+        val_ds = self._pairs(val_paths, [1] * len(val_paths), val_table, val_sound, cache=cache)
         return TaskData(
             train_ds,
             val_ds,
@@ -117,12 +130,13 @@ class VideoTextTask(Task):
             train_ds.steps_per_pass,
             skipped_of(train_ds, val_ds),
             endless=True,
-            extras={"vocabulary": vocabulary},
+            extras=extras,
         )
 
-    def _pairs(self, paths, repeats, token_table, *, cache=None, first_epoch=None):
+    def _pairs(self, paths, repeats, token_table, sound=None, *, cache=None, first_epoch=None):
         """Batches `{"frames", "tokens"}`: the clip of `paths[i]`, `repeats[i]` times, with the
-        next `repeats[i]` rows of `token_table`; each video probed once.
+        next `repeats[i]` rows of `token_table` (and `"audio"`, row i of `sound`, when given);
+        each video probed once.
         """
         import tensorflow as tf
 
@@ -156,9 +170,21 @@ class VideoTextTask(Task):
             cache=cache,
             first_pass=first_epoch,
         )
-        dataset = clips.map(
-            lambda frames, row: {"frames": frames, "tokens": tf.gather(token_table, row)}
-        )
+        if sound is None:
+            dataset = clips.map(
+                lambda frames, row: {"frames": frames, "tokens": tf.gather(token_table, row)}
+            )
+        else:
+            sound_table = tf.constant(sound, tf.float32)
+            # Caption row → the clip it was written for.
+            clip_of_row = tf.constant(np.repeat(np.arange(len(paths)), repeats), tf.int32)
+            dataset = clips.map(
+                lambda frames, row: {
+                    "frames": frames,
+                    "tokens": tf.gather(token_table, row),
+                    "audio": tf.gather(sound_table, tf.gather(clip_of_row, row)),
+                }
+            )
         dataset.skipped, dataset.failed, dataset.num_pairs = skipped, clips.failed, len(rows)
         dataset.steps_per_pass = getattr(clips, "steps_per_pass", None)
         return dataset
@@ -171,6 +197,8 @@ class VideoTextTask(Task):
             num_frames=self.config.num_frames,
             image_size=self.image_size,
             init=self.options.init,
+            num_samples=data.extras.get("num_samples"),
+            sample_rate=data.extras.get("sample_rate"),
         )
 
     def compile(self, model, make_optimizer, jit_compile):
@@ -181,6 +209,8 @@ class VideoTextTask(Task):
 
     def finish(self, run_dir, model, data, best_path):
         atomic.write_json(os.path.join(run_dir, VOCABULARY_FILE), data.extras["vocabulary"])
+        if "num_samples" in data.extras:
+            write_audio_settings(run_dir, data.extras["num_samples"], data.extras["sample_rate"])
 
     def describe_result(self, summary):
         return (
@@ -225,11 +255,16 @@ class VideoTextTask(Task):
         }
 
     def export(self, run, path):
+        heard = run.model.sound_encoder is not None
+        num_samples = audio_settings(run)[0] if heard else None
         with open(os.path.join(run.run_dir, VOCABULARY_FILE), encoding="utf-8") as f:
-            export_video_text(run.model, path, tokenizer=tokenizer(json.load(f)))
+            export_video_text(
+                run.model, path, tokenizer=tokenizer(json.load(f)), num_samples=num_samples
+            )
+        sound = f" and float32 audio (batch, {num_samples})" if heard else ""
         return (
-            "embed_video takes uint8 frames (batch, time, height, width, 3), embed_text caption "
-            "strings (batch,); both return unit `embedding` vectors in one space"
+            f"embed_video takes uint8 frames (batch, time, height, width, 3){sound}, embed_text "
+            "caption strings (batch,); both return unit `embedding` vectors in one space"
         )
 
 
@@ -247,7 +282,16 @@ def embed_videos(run, paths):
         image_size=run.image_size,
         batch_size=run.config.batch_size,
     )
-    return np.concatenate([np.asarray(run.model.embed_video(frames)) for frames, _ in clips])
+    if run.model.sound_encoder is None:
+        return np.concatenate([np.asarray(run.model.embed_video(frames)) for frames, _ in clips])
+    num_samples, sample_rate = audio_settings(run)
+    sound = read_sound(readable, sample_rate, num_samples)[0]
+    embedded, start = [], 0
+    for frames, _ in clips:
+        audio = sound[start : start + len(frames)]
+        embedded.append(np.asarray(run.model.embed_video(frames, audio)))
+        start += len(frames)
+    return np.concatenate(embedded)
 
 
 def recall_at(similarity, ks=RECALL_AT):
