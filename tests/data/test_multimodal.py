@@ -147,6 +147,9 @@ def test_a_video_text_run_trains_on_captioned_clips_and_reports_retrieval(
     for scores in (report, report["heldout"]):
         assert set(scores["text_to_video"]) == set(scores["video_to_text"]) == {"r1", "r5", "r10"}
         assert 0.0 <= scores["zero_shot_accuracy"] <= 1.0
+        by_name = scores["attribute_agreement_by_name"]
+        assert set(by_name) == {"motion", "colour", "shape", "size", "speed", "background", "sound"}
+        assert scores["attribute_agreement"] == pytest.approx(np.mean(list(by_name.values())))
     assert report["num_videos"] == 8 and report["heldout"]["num_videos"] == 16
     # Recall at 10 among 8 clips finds every one: the ranks are counted as they should be.
     assert report["text_to_video"]["r10"] == 1.0

@@ -233,14 +233,16 @@ class VideoTextTask(Task):
         texts = _text_embeddings(run, [clip[0] for clip in captions])
         similarity = texts @ videos.T
         found = similarity.argmax(axis=1)
-        agreement = np.mean(
-            [
-                np.mean([attributes[q].get(k) == attributes[f].get(k) for k in attributes[q]])
-                for q, f in enumerate(found)
-                if attributes[q]
-            ]
-            or [float("nan")]
-        )
+        asked = [(q, f) for q, f in enumerate(found) if attributes[q]]
+        names = list(attributes[asked[0][0]]) if asked else []
+        # Per attribute: how often the first clip found has the one the caption names.
+        by_attribute = {
+            name: float(
+                np.mean([attributes[q].get(name) == attributes[f].get(name) for q, f in asked])
+            )
+            for name in names
+        }
+        agreement = float(np.mean(list(by_attribute.values()))) if names else float("nan")
         classes = list(run.class_names)
         prompts = [t.format(*MOTION_WORDS[c]) for c in classes for t in PROMPT_TEMPLATES]
         prompt_embeddings = _text_embeddings(run, prompts)
@@ -250,7 +252,8 @@ class VideoTextTask(Task):
             "num_videos": len(paths),
             "text_to_video": recall_at(similarity),
             "video_to_text": recall_at(similarity.T),
-            "attribute_agreement": float(agreement),
+            "attribute_agreement": agreement,
+            "attribute_agreement_by_name": by_attribute,
             "zero_shot_accuracy": float(np.mean(np.asarray(classes)[predicted] == labels)),
         }
 
@@ -330,9 +333,10 @@ class VideoTextReport(Report):
     video_to_text: dict
     attribute_agreement: float
     zero_shot_accuracy: float
+    attribute_agreement_by_name: dict | None = None
     heldout: dict | None = None
 
-    OPTIONAL = ("heldout",)
+    OPTIONAL = ("heldout", "attribute_agreement_by_name")
 
     def lines(self):
         def figures(values, where):
@@ -344,7 +348,17 @@ class VideoTextReport(Report):
                 f"  attributes the first clip found shares with the caption's: "
                 f"{values['attribute_agreement']:.3f}; zero-shot motion accuracy by prompts "
                 f"{values['zero_shot_accuracy']:.3f}",
-            ]
+            ] + (
+                [
+                    "  by attribute: "
+                    + ", ".join(
+                        f"{name} {share:.3f}"
+                        for name, share in values["attribute_agreement_by_name"].items()
+                    )
+                ]
+                if values.get("attribute_agreement_by_name")
+                else []
+            )
 
         own = {key: value for key, value in self.to_dict().items() if key != "heldout"}
         lines = figures(own, "seen compositions" if self.heldout else "videos")
