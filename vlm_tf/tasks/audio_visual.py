@@ -207,25 +207,46 @@ class AudioVisualTask(Task):
         truth = np.array([run.class_names.index(label) for label in labels])
         num_samples, sample_rate = audio_settings(run)
         sound = read_sound(paths, sample_rate, num_samples)[0]
-        frames = _frames(run, paths)
-        full = _predict(run, frames, sound)
-        silent = _predict(run, frames, np.zeros_like(sound))["fused"]
-        blank = _predict(run, np.zeros_like(frames), sound)["fused"]
-
-        def accuracy(logits):
-            return float(np.mean(logits.argmax(axis=1) == truth))
-
+        readable, counts, unreadable = readable_videos(paths, strict=strict)
+        row_of = {path: row for row, path in enumerate(paths)}
+        clips = make_clip_dataset(
+            readable,
+            [row_of[path] for path in readable],
+            counts,
+            class_names=[str(row) for row in range(len(paths))],
+            num_frames=run.config.num_frames,
+            image_size=run.image_size,
+            batch_size=run.config.batch_size,
+        )
+        # Each batch three times: as it is, with the sound silenced, with the picture blanked.
+        found = {name: [] for name in ("fused", "video", "audio", "silenced", "blanked")}
+        rows = []
+        for frames, row in clips:
+            row = np.asarray(row)
+            audio = sound[row]
+            full = _logits(run, frames, audio)
+            for name in OUTPUTS:
+                found[name].append(full[name].argmax(axis=1))
+            found["silenced"].append(_logits(run, frames, np.zeros_like(audio))["fused"].argmax(1))
+            blank = np.zeros_like(np.asarray(frames))
+            found["blanked"].append(_logits(run, blank, audio)["fused"].argmax(axis=1))
+            rows.append(row)
+        rows = np.concatenate(rows)
+        accuracy = {
+            name: float(np.mean(np.concatenate(answers) == truth[rows]))
+            for name, answers in found.items()
+        }
         return AudioVisualReport(
-            num_videos=len(paths),
-            skipped=unknown or None,
+            num_videos=len(rows),
+            skipped=(unknown + unreadable) or None,
             fusion=self.options.fusion,
-            accuracy=accuracy(full["fused"]),
+            accuracy=accuracy["fused"],
             ablation={
-                "video_only": accuracy(full["video"]),
-                "audio_only": accuracy(full["audio"]),
-                "fused": accuracy(full["fused"]),
-                "fused_without_audio": accuracy(silent),
-                "fused_without_picture": accuracy(blank),
+                "video_only": accuracy["video"],
+                "audio_only": accuracy["audio"],
+                "fused": accuracy["fused"],
+                "fused_without_audio": accuracy["silenced"],
+                "fused_without_picture": accuracy["blanked"],
             },
         )
 
@@ -241,7 +262,7 @@ class AudioVisualTask(Task):
                 results.append({"path": os.fspath(path), "error": skipped[0]["reason"]})
                 continue
             track = read_audio(path, sample_rate=sample_rate, seconds=num_samples / sample_rate)
-            logits = _predict(run, _frames(run, [path]), track.samples[None])["fused"][0]
+            logits = _logits(run, _frames(run, [path]), track.samples[None])["fused"][0]
             probabilities = np.exp(logits - logits.max())
             probabilities /= probabilities.sum()
             order = np.argsort(probabilities)[::-1][:top]
@@ -286,8 +307,8 @@ def audio_settings(run):
 
 
 def _frames(run, paths):
-    """`(N, T, H, W, 3)` float32 clips of `paths`, frames evenly across each video; a one-line
-    error for an unreadable one.
+    """`(N, T, H, W, 3)` float32 clips of `paths` (a few: they are held in memory), frames evenly
+    across each video; a one-line error for an unreadable one.
     """
     readable, counts, skipped = readable_videos(paths)
     if skipped:
@@ -304,11 +325,11 @@ def _frames(run, paths):
     return np.concatenate([np.asarray(frames) for frames, _ in clips])
 
 
-def _predict(run, frames, sound):
-    """The model's logits `{"fused", "video", "audio"}` for clips `frames` and `sound`."""
-    outputs = run.model.predict(
-        {"frames": frames, "audio": sound}, batch_size=run.config.batch_size, verbose=0
-    )
+def _logits(run, frames, sound):
+    """The model's logits `{"fused", "video", "audio"}` for a batch of clips and their sound."""
+    # A functional model takes a dict of tensors, not a mix of tensors and arrays.
+    inputs = {"frames": frames, "audio": sound}
+    outputs = run.model({k: keras.ops.convert_to_tensor(v) for k, v in inputs.items()})
     return {name: np.asarray(outputs[name], np.float32) for name in OUTPUTS}
 
 
