@@ -50,6 +50,11 @@ TEST_PARAMETERS = {
             "EXPLAIN_VIDEOS = 8",
         ]
     ),
+    # Ten clips a motion: the audio-visual labels (motion + timbre) of the test clips must be
+    # among the training clips'.
+    "ch08_multimodal": "\n".join(
+        ["VIDEOS_PER_CLASS = 10", "HELDOUT_PER_PAIR = 1", "TEXT_EPOCHS = 1", "AV_EPOCHS = 1"]
+    ),
     "ch08_trends": "\n".join(
         ["VIDEOS_PER_CLASS = 6", "FRAMES = 8", "SIZE = 32", "EPOCHS = 1", "PRUNE_EPOCHS = 1"]
     ),
@@ -67,6 +72,7 @@ def test_notebooks_exist():
         "ch06_generation",
         "ch07_tools",
         "ch08_transfer",
+        "ch08_multimodal",
         "ch08_trends",
         "ch08_trustworthy",
         "ch09_faq",
