@@ -209,7 +209,7 @@ def test_an_audio_visual_run_reports_each_modality_alone_and_serves_frames_with_
     assert done.returncode == 0, done.stderr[-3000:]
     config = json.loads((run / "config.json").read_text())
     assert (config["run"]["fusion"], config["run"]["label_attribute"]) == (
-        "cross_attention",
+        "late",
         "sound",
     )
     train_clips = _clips(root, "train")

@@ -76,7 +76,7 @@ def build_audio_visual_model(
     image_size=(64, 64),
     encoder="cnn_lstm",
     init=None,
-    fusion="cross_attention",
+    fusion="late",
     modality_dropout=0.2,
     dim=64,
     seed=None,

@@ -204,11 +204,13 @@ class VideoTextOptions(NoOptions):
 class AudioVisualOptions(NoOptions):
     # The picture side starts from this backbone; without it, a fresh `cnn_lstm` backbone.
     init: str | None = _init_option()
+    # Late, the default, as measured: level with early and ahead of cross-attention on the
+    # multimodal data, and the cheapest (docs/design.md, "Picture and sound").
     fusion: str = option(
-        "cross_attention",
+        "late",
         choices=AV_FUSIONS,
-        help="audio_visual: how picture and sound meet — early (their features joined), late "
-        "(their answers added) or cross_attention (the picture asks the sound's time steps)",
+        help="audio_visual: how picture and sound meet — late (their answers added), early (their "
+        "features joined) or cross_attention (the picture asks the sound's time steps)",
     )
     modality_dropout: float = option(
         0.2,
