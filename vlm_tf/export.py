@@ -57,12 +57,7 @@ def export_saved_model(model, path, *, class_names):
     )
     def serve(frames):
         probabilities = tf.cast(model(tf.cast(frames, tf.float32), training=False), tf.float32)
-        index = tf.argmax(probabilities, axis=-1)
-        return {
-            "probabilities": probabilities,
-            "class_index": index,
-            "class_name": tf.gather(names, index),
-        }
+        return _labelled(probabilities, names)
 
     path = os.fspath(path)
     _write_archive(model, serve, path)
@@ -265,17 +260,21 @@ def export_audio_visual(model, path, *, class_names, num_samples):
     )
     def serve(frames, audio):
         logits = model({"frames": tf.cast(frames, tf.float32), "audio": audio}, training=False)
-        probabilities = tf.nn.softmax(tf.cast(logits["fused"], tf.float32))
-        index = tf.argmax(probabilities, axis=-1)
-        return {
-            "probabilities": probabilities,
-            "class_index": index,
-            "class_name": tf.gather(names, index),
-        }
+        return _labelled(tf.nn.softmax(tf.cast(logits["fused"], tf.float32)), names)
 
     path = os.fspath(path)
     _write_archive(model, serve, path)
     return path
+
+
+def _labelled(probabilities, names):
+    """A classifier signature's outputs: the probabilities, the likeliest class's index and name."""
+    index = tf.argmax(probabilities, axis=-1)
+    return {
+        "probabilities": probabilities,
+        "class_index": index,
+        "class_name": tf.gather(names, index),
+    }
 
 
 def _write_archive(model, serve, path):

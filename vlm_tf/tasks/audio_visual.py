@@ -38,7 +38,14 @@ from vlm_tf.export import export_audio_visual
 # Registers the model's layers, which a run's model.keras names.
 from vlm_tf.models import audio_visual as _model  # noqa: F401
 from vlm_tf.models.registry import get_model_spec
-from vlm_tf.tasks.base import Report, Task, TaskData, skipped_lines, skipped_of
+from vlm_tf.tasks.base import (
+    Report,
+    Task,
+    TaskData,
+    evenly_spaced_clips,
+    skipped_lines,
+    skipped_of,
+)
 
 AUDIO_FILE = "audio.json"
 OUTPUTS = ("fused", "video", "audio")
@@ -307,22 +314,8 @@ def audio_settings(run):
 
 
 def _frames(run, paths):
-    """`(N, T, H, W, 3)` float32 clips of `paths` (a few: they are held in memory), frames evenly
-    across each video; a one-line error for an unreadable one.
-    """
-    readable, counts, skipped = readable_videos(paths)
-    if skipped:
-        raise ValueError(f"{skipped[0]['path']}: {skipped[0]['reason']}")
-    clips = make_clip_dataset(
-        readable,
-        list(range(len(readable))),
-        counts,
-        class_names=[str(i) for i in range(len(readable))],
-        num_frames=run.config.num_frames,
-        image_size=run.image_size,
-        batch_size=run.config.batch_size,
-    )
-    return np.concatenate([np.asarray(frames) for frames, _ in clips])
+    """`(N, T, H, W, 3)` float32 clips of `paths` (a few: they are held in memory)."""
+    return np.concatenate([np.asarray(frames) for frames, _ in evenly_spaced_clips(run, paths)[1]])
 
 
 def _logits(run, frames, sound):

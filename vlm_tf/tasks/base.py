@@ -24,8 +24,8 @@ import collections.abc
 import dataclasses
 
 from vlm_tf import budget
-from vlm_tf.data.pipeline import make_split_datasets
-from vlm_tf.data.splits import find_split_dirs, refuse_empty_class_folders
+from vlm_tf.data.pipeline import make_clip_dataset, make_split_datasets
+from vlm_tf.data.splits import find_split_dirs, readable_videos, refuse_empty_class_folders
 from vlm_tf.models.flops import count_activations
 
 # What an epoch's logs record about the run rather than how well its model does: left out of the
@@ -88,6 +88,26 @@ class Report(collections.abc.Mapping):
     def lines(self):
         """The report as the command line prints it."""
         raise NotImplementedError
+
+
+def evenly_spaced_clips(run, paths):
+    """`(readable, clips)`: the videos of `paths` and batches `(frames, index)` of one clip each,
+    frames evenly across the video, at the run's frames, size and batch, in order; a one-line
+    error naming an unreadable one.
+    """
+    readable, counts, skipped = readable_videos(paths)
+    if skipped:
+        raise ValueError(f"{skipped[0]['path']}: {skipped[0]['reason']}")
+    clips = make_clip_dataset(
+        readable,
+        list(range(len(readable))),
+        counts,
+        class_names=[str(i) for i in range(len(readable))],
+        num_frames=run.config.num_frames,
+        image_size=run.image_size,
+        batch_size=run.config.batch_size,
+    )
+    return readable, clips
 
 
 def skipped_of(train, val):

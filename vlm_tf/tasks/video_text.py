@@ -39,7 +39,7 @@ from vlm_tf.export import export_video_text
 from vlm_tf.models import video_text as _model  # noqa: F401
 from vlm_tf.models.registry import get_model_spec
 from vlm_tf.tasks.audio_visual import audio_settings, write_audio_settings
-from vlm_tf.tasks.base import Report, Task, TaskData, skipped_of
+from vlm_tf.tasks.base import Report, Task, TaskData, evenly_spaced_clips, skipped_of
 
 VOCABULARY_FILE = "vocabulary.json"
 SEQUENCE_LENGTH = 24
@@ -273,18 +273,7 @@ class VideoTextTask(Task):
 
 def embed_videos(run, paths):
     """`(N, D)` unit embeddings of the videos at `paths`, each an evenly spaced clip."""
-    readable, counts, skipped = readable_videos(paths)
-    if skipped:
-        raise ValueError(f"{skipped[0]['path']}: {skipped[0]['reason']}")
-    clips = make_clip_dataset(
-        readable,
-        list(range(len(readable))),
-        counts,
-        class_names=[str(i) for i in range(len(readable))],
-        num_frames=run.config.num_frames,
-        image_size=run.image_size,
-        batch_size=run.config.batch_size,
-    )
+    readable, clips = evenly_spaced_clips(run, paths)
     if run.model.sound_encoder is None:
         return np.concatenate([np.asarray(run.model.embed_video(frames)) for frames, _ in clips])
     num_samples, sample_rate = audio_settings(run)
