@@ -70,6 +70,24 @@ def test_held_out_colour_motion_pairs_appear_only_in_the_heldout_split(dataset):
     assert heldout == held
 
 
+def test_with_no_pair_held_out_every_colour_meets_every_motion_and_there_is_no_heldout_split(
+    tmp_path,
+):
+    root = tmp_path / "judge"
+    manifest = write_multimodal_dataset(
+        root, videos_per_class=6, heldout_per_pair=0, num_frames=4, size=16, seed=4
+    )
+    assert "heldout" not in manifest["splits"] and manifest["held_out_pairs"] == []
+    assert not (root / "heldout").exists()
+    seen = {
+        (meta["attributes"]["colour"], meta["label"])
+        for split in ("train", "val", "test")
+        for _, meta in _clips(root, split)
+    }
+    # 48 clips, 6 colours drawn freely: some held-out pair of the usual dataset shows up.
+    assert seen & {tuple(pair) for pair in HELD_OUT_PAIRS}
+
+
 def test_the_object_has_the_colour_its_captions_name(dataset):
     root, _ = dataset
     for path, meta in _clips(root, "train")[:6]:
@@ -123,7 +141,7 @@ def test_unreadable_sound_and_bad_make_data_arguments_are_one_line_errors(tmp_pa
     with pytest.raises(ValueError, match="broken.mp4: not a readable media file"):
         read_audio(broken)
     assert_one_line_error(
-        vlm_tf("make-data", tmp_path / "d", "--task", "multimodal", "--heldout-per-pair", "0"),
+        vlm_tf("make-data", tmp_path / "d", "--task", "multimodal", "--heldout-per-pair", "-1"),
         "--heldout-per-pair",
     )
 

@@ -7,7 +7,7 @@ import os
 import shlex
 import sys
 
-from vlm_tf.cli.common import CommandError, positive_int, say
+from vlm_tf.cli.common import CommandError, non_negative_int, positive_int, say
 from vlm_tf.data import lists, synthetic
 from vlm_tf.data.corpus import DEFAULT_CORPUS_VIDEOS
 from vlm_tf.data.detection import DEFAULT_DETECTION_VIDEOS
@@ -171,10 +171,15 @@ def cmd_make_data(args):
             seed=args.seed,
             progress=_progress,
         )
+        held = (
+            f"the heldout split holds the {len(manifest['held_out_pairs'])} colour-motion pairs "
+            "the others never show"
+            if manifest["held_out_pairs"]
+            else "no colour-motion pair held out"
+        )
         say(
             f"dataset: {args.out_dir} (video, captions and sound: {len(manifest['classes'])} "
-            f"motions, splits {manifest['splits']} videos per motion; the heldout split holds "
-            f"the {len(manifest['held_out_pairs'])} colour-motion pairs the others never show)"
+            f"motions, splits {manifest['splits']} videos per motion; {held})"
         )
         return
     if args.task == "detect":
@@ -268,11 +273,12 @@ def add_commands(commands):
     )
     p.add_argument(
         "--heldout-per-pair",
-        type=positive_int,
+        type=non_negative_int,
         default=DEFAULT_HELDOUT_PER_PAIR,
         help=(
-            "--task multimodal: videos of each held-out colour-motion pair in heldout/ "
-            "(default: %(default)s)"
+            "--task multimodal: videos of each held-out colour-motion pair in heldout/; 0 holds "
+            "no pair out (data for an attributes judge of every composition) (default: "
+            "%(default)s)"
         ),
     )
     p.set_defaults(func=cmd_make_data)

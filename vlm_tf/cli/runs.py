@@ -86,8 +86,16 @@ def cmd_apply(args):
 def cmd_generate(args):
     from vlm_tf.inference import load_run, write_generated_videos
 
+    refuse_existing(args.out)
     run = load_run(args.run_dir)
-    run.require("generate", "`vlm-tf generate`")
+    if run.task == "text_to_video":
+        return multimodal.cmd_generate_from_prompts(args, run)
+    run.require(("generate", "text_to_video"), "`vlm-tf generate`")
+    if args.prompt or args.prompts_from or args.first_frame:
+        raise CommandError(
+            f"{args.run_dir} is a class-conditional gan run: --prompt, --prompts-from and "
+            "--first-frame need a text_to_video run (`vlm-tf train DATA --task text_to_video`)"
+        )
     paths = write_generated_videos(run, args.out, per_class=args.per_class, seed=args.seed)
     say(
         f"wrote {len(paths)} clips ({args.per_class} per class, {len(run.class_names)} classes) "
@@ -99,9 +107,10 @@ def cmd_generate(args):
 def cmd_score_generated(args):
     from vlm_tf.inference import load_run, score_generated
 
-    report = score_generated(
-        load_run(args.classifier_run), args.generated_dir, args.real, reference_dir=args.reference
-    )
+    judge = load_run(args.classifier_run)
+    if judge.task == "attributes":
+        return multimodal.cmd_score_prompted(args, judge)
+    report = score_generated(judge, args.generated_dir, args.real, reference_dir=args.reference)
     if args.json:
         say(json.dumps(report.to_dict()))
         return
@@ -424,16 +433,46 @@ def _add_stream(commands):
 def _add_generate(commands):
     p = commands.add_parser(
         "generate",
-        help="write clips of a GAN run as video files, one folder per class",
+        help="write clips of a gan run (one folder per class) or of a text_to_video run (from "
+        "prompts) as video files",
         description=(
-            "Write OUT/<class>/generated_NNNN.mp4 from a `--model gan` run; `vlm-tf evaluate "
-            "CLASSIFIER_RUN OUT` scores them."
+            "A `--model gan` run: write OUT/<class>/generated_NNNN.mp4; `vlm-tf evaluate "
+            "CLASSIFIER_RUN OUT` scores them. A text_to_video run: clips of --prompt or of "
+            "--prompts-from DATA, each with a JSON naming its prompt and the attributes it asks "
+            "for; `vlm-tf score-generated ATTRIBUTES_RUN OUT --real DATA` scores them."
         ),
     )
     p.add_argument("run_dir", metavar="RUN_DIR")
     p.add_argument("--out", required=True, metavar="DIR", help="a new or empty folder")
     p.add_argument(
-        "--per-class", type=positive_int, default=16, help="clips per class (default: %(default)s)"
+        "--per-class",
+        type=positive_int,
+        default=16,
+        help="a gan run: clips per class (default: %(default)s)",
+    )
+    p.add_argument(
+        "--prompt",
+        nargs="+",
+        metavar="TEXT",
+        help='a text_to_video run: clips of these prompts, e.g. --prompt "a red star moving '
+        'left", written to OUT/<the motion named>/ with a JSON beside each',
+    )
+    p.add_argument(
+        "--prompts-from",
+        metavar="DATA",
+        help="a text_to_video run: one clip for the prompt of each captioned video of DATA (a "
+        "multimodal dataset's root: its test/ and heldout/ splits, into OUT/test and OUT/heldout)",
+    )
+    p.add_argument(
+        "--per-prompt",
+        type=positive_int,
+        default=1,
+        help="a text_to_video run: clips per prompt (default: %(default)s)",
+    )
+    p.add_argument(
+        "--first-frame",
+        metavar="IMAGE",
+        help="a text_diffusion run: start every clip from this picture",
     )
     p.add_argument("--seed", type=int, default=0, help="noise seed (default: %(default)s)")
     p.set_defaults(func=cmd_generate)
@@ -447,7 +486,11 @@ def _add_score_generated(commands):
             "Evaluate CLASSIFIER_RUN on GENERATED_DIR/<class>/<video> and measure the Fréchet "
             "distance between the generated and the real clips "
             "in the classifier's features (the input of its output layer); docs/design.md has the "
-            "protocol."
+            "protocol. With an attributes run as the judge, GENERATED_DIR holds prompted clips "
+            "(`vlm-tf generate TEXT_TO_VIDEO_RUN --prompts-from DATA`): how often the judge sees "
+            "the prompted motion and colour, how often a video_text run ranks each clip's prompt "
+            "first, and the Fréchet distance in the judge's features; test/ and heldout/ "
+            "reported apart when both folders hold them."
         ),
     )
     p.add_argument("classifier_run", metavar="CLASSIFIER_RUN")
@@ -456,7 +499,8 @@ def _add_score_generated(commands):
         "--real",
         required=True,
         metavar="REAL_DIR",
-        help="real clips, DIR/<class>/<video> (e.g. DATA_DIR/train)",
+        help="real clips, DIR/<class>/<video> (e.g. DATA_DIR/train; a multimodal dataset's root "
+        "for prompted clips from its test/ and heldout/)",
     )
     p.add_argument(
         "--reference",
@@ -465,6 +509,12 @@ def _add_score_generated(commands):
             "other real clips (e.g. DATA_DIR/test): their distance to --real is the floor to "
             "compare with"
         ),
+    )
+    p.add_argument(
+        "--text-run",
+        metavar="VT_RUN",
+        help="an attributes judge: the video_text run that ranks each clip's prompt among all "
+        "prompts (default: the one the clips' JSON files name)",
     )
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=cmd_score_generated)

@@ -95,6 +95,51 @@ def captions(attributes):
     ]
 
 
+def prompts(attributes):
+    """Short phrasings of what the picture of a clip of `attributes` shows, as a user would ask for
+    it: the first names every visible attribute (all but the sound), the others fewer.
+    """
+    a = attributes
+    motion, speed = MOTION_WORDS[a["motion"]], _SPEED_WORDS[a["speed"]]
+    return [
+        f"a {a['size']} {a['colour']} {a['shape']} {motion[0]} {speed[0]} over "
+        f"{_BACKGROUND_WORDS[a['background']][0]}",
+        f"a {a['colour']} {a['shape']} {motion[0]}",
+        f"a {a['size']} {a['colour']} {a['shape']} that {motion[1]} {speed[1]}",
+    ]
+
+
+def attributes_in(text):
+    """The attributes a caption or prompt names, by the words `captions` and `prompts` use for
+    them: `{"motion": "move_left", "colour": "red", ...}`, only those it names.
+    """
+    words = " ".join("".join(c if c.isalnum() else " " for c in text.lower()).split())
+    padded = f" {words} "
+    found = {}
+    for name, values in (
+        ("colour", COLOURS),
+        ("shape", SHAPES),
+        ("size", SIZES),
+    ):
+        named = [value for value in values if f" {value} " in padded]
+        if len(named) == 1:
+            found[name] = named[0]
+    for name, phrases in (
+        ("motion", MOTION_WORDS),
+        ("speed", _SPEED_WORDS),
+        ("background", _BACKGROUND_WORDS),
+        ("sound", _SOUND_WORDS),
+    ):
+        named = [
+            value
+            for value, words_of in phrases.items()
+            if any(f" {phrase} " in padded for phrase in words_of)
+        ]
+        if len(named) == 1:
+            found[name] = named[0]
+    return found
+
+
 def draw_attributes(rng, motion, colours):
     """One clip's attributes: `motion` given, the colour drawn from `colours`, the rest free."""
     return {
@@ -239,15 +284,19 @@ def write_multimodal_dataset(
     (attributes, captions, boxes) beside it, and `dataset.json`.
 
     train, val and test split `videos_per_class` clips of each motion 70/15/15 and never hold a
-    pair of `HELD_OUT_PAIRS`; `heldout` holds `heldout_per_pair` clips of each such pair. Seeded
+    pair of `HELD_OUT_PAIRS`; `heldout` holds `heldout_per_pair` clips of each such pair (0: no
+    pair is held out, and there is no `heldout`). Seeded
     per clip, like `synthetic.write_dataset`; a folder that holds this dataset already is left as
     it is, any other non-empty folder refused.
     """
-    if videos_per_class < 3 or heldout_per_pair < 1:
+    if videos_per_class < 3 or heldout_per_pair < 0:
         raise ValueError(
-            "videos_per_class must be at least 3 and heldout_per_pair at least 1, received "
+            "videos_per_class must be at least 3 and heldout_per_pair at least 0, received "
             f"{videos_per_class} and {heldout_per_pair}"
         )
+    # None held out: every pair in every split, as a judge of all compositions needs
+    # (`vlm-tf train --task attributes`: held-out pairs teach it that red never moves left).
+    held_out_pairs = HELD_OUT_PAIRS if heldout_per_pair else ()
     params = {
         "generator": "vlm_tf.data.multimodal",
         "videos_per_class": int(videos_per_class),
@@ -257,7 +306,9 @@ def write_multimodal_dataset(
         "seed": int(seed),
         "fps": float(fps),
     }
-    splits = {**synthetic._split_sizes(videos_per_class), "heldout": heldout_per_pair}
+    splits = synthetic._split_sizes(videos_per_class)
+    if heldout_per_pair:
+        splits["heldout"] = heldout_per_pair
     manifest = {
         **params,
         "classes": list(synthetic.CLASS_NAMES),
@@ -265,7 +316,7 @@ def write_multimodal_dataset(
         # time reversal would play the picture backwards under a sound that is not.
         "label_maps": {"horizontal_flip": synthetic.LABEL_MAPS["horizontal_flip"]},
         "splits": splits,
-        "held_out_pairs": [list(pair) for pair in HELD_OUT_PAIRS],
+        "held_out_pairs": [list(pair) for pair in held_out_pairs],
         "sample_rate": SAMPLE_RATE,
         "attributes": {
             "colour": list(COLOURS),
@@ -284,11 +335,11 @@ def write_multimodal_dataset(
     os.makedirs(out_dir, exist_ok=True)
     manifest_path = os.path.join(out_dir, synthetic.DATASET_FILE)
     atomic.write_json(manifest_path, {**manifest, "complete": False})
-    total = len(synthetic.CLASS_NAMES) * videos_per_class + len(HELD_OUT_PAIRS) * heldout_per_pair
+    total = len(synthetic.CLASS_NAMES) * videos_per_class + len(held_out_pairs) * heldout_per_pair
     done = 0
     for split_index, split in enumerate(splits):
         for class_index, motion in enumerate(synthetic.CLASS_NAMES):
-            held = [colour for colour, pair_motion in HELD_OUT_PAIRS if pair_motion == motion]
+            held = [colour for colour, pair_motion in held_out_pairs if pair_motion == motion]
             colours = held if split == "heldout" else [c for c in COLOURS if c not in held]
             count = splits[split] * len(held) if split == "heldout" else splits[split]
             class_dir = os.path.join(out_dir, split, motion)

@@ -161,40 +161,52 @@ class VideoGAN(keras.Model):
     def _noise(self, batch):
         return keras.random.normal((batch, self.latent_dim), seed=self.seed_generator)
 
-    def _judge(self, clips, labels, training):
+    def _judge(self, clips, condition, training):
+        """D's `(logit, [auxiliary classifiers' logits])` on augmented `clips`."""
         seed = keras.random.randint((2,), 0, 2**30, seed=self.seed_generator)
         clips = shift_clips(clips, self.augment_shift, seed)
         if self.augment_noise:
             clips = clips + keras.random.normal(
                 tf.shape(clips), stddev=self.augment_noise, seed=self.seed_generator
             )
-        return self.discriminator([clips, labels], training=training)
+        logit, *heads = self.discriminator([clips, condition], training=training)
+        return logit, heads
 
-    def train_step(self, data):
+    def _unpack(self, data):
+        """`(clips, condition, answers)`: the real clips, what both players are conditioned on,
+        and the auxiliary classifiers' right answers, one per head of D.
+        """
         clips, labels = data
         labels = tf.cast(tf.reshape(labels, [-1]), tf.int32)
+        return clips, labels, [labels]
+
+    def _heads_loss(self, answers, heads):
+        return tf.add_n([_class_loss(answer, logits) for answer, logits in zip(answers, heads)])
+
+    def train_step(self, data):
+        clips, condition, answers = self._unpack(data)
         batch = tf.shape(clips)[0]
 
         # Discriminator: real clips up, generated ones down (§4.3.2).
-        fake = self.generator([self._noise(batch), labels], training=True)
+        fake = self.generator([self._noise(batch), condition], training=True)
         with tf.GradientTape() as tape:
-            real_logits, real_classes = self._judge(clips, labels, True)
-            fake_logits, _ = self._judge(fake, labels, True)
-            d_loss = discriminator_loss(real_logits, fake_logits) + self.class_weight * _class_loss(
-                labels, real_classes
-            )
+            real_logits, real_heads = self._judge(clips, condition, True)
+            fake_logits, _ = self._judge(fake, condition, True)
+            d_loss = discriminator_loss(
+                real_logits, fake_logits
+            ) + self.class_weight * self._heads_loss(answers, real_heads)
         grads = tape.gradient(d_loss, self.discriminator.trainable_weights)
         self.d_optimizer.apply_gradients(zip(grads, self.discriminator.trainable_weights))
 
         # Generator: fresh noise, the discriminator fixed.
         with tf.GradientTape() as tape:
-            fake = self.generator([self._noise(batch), labels], training=True)
-            fake_logits, fake_classes = self._judge(fake, labels, False)
+            fake = self.generator([self._noise(batch), condition], training=True)
+            fake_logits, fake_heads = self._judge(fake, condition, False)
             # The text's loss needs D(E(x)); it carries no gradient to G.
             real_term = tf.stop_gradient(real_logits) if self.loss_kind == "text" else None
             g_loss = generator_loss(
                 fake_logits, real_term, kind=self.loss_kind
-            ) + self.class_weight * _class_loss(labels, fake_classes)
+            ) + self.class_weight * self._heads_loss(answers, fake_heads)
         grads = tape.gradient(g_loss, self.generator.trainable_weights)
         self.g_optimizer.apply_gradients(zip(grads, self.generator.trainable_weights))
 
@@ -203,6 +215,25 @@ class VideoGAN(keras.Model):
         self.d_real_tracker.update_state(tf.reduce_mean(tf.sigmoid(real_logits)))
         self.d_fake_tracker.update_state(tf.reduce_mean(tf.sigmoid(fake_logits)))
         return {m.name: m.result() for m in self.metrics}
+
+
+class TextVideoGAN(VideoGAN):
+    """`VideoGAN` conditioned on a vector, a caption's embedding: `generator([noise, condition])`
+    → clip, `discriminator([clip, condition])` → `[logit, *head logits]`.
+
+    `fit` takes dict batches `{"frames", "condition", **answers}`: clips in [0, 255], condition
+    vectors `(B, D)`, and an integer answer `(B,)` for each of `heads`, the auxiliary
+    classifiers of D in the order it outputs them (the caption's motion and colour, say): G is
+    told not only to look real beside its caption but that its clip shows what the caption says.
+    """
+
+    def __init__(self, generator, discriminator, *, heads, **kwargs):
+        super().__init__(generator, discriminator, **kwargs)
+        self.heads = tuple(heads)
+
+    def _unpack(self, data):
+        answers = [tf.cast(tf.reshape(data[head], [-1]), tf.int32) for head in self.heads]
+        return data["frames"], data["condition"], answers
 
 
 def split_clip(clips, observed_frames, predicted_frames):

@@ -29,9 +29,11 @@ TASKS = (
     "pretrain",
     "video_text",
     "audio_visual",
+    "text_to_video",
+    "attributes",
 )
 # Tasks whose model takes whichever backbone `--init` names, beside parts of its own.
-ANY_BACKBONE_TASKS = ("video_text", "audio_visual")
+ANY_BACKBONE_TASKS = ("video_text", "audio_visual", "attributes")
 # How the audio-visual model joins picture and sound (vlm_tf.models.audio_visual).
 AV_FUSIONS = ("early", "late", "cross_attention")
 # The generator losses of the adversarial models (vlm_tf.models.adversarial):
@@ -328,6 +330,26 @@ register_model(
     "reconstruction + adversarial loss; `vlm-tf predict-frames`",
     training=GAN_RECIPE,
     task="predict_frames",
+)
+
+# --- clips from words (§6.5, §8.1 ③), and the classifiers that score them ---
+
+register_model(
+    "text_gan",
+    "vlm_tf.models.video_gan:build_video_generator",
+    "§3.3's sprite GAN conditioned on a caption's embedding (a video_text run's frozen text "
+    "encoder, --text-run) instead of a label; its discriminator names the clip's motion and "
+    "colour; `vlm-tf generate RUN --prompt TEXT` writes its clips",
+    training=GAN_RECIPE,
+    task="text_to_video",
+)
+register_model(
+    "attributes",
+    "vlm_tf.models.attributes:build_attribute_classifier",
+    "a backbone (--init's, or a fresh cnn_lstm) with a softmax head per attribute of the JSON "
+    "file beside each video (motion, colour, shape, ...): what `vlm-tf score-generated` checks "
+    "prompted clips with",
+    task="attributes",
 )
 
 # --- detection and tracking (chapter 6: §6.2), vlm_tf.models.detection ---

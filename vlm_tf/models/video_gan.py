@@ -76,6 +76,18 @@ def _check_positive(**values):
             raise ValueError(f"{key} must be a positive integer, received {value!r}")
 
 
+def _check_condition(num_classes, condition_dim):
+    if (num_classes is None) == (condition_dim is None):
+        raise ValueError(
+            "give one of num_classes (a label) and condition_dim (a vector), received "
+            f"num_classes={num_classes!r}, condition_dim={condition_dim!r}"
+        )
+    if condition_dim is None:
+        _check_positive(num_classes=num_classes)
+    else:
+        _check_positive(condition_dim=condition_dim)
+
+
 def _decoder(x, *, steps, filters, out_channels, prefix, bias=0.0):
     """`(B, 4, 4, C)` → `(B, 4·2^steps, 4·2^steps, out_channels)`.
 
@@ -108,7 +120,8 @@ def _seed_grid(content, filters, prefix):
 
 def build_video_generator(
     *,
-    num_classes,
+    num_classes=None,
+    condition_dim=None,
     latent_dim=DEFAULT_LATENT_DIM,
     num_frames=DEFAULT_GAN_FRAMES,
     image_size=(DEFAULT_GAN_SIZE, DEFAULT_GAN_SIZE),
@@ -157,8 +170,16 @@ def build_video_generator(
       shrinking, turning) is a steady velocity, and the class loss moves
       eight small vectors instead of a recurrent network.
 
+    Given `condition_dim` instead of `num_classes`, the generator is
+    conditioned on a vector, a caption's embedding (`vlm_tf.tasks.text_to_video`):
+    `[noise, condition (B, D)]`, with Dense layers where the label's
+    embeddings were. The velocity is then a linear map of the caption's
+    embedding, so a caption the generator never saw moves its sprite as
+    the nearby ones do.
+
     Args:
         num_classes: labels the generator is conditioned on.
+        condition_dim: length of the condition vector, in `num_classes`' place.
         latent_dim: length of the noise vector Z.
         num_frames: frames per generated clip.
         image_size: `(H, W)`, square and 4·2^k pixels.
@@ -168,20 +189,28 @@ def build_video_generator(
     """
     # === Config checks ===
     steps = _check_size(image_size)
+    _check_condition(num_classes, condition_dim)
     _check_positive(
-        num_classes=num_classes,
-        latent_dim=latent_dim,
-        num_frames=num_frames,
-        filters=filters,
-        motion_units=motion_units,
+        latent_dim=latent_dim, num_frames=num_frames, filters=filters, motion_units=motion_units
     )
 
     # === Inputs ===
     noise = keras.Input((latent_dim,), name="noise")
-    label = keras.Input((), dtype="int32", name="label")
+    velocity_init = keras.initializers.RandomNormal(stddev=VELOCITY_STDDEV / VELOCITY_GAIN)
+    if condition_dim is None:
+        label = keras.Input((), dtype="int32", name="label")
+        embedding = keras.layers.Embedding(num_classes, latent_dim, name="class_embedding")(label)
+        velocity = keras.layers.Embedding(
+            num_classes, 4, embeddings_initializer=velocity_init, name="class_velocity"
+        )(label)
+    else:
+        label = keras.Input((condition_dim,), name="condition")
+        embedding = keras.layers.Dense(latent_dim, name="condition_embedding")(label)
+        velocity = keras.layers.Dense(
+            4, kernel_initializer=velocity_init, name="condition_velocity"
+        )(label)
 
     # === Layers: codes ===
-    embedding = keras.layers.Embedding(num_classes, latent_dim, name="class_embedding")(label)
     code = keras.layers.Concatenate(name="code")([noise, embedding])
     content = keras.layers.Dense(2 * filters, activation="relu", name="content")(code)
 
@@ -209,14 +238,6 @@ def build_video_generator(
     )
 
     # === Layers: the motion path, one pose per frame ===
-    velocity = keras.layers.Embedding(
-        num_classes,
-        4,
-        embeddings_initializer=keras.initializers.RandomNormal(
-            stddev=VELOCITY_STDDEV / VELOCITY_GAIN
-        ),
-        name="class_velocity",
-    )(label)
     velocity = keras.layers.Rescaling(VELOCITY_GAIN, name="velocity_gain")(velocity)
     motion = keras.layers.RepeatVector(num_frames, name="repeat_code")(code)
     motion = keras.layers.GRU(motion_units, return_sequences=True, name="motion")(motion)
@@ -236,7 +257,9 @@ def build_video_generator(
 
 def build_video_discriminator(
     *,
-    num_classes,
+    num_classes=None,
+    condition_dim=None,
+    heads=None,
     num_frames=DEFAULT_GAN_FRAMES,
     image_size=(DEFAULT_GAN_SIZE, DEFAULT_GAN_SIZE),
     filters=32,
@@ -248,6 +271,10 @@ def build_video_discriminator(
     `(B, 1)` and `(B, K)`.
 
     With `num_classes=None` it is unconditional: the clip alone → the real/fake logit.
+    With `condition_dim` instead, `[clip, condition (B, D)]` → `[logit, *head
+    logits]`: the condition enters the logit by projection through a Dense
+    layer, and `heads` (`{name: number of values}`, e.g. a caption's motion
+    and colour) each get an auxiliary classifier.
 
     Shape flow (F = filters):
 
@@ -269,6 +296,10 @@ def build_video_discriminator(
     _check_positive(num_frames=num_frames, filters=filters)
     if num_classes is not None:
         _check_positive(num_classes=num_classes)
+    if condition_dim is not None:
+        _check_condition(num_classes, condition_dim)
+        heads = dict(heads or {})
+        _check_positive(**{f"heads[{head!r}]": count for head, count in heads.items()})
 
     # === Inputs ===
     clip = keras.Input((num_frames, *image_size, 3), name="clip")
@@ -288,6 +319,19 @@ def build_video_discriminator(
 
     # === Layers: unconditional score + class projection ===
     score = keras.layers.Dense(1, dtype="float32", name="score")(features)
+    if condition_dim is not None:
+        condition = keras.Input((condition_dim,), name="condition")
+        embedding = keras.layers.Dense(features.shape[-1], name="condition_embedding")(condition)
+        projection = keras.layers.Dot(axes=-1, dtype="float32", name="projection")(
+            [embedding, features]
+        )
+        logit = keras.layers.Add(dtype="float32", name="logit")([score, projection])
+        # AC-GAN's classifier, one per named attribute of the clip.
+        head_logits = [
+            keras.layers.Dense(count, dtype="float32", name=f"{head}_logits")(features)
+            for head, count in heads.items()
+        ]
+        return keras.Model([clip, condition], [logit, *head_logits], name=name)
     if num_classes is None:
         return keras.Model(clip, score, name=name)
     label = keras.Input((), dtype="int32", name="label")

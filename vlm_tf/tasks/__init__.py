@@ -21,12 +21,14 @@ from vlm_tf.models.registry import TASKS as MODEL_TASKS
 from vlm_tf.models.registry import get_model_spec
 from vlm_tf.tasks.options import (
     AdversarialOptions,
+    AttributesOptions,
     AudioVisualOptions,
     ClassifyOptions,
     DetectOptions,
     NoOptions,
     PretrainOptions,
     RestorationOptions,
+    TextToVideoOptions,
     VideoTextOptions,
 )
 
@@ -131,6 +133,20 @@ register_task(
     options=AudioVisualOptions,
     description="name a clip by picture and sound together, fused early, late or by "
     "cross-attention (§8.1 ③, make-data --task multimodal)",
+)
+register_task(
+    "text_to_video",
+    "vlm_tf.tasks.text_to_video:TextToVideoTask",
+    options=TextToVideoOptions,
+    description="generate clips from a prompt, conditioned on a video_text run's caption "
+    "embeddings (§6.5, make-data --task multimodal)",
+)
+register_task(
+    "attributes",
+    "vlm_tf.tasks.attributes:AttributesTask",
+    options=AttributesOptions,
+    description="name each attribute of a clip (motion, colour, shape, ...) from the JSON file "
+    "beside it: the scorer of prompted clips",
 )
 register_task(
     "pretrain",

@@ -133,6 +133,12 @@ class DetectOptions(NoOptions):
 
 
 @dataclasses.dataclass(frozen=True)
+class AttributesOptions(NoOptions):
+    # The backbone starts from this preset or run; without it, a fresh `cnn_lstm` backbone.
+    init: str | None = _init_option()
+
+
+@dataclasses.dataclass(frozen=True)
 class AdversarialOptions(NoOptions):
     gan_loss: str = option(
         "standard",
@@ -142,6 +148,25 @@ class AdversarialOptions(NoOptions):
             "D(E(x)) - D(G(z)) of §4.3.1"
         ),
     )
+
+
+@dataclasses.dataclass(frozen=True)
+class TextToVideoOptions(AdversarialOptions):
+    text_run: str | None = option(
+        None,
+        kind=str,
+        metavar="VT_RUN",
+        help="text_to_video: the finished video_text run whose text encoder embeds the captions "
+        "(frozen; copied into the run)",
+    )
+
+    def validate(self):
+        if self.text_run is None:
+            raise ValueError(
+                "text_to_video embeds captions with a video_text run's text encoder: it needs "
+                "text_run (--text-run VT_RUN)"
+            )
+        return super().validate()
 
 
 @dataclasses.dataclass(frozen=True)

@@ -135,40 +135,12 @@ class VideoTextTask(Task):
 
     def _pairs(self, paths, repeats, token_table, sound=None, *, cache=None, first_epoch=None):
         """Batches `{"frames", "tokens"}`: the clip of `paths[i]`, `repeats[i]` times, with the
-        next `repeats[i]` rows of `token_table` (and `"audio"`, row i of `sound`, when given);
-        each video probed once.
+        next `repeats[i]` rows of `token_table` (and `"audio"`, row i of `sound`, when given).
         """
         import tensorflow as tf
 
-        training = first_epoch is not None
-        _, counts, skipped = readable_videos(paths)
-        unreadable = {item["path"] for item in skipped}
-        starts = np.cumsum([0, *repeats])
-        readable = [
-            (path, start, repeat)
-            for path, start, repeat in zip(paths, starts[:-1], repeats)
-            if path not in unreadable
-        ]
-        pair_paths, rows, pair_counts = [], [], []
-        for (path, start, repeat), count in zip(readable, counts):
-            pair_paths += [path] * repeat
-            rows += list(range(start, start + repeat))
-            pair_counts += [count] * repeat
-        clips = make_clip_dataset(
-            pair_paths,
-            rows,
-            pair_counts,
-            class_names=[str(row) for row in range(int(starts[-1]))],
-            num_frames=self.config.num_frames,
-            image_size=self.image_size,
-            batch_size=self.config.batch_size,
-            shuffle=training,
-            seed=self.config.seed,
-            sampling_mode="random" if training else "uniform",
-            # A crop keeps every caption true; a flip ("moving left") or a colour change would not.
-            augment="crop" if training else False,
-            cache=cache,
-            first_pass=first_epoch,
+        clips = caption_clip_pairs(
+            self.config, paths, repeats, cache=cache, first_epoch=first_epoch
         )
         if sound is None:
             dataset = clips.map(
@@ -185,9 +157,7 @@ class VideoTextTask(Task):
                     "audio": tf.gather(sound_table, tf.gather(clip_of_row, row)),
                 }
             )
-        dataset.skipped, dataset.failed, dataset.num_pairs = skipped, clips.failed, len(rows)
-        dataset.steps_per_pass = getattr(clips, "steps_per_pass", None)
-        return dataset
+        return with_pair_counts(dataset, clips)
 
     def build_model(self, data):
         return get_model_spec(self.config.model).build(
@@ -293,6 +263,57 @@ def recall_at(similarity, ks=RECALL_AT):
     own = np.diag(similarity)[:, None]
     ranks = (similarity > own).sum(axis=1)
     return {f"r{k}": float(np.mean(ranks < k)) for k in ks}
+
+
+def caption_clip_pairs(config, paths, repeats, *, cache=None, first_epoch=None):
+    """Batches `(frames, row)`: a clip of `paths[i]` once for each of its `repeats[i]` caption
+    rows (rows numbered across all paths in order), at `config`'s frames, size, batch and seed;
+    each video probed once, an unreadable one left out (`.skipped`). With `first_epoch`, training
+    clips: shuffled, sampled at random and cropped (a crop keeps every caption true; a flip,
+    "moving left", or a colour change would not); an endless stream of epochs from that one.
+    """
+    training = first_epoch is not None
+    _, counts, skipped = readable_videos(paths)
+    unreadable = {item["path"] for item in skipped}
+    starts = np.cumsum([0, *repeats])
+    readable = [
+        (path, start, repeat)
+        for path, start, repeat in zip(paths, starts[:-1], repeats)
+        if path not in unreadable
+    ]
+    pair_paths, rows, pair_counts = [], [], []
+    for (path, start, repeat), count in zip(readable, counts):
+        pair_paths += [path] * repeat
+        rows += list(range(start, start + repeat))
+        pair_counts += [count] * repeat
+    clips = make_clip_dataset(
+        pair_paths,
+        rows,
+        pair_counts,
+        class_names=[str(row) for row in range(int(starts[-1]))],
+        num_frames=config.num_frames,
+        image_size=(config.image_size, config.image_size),
+        batch_size=config.batch_size,
+        shuffle=training,
+        seed=config.seed,
+        sampling_mode="random" if training else "uniform",
+        augment="crop" if training else False,
+        cache=cache,
+        first_pass=first_epoch,
+    )
+    clips.skipped, clips.num_pairs = skipped, len(rows)
+    return clips
+
+
+def with_pair_counts(dataset, clips):
+    """`dataset`, a map of `caption_clip_pairs`' `clips`, with their bookkeeping attributes."""
+    dataset.skipped, dataset.failed, dataset.num_pairs = (
+        clips.skipped,
+        clips.failed,
+        clips.num_pairs,
+    )
+    dataset.steps_per_pass = getattr(clips, "steps_per_pass", None)
+    return dataset
 
 
 class ValidationRecall(keras.callbacks.Callback):

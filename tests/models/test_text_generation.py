@@ -1,0 +1,100 @@
+"""Generation from words: the prompts made from a clip's attributes and read back from text, and
+§3.3's sprite GAN conditioned on a vector instead of a label (what a caption's embedding feeds).
+"""
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from vlm_tf.data.multimodal import (
+    COLOURS,
+    MOTION_WORDS,
+    attributes_in,
+    captions,
+    draw_attributes,
+    prompts,
+)
+from vlm_tf.models.adversarial import TextVideoGAN
+from vlm_tf.models.video_gan import build_video_discriminator, build_video_generator
+
+
+def test_every_caption_and_prompt_reads_back_as_the_attributes_it_was_made_from():
+    rng = np.random.default_rng(0)
+    for k in range(64):
+        attributes = draw_attributes(rng, list(MOTION_WORDS)[k % 8], list(COLOURS))
+        for text in captions(attributes) + prompts(attributes):
+            found = attributes_in(text)
+            assert {"motion", "colour", "shape"} <= set(found), text
+            assert all(attributes[name] == value for name, value in found.items()), text
+    assert prompts(attributes)[0].startswith(f"a {attributes['size']} {attributes['colour']}")
+    assert attributes_in("a red star moving left quickly") == {
+        "colour": "red",
+        "shape": "star",
+        "motion": "move_left",
+        "speed": "fast",
+    }
+    # Two colours named: which one the clip has is not said, so neither is read.
+    assert "colour" not in attributes_in("a red or blue star that grows")
+
+
+def test_the_conditioned_players_take_a_vector_and_name_each_head():
+    generator = build_video_generator(
+        condition_dim=5, latent_dim=8, num_frames=4, image_size=(8, 8), filters=16, motion_units=8
+    )
+    condition = np.eye(5, dtype=np.float32)[[0, 3]]
+    clips = np.asarray(generator([np.zeros((2, 8), np.float32), condition]))
+    assert clips.shape == (2, 4, 8, 8, 3) and not np.allclose(clips[0], clips[1], atol=1e-3)
+    discriminator = build_video_discriminator(
+        condition_dim=5,
+        heads={"motion": 8, "colour": 6},
+        num_frames=4,
+        image_size=(8, 8),
+        filters=4,
+    )
+    logit, motion, colour = discriminator([clips, condition])
+    assert (logit.shape, motion.shape, colour.shape) == ((2, 1), (2, 8), (2, 6))
+    # The projection: the same clips beside other captions score differently.
+    assert not np.allclose(logit, discriminator([clips, condition[::-1]])[0])
+    with pytest.raises(ValueError, match="one of num_classes .* and condition_dim"):
+        build_video_generator(num_classes=3, condition_dim=5)
+
+
+def test_a_text_conditioned_gan_learns_which_colour_a_condition_asks_for():
+    keras.utils.set_random_seed(0)
+    rng = np.random.default_rng(0)
+    which = rng.integers(0, 2, 128)
+    clips = np.full((128, 4, 8, 8, 3), 128.0, np.float32)
+    for clip, colour, x in zip(clips, which, rng.integers(0, 5, 128)):
+        clip[:, 2:5, x : x + 3] = (220, 30, 30) if colour == 0 else (30, 30, 220)
+    batches = (
+        tf.data.Dataset.from_tensor_slices(
+            {
+                "frames": clips,
+                "condition": np.eye(2, dtype=np.float32)[which],
+                "colour": which.astype(np.int32),
+            }
+        )
+        .shuffle(128, seed=0)
+        .batch(16)
+        .repeat()
+    )
+    generator = build_video_generator(
+        condition_dim=2, latent_dim=8, num_frames=4, image_size=(8, 8), filters=16, motion_units=8
+    )
+    discriminator = build_video_discriminator(
+        condition_dim=2, heads={"colour": 2}, num_frames=4, image_size=(8, 8), filters=8
+    )
+    gan = TextVideoGAN(generator, discriminator, heads=("colour",), seed=0)
+    gan.compile(
+        d_optimizer=keras.optimizers.Adam(6e-4, beta_1=0.5),
+        g_optimizer=keras.optimizers.Adam(1e-3, beta_1=0.5),
+    )
+    gan.fit(batches, steps_per_epoch=200, epochs=1, verbose=0)
+    noise = rng.normal(size=(32, 8)).astype(np.float32)
+    red_minus_blue = [
+        float(np.mean(np.diff(np.asarray(generator([noise, np.tile(c, (32, 1))]))[..., [2, 0]])))
+        for c in np.eye(2, dtype=np.float32)
+    ]
+    # Condition 0 was always a red object, condition 1 a blue one.
+    assert red_minus_blue[0] > 5 and red_minus_blue[1] < -5, red_minus_blue

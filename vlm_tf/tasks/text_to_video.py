@@ -1,0 +1,314 @@
+"""Clips from words (§6.5, §8.1 ③): `vlm-tf train DATA --task text_to_video --text-run VT_RUN`
+trains a generator conditioned on a caption's embedding, on a folder that `make-data --task
+multimodal` wrote (or any folder of class folders whose videos have a JSON file beside them with
+`captions` and `attributes`).
+
+The captions are embedded once, before training, by the text encoder of a finished `video_text`
+run (frozen: the generator learns to draw what that encoder means by a sentence, as Imagen draws
+what a frozen T5 means). Every clip is paired with each of its captions and with short prompts
+built from its attributes (`vlm_tf.data.multimodal.prompts`), since users ask in a few words,
+not the dataset's long sentences. The text encoder and its vocabulary are copied into the run
+folder, so the run alone turns a new prompt into a clip.
+
+Model `text_gan` is §3.3's sprite GAN with the caption's embedding where the class label was:
+the projection discriminator takes the embedding through a Dense layer, and its auxiliary
+classifiers name the clip's motion and colour (the attributes prompts are scored on), so the
+generator is told that its clip must show what the caption says.
+
+`vlm-tf generate RUN --prompt TEXT` writes clips with a JSON beside each (the prompt as its one
+caption, the attributes the prompt names); `vlm-tf score-generated ATTRIBUTES_RUN DIR` scores
+them (`vlm_tf.tasks.attributes`).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+
+import keras
+import numpy as np
+
+from vlm_tf import atomic
+from vlm_tf.data.decode import write_video
+from vlm_tf.data.multimodal import attributes_in, prompts
+from vlm_tf.models.adversarial import TextVideoGAN
+from vlm_tf.models.registry import get_model_spec
+from vlm_tf.models.video_gan import build_video_discriminator
+from vlm_tf.tasks.base import TaskData
+from vlm_tf.tasks.generate import (
+    DISCRIMINATOR_LR_SCALE,
+    GENERATED_FPS,
+    AdversarialTask,
+)
+from vlm_tf.tasks.tensorboard import EpochImages
+from vlm_tf.tasks.video_text import (
+    VOCABULARY_FILE,
+    caption_clip_pairs,
+    captioned_videos,
+    tokenizer,
+    with_pair_counts,
+)
+from vlm_tf.visualize import clip_montage
+
+TEXT_ENCODER_FILE = "text_encoder.keras"
+PROMPTING_FILE = "prompting.json"
+# The attributes the discriminator's auxiliary classifiers name, and prompts are scored on.
+HEADS = ("motion", "colour")
+SAMPLE_PROMPTS = 4
+
+
+class TextToVideoTask(AdversarialTask):
+    monitor = None
+    saved_part = "generator"
+    discriminator_lr_scale = DISCRIMINATOR_LR_SCALE
+
+    def make_data(self, train, val, *, cache=None, distribution=None, first_epoch=0):
+        import tensorflow as tf
+
+        text_encoder, vocabulary = load_text_side(self.options.text_run)
+        paths, captions, attributes, _ = captioned_videos(train)
+        for path, clip_attributes in zip(paths, attributes):
+            missing = [head for head in HEADS if head not in clip_attributes]
+            if missing:
+                raise ValueError(
+                    f"{os.path.splitext(path)[0]}.json: expected attributes "
+                    f"{', '.join(HEADS)} beside the captions, missing {', '.join(missing)}"
+                )
+        values = {head: sorted({a[head] for a in attributes}) for head in HEADS}
+        # Every caption of a clip, then the short prompts of its attributes: one pair each.
+        texts = [clip + prompts(a) for clip, a in zip(captions, attributes)]
+        repeats = [len(clip) for clip in texts]
+        embeddings = embed_texts(text_encoder, vocabulary, [t for clip in texts for t in clip])
+        condition_table = tf.constant(embeddings, tf.float32)
+        answer_tables = {
+            head: tf.constant(
+                np.repeat([values[head].index(a[head]) for a in attributes], repeats), tf.int32
+            )
+            for head in HEADS
+        }
+        clips = caption_clip_pairs(
+            self.config, paths, repeats, cache=cache, first_epoch=first_epoch
+        )
+
+        def pair(frames, row):
+            answers = {head: tf.gather(table, row) for head, table in answer_tables.items()}
+            return {"frames": frames, "condition": tf.gather(condition_table, row), **answers}
+
+        train_ds = with_pair_counts(clips.map(pair), clips)
+        # Each epoch's pictures: a training clip's first prompt under clips generated from it.
+        shown = [
+            int(np.flatnonzero(np.asarray([a["motion"] for a in attributes]) == motion)[0])
+            for motion in sorted({a["motion"] for a in attributes})
+        ][:SAMPLE_PROMPTS]
+        return TaskData(
+            train_ds,
+            None,
+            values["motion"],
+            train_ds.num_pairs,
+            train_ds.steps_per_pass,
+            train_ds.skipped,
+            endless=True,
+            extras={
+                "values": values,
+                "text_encoder": text_encoder,
+                "vocabulary": vocabulary,
+                "sample_prompts": [prompts(attributes[i])[1] for i in shown],
+                "condition_dim": embeddings.shape[1],
+            },
+        )
+
+    def build_model(self, data):
+        config = self.config
+        common = dict(num_frames=config.num_frames, image_size=self.image_size)
+        condition_dim = data.extras["condition_dim"]
+        generator = get_model_spec(config.model).build(condition_dim=condition_dim, **common)
+        discriminator = build_video_discriminator(
+            condition_dim=condition_dim,
+            heads={head: len(data.extras["values"][head]) for head in HEADS},
+            **common,
+        )
+        return TextVideoGAN(generator, discriminator, heads=HEADS, seed=config.seed)
+
+    def picture_callbacks(self, model, data, log_dir):
+        prompts_shown = data.extras["sample_prompts"]
+        embedded = embed_texts(
+            data.extras["text_encoder"], data.extras["vocabulary"], prompts_shown
+        )
+        return [
+            PromptedClips(
+                prompts_shown, embedded, os.path.join(log_dir, "samples"), seed=self.config.seed
+            )
+        ]
+
+    def finish(self, run_dir, model, data, best_path):
+        super().finish(run_dir, model, data, best_path)
+        atomic.save_model(data.extras["text_encoder"], os.path.join(run_dir, TEXT_ENCODER_FILE))
+        atomic.write_json(os.path.join(run_dir, VOCABULARY_FILE), data.extras["vocabulary"])
+        atomic.write_json(
+            os.path.join(run_dir, PROMPTING_FILE),
+            {
+                "text_run": os.path.abspath(self.options.text_run),
+                "attributes": data.extras["values"],
+            },
+        )
+
+    def describe_result(self, summary):
+        return (
+            f"discriminator loss {summary.get('d_loss', float('nan')):.3f}, generator loss "
+            f"{summary.get('g_loss', float('nan')):.3f} (`vlm-tf generate RUN --prompt TEXT` "
+            "writes clips)"
+        )
+
+    def evaluate(self, run, data_dir, *, strict=False, views=(1, 1)):
+        raise ValueError(
+            f"{run.run_dir} generates clips from prompts: write them with `vlm-tf generate "
+            f"{run.run_dir} --prompts-from {data_dir} --out DIR`, then score them with `vlm-tf "
+            "score-generated ATTRIBUTES_RUN DIR --real DATA`"
+        )
+
+    def export(self, run, path):
+        raise ValueError(
+            f"{run.run_dir} is a text_to_video run: `vlm-tf generate` writes its clips; it has no "
+            "SavedModel export yet"
+        )
+
+
+class PromptedClips(EpochImages):
+    """Each epoch, one TensorBoard image per prompt: clips generated from it by fixed noise, so the
+    images show the same samples improving.
+    """
+
+    def __init__(self, prompt_texts, embedded, log_dir, *, per_prompt=2, seed=0):
+        super().__init__(log_dir)
+        self.prompt_texts = prompt_texts
+        self.condition = np.repeat(embedded, per_prompt, axis=0)
+        self.per_prompt = per_prompt
+        self.seed = seed
+
+    def images(self, epoch, logs):
+        noise = np.random.default_rng(self.seed).normal(
+            size=(len(self.condition), self.model.latent_dim)
+        )
+        generated = np.asarray(
+            self.model.generator([noise.astype(np.float32), self.condition], training=False)
+        )
+        return {
+            f"generated/{k}_{'_'.join(text.split())}": np.concatenate(
+                [
+                    clip_montage(clip)
+                    for clip in generated[k * self.per_prompt : (k + 1) * self.per_prompt]
+                ],
+                axis=0,
+            )
+            for k, text in enumerate(self.prompt_texts)
+        }
+
+
+# --- the text side ---
+
+
+def load_text_side(folder):
+    """`(text_encoder, vocabulary)` of a finished `video_text` run, or of a `text_to_video` run
+    (which keeps a copy); a one-line error for a folder that holds neither.
+    """
+    folder = os.fspath(folder)
+    own = os.path.join(folder, TEXT_ENCODER_FILE)
+    vocabulary_path = os.path.join(folder, VOCABULARY_FILE)
+    model_path = own if os.path.isfile(own) else os.path.join(folder, "model.keras")
+    if not (os.path.isfile(model_path) and os.path.isfile(vocabulary_path)):
+        raise ValueError(
+            f"{folder}: expected a finished video_text run (model.keras and {VOCABULARY_FILE}; "
+            "`vlm-tf train DATA --task video_text`)"
+        )
+    model = keras.saving.load_model(model_path)
+    text_encoder = model if model_path == own else getattr(model, "text_encoder", None)
+    if text_encoder is None:
+        raise ValueError(f"{folder}: its model.keras is not a video_text model ({model.name})")
+    with open(vocabulary_path, encoding="utf-8") as f:
+        vocabulary = json.load(f)
+    return text_encoder, vocabulary
+
+
+def embed_texts(text_encoder, vocabulary, texts):
+    """`(N, D)` unit embeddings of `texts` by a video_text run's text encoder."""
+    tokens = np.asarray(tokenizer(vocabulary)(list(texts)))
+    embedded = np.concatenate(
+        [
+            np.asarray(text_encoder(tokens[i : i + 256]), np.float32)
+            for i in range(0, len(tokens), 256)
+        ]
+    )
+    return embedded / np.maximum(np.linalg.norm(embedded, axis=1, keepdims=True), 1e-12)
+
+
+# --- using a finished run ---
+
+
+def generate_from_prompts(run, prompt_texts, *, seed=0):
+    """Clips of a `text_to_video` run for `prompt_texts`, one each, from seeded noise: uint8
+    `(N, T, H, W, 3)`.
+    """
+    run.require("text_to_video", "generating clips from prompts")
+    empty = [text for text in prompt_texts if not str(text).strip()]
+    if empty or not len(prompt_texts):
+        raise ValueError("every prompt needs words; received an empty one")
+    condition = embed_texts(*load_text_side(run.run_dir), prompt_texts)
+    latent_dim = run.model.input_shape[0][-1]
+    noise = np.random.default_rng(seed).normal(size=(len(condition), latent_dim))
+    clips = run.model.predict([noise.astype(np.float32), condition], batch_size=32, verbose=0)
+    return np.round(np.clip(clips, 0, 255)).astype(np.uint8)
+
+
+def folder_prompts(folder):
+    """The prompt of every captioned video in `folder`'s class folders: the first of
+    `multimodal.prompts`, naming every attribute of its JSON file the picture shows.
+    """
+    paths, _, attributes, _ = captioned_videos(folder)
+    texts = []
+    for path, clip_attributes in zip(paths, attributes):
+        try:
+            texts.append(prompts(clip_attributes)[0])
+        except KeyError as missing:
+            raise ValueError(
+                f"{os.path.splitext(path)[0]}.json: its attributes lack {missing}, which a prompt "
+                "names (`vlm-tf make-data OUT --task multimodal` writes them all)"
+            ) from None
+    return texts
+
+
+def write_prompted_videos(run, out_dir, prompt_texts, *, per_prompt=1, seed=0):
+    """Writes `per_prompt` clips of each of `prompt_texts` as `out_dir/<motion>/generated_NNNN.mp4`
+    (`prompted/` for a prompt that names no motion), each with a JSON beside it: the prompt as its
+    one caption, the attributes the prompt names, the run and its text run. Clip k of a prompt
+    comes from the noise stream `(seed, k)`. Returns the paths.
+    """
+    out_dir = os.fspath(out_dir)
+    if os.path.exists(out_dir) and (not os.path.isdir(out_dir) or os.listdir(out_dir)):
+        raise ValueError(f"{out_dir} already exists and is not empty; choose another folder")
+    if int(per_prompt) < 1:
+        raise ValueError(f"per_prompt must be a positive integer, received {per_prompt!r}")
+    asked = [attributes_in(text) for text in prompt_texts]
+    # A motion's folder is one of multimodal.MOTION_WORDS' names, never a word of the prompt.
+    folders = [os.path.join(out_dir, a.get("motion", "prompted")) for a in asked]
+    clips = np.stack(
+        [generate_from_prompts(run, prompt_texts, seed=[seed, k]) for k in range(per_prompt)],
+        axis=1,
+    )
+    prompting = atomic.read_json(os.path.join(run.run_dir, PROMPTING_FILE))
+    counts, paths = {}, []
+    for text, attributes, folder, prompt_clips in zip(prompt_texts, asked, folders, clips):
+        os.makedirs(folder, exist_ok=True)
+        for clip in prompt_clips:
+            index = counts[folder] = counts.get(folder, -1) + 1
+            stem = os.path.join(folder, f"generated_{index:04d}")
+            atomic.write_json(
+                stem + ".json",
+                {
+                    "captions": [text],
+                    "attributes": attributes,
+                    "generator_run": os.path.abspath(run.run_dir),
+                    "text_run": prompting["text_run"],
+                },
+            )
+            paths.append(write_video(stem + ".mp4", clip, fps=GENERATED_FPS))
+    return paths
