@@ -146,18 +146,24 @@ def test_unreadable_sound_and_bad_make_data_arguments_are_one_line_errors(tmp_pa
     )
 
 
-@pytest.mark.slow
-def test_a_video_text_run_trains_on_captioned_clips_and_reports_retrieval(
-    dataset, classify_run, tmp_path
-):
-    root, _ = dataset
-    run = tmp_path / "run"
+@pytest.fixture(scope="module")
+def video_text_run(dataset, classify_run, tmp_path_factory):
+    run = tmp_path_factory.mktemp("video_text") / "run"
     # Its clips start from a classifier's backbone; --model and --size follow from it.
     done = vlm_tf(
-        "train", root, "--task", "video_text", "--init", classify_run[0], "--out", run,
+        "train", dataset[0], "--task", "video_text", "--init", classify_run[0], "--out", run,
         "--epochs", 1, "--frames", FRAMES, "--quiet",
     )  # fmt: skip
     assert done.returncode == 0, done.stderr[-3000:]
+    return run
+
+
+@pytest.mark.slow
+def test_a_video_text_run_trains_on_captioned_clips_and_reports_retrieval(
+    dataset, video_text_run, tmp_path
+):
+    root, _ = dataset
+    run = video_text_run
     config = json.loads((run / "config.json").read_text())["run"]
     assert (config["model"], config["image_size"]) == ("video_text", SIZE)
     assert json.loads((run / "vocabulary.json").read_text())[:1] == ["a"]
@@ -343,3 +349,101 @@ def test_with_sound_every_caption_is_paired_with_its_own_clips_sound(dataset):
             assert np.allclose(tracks[owners[0]], audio, atol=1e-6), caption
             seen += 1
     assert seen >= len(clips) * 3 - 5
+
+
+@pytest.mark.slow
+def test_clips_generated_from_prompts_are_judged_by_an_attributes_run(
+    dataset, video_text_run, tmp_path
+):
+    root, _ = dataset
+    assert_one_line_error(
+        vlm_tf("train", root, "--task", "text_to_video", "--out", tmp_path / "no"), "--text-run"
+    )
+    gen = tmp_path / "gen"
+    done = vlm_tf(
+        "train", root, "--task", "text_to_video", "--text-run", video_text_run, "--out", gen,
+        "--epochs", 1, "--frames", FRAMES, "--quiet",
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    # The run carries its text encoder: it turns a new prompt into a clip by itself.
+    for name in ("text_encoder.keras", "vocabulary.json", "prompting.json", "discriminator.keras"):
+        assert (gen / name).is_file(), name
+    asked = ["a red star moving left", "a small blue bar that grows"]
+    for out in ("one", "again"):
+        done = vlm_tf(
+            "generate", gen, "--prompt", *asked, "--per-prompt", 2, "--out", tmp_path / out
+        )
+        assert done.returncode == 0, done.stderr[-3000:]
+    written = sorted((tmp_path / "one").glob("*/*.mp4"))
+    assert [p.parent.name for p in written] == ["grow", "grow", "move_left", "move_left"]
+    meta = json.loads(written[2].with_suffix(".json").read_text())
+    assert meta["captions"] == [asked[0]]
+    assert meta["attributes"] == {"colour": "red", "shape": "star", "motion": "move_left"}
+    first, second = read_frames(written[2]), read_frames(written[3])
+    assert first.shape == (FRAMES, SIZE, SIZE, 3) and not np.array_equal(first, second)
+    # The same seed draws the same clips.
+    np.testing.assert_array_equal(
+        first, read_frames(tmp_path / "again" / "move_left" / written[2].name)
+    )
+    assert_one_line_error(
+        vlm_tf("generate", gen, "--prompt", " ", "--out", tmp_path / "e1"), "words"
+    )
+    assert_one_line_error(vlm_tf("generate", gen, "--out", tmp_path / "e2"), "--prompt")
+    assert_one_line_error(
+        vlm_tf(
+            "generate",
+            gen,
+            "--prompt",
+            asked[0],
+            "--first-frame",
+            written[0],
+            "--out",
+            tmp_path / "e3",
+        ),
+        "text_diffusion",
+    )
+    assert_one_line_error(vlm_tf("generate", gen, "--prompt", asked[0], "--out", tmp_path / "one"))
+
+    judge = tmp_path / "judge"
+    done = vlm_tf(
+        "train", root, "--task", "attributes", "--out", judge, "--epochs", 1, "--frames", FRAMES,
+        "--quiet",
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    report = json.loads(vlm_tf("evaluate", judge, root / "test", "--json").stdout)
+    # The sound is not in the picture: no head for it.
+    assert set(report["by_attribute"]) == {
+        "motion",
+        "colour",
+        "shape",
+        "size",
+        "speed",
+        "background",
+    }
+
+    prompted = tmp_path / "prompted"
+    done = vlm_tf("generate", gen, "--prompts-from", root, "--out", prompted)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert len(list((prompted / "test").glob("*/*.mp4"))) == 8
+    assert len(list((prompted / "heldout").glob("*/*.mp4"))) == 16
+    done = vlm_tf("score-generated", judge, prompted, "--real", root, "--json")
+    assert done.returncode == 0, done.stderr[-3000:]
+    scores = json.loads(done.stdout)
+    for figures, count in ((scores, 8), (scores["heldout"], 16)):
+        assert figures["num_videos"] == count
+        assert 0.0 <= figures["prompt_rank_r1"] <= 1.0 and figures["frechet_distance"] >= 0.0
+    # The motion accuracy is the judge's own answers against the prompts' motions.
+    videos = sorted(str(p) for p in (prompted / "heldout").glob("*/*.mp4"))
+    named = json.loads(vlm_tf("predict", judge, *videos, "--json").stdout)
+    motions = json.loads((judge / "attributes.json").read_text())["motion"]
+    seen = [
+        next(t["label"][7:] for t in n["top"] if t["label"].startswith("motion=")) for n in named
+    ]
+    assert all(m in motions for m in seen)
+    wanted = [os.path.basename(os.path.dirname(v)) for v in videos]
+    assert scores["heldout"]["motion_accuracy"] == pytest.approx(
+        np.mean([s == w for s, w in zip(seen, wanted)])
+    )
+    assert_one_line_error(
+        vlm_tf("score-generated", judge, prompted, "--real", root / "test"), "heldout"
+    )
