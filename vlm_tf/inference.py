@@ -21,6 +21,7 @@ from vlm_tf import atomic
 from vlm_tf.data.names import check_name
 from vlm_tf.metrics.classification import frechet_distance
 from vlm_tf.tasks import get_task_spec, task_of_model
+from vlm_tf.tasks.attributes import name_attributes, score_prompted
 from vlm_tf.tasks.classify import (
     check_class_folders,
     evaluate_directory,
@@ -44,6 +45,7 @@ from vlm_tf.tasks.predict_frames import (
 )
 from vlm_tf.tasks.restore import evaluate_restoration, restore_frames, write_restored_video
 from vlm_tf.tasks.robustness import evaluate_corruptions
+from vlm_tf.tasks.text_to_video import generate_from_prompts, write_prompted_videos
 from vlm_tf.tasks.video_text import embed_videos, recall_at
 from vlm_tf.training import config as run_files
 from vlm_tf.training.config import RunConfig
@@ -131,7 +133,9 @@ __all__ = [
     "feature_layer",
     "frechet_distance",
     "generate_clips",
+    "generate_from_prompts",
     "load_run",
+    "name_attributes",
     "predict_directory",
     "predict_next_frames",
     "predict_videos",
@@ -139,9 +143,11 @@ __all__ = [
     "recall_at",
     "restore_frames",
     "score_generated",
+    "score_prompted",
     "score_threshold",
     "write_detected_video",
     "write_generated_videos",
     "write_predicted_video",
+    "write_prompted_videos",
     "write_restored_video",
 ]

@@ -8,6 +8,8 @@ from __future__ import annotations
 import json
 import os
 
+import numpy as np
+
 from vlm_tf.cli.common import CommandError, positive_int, say
 
 
@@ -54,30 +56,49 @@ def split_folders(data_dir):
 
 
 def cmd_generate_from_prompts(args, run):
-    from vlm_tf.tasks.text_to_video import folder_prompts, write_prompted_videos
+    from vlm_tf.tasks.text_to_video import (
+        first_frames_of,
+        folder_prompts,
+        is_diffusion,
+        read_first_frame,
+        write_prompted_videos,
+    )
 
-    if args.first_frame is not None:
-        raise CommandError(
-            f"{args.run_dir} is a {run.config.model} run: it draws from a prompt alone, "
-            "--first-frame needs a text_diffusion run"
-        )
     if bool(args.prompt) == bool(args.prompts_from):
         raise CommandError(
             f"{args.run_dir} generates from words: give --prompt TEXT (one or more) or "
             "--prompts-from DATA, one of the two"
         )
+    if (args.first_frame or args.first_frames) and not is_diffusion(run.config.model):
+        raise CommandError(
+            f"{args.run_dir} is a {run.config.model} run: it draws from a prompt alone; "
+            "--first-frame and --first-frames need a text_diffusion run"
+        )
+    if args.first_frame and args.prompts_from:
+        raise CommandError(
+            "--first-frame goes with --prompt; with --prompts-from, --first-frames starts each "
+            "clip from its own video's first frame"
+        )
+    if args.first_frames and not args.prompts_from:
+        raise CommandError("--first-frames goes with --prompts-from DATA")
+    size = run.config.image_size
+    jobs = {}
     if args.prompt:
-        jobs = {None: list(args.prompt)}
+        first = None
+        if args.first_frame:
+            first = np.repeat(read_first_frame(args.first_frame, size)[None], len(args.prompt), 0)
+        jobs[None] = (list(args.prompt), first)
     else:
-        jobs = {
-            split: folder_prompts(folder)
-            for split, folder in split_folders(args.prompts_from).items()
-        }
+        for split, folder in split_folders(args.prompts_from).items():
+            paths, texts = folder_prompts(folder)
+            jobs[split] = (texts, first_frames_of(paths, size) if args.first_frames else None)
     written = 0
-    for split, texts in jobs.items():
+    for split, (texts, first) in jobs.items():
         out = args.out if split is None else os.path.join(args.out, split)
         written += len(
-            write_prompted_videos(run, out, texts, per_prompt=args.per_prompt, seed=args.seed)
+            write_prompted_videos(
+                run, out, texts, per_prompt=args.per_prompt, seed=args.seed, first_frames=first
+            )
         )
     say(f"wrote {written} clips ({args.per_prompt} a prompt) to {args.out}, a JSON beside each")
     say(f"score them: vlm-tf score-generated ATTRIBUTES_RUN {args.out} --real DATA")

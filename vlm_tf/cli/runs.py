@@ -91,7 +91,7 @@ def cmd_generate(args):
     if run.task == "text_to_video":
         return multimodal.cmd_generate_from_prompts(args, run)
     run.require(("generate", "text_to_video"), "`vlm-tf generate`")
-    if args.prompt or args.prompts_from or args.first_frame:
+    if args.prompt or args.prompts_from or args.first_frame or args.first_frames:
         raise CommandError(
             f"{args.run_dir} is a class-conditional gan run: --prompt, --prompts-from and "
             "--first-frame need a text_to_video run (`vlm-tf train DATA --task text_to_video`)"
@@ -472,7 +472,14 @@ def _add_generate(commands):
     p.add_argument(
         "--first-frame",
         metavar="IMAGE",
-        help="a text_diffusion run: start every clip from this picture",
+        help="a text_diffusion run, with --prompt: start every clip from this picture (resized to "
+        "the run's frames)",
+    )
+    p.add_argument(
+        "--first-frames",
+        action="store_true",
+        help="a text_diffusion run, with --prompts-from: start each clip from the first frame of "
+        "the video its prompt was made from",
     )
     p.add_argument("--seed", type=int, default=0, help="noise seed (default: %(default)s)")
     p.set_defaults(func=cmd_generate)

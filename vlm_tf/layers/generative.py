@@ -80,14 +80,17 @@ class TwoColourBackground(keras.layers.Layer):
 
     The pattern is upsampled bilinearly from `(h, w)` to `size`, so the
     background has no sharp detail of its own (see `build_video_generator`).
+    With `colour_share` below 1 the mixture is pulled towards its own grey:
+    `share · colour + (1 − share) · mean over the channels`.
     """
 
-    def __init__(self, size, **kwargs):
+    def __init__(self, size, colour_share=1.0, **kwargs):
         super().__init__(**kwargs)
         self.size = tuple(size)
+        self.colour_share = float(colour_share)
 
     def get_config(self):
-        return {**super().get_config(), "size": self.size}
+        return {**super().get_config(), "size": self.size, "colour_share": self.colour_share}
 
     def call(self, inputs):
         pattern, colours = inputs
@@ -96,7 +99,11 @@ class TwoColourBackground(keras.layers.Layer):
         )
         first = ops.cast(colours[:, None, None, :3], "float32")
         second = ops.cast(colours[:, None, None, 3:], "float32")
-        return first * (1.0 - pattern) + second * pattern
+        mixed = first * (1.0 - pattern) + second * pattern
+        if self.colour_share == 1.0:
+            return mixed
+        grey = ops.mean(mixed, axis=-1, keepdims=True)
+        return self.colour_share * mixed + (1.0 - self.colour_share) * grey
 
     def compute_output_shape(self, input_shapes):
         return (input_shapes[0][0], *self.size, 3)

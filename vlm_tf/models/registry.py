@@ -342,6 +342,21 @@ register_model(
     "colour; `vlm-tf generate RUN --prompt TEXT` writes its clips",
     training=GAN_RECIPE,
     task="text_to_video",
+    # The multimodal data's backgrounds keep 0.35 of their colour (data.multimodal.render_scene),
+    # so that the object's colour is the one a caption names. A background of full colour let
+    # the generator paint the asked-for colour as a still blob into it and leave the sprite
+    # another colour (docs/design.md, "Clips from words").
+    background_colour_share=0.35,
+)
+register_model(
+    "text_diffusion",
+    "vlm_tf.models.video_diffusion:build_video_denoiser",
+    "a small (2+1)-D U-Net video diffusion model (flow matching, Euler sampling, "
+    "classifier-free guidance) conditioned on the same caption embeddings and, at will, a first "
+    "frame: what the field uses now, beside §3.3's GAN; `vlm-tf generate RUN --prompt TEXT "
+    "[--first-frame IMAGE]`",
+    training={"optimizer": "adamw", "learning_rate": 3e-4, "weight_decay": 0.01, "image_size": 32},
+    task="text_to_video",
 )
 register_model(
     "attributes",

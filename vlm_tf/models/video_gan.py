@@ -127,6 +127,7 @@ def build_video_generator(
     image_size=(DEFAULT_GAN_SIZE, DEFAULT_GAN_SIZE),
     filters=128,
     motion_units=128,
+    background_colour_share=1.0,
     name="Generator",
 ):
     """Builds the §3.3 `Generator`: `[noise (B, Z), label (B,)]` → clip `(B, T, H, W, 3)`.
@@ -185,6 +186,8 @@ def build_video_generator(
         image_size: `(H, W)`, square and 4·2^k pixels.
         filters: width of the 4×4 seed grid of both decoders.
         motion_units: units of the motion GRU.
+        background_colour_share: how much of its colour the background keeps, the rest its
+            grey (`TwoColourBackground`).
         name: model name.
     """
     # === Config checks ===
@@ -224,7 +227,9 @@ def build_video_generator(
     )
     pattern = keras.layers.Activation("sigmoid", name="background_pattern")(pattern)
     colours = keras.layers.Dense(6, activation="tanh", name="background_colours")(content)
-    background = TwoColourBackground(image_size, name="background")([pattern, colours])
+    background = TwoColourBackground(
+        image_size, colour_share=background_colour_share, name="background"
+    )([pattern, colours])
     shape = _decoder(
         _seed_grid(content, filters, "sprite"),
         steps=steps,

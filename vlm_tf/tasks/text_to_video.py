@@ -33,6 +33,7 @@ from vlm_tf.data.decode import write_video
 from vlm_tf.data.multimodal import attributes_in, prompts
 from vlm_tf.models.adversarial import TextVideoGAN
 from vlm_tf.models.registry import get_model_spec
+from vlm_tf.models.video_diffusion import VideoDiffusion, sample_clips
 from vlm_tf.models.video_gan import build_video_discriminator
 from vlm_tf.tasks.base import TaskData
 from vlm_tf.tasks.generate import (
@@ -59,8 +60,16 @@ SAMPLE_PROMPTS = 4
 
 class TextToVideoTask(AdversarialTask):
     monitor = None
-    saved_part = "generator"
     discriminator_lr_scale = DISCRIMINATOR_LR_SCALE
+
+    @property
+    def diffusion(self):
+        """Whether the run's model is the diffusion denoiser rather than the GAN's generator."""
+        return is_diffusion(self.config.model)
+
+    @property
+    def saved_part(self):
+        return "denoiser" if self.diffusion else "generator"
 
     def make_data(self, train, val, *, cache=None, distribution=None, first_epoch=0):
         import tensorflow as tf
@@ -121,6 +130,9 @@ class TextToVideoTask(AdversarialTask):
         config = self.config
         common = dict(num_frames=config.num_frames, image_size=self.image_size)
         condition_dim = data.extras["condition_dim"]
+        if self.diffusion:
+            denoiser = get_model_spec(config.model).build(condition_dim=condition_dim, **common)
+            return VideoDiffusion(denoiser, seed=config.seed)
         generator = get_model_spec(config.model).build(condition_dim=condition_dim, **common)
         discriminator = build_video_discriminator(
             condition_dim=condition_dim,
@@ -128,6 +140,12 @@ class TextToVideoTask(AdversarialTask):
             **common,
         )
         return TextVideoGAN(generator, discriminator, heads=HEADS, seed=config.seed)
+
+    def compile(self, model, make_optimizer, jit_compile):
+        if self.diffusion:
+            model.compile(optimizer=make_optimizer(), jit_compile=jit_compile)
+        else:
+            super().compile(model, make_optimizer, jit_compile)
 
     def picture_callbacks(self, model, data, log_dir):
         prompts_shown = data.extras["sample_prompts"]
@@ -141,7 +159,8 @@ class TextToVideoTask(AdversarialTask):
         ]
 
     def finish(self, run_dir, model, data, best_path):
-        super().finish(run_dir, model, data, best_path)
+        if not self.diffusion:
+            super().finish(run_dir, model, data, best_path)
         atomic.save_model(data.extras["text_encoder"], os.path.join(run_dir, TEXT_ENCODER_FILE))
         atomic.write_json(os.path.join(run_dir, VOCABULARY_FILE), data.extras["vocabulary"])
         atomic.write_json(
@@ -153,6 +172,11 @@ class TextToVideoTask(AdversarialTask):
         )
 
     def describe_result(self, summary):
+        if self.diffusion:
+            return (
+                f"flow-matching loss {summary.get('loss', float('nan')):.4f} (`vlm-tf generate RUN "
+                "--prompt TEXT` writes clips)"
+            )
         return (
             f"discriminator loss {summary.get('d_loss', float('nan')):.3f}, generator loss "
             f"{summary.get('g_loss', float('nan')):.3f} (`vlm-tf generate RUN --prompt TEXT` "
@@ -186,12 +210,10 @@ class PromptedClips(EpochImages):
         self.seed = seed
 
     def images(self, epoch, logs):
-        noise = np.random.default_rng(self.seed).normal(
-            size=(len(self.condition), self.model.latent_dim)
-        )
-        generated = np.asarray(
-            self.model.generator([noise.astype(np.float32), self.condition], training=False)
-        )
+        if isinstance(self.model, VideoDiffusion):
+            generated = sample_clips(self.model.denoiser, self.condition, seed=self.seed)
+        else:
+            generated = _draw(self.model.generator, self.condition, seed=self.seed)
         return {
             f"generated/{k}_{'_'.join(text.split())}": np.concatenate(
                 [
@@ -202,6 +224,18 @@ class PromptedClips(EpochImages):
             )
             for k, text in enumerate(self.prompt_texts)
         }
+
+
+def is_diffusion(model_name):
+    return get_model_spec(model_name).builder.endswith(":build_video_denoiser")
+
+
+def _draw(generator, condition, *, seed):
+    """A GAN generator's uint8 clips for `condition (N, D)`, from the noise of `seed`."""
+    latent_dim = generator.input_shape[0][-1]
+    noise = np.random.default_rng(seed).normal(size=(len(condition), latent_dim))
+    clips = generator.predict([noise.astype(np.float32), condition], batch_size=32, verbose=0)
+    return np.round(np.clip(clips, 0, 255)).astype(np.uint8)
 
 
 # --- the text side ---
@@ -244,24 +278,29 @@ def embed_texts(text_encoder, vocabulary, texts):
 # --- using a finished run ---
 
 
-def generate_from_prompts(run, prompt_texts, *, seed=0):
+def generate_from_prompts(run, prompt_texts, *, first_frames=None, seed=0):
     """Clips of a `text_to_video` run for `prompt_texts`, one each, from seeded noise: uint8
-    `(N, T, H, W, 3)`.
+    `(N, T, H, W, 3)`; a diffusion run starts clip i from `first_frames[i]` (pixels `(N, H, W,
+    3)`) when given.
     """
     run.require("text_to_video", "generating clips from prompts")
     empty = [text for text in prompt_texts if not str(text).strip()]
     if empty or not len(prompt_texts):
         raise ValueError("every prompt needs words; received an empty one")
     condition = embed_texts(*load_text_side(run.run_dir), prompt_texts)
-    latent_dim = run.model.input_shape[0][-1]
-    noise = np.random.default_rng(seed).normal(size=(len(condition), latent_dim))
-    clips = run.model.predict([noise.astype(np.float32), condition], batch_size=32, verbose=0)
-    return np.round(np.clip(clips, 0, 255)).astype(np.uint8)
+    if is_diffusion(run.config.model):
+        return sample_clips(run.model, condition, first_frame=first_frames, seed=seed)
+    if first_frames is not None:
+        raise ValueError(
+            f"{run.run_dir} is a {run.config.model} run: it draws from a prompt alone; a first "
+            "frame needs a text_diffusion run"
+        )
+    return _draw(run.model, condition, seed=seed)
 
 
 def folder_prompts(folder):
-    """The prompt of every captioned video in `folder`'s class folders: the first of
-    `multimodal.prompts`, naming every attribute of its JSON file the picture shows.
+    """`(paths, prompts)`: every captioned video in `folder`'s class folders and its prompt, the
+    first of `multimodal.prompts`, naming every attribute of its JSON file the picture shows.
     """
     paths, _, attributes, _ = captioned_videos(folder)
     texts = []
@@ -273,14 +312,44 @@ def folder_prompts(folder):
                 f"{os.path.splitext(path)[0]}.json: its attributes lack {missing}, which a prompt "
                 "names (`vlm-tf make-data OUT --task multimodal` writes them all)"
             ) from None
-    return texts
+    return paths, texts
 
 
-def write_prompted_videos(run, out_dir, prompt_texts, *, per_prompt=1, seed=0):
+def first_frames_of(paths, size):
+    """The first frame of each video at `paths`, RGB uint8 `(N, size, size, 3)`."""
+    import cv2
+
+    from vlm_tf.data.decode import read_frames
+
+    return np.stack(
+        [
+            cv2.resize(read_frames(path)[0], (size, size), interpolation=cv2.INTER_AREA)
+            for path in paths
+        ]
+    )
+
+
+def read_first_frame(path, size):
+    """The picture at `path` as RGB uint8 `(size, size, 3)`, resized (area-averaged) to the run's
+    frames; a one-line error for a file that is not a readable image.
+    """
+    import cv2
+
+    if not os.path.isfile(path):
+        raise ValueError(f"{path}: no such file (--first-frame wants a picture: png, jpg, ...)")
+    picture = cv2.imread(os.fspath(path), cv2.IMREAD_COLOR)
+    if picture is None:
+        raise ValueError(f"{path}: not a readable image (--first-frame wants a png, jpg, ...)")
+    picture = cv2.resize(picture, (size, size), interpolation=cv2.INTER_AREA)
+    return cv2.cvtColor(picture, cv2.COLOR_BGR2RGB)
+
+
+def write_prompted_videos(run, out_dir, prompt_texts, *, per_prompt=1, seed=0, first_frames=None):
     """Writes `per_prompt` clips of each of `prompt_texts` as `out_dir/<motion>/generated_NNNN.mp4`
     (`prompted/` for a prompt that names no motion), each with a JSON beside it: the prompt as its
     one caption, the attributes the prompt names, the run and its text run. Clip k of a prompt
-    comes from the noise stream `(seed, k)`. Returns the paths.
+    comes from the noise stream `(seed, k)`; `first_frames` (one per prompt) start a diffusion
+    run's clips. Returns the paths.
     """
     out_dir = os.fspath(out_dir)
     if os.path.exists(out_dir) and (not os.path.isdir(out_dir) or os.listdir(out_dir)):
@@ -291,7 +360,10 @@ def write_prompted_videos(run, out_dir, prompt_texts, *, per_prompt=1, seed=0):
     # A motion's folder is one of multimodal.MOTION_WORDS' names, never a word of the prompt.
     folders = [os.path.join(out_dir, a.get("motion", "prompted")) for a in asked]
     clips = np.stack(
-        [generate_from_prompts(run, prompt_texts, seed=[seed, k]) for k in range(per_prompt)],
+        [
+            generate_from_prompts(run, prompt_texts, first_frames=first_frames, seed=[seed, k])
+            for k in range(per_prompt)
+        ],
         axis=1,
     )
     prompting = atomic.read_json(os.path.join(run.run_dir, PROMPTING_FILE))
