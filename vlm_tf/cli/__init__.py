@@ -28,7 +28,17 @@ import sys
 
 import vlm_tf
 from vlm_tf import crypto
-from vlm_tf.cli import data, export, multimodal, pretrain, runs, tools, train, trust
+from vlm_tf.cli import (
+    data,
+    export,
+    generation,
+    multimodal,
+    pretrain,
+    runs,
+    tools,
+    train,
+    trust,
+)
 from vlm_tf.cli.common import (
     EXIT_CLOSED_PIPE,
     EXIT_INTERRUPTED,
@@ -38,7 +48,7 @@ from vlm_tf.cli.common import (
 )
 from vlm_tf.training.config import require_finished_run
 
-COMMAND_GROUPS = (data, train, pretrain, runs, multimodal, export, tools, trust)
+COMMAND_GROUPS = (data, train, pretrain, runs, generation, multimodal, export, tools, trust)
 # The commands that neither read nor make a run folder or a video cache take no key; quickstart's
 # is a demonstration that ends in an export inside its run.
 KEYLESS_COMMANDS = (

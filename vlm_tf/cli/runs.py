@@ -1,5 +1,5 @@
-"""Commands on a finished run: `evaluate`, `apply`, `predict`, `stream`, `generate`,
-`score-generated`, `predict-frames`.
+"""Commands on a finished run: `evaluate`, `apply`, `predict`, `stream`, `predict-frames`
+(`generate` and `score-generated` are `vlm_tf.cli.generation`'s).
 
 `evaluate` and `apply` ask the run's task (`Run.task_object()`) for the
 work and the report; the others serve one kind of run and say so when given
@@ -81,49 +81,6 @@ def cmd_apply(args):
         seed=args.seed,
     )
     print_report(report, args.json)
-
-
-def cmd_generate(args):
-    from vlm_tf.inference import load_run, write_generated_videos
-
-    refuse_existing(args.out)
-    run = load_run(args.run_dir)
-    if run.task == "text_to_video":
-        return multimodal.cmd_generate_from_prompts(args, run)
-    run.require(("generate", "text_to_video"), "`vlm-tf generate`")
-    if args.prompt or args.prompts_from or args.first_frame or args.first_frames:
-        raise CommandError(
-            f"{args.run_dir} is a class-conditional gan run: --prompt, --prompts-from and "
-            "--first-frame need a text_to_video run (`vlm-tf train DATA --task text_to_video`)"
-        )
-    paths = write_generated_videos(run, args.out, per_class=args.per_class, seed=args.seed)
-    say(
-        f"wrote {len(paths)} clips ({args.per_class} per class, {len(run.class_names)} classes) "
-        f"to {args.out}/<class>/"
-    )
-    say(f"score them: vlm-tf evaluate CLASSIFIER_RUN {args.out}")
-
-
-def cmd_score_generated(args):
-    from vlm_tf.inference import load_run, score_generated
-
-    judge = load_run(args.classifier_run)
-    if judge.task == "attributes":
-        return multimodal.cmd_score_prompted(args, judge)
-    report = score_generated(judge, args.generated_dir, args.real, reference_dir=args.reference)
-    if args.json:
-        say(json.dumps(report.to_dict()))
-        return
-    say("\n".join(report.lines()))
-    say(
-        f"Fréchet distance to {args.real} in the classifier's {report.feature_layer} features: "
-        f"{report.frechet_distance:.3f}"
-    )
-    if report.reference_frechet_distance is not None:
-        say(
-            f"  the same distance from {args.reference} (real clips): "
-            f"{report.reference_frechet_distance:.3f}"
-        )
 
 
 def cmd_predict_frames(args):
@@ -430,103 +387,6 @@ def _add_stream(commands):
     p.set_defaults(func=cmd_stream)
 
 
-def _add_generate(commands):
-    p = commands.add_parser(
-        "generate",
-        help="write clips of a gan run (one folder per class) or of a text_to_video run (from "
-        "prompts) as video files",
-        description=(
-            "A `--model gan` run: write OUT/<class>/generated_NNNN.mp4; `vlm-tf evaluate "
-            "CLASSIFIER_RUN OUT` scores them. A text_to_video run: clips of --prompt or of "
-            "--prompts-from DATA, each with a JSON naming its prompt and the attributes it asks "
-            "for; `vlm-tf score-generated ATTRIBUTES_RUN OUT --real DATA` scores them."
-        ),
-    )
-    p.add_argument("run_dir", metavar="RUN_DIR")
-    p.add_argument("--out", required=True, metavar="DIR", help="a new or empty folder")
-    p.add_argument(
-        "--per-class",
-        type=positive_int,
-        default=16,
-        help="a gan run: clips per class (default: %(default)s)",
-    )
-    p.add_argument(
-        "--prompt",
-        nargs="+",
-        metavar="TEXT",
-        help='a text_to_video run: clips of these prompts, e.g. --prompt "a red star moving '
-        'left", written to OUT/<the motion named>/ with a JSON beside each',
-    )
-    p.add_argument(
-        "--prompts-from",
-        metavar="DATA",
-        help="a text_to_video run: one clip for the prompt of each captioned video of DATA (a "
-        "multimodal dataset's root: its test/ and heldout/ splits, into OUT/test and OUT/heldout)",
-    )
-    p.add_argument(
-        "--per-prompt",
-        type=positive_int,
-        default=1,
-        help="a text_to_video run: clips per prompt (default: %(default)s)",
-    )
-    p.add_argument(
-        "--first-frame",
-        metavar="IMAGE",
-        help="a text_diffusion run, with --prompt: start every clip from this picture (resized to "
-        "the run's frames)",
-    )
-    p.add_argument(
-        "--first-frames",
-        action="store_true",
-        help="a text_diffusion run, with --prompts-from: start each clip from the first frame of "
-        "the video its prompt was made from",
-    )
-    p.add_argument("--seed", type=int, default=0, help="noise seed (default: %(default)s)")
-    p.set_defaults(func=cmd_generate)
-
-
-def _add_score_generated(commands):
-    p = commands.add_parser(
-        "score-generated",
-        help="a classifier's accuracy on generated clips and their Fréchet distance to real ones",
-        description=(
-            "Evaluate CLASSIFIER_RUN on GENERATED_DIR/<class>/<video> and measure the Fréchet "
-            "distance between the generated and the real clips "
-            "in the classifier's features (the input of its output layer); docs/design.md has the "
-            "protocol. With an attributes run as the judge, GENERATED_DIR holds prompted clips "
-            "(`vlm-tf generate TEXT_TO_VIDEO_RUN --prompts-from DATA`): how often the judge sees "
-            "the prompted motion and colour, how often a video_text run ranks each clip's prompt "
-            "first, and the Fréchet distance in the judge's features; test/ and heldout/ "
-            "reported apart when both folders hold them."
-        ),
-    )
-    p.add_argument("classifier_run", metavar="CLASSIFIER_RUN")
-    p.add_argument("generated_dir", metavar="GENERATED_DIR")
-    p.add_argument(
-        "--real",
-        required=True,
-        metavar="REAL_DIR",
-        help="real clips, DIR/<class>/<video> (e.g. DATA_DIR/train; a multimodal dataset's root "
-        "for prompted clips from its test/ and heldout/)",
-    )
-    p.add_argument(
-        "--reference",
-        metavar="DIR",
-        help=(
-            "other real clips (e.g. DATA_DIR/test): their distance to --real is the floor to "
-            "compare with"
-        ),
-    )
-    p.add_argument(
-        "--text-run",
-        metavar="VT_RUN",
-        help="an attributes judge: the video_text run that ranks each clip's prompt among all "
-        "prompts (default: the one the clips' JSON files name)",
-    )
-    p.add_argument("--json", action="store_true", help="print one JSON object")
-    p.set_defaults(func=cmd_score_generated)
-
-
 def _add_predict_frames(commands):
     p = commands.add_parser(
         "predict-frames",
@@ -550,6 +410,4 @@ def add_commands(commands):
     _add_apply(commands)
     _add_predict(commands)
     _add_stream(commands)
-    _add_generate(commands)
-    _add_score_generated(commands)
     _add_predict_frames(commands)
