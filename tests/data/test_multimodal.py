@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 
+import cv2
 import numpy as np
 import pytest
 from helpers import assert_one_line_error, vlm_tf
@@ -447,3 +448,31 @@ def test_clips_generated_from_prompts_are_judged_by_an_attributes_run(
     assert_one_line_error(
         vlm_tf("score-generated", judge, prompted, "--real", root / "test"), "heldout"
     )
+
+    # The diffusion model takes a first frame: its clip starts from the picture given.
+    diffusion = tmp_path / "diffusion"
+    done = vlm_tf(
+        "train", root, "--task", "text_to_video", "--model", "text_diffusion", "--text-run",
+        video_text_run, "--out", diffusion, "--epochs", 1, "--frames", FRAMES, "--quiet",
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    picture = np.zeros((2 * SIZE, 2 * SIZE, 3), np.uint8)
+    picture[:, :SIZE] = (255, 0, 0)
+    cv2.imwrite(str(tmp_path / "first.png"), picture[..., ::-1])
+    done = vlm_tf(
+        "generate", diffusion, "--prompt", asked[0], "--first-frame", tmp_path / "first.png",
+        "--out", tmp_path / "started",
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    frames = read_frames(next((tmp_path / "started" / "move_left").glob("*.mp4"))).astype(int)
+    assert frames.shape == (FRAMES, SIZE, SIZE, 3)
+    left, right = frames[0, :, : SIZE // 2 - 2], frames[0, :, SIZE // 2 + 2 :]
+    # Red on the left half, black on the right, through the video codec's loss.
+    assert left[..., 0].mean() > 200 > 50 > right.mean(), (left[..., 0].mean(), right.mean())
+    assert_one_line_error(
+        vlm_tf(
+            "generate", diffusion, "--prompt", asked[0], "--first-frame", tmp_path / "none.png",
+            "--out", tmp_path / "e4",
+        ),
+        "none.png",
+    )  # fmt: skip

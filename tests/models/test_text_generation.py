@@ -17,6 +17,7 @@ from vlm_tf.data.multimodal import (
 )
 from vlm_tf.models.adversarial import TextVideoGAN
 from vlm_tf.models.video_gan import build_video_discriminator, build_video_generator
+from vlm_tf.tasks.text_to_video import fit_whitening, whiten
 
 
 def test_every_caption_and_prompt_reads_back_as_the_attributes_it_was_made_from():
@@ -98,3 +99,22 @@ def test_a_text_conditioned_gan_learns_which_colour_a_condition_asks_for():
     ]
     # Condition 0 was always a red object, condition 1 a blue one.
     assert red_minus_blue[0] > 5 and red_minus_blue[1] < -5, red_minus_blue
+
+
+def test_whitened_caption_embeddings_have_unit_covariance_and_a_faint_direction_grows():
+    rng = np.random.default_rng(0)
+    # Unit vectors that differ mostly along one direction and faintly along another (a colour).
+    loud, faint = rng.normal(size=(400, 1)), rng.normal(size=(400, 1))
+    embeddings = np.concatenate([loud, 0.05 * faint, 0.5 * rng.normal(size=(400, 6))], axis=1)
+    whitening = fit_whitening(embeddings)
+    whitened = whiten(embeddings, whitening)
+    np.testing.assert_allclose(np.cov(whitened, rowvar=False), np.eye(8), atol=1e-4)
+    np.testing.assert_allclose(whitened.mean(axis=0), 0.0, atol=1e-5)
+    # One standard deviation along the faint direction moves a whitened embedding as far as one
+    # along the loud direction, where before it moved it 20 times less.
+    centre = embeddings.mean(axis=0)
+    steps = np.stack(
+        [centre, centre + [1.0, 0, 0, 0, 0, 0, 0, 0], centre + [0, 0.05, 0, 0, 0, 0, 0, 0]]
+    )
+    moved = np.linalg.norm(whiten(steps, whitening)[1:] - whiten(steps, whitening)[:1], axis=1)
+    assert 0.5 < moved[1] / moved[0] < 2.0, moved
