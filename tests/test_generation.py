@@ -10,9 +10,9 @@ import pytest
 from helpers import assert_one_line_error, call_signature_in_subprocess, vlm_tf
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
+# Registers the layers the GAN's model.keras names, which the test loads itself.
+from vlm_tf import layers as _layers  # noqa: F401
 from vlm_tf.data import read_frames, write_video
-
-# vlm_tf.inference also registers the layers model.keras files name.
 from vlm_tf.metrics import frechet_distance
 
 FRAMES, SIZE = 8, 32

@@ -10,13 +10,15 @@ import os
 
 import numpy as np
 
-from vlm_tf.cli.common import CommandError, positive_int, refuse_existing, say
+from vlm_tf.cli.common import CommandError, positive_int, say
 
 
 def cmd_generate(args):
     from vlm_tf.inference import load_run, write_generated_videos
 
-    refuse_existing(args.out)
+    # An empty folder will do (a user may have made it); one with files in it is never added to.
+    if os.path.exists(args.out) and (not os.path.isdir(args.out) or os.listdir(args.out)):
+        raise CommandError(f"{args.out} already exists and is not empty; choose another folder")
     run = load_run(args.run_dir)
     if run.task == "text_to_video":
         return _generate_from_prompts(args, run)
