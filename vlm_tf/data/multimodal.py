@@ -95,6 +95,26 @@ def captions(attributes):
     ]
 
 
+def described_videos(folder):
+    """`[(path, meta)]`: the videos under `folder` with a JSON object beside them (`<stem>.json`),
+    and that object; videos without one are left out.
+    """
+    import json
+
+    from vlm_tf.data.splits import list_videos
+
+    found = []
+    for path in list_videos(folder):
+        meta_path = os.path.splitext(path)[0] + ".json"
+        if not os.path.isfile(meta_path):
+            continue
+        with open(meta_path, encoding="utf-8") as f:
+            meta = json.load(f)
+        if isinstance(meta, dict):
+            found.append((path, meta))
+    return found
+
+
 def prompts(attributes):
     """Short phrasings of what the picture of a clip of `attributes` shows, as a user would ask for
     it: the first names every visible attribute (all but the sound), the others fewer.

@@ -22,12 +22,13 @@ import keras
 import numpy as np
 
 from vlm_tf import atomic
-from vlm_tf.data.pipeline import make_clip_dataset
+from vlm_tf.data.multimodal import described_videos
 from vlm_tf.data.splits import list_videos, readable_videos
 from vlm_tf.metrics.classification import frechet_distance
 from vlm_tf.models.attributes import features_of
 from vlm_tf.models.registry import get_model_spec
 from vlm_tf.tasks.base import Report, Task, TaskData, evenly_spaced_clips, skipped_of
+from vlm_tf.tasks.video_text import caption_clip_pairs
 
 VALUES_FILE = "attributes.json"
 # Attributes the picture cannot show.
@@ -40,13 +41,8 @@ def attributed_videos(folder):
     `attributes` object; a one-line error when none has one.
     """
     paths, attributes = [], []
-    for path in list_videos(folder):
-        meta_path = os.path.splitext(path)[0] + ".json"
-        if not os.path.isfile(meta_path):
-            continue
-        with open(meta_path, encoding="utf-8") as f:
-            meta = json.load(f)
-        if isinstance(meta, dict) and isinstance(meta.get("attributes"), dict):
+    for path, meta in described_videos(folder):
+        if isinstance(meta.get("attributes"), dict):
             paths.append(path)
             attributes.append({k: str(v) for k, v in meta["attributes"].items()})
     if not paths:
@@ -94,46 +90,31 @@ class AttributesTask(Task):
         """
         import tensorflow as tf
 
-        training = first_epoch is not None
-        unknown, row_of = [], {}
-        for row, (path, a) in enumerate(zip(paths, attributes)):
+        unknown, known = [], []
+        for path, a in zip(paths, attributes):
             strange = [head for head in values if a.get(head) not in values[head]]
             if strange:
                 reason = f"its {strange[0]} {a.get(strange[0])!r} is not among the training set's"
                 unknown.append({"path": path, "reason": reason})
             else:
-                row_of[path] = row
-        readable, counts, skipped = readable_videos(list(row_of))
-        clips = make_clip_dataset(
-            readable,
-            [row_of[path] for path in readable],
-            counts,
-            class_names=[str(row) for row in range(len(paths))],
-            num_frames=self.config.num_frames,
-            image_size=self.image_size,
-            batch_size=self.config.batch_size,
-            shuffle=training,
-            seed=self.config.seed,
-            sampling_mode="random" if training else "uniform",
-            augment="crop" if training else False,
+                known.append((path, a))
+        # One clip a video: the pairs of video_text's with one row each.
+        clips = caption_clip_pairs(
+            self.config,
+            [path for path, _ in known],
+            [1] * len(known),
             cache=cache,
-            first_pass=first_epoch,
+            first_epoch=first_epoch,
         )
         tables = {
-            head: tf.constant(
-                [
-                    names.index(a[head]) if path in row_of else 0
-                    for path, a in zip(paths, attributes)
-                ],
-                tf.int32,
-            )
+            head: tf.constant([names.index(a[head]) for _, a in known], tf.int32)
             for head, names in values.items()
         }
         dataset = clips.map(
             lambda frames, row: (frames, {head: tf.gather(t, row) for head, t in tables.items()})
         )
-        dataset.skipped = unknown + skipped
-        dataset.failed, dataset.num_clips = clips.failed, len(readable)
+        dataset.skipped = unknown + clips.skipped
+        dataset.failed, dataset.num_clips = clips.failed, clips.num_pairs
         dataset.steps_per_pass = getattr(clips, "steps_per_pass", None)
         return dataset
 

@@ -30,7 +30,7 @@ import numpy as np
 
 from vlm_tf import atomic
 from vlm_tf.data.audio import DEFAULT_SAMPLE_RATE, read_sound
-from vlm_tf.data.multimodal import MOTION_WORDS
+from vlm_tf.data.multimodal import MOTION_WORDS, described_videos
 from vlm_tf.data.pipeline import make_clip_dataset
 from vlm_tf.data.splits import list_videos, readable_videos
 from vlm_tf.export import export_video_text
@@ -53,13 +53,8 @@ def captioned_videos(folder):
     JSON file beside them holding captions; a one-line error when none has one.
     """
     paths, captions, attributes, labels = [], [], [], []
-    for path in list_videos(folder):
-        meta_path = os.path.splitext(path)[0] + ".json"
-        if not os.path.isfile(meta_path):
-            continue
-        with open(meta_path, encoding="utf-8") as f:
-            meta = json.load(f)
-        if not isinstance(meta, dict) or not meta.get("captions"):
+    for path, meta in described_videos(folder):
+        if not meta.get("captions"):
             continue
         paths.append(path)
         captions.append([str(caption) for caption in meta["captions"]])
