@@ -63,6 +63,10 @@ def build_attribute_classifier(
     return keras.Model(frames, outputs, name=name)
 
 
-def features_of(model):
-    """The sub-model of an attribute classifier from its frames to its backbone's features."""
-    return keras.Model(model.input, model.get_layer(FEATURES).output, name=f"{model.name}_features")
+def with_features(model):
+    """An attribute classifier that also returns its backbone's features: frames →
+    `[{attribute: probabilities}, features (B, F)]`, the same layers and weights.
+    """
+    return keras.Model(
+        model.input, [model.output, model.get_layer(FEATURES).output], name=f"{model.name}_judge"
+    )

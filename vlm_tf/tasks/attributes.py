@@ -25,7 +25,7 @@ from vlm_tf import atomic
 from vlm_tf.data.multimodal import described_videos
 from vlm_tf.data.splits import list_videos, readable_videos
 from vlm_tf.metrics.classification import frechet_distance
-from vlm_tf.models.attributes import features_of
+from vlm_tf.models.attributes import with_features
 from vlm_tf.models.registry import get_model_spec
 from vlm_tf.tasks.base import Report, Task, TaskData, evenly_spaced_clips, skipped_of
 from vlm_tf.tasks.video_text import caption_clip_pairs
@@ -229,26 +229,36 @@ def attribute_values(run):
     return atomic.read_json(os.path.join(run.run_dir, VALUES_FILE))
 
 
+def judge_videos(run, paths):
+    """`({attribute: (N, K) probabilities}, (N, F) backbone features)` of the videos at `paths`,
+    an evenly spaced clip each, in one pass: the features are the Fréchet distance's space.
+    """
+    _, clips = evenly_spaced_clips(run, paths)
+    both = with_features(run.model)
+    batches = [both(frames, training=False) for frames, _ in clips]
+    heads = batches[0][0]
+    return (
+        {head: np.concatenate([np.asarray(b[0][head]) for b in batches]) for head in heads},
+        np.concatenate([np.asarray(b[1], np.float64) for b in batches]),
+    )
+
+
 def attribute_probabilities(run, paths):
     """`{attribute: (N, K) probabilities}` of the videos at `paths`, an evenly spaced clip each."""
-    _, clips = evenly_spaced_clips(run, paths)
-    batches = [run.model(frames, training=False) for frames, _ in clips]
-    return {head: np.concatenate([np.asarray(b[head]) for b in batches]) for head in batches[0]}
+    return judge_videos(run, paths)[0]
+
+
+def most_likely(run, probabilities):
+    """`[{attribute: value}]`: the most likely value of each attribute, for each row."""
+    values = attribute_values(run)
+    best = {head: p.argmax(axis=1) for head, p in probabilities.items()}
+    count = len(next(iter(best.values())))
+    return [{head: values[head][best[head][i]] for head in values} for i in range(count)]
 
 
 def name_attributes(run, paths):
     """`[{attribute: value}]`, the most likely value of each, for the videos at `paths`."""
-    values = attribute_values(run)
-    probabilities = attribute_probabilities(run, paths)
-    best = {head: p.argmax(axis=1) for head, p in probabilities.items()}
-    return [{head: values[head][best[head][i]] for head in values} for i in range(len(paths))]
-
-
-def attribute_features(run, paths):
-    """`(N, F)` backbone features of the videos at `paths`: the space of the Fréchet distance."""
-    _, clips = evenly_spaced_clips(run, paths)
-    features = features_of(run.model)
-    return np.concatenate([np.asarray(features(frames), np.float64) for frames, _ in clips])
+    return most_likely(run, attribute_probabilities(run, paths))
 
 
 # --- scoring prompted clips ---
@@ -261,7 +271,8 @@ def score_prompted(run, generated, real, *, text_run=None):
     """
     values = attribute_values(run)
     paths, asked = attributed_videos(generated)
-    named = name_attributes(run, paths)
+    probabilities, features = judge_videos(run, paths)
+    named = most_likely(run, probabilities)
     figures = {"num_videos": len(paths)}
     for head in SCORED:
         judged = [(n[head], a[head]) for n, a in zip(named, asked) if head in a and head in values]
@@ -275,9 +286,7 @@ def score_prompted(run, generated, real, *, text_run=None):
     }
     figures["prompt_rank_r1"] = None if text_run is None else prompt_rank_r1(text_run, paths)
     real_paths = list_videos(real)
-    figures["frechet_distance"] = frechet_distance(
-        attribute_features(run, real_paths), attribute_features(run, paths)
-    )
+    figures["frechet_distance"] = frechet_distance(judge_videos(run, real_paths)[1], features)
     return figures
 
 
