@@ -54,6 +54,7 @@ TEST_PARAMETERS = {
     # among the training clips'.
     "ch08_multimodal": "\n".join(
         ["VIDEOS_PER_CLASS = 10", "HELDOUT_PER_PAIR = 1", "TEXT_EPOCHS = 1", "AV_EPOCHS = 1"]
+        + ["JUDGE_EPOCHS = 1", "GAN_EPOCHS = 1", "DIFFUSION_EPOCHS = 1"]
     ),
     "ch08_trends": "\n".join(
         ["VIDEOS_PER_CLASS = 6", "FRAMES = 8", "SIZE = 32", "EPOCHS = 1", "PRUNE_EPOCHS = 1"]

@@ -160,6 +160,17 @@ def attributes_in(text):
     return found
 
 
+def prompt_splits(data_dir):
+    """`{"test": …, "heldout": …}` where `data_dir` is a multimodal dataset's root holding both,
+    else `{None: data_dir}`: the folders prompted generation reads and writes, by the report key
+    (`heldout` or the top level) their scores fill.
+    """
+    splits = {name: os.path.join(data_dir, name) for name in ("test", "heldout")}
+    if all(os.path.isdir(folder) for folder in splits.values()):
+        return splits
+    return {None: data_dir}
+
+
 def draw_attributes(rng, motion, colours):
     """One clip's attributes: `motion` given, the colour drawn from `colours`, the rest free."""
     return {

@@ -22,7 +22,7 @@ import keras
 import numpy as np
 
 from vlm_tf import atomic
-from vlm_tf.data.multimodal import described_videos
+from vlm_tf.data.multimodal import described_videos, prompt_splits
 from vlm_tf.data.splits import list_videos, readable_videos
 from vlm_tf.metrics.classification import frechet_distance
 from vlm_tf.models.attributes import with_features
@@ -196,6 +196,31 @@ class AttributesTask(Task):
                 }
             )
         return results
+
+    def score_generated(self, run, generated_dir, real_dir, *, reference_dir=None, text_run=None):
+        """`PromptedReport` of the prompted clips of `generated_dir` against `real_dir`'s real
+        ones; multimodal roots are read split by split (test/ at the top level, heldout/ under
+        `heldout`); a finished video_text `text_run` ranks each clip's prompt too.
+        """
+        if reference_dir is not None:
+            raise ValueError(
+                "--reference is for a classifier's score; an attributes run compares generated "
+                "clips with --real alone"
+            )
+        generated, real = prompt_splits(generated_dir), prompt_splits(real_dir)
+        if set(generated) != set(real):
+            raise ValueError(
+                f"{generated_dir} and --real {real_dir} must both hold test/ and heldout/ (what "
+                "`generate --prompts-from DATA` writes from a multimodal dataset's root), or "
+                "neither"
+            )
+        figures = {
+            split: score_prompted(run, generated[split], real[split], text_run=text_run)
+            for split in generated
+        }
+        if None in figures:
+            return PromptedReport(**figures[None])
+        return PromptedReport(**figures["test"], heldout=figures["heldout"])
 
     def export(self, run, path):
         raise ValueError(

@@ -14,8 +14,8 @@ describes the run. `vlm_tf.training.train` calls, in order:
     finish(run_dir, model, data, best)   → files of the task's own, once training ends
     summarize(history)                   → the figures the run ends with
 
-`evaluate`, `apply` and `export` serve a finished run; their reports
-print themselves (`Report.lines`).
+`evaluate`, `predict`, `apply`, `generate`, `score_generated` and `export`
+serve a finished run; their reports print themselves (`Report.lines`).
 """
 
 from __future__ import annotations
@@ -56,6 +56,27 @@ class TaskData:
     endless: bool = False
     # Anything else the task's callbacks need (validation clips, say).
     extras: dict = dataclasses.field(default_factory=dict)
+
+
+@dataclasses.dataclass(frozen=True)
+class GenerationRequest:
+    """What `vlm-tf generate` asks of a run (`Task.generate`): clips per class of a class GAN;
+    clips of `prompts`, or of the prompt of every captioned video of `prompts_from`, per prompt,
+    started from the picture `first_frame` or (`first_frames`) each video's own first frame, of
+    a text_to_video run.
+    """
+
+    per_class: int = 16
+    prompts: tuple = ()
+    prompts_from: str | None = None
+    per_prompt: int = 1
+    first_frame: str | None = None
+    first_frames: bool = False
+    seed: int = 0
+
+    @property
+    def from_words(self):
+        return bool(self.prompts or self.prompts_from or self.first_frame or self.first_frames)
 
 
 class Report(collections.abc.Mapping):
@@ -297,6 +318,24 @@ class Task:
         raise ValueError(
             f"{run.run_dir} is a {run.config.model} run ({self.name}); `vlm-tf apply` needs a "
             "denoise, superres, enhance or detect run"
+        )
+
+    def generate(self, run, out, request):
+        """Writes `run`'s clips for `request` (a `GenerationRequest`) under the new or empty
+        folder `out`; returns the lines that say what was written and how to score it.
+        """
+        raise ValueError(
+            f"{run.run_dir} is a {run.config.model} run ({self.name}); `vlm-tf generate` needs a "
+            "gan or text_to_video run"
+        )
+
+    def score_generated(self, run, generated_dir, real_dir, *, reference_dir=None, text_run=None):
+        """A `Report` of how `run`, trained on real clips, judges the generated clips of
+        `generated_dir` and how far they lie from `real_dir`'s (`vlm-tf score-generated`).
+        """
+        raise ValueError(
+            f"{run.run_dir} is a {run.config.model} run ({self.name}); `vlm-tf score-generated` "
+            "judges with a classify run (a class GAN's clips) or an attributes run (prompted ones)"
         )
 
     def export(self, run, path):

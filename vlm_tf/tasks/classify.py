@@ -85,6 +85,16 @@ class ClassificationReport(Report):
             lines.append(f"  {name:<{width}}  {accuracy}  ({entry['num_videos']} videos)")
         lines.append("confusion matrix (rows: true class, columns: predicted, in the order above):")
         lines += ["  " + " ".join(f"{v:4d}" for v in row) for row in self.confusion_matrix]
+        if self.frechet_distance is not None:
+            lines.append(
+                f"Fréchet distance to the real clips in the classifier's {self.feature_layer} "
+                f"features: {self.frechet_distance:.3f}"
+            )
+        if self.reference_frechet_distance is not None:
+            lines.append(
+                "  the same distance between the two real folders: "
+                f"{self.reference_frechet_distance:.3f}"
+            )
         return lines + skipped_lines(self.skipped)
 
 
@@ -270,6 +280,19 @@ class ClassifyTask(Task):
     def evaluate(self, run, data_dir, *, strict=False, views=(1, 1)):
         clips, crops = views
         return evaluate_directory(run, data_dir, strict=strict, clips=clips, crops=crops)
+
+    def score_generated(self, run, generated_dir, real_dir, *, reference_dir=None, text_run=None):
+        """The classifier's report on the class GAN's clips in `generated_dir`, with their Fréchet
+        distance to `real_dir`'s (`vlm_tf.tasks.features.score_generated`).
+        """
+        from vlm_tf.tasks.features import score_generated
+
+        if text_run is not None:
+            raise ValueError(
+                "--text-run ranks prompts for an attributes run's score; a classify run scores a "
+                "class GAN's clips"
+            )
+        return score_generated(run, generated_dir, real_dir, reference_dir=reference_dir)
 
     def export(self, run, path):
         export_saved_model(run.model, path, class_names=run.class_names)

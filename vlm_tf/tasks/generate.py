@@ -127,6 +127,19 @@ class GenerateTask(AdversarialTask):
             "then score them with `vlm-tf evaluate CLASSIFIER_RUN DIR` or `vlm-tf score-generated`"
         )
 
+    def generate(self, run, out, request):
+        if request.from_words:
+            raise ValueError(
+                f"{run.run_dir} is a class-conditional gan run: --prompt, --prompts-from and "
+                "--first-frame need a text_to_video run (`vlm-tf train DATA --task text_to_video`)"
+            )
+        paths = write_generated_videos(run, out, per_class=request.per_class, seed=request.seed)
+        return [
+            f"wrote {len(paths)} clips ({request.per_class} per class, {len(run.class_names)} "
+            f"classes) to {out}/<class>/",
+            f"score them: vlm-tf evaluate CLASSIFIER_RUN {out}",
+        ]
+
     def export(self, run, path):
         export_generator(run.model, path, class_names=run.class_names)
         return (

@@ -134,7 +134,7 @@ class DetectOptions(NoOptions):
 
 @dataclasses.dataclass(frozen=True)
 class AttributesOptions(NoOptions):
-    # The backbone starts from this preset or run; without it, a fresh `cnn_lstm` backbone.
+    # The backbone starts from this preset or run; without it, a fresh one of the model's encoder.
     init: str | None = _init_option()
 
 

@@ -30,7 +30,7 @@ import numpy as np
 
 from vlm_tf import atomic
 from vlm_tf.data.decode import write_video
-from vlm_tf.data.multimodal import attributes_in, prompts
+from vlm_tf.data.multimodal import attributes_in, prompt_splits, prompts
 from vlm_tf.models.adversarial import TextVideoGAN
 from vlm_tf.models.registry import get_model_spec
 from vlm_tf.models.video_diffusion import VideoDiffusion, sample_clips
@@ -193,6 +193,59 @@ class TextToVideoTask(AdversarialTask):
             f"{run.run_dir} --prompts-from {data_dir} --out DIR`, then score them with `vlm-tf "
             "score-generated ATTRIBUTES_RUN DIR --real DATA`"
         )
+
+    def generate(self, run, out, request):
+        """Clips of `request.prompts` (each from `request.first_frame` too, on a diffusion run),
+        or of the prompt of every captioned video of `request.prompts_from` (from its own first
+        frame with `request.first_frames`), test/ and heldout/ of a multimodal root apart.
+        """
+        if bool(request.prompts) == bool(request.prompts_from):
+            raise ValueError(
+                f"{run.run_dir} generates from words: give --prompt TEXT (one or more) or "
+                "--prompts-from DATA, one of the two"
+            )
+        if (request.first_frame or request.first_frames) and not is_diffusion(run.config.model):
+            raise ValueError(
+                f"{run.run_dir} is a {run.config.model} run: it draws from a prompt alone; "
+                "--first-frame and --first-frames need a text_diffusion run"
+            )
+        if request.first_frame and request.prompts_from:
+            raise ValueError(
+                "--first-frame goes with --prompt; with --prompts-from, --first-frames starts each "
+                "clip from its own video's first frame"
+            )
+        if request.first_frames and not request.prompts_from:
+            raise ValueError("--first-frames goes with --prompts-from DATA")
+        size = run.config.image_size
+        jobs = {}
+        if request.prompts:
+            first = None
+            if request.first_frame:
+                picture = read_first_frame(request.first_frame, size)
+                first = np.repeat(picture[None], len(request.prompts), 0)
+            jobs[out] = (list(request.prompts), first)
+        else:
+            for split, folder in prompt_splits(request.prompts_from).items():
+                paths, texts = folder_prompts(folder)
+                first = first_frames_of(paths, size) if request.first_frames else None
+                jobs[out if split is None else os.path.join(out, split)] = (texts, first)
+        written = sum(
+            len(
+                write_prompted_videos(
+                    run,
+                    folder,
+                    texts,
+                    per_prompt=request.per_prompt,
+                    seed=request.seed,
+                    first_frames=first,
+                )
+            )
+            for folder, (texts, first) in jobs.items()
+        )
+        return [
+            f"wrote {written} clips ({request.per_prompt} a prompt) to {out}, a JSON beside each",
+            f"score them: vlm-tf score-generated ATTRIBUTES_RUN {out} --real DATA",
+        ]
 
     def export(self, run, path):
         raise ValueError(
