@@ -254,7 +254,7 @@ _PLAIN_TENSORFLOW = _HelperProcess(
         for line in sys.stdin:
             request = json.loads(line)
             try:
-                serve = tf.saved_model.load(request["model"]).signatures["serving_default"]
+                serve = tf.saved_model.load(request["model"]).signatures[request["signature"]]
                 inputs = np.load(request["inputs"])
                 out = serve(**{name: tf.constant(inputs[name]) for name in inputs.files})
                 assert "vlm_tf" not in sys.modules
@@ -268,15 +268,20 @@ _PLAIN_TENSORFLOW = _HelperProcess(
 )
 
 
-def call_signature_in_subprocess(saved_model_path, **inputs):
-    """Runs a SavedModel's serving_default on NumPy `inputs` in a separate process with only plain
+def call_signature_in_subprocess(saved_model_path, signature="serving_default", **inputs):
+    """Runs a SavedModel's `signature` on NumPy `inputs` in a separate process with only plain
     TensorFlow imported; its outputs as NumPy arrays.
     """
     inputs_path = os.path.join(saved_model_path, os.pardir, "inputs.npz")
     outputs_path = os.path.join(saved_model_path, os.pardir, "outputs.npz")
     np.savez(inputs_path, **inputs)
     reply = _PLAIN_TENSORFLOW.ask(
-        {"model": str(saved_model_path), "inputs": inputs_path, "outputs": outputs_path}
+        {
+            "model": str(saved_model_path),
+            "signature": signature,
+            "inputs": inputs_path,
+            "outputs": outputs_path,
+        }
     )
     assert reply["ok"], reply["error"]
     # String outputs (class names) come back as object arrays.

@@ -136,6 +136,18 @@ def test_score_generated_reports_accuracy_and_frechet_distance(
     assert [item["path"] for item in report["skipped"]] == [str(broken)], report["skipped"]
     assert report["feature_layer"] == "lstm1"
     assert report["frechet_distance"] >= 0.0 and report["reference_frechet_distance"] >= 0.0
+    done = vlm_tf("score-generated", classifier, generated, "--real", tiny_dataset / "train")
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert f"features: {report['frechet_distance']:.3f}" in done.stdout
+    # Each run's task says what it can do: a GAN judges nothing, a classifier generates nothing.
+    assert_one_line_error(
+        vlm_tf("score-generated", gan_run, generated, "--real", tiny_dataset / "train"),
+        str(gan_run),
+        "classify run",
+    )
+    assert_one_line_error(
+        vlm_tf("generate", classifier, "--out", tmp_path / "none"), "gan or text_to_video run"
+    )
 
 
 @pytest.fixture(scope="module")

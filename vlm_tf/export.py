@@ -17,7 +17,9 @@ model takes uint8 frames and returns the uint8 frames it predicts next
 uint8 frames, of any size, and returns them restored (`export_restorer`);
 a detector takes a video's uint8 frames, of any size, and returns boxes,
 scores and classes per frame (`export_detector`); a video_text model embeds
-uint8 clips and caption strings in one space (`export_video_text`).
+uint8 clips and caption strings in one space (`export_video_text`); a
+text_to_video run turns prompt strings into uint8 clips
+(`export_text_to_video`).
 
 A classifier also converts to a TFLite flatbuffer (`convert_to_tflite`):
 uint8 frames `(1, time, height, width, 3)` → float32 probabilities, its
@@ -237,6 +239,106 @@ def export_video_text(model, path, *, tokenizer, num_samples=None):
     archive.track(tokenizer)
     archive.add_endpoint("embed_video", embed_video)
     archive.add_endpoint("embed_text", embed_text)
+    path = os.fspath(path)
+    with atomic.replacing(path) as temporary:
+        archive.write_out(temporary, verbose=False)
+    return path
+
+
+def export_text_to_video(
+    model, path, *, tokenizer, text_encoder, whitening, diffusion, steps=32, guidance=3.0
+):
+    """Writes a text_to_video run's generator (`diffusion=False`) or denoiser as a SavedModel that
+    takes prompts as words:
+
+        serving_default:   string `prompt` (batch,), int32 `seed` () → uint8 `frames`
+                           (batch, T, H, W, 3)
+        from_first_frame:  the same and uint8 `first_frame` (batch, H, W, 3), a denoiser only
+
+    The text side goes into the archive: the run's `TextVectorization`, its copy of the frozen
+    text encoder and the whitening of its condition (`{"mean", "matrix"}`), so nothing but
+    TensorFlow turns a prompt into a clip. A denoiser is sampled by `steps` Euler steps with
+    classifier-free guidance `guidance`, as `vlm_tf.models.video_diffusion.sample_clips` does.
+    The noise is TensorFlow's stateless normal of `seed`: a prompt and a seed give the same clip
+    every time, though not the clip of `vlm-tf generate`, which draws NumPy's.
+    """
+    mean = tf.constant(np.asarray(whitening["mean"], np.float32))
+    matrix = tf.constant(np.asarray(whitening["matrix"], np.float32))
+    prompt_spec = tf.TensorSpec([None], tf.string, name="prompt")
+    seed_spec = tf.TensorSpec([], tf.int32, name="seed")
+
+    def condition_of(prompt):
+        embedded = tf.cast(text_encoder(tokenizer(prompt)), tf.float32)
+        embedded = embedded / tf.maximum(tf.norm(embedded, axis=1, keepdims=True), 1e-12)
+        return tf.matmul(embedded - mean, matrix)
+
+    def to_pixels(clips):
+        return tf.cast(tf.round(tf.clip_by_value(clips, 0.0, 255.0)), tf.uint8)
+
+    # A layer is built by its first call; an archive takes built layers only.
+    tokenizer(tf.constant([""]))
+    archive = keras.export.ExportArchive()
+    archive.track(model)
+    archive.track(text_encoder)
+    archive.track(tokenizer)
+    if not diffusion:
+        latent_dim = model.input_shape[0][-1]
+
+        @tf.function(input_signature=[prompt_spec, seed_spec])
+        def serve(prompt, seed):
+            noise = tf.random.stateless_normal(
+                [tf.shape(prompt)[0], latent_dim], seed=tf.stack([seed, 0])
+            )
+            clips = model([noise, condition_of(prompt)], training=False)
+            return {"frames": to_pixels(tf.cast(clips, tf.float32))}
+
+        archive.add_endpoint("serving_default", serve)
+    else:
+        num_frames, height, width = model.input["noisy"].shape[1:4]
+
+        def sample(prompt, first, mask, seed):
+            condition = condition_of(prompt)
+            count = tf.shape(prompt)[0]
+            x = tf.random.stateless_normal(
+                [count, num_frames, height, width, 3], seed=tf.stack([seed, 0])
+            )
+            # The unconditional half: no prompt, the same first frame.
+            both = {
+                "condition": tf.concat([condition, tf.zeros_like(condition)], 0),
+                "first_frame": tf.concat([first, first], 0),
+                "first_frame_mask": tf.concat([mask, mask], 0),
+            }
+            for step in tf.range(steps):
+                t = 1.0 - tf.cast(step, tf.float32) / steps
+                both["noisy"] = tf.concat([x, x], 0)
+                both["time"] = tf.fill([2 * count], t)
+                velocity = tf.cast(model(both, training=False), tf.float32)
+                conditional, unconditional = velocity[:count], velocity[count:]
+                x = x - (unconditional + guidance * (conditional - unconditional)) / steps
+            return (x + 1.0) * 127.5
+
+        @tf.function(input_signature=[prompt_spec, seed_spec])
+        def serve(prompt, seed):
+            count = tf.shape(prompt)[0]
+            first = tf.zeros([count, height, width, 3])
+            return {"frames": to_pixels(sample(prompt, first, tf.zeros([count]), seed))}
+
+        @tf.function(
+            input_signature=[
+                prompt_spec,
+                tf.TensorSpec([None, height, width, 3], tf.uint8, name="first_frame"),
+                seed_spec,
+            ]
+        )
+        def from_first_frame(prompt, first_frame, seed):
+            first = tf.cast(first_frame, tf.float32)
+            clips = sample(prompt, first / 127.5 - 1.0, tf.ones([tf.shape(prompt)[0]]), seed)
+            # The given frame is frame 0, as `sample_clips` pastes it.
+            clips = tf.concat([first[:, None], clips[:, 1:]], axis=1)
+            return {"frames": to_pixels(clips)}
+
+        archive.add_endpoint("serving_default", serve)
+        archive.add_endpoint("from_first_frame", from_first_frame)
     path = os.fspath(path)
     with atomic.replacing(path) as temporary:
         archive.write_out(temporary, verbose=False)

@@ -10,7 +10,8 @@ import sys
 import cv2
 import numpy as np
 import pytest
-from helpers import assert_one_line_error, vlm_tf
+import tensorflow as tf
+from helpers import assert_one_line_error, call_signature_in_subprocess, vlm_tf
 
 from vlm_tf.data import read_frames, write_video
 from vlm_tf.data.audio import read_audio
@@ -21,6 +22,8 @@ from vlm_tf.data.multimodal import (
     soundtrack,
     write_multimodal_dataset,
 )
+from vlm_tf.inference import load_run
+from vlm_tf.tasks.text_to_video import conditions
 
 FRAMES, SIZE, FPS = 8, 32, 10.0
 
@@ -153,7 +156,7 @@ def video_text_run(dataset, classify_run, tmp_path_factory):
     # Its clips start from a classifier's backbone; --model and --size follow from it.
     done = vlm_tf(
         "train", dataset[0], "--task", "video_text", "--init", classify_run[0], "--out", run,
-        "--epochs", 1, "--frames", FRAMES, "--quiet",
+        "--epochs", 1, "--frames", FRAMES, "--partial-captions", "--quiet",
     )  # fmt: skip
     assert done.returncode == 0, done.stderr[-3000:]
     return run
@@ -166,7 +169,11 @@ def test_a_video_text_run_trains_on_captioned_clips_and_reports_retrieval(
     root, _ = dataset
     run = video_text_run
     config = json.loads((run / "config.json").read_text())["run"]
-    assert (config["model"], config["image_size"]) == ("video_text", SIZE)
+    assert (config["model"], config["image_size"], config["partial_captions"]) == (
+        "video_text",
+        SIZE,
+        True,
+    )
     assert json.loads((run / "vocabulary.json").read_text())[:1] == ["a"]
     report = json.loads(vlm_tf("evaluate", run, root, "--json").stdout)
     for scores in (report, report["heldout"]):
@@ -404,6 +411,17 @@ def test_clips_generated_from_prompts_are_judged_by_an_attributes_run(
         "text_diffusion",
     )
     assert_one_line_error(vlm_tf("generate", gen, "--prompt", asked[0], "--out", tmp_path / "one"))
+    # Exported, words become a clip in plain TensorFlow: the archive holds the run's tokenizer,
+    # text encoder and whitening; the same noise drawn here gives the same clip.
+    assert vlm_tf("export", gen, "--out", tmp_path / "gen_saved").returncode == 0
+    served = call_signature_in_subprocess(
+        str(tmp_path / "gen_saved"), prompt=np.array(asked), seed=np.int32(3)
+    )["frames"]
+    run = load_run(gen)
+    noise = tf.random.stateless_normal([2, run.model.input_shape[0][-1]], seed=[3, 0])
+    expected = np.asarray(run.model([noise, tf.constant(conditions(run, asked))]))
+    assert served.dtype == np.uint8 and served.shape == (2, FRAMES, SIZE, SIZE, 3)
+    assert np.abs(served - expected.clip(0, 255)).max() <= 0.51
 
     judge = tmp_path / "judge"
     done = vlm_tf(
@@ -476,3 +494,15 @@ def test_clips_generated_from_prompts_are_judged_by_an_attributes_run(
         ),
         "none.png",
     )  # fmt: skip
+    # Exported, the sampler runs in the graph; started from a picture, the picture is frame 0.
+    assert vlm_tf("export", diffusion, "--out", tmp_path / "diffusion_saved").returncode == 0
+    first = picture[::2, ::2][None].repeat(2, axis=0)
+    served = call_signature_in_subprocess(
+        str(tmp_path / "diffusion_saved"),
+        "from_first_frame",
+        prompt=np.array(asked),
+        first_frame=first,
+        seed=np.int32(0),
+    )["frames"]
+    assert served.shape == (2, FRAMES, SIZE, SIZE, 3)
+    np.testing.assert_array_equal(served[:, 0], first)

@@ -13,11 +13,13 @@ from vlm_tf.data.multimodal import (
     attributes_in,
     captions,
     draw_attributes,
+    partial_captions,
     prompts,
 )
 from vlm_tf.models.adversarial import TextVideoGAN
 from vlm_tf.models.video_gan import build_video_discriminator, build_video_generator
 from vlm_tf.tasks.text_to_video import fit_whitening, whiten
+from vlm_tf.tasks.video_text import PROMPT_TEMPLATES
 
 
 def test_every_caption_and_prompt_reads_back_as_the_attributes_it_was_made_from():
@@ -37,6 +39,21 @@ def test_every_caption_and_prompt_reads_back_as_the_attributes_it_was_made_from(
     }
     # Two colours named: which one the clip has is not said, so neither is read.
     assert "colour" not in attributes_in("a red or blue star that grows")
+
+
+def test_partial_captions_leave_attributes_out_and_never_phrase_a_prompt_template():
+    rng = np.random.default_rng(1)
+    template_starts = tuple(t.split("{")[0] for t in PROMPT_TEMPLATES)
+    for k in range(48):
+        attributes = draw_attributes(rng, list(MOTION_WORDS)[k % 8], list(COLOURS))
+        named = [attributes_in(text) for text in partial_captions(attributes)]
+        for text, found in zip(partial_captions(attributes), named):
+            assert all(attributes[name] == value for name, value in found.items()), text
+            assert not text.startswith(template_starts), text
+            assert text.split()[0] == ("an" if text.split()[1][0] in "aeiou" else "a"), text
+        # The motion without the colour, and the colour without the motion.
+        assert any("motion" in f and "colour" not in f for f in named)
+        assert any("colour" in f and "motion" not in f for f in named)
 
 
 def test_the_conditioned_players_take_a_vector_and_name_each_head():

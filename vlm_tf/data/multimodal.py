@@ -95,6 +95,25 @@ def captions(attributes):
     ]
 
 
+def partial_captions(attributes):
+    """Phrasings of one clip that each leave attributes out: the outline with the motion and no
+    colour, the colour with no motion, and so on. Trained on beside `captions`, they teach that a
+    sentence naming the motion alone means the motion whatever the colour (what a zero-shot prompt
+    asks); none uses the words of video_text's prompt templates.
+    """
+    a = attributes
+    motion, speed = MOTION_WORDS[a["motion"]], _SPEED_WORDS[a["speed"]]
+    background = _BACKGROUND_WORDS[a["background"]]
+    # "an arrow", "an ell": the outline comes first in two of them.
+    article = "an" if a["shape"][0] in "aeiou" else "a"
+    return [
+        f"{article} {a['shape']} {motion[0]} {speed[0]}",
+        f"a {a['size']} {a['shape']} that {motion[1]}",
+        f"a {a['colour']} {a['shape']} over {background[1]}",
+        f"{article} {a['shape']} that {motion[2]} over {background[0]}",
+    ]
+
+
 def described_videos(folder):
     """`[(path, meta)]`: the videos under `folder` with a JSON object beside them (`<stem>.json`),
     and that object; videos without one are left out.

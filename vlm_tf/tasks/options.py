@@ -223,6 +223,12 @@ class VideoTextOptions(NoOptions):
         help="video_text: the clip side hears each video's sound track too (a log-mel encoder "
         "beside the backbone, audio_visual's), so a caption that names the sound can be matched",
     )
+    partial_captions: bool = option(
+        False,
+        help="video_text: train on captions that leave attributes out too (the outline with its "
+        "motion and no colour, the colour with no motion, ...; made from each clip's attributes), "
+        "so that a prompt naming the motion alone finds it whatever the colour",
+    )
 
 
 @dataclasses.dataclass(frozen=True)

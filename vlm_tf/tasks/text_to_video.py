@@ -248,9 +248,26 @@ class TextToVideoTask(AdversarialTask):
         ]
 
     def export(self, run, path):
-        raise ValueError(
-            f"{run.run_dir} is a text_to_video run: `vlm-tf generate` writes its clips; it has no "
-            "SavedModel export yet"
+        from vlm_tf.export import export_text_to_video
+
+        text_encoder, vocabulary = load_text_side(run.run_dir)
+        diffusion = is_diffusion(run.config.model)
+        export_text_to_video(
+            run.model,
+            path,
+            tokenizer=tokenizer(vocabulary),
+            text_encoder=text_encoder,
+            whitening=_whitening(run),
+            diffusion=diffusion,
+        )
+        first = (
+            "; from_first_frame takes uint8 first_frame (batch, height, width, 3) too"
+            if diffusion
+            else ""
+        )
+        return (
+            "serving_default takes prompt strings (batch,) and an int32 seed, returns uint8 frames "
+            f"(batch, time, height, width, 3){first}"
         )
 
 
@@ -345,6 +362,11 @@ def conditions(run, texts):
     """What a finished `text_to_video` run's model is conditioned on for `texts`: their embeddings
     by the run's copy of the text encoder, whitened as in training.
     """
+    return whiten(embed_texts(*load_text_side(run.run_dir), texts), _whitening(run))
+
+
+def _whitening(run):
+    """The `{"mean", "matrix"}` a text_to_video run whitened its captions' embeddings by."""
     path = os.path.join(run.run_dir, PROMPTING_FILE)
     prompting = atomic.read_json(path) if os.path.isfile(path) else {}
     whitening = prompting.get("whitening") if isinstance(prompting, dict) else None
@@ -353,7 +375,7 @@ def conditions(run, texts):
             f"{path}: expected the text_to_video run's whitening (mean and matrix), as `vlm-tf "
             "train --task text_to_video` writes it"
         )
-    return whiten(embed_texts(*load_text_side(run.run_dir), texts), whitening)
+    return whitening
 
 
 def embed_texts(text_encoder, vocabulary, texts):

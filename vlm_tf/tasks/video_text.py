@@ -30,7 +30,7 @@ import numpy as np
 
 from vlm_tf import atomic
 from vlm_tf.data.audio import DEFAULT_SAMPLE_RATE, read_sound
-from vlm_tf.data.multimodal import MOTION_WORDS, described_videos
+from vlm_tf.data.multimodal import MOTION_WORDS, described_videos, partial_captions
 from vlm_tf.data.pipeline import make_clip_dataset
 from vlm_tf.data.splits import list_videos, readable_videos
 from vlm_tf.export import export_video_text
@@ -46,6 +46,13 @@ SEQUENCE_LENGTH = 24
 RECALL_AT = (1, 5, 10)
 # Zero-shot prompt templates; a motion's words fill them (vlm_tf.data.multimodal.MOTION_WORDS).
 PROMPT_TEMPLATES = ("something {0}", "it {1}", "an object that {2}")
+# What `partial_captions` needs of a clip's attributes.
+PHRASED = ("motion", "speed", "shape", "size", "colour", "background")
+
+
+def _has_all(attributes):
+    """Whether a clip's JSON names every attribute `partial_captions` phrases."""
+    return isinstance(attributes, dict) and set(PHRASED) <= set(attributes)
 
 
 def captioned_videos(folder):
@@ -96,7 +103,12 @@ class VideoTextTask(Task):
     def make_data(self, train, val, *, cache=None, distribution=None, first_epoch=0):
         import tensorflow as tf
 
-        paths, captions, _, labels = captioned_videos(train)
+        paths, captions, attributes, labels = captioned_videos(train)
+        if self.options.partial_captions:
+            captions = [
+                clip + partial_captions(a) if _has_all(a) else clip
+                for clip, a in zip(captions, attributes)
+            ]
         vocabulary = build_vocabulary(c for clip in captions for c in clip)
         tokens = tokenizer(vocabulary)
         # One training pair per caption: the clip's path once per caption, labelled by its row.
