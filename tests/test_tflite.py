@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from vlm_tf.export import convert_to_tflite
 from vlm_tf.models import build_model, model_names
+from vlm_tf.tflite import convert_to_tflite
 
 
 @pytest.mark.slow

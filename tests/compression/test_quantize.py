@@ -27,8 +27,8 @@ PROBABILITY_TOLERANCE = {"none": 1e-5, "float16": 1e-3, "dynamic": 1e-2, "int8":
 
 def test_bad_quantize_arguments_are_refused_before_any_work(tmp_path):
     from vlm_tf.compression.quantize import quantize_run
-    from vlm_tf.export import convert_to_tflite
     from vlm_tf.models import build_model
+    from vlm_tf.tflite import convert_to_tflite
 
     model = build_model("cnn_mean", num_classes=8, image_size=(SIZE, SIZE))
     clips = np.zeros((2, FRAMES, SIZE, SIZE, 3), np.uint8)
@@ -135,7 +135,7 @@ def test_int8_is_as_accurate_as_float_smaller_and_calibrated_on_the_clips_it_was
     quantized, tiny_dataset
 ):
     from vlm_tf.compression.quantize import evaluate_tflite, read_calibration_clips
-    from vlm_tf.export import convert_to_tflite
+    from vlm_tf.tflite import convert_to_tflite
 
     run, paths = quantized
     train_dir = tiny_dataset / "train"

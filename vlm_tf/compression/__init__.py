@@ -6,7 +6,7 @@ folder of videos. The quantization modes are named here, free of
 TensorFlow, so the command line can list them without importing it.
 """
 
-# Post-training quantization modes, from none to most (vlm_tf.export.convert_to_tflite):
+# Post-training quantization modes, from none to most (vlm_tf.tflite.convert_to_tflite):
 #   none     float32 weights and arithmetic
 #   float16  float16 weights, turned back into float32 when the file loads: half the size,
 #            float arithmetic

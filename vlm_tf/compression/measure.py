@@ -26,8 +26,8 @@ import gzip
 import os
 
 from vlm_tf.compression.quantize import evaluate_tflite, read_calibration_clips
-from vlm_tf.export import convert_to_tflite
 from vlm_tf.inference import load_run
+from vlm_tf.tflite import convert_to_tflite
 
 
 def measure_run(run_or_dir, data_dir, *, quantize="none", calibration_dir=None):

@@ -8,7 +8,7 @@ The cost is measured in accuracy, size and speed:
 
 In every mode the file takes uint8 frames `(1, T, H, W, 3)` and returns
 float32 probabilities, as the SavedModel does
-(`vlm_tf.export.convert_to_tflite`); int8 calibrates its activations'
+(`vlm_tf.tflite.convert_to_tflite`); int8 calibrates its activations'
 ranges on clips of the run's own training data, read as evaluation reads
 them.
 """
@@ -26,9 +26,9 @@ from vlm_tf.compression import QUANTIZE_MODES
 from vlm_tf.compression.runs import training_data_dir
 from vlm_tf.data.pipeline import video_dataset_from_directory
 from vlm_tf.data.splits import evaluation_source
-from vlm_tf.export import convert_to_tflite
 from vlm_tf.inference import load_run
 from vlm_tf.tasks.classify import check_class_folders
+from vlm_tf.tflite import convert_to_tflite
 
 # Clips int8 calibrates on: within the hundred or so TFLite's guide asks for,
 # and every class of the synthetic data several times over.

@@ -260,14 +260,10 @@ class TextToVideoTask(AdversarialTask):
             whitening=_whitening(run),
             diffusion=diffusion,
         )
-        first = (
-            "; from_first_frame takes uint8 first_frame (batch, height, width, 3) too"
-            if diffusion
-            else ""
-        )
+        first = "; from_first_frame a uint8 first_frame (batch, height, width, 3) too"
         return (
             "serving_default takes prompt strings (batch,) and an int32 seed, returns uint8 frames "
-            f"(batch, time, height, width, 3){first}"
+            f"(batch, time, height, width, 3){first if diffusion else ''}"
         )
 
 
