@@ -144,6 +144,32 @@ def build(name):
     return seconds
 
 
+def update_prose(name):
+    """Takes the source's markdown into the committed notebook `name` without running it, where
+    every code cell is the one the notebook ran (each output is still its code's), and stamps the
+    new source; a one-line refusal otherwise.
+    """
+    path = notebook_path(name)
+    built = nbformat.read(path, as_version=4)
+    source = read_source(name)
+
+    def shape(notebook):
+        return [(c.cell_type, c.source if c.cell_type == "code" else "") for c in notebook.cells]
+
+    if stamp(built) is None or shape(built) != shape(source):
+        raise SystemExit(
+            f"{name}: its code cells changed since it ran; build it: "
+            f"python notebooks/build.py {name}"
+        )
+    for cell, new in zip(built.cells, source.cells):
+        if cell.cell_type == "markdown":
+            cell.source = new.source
+    built.metadata["vlm_tf"]["source_sha256"] = sha256(source_path(name).read_bytes())
+    partial = path.with_suffix(".ipynb.partial")
+    nbformat.write(built, partial)
+    partial.replace(path)
+
+
 def staleness(name):
     """`(source_stale, code_stale)` of the committed notebook `name`, from its stamp."""
     path = notebook_path(name)
@@ -164,6 +190,12 @@ def main(argv=None):
     )
     parser.add_argument("names", nargs="*", help="notebooks to build (default: every one)")
     parser.add_argument("--check", action="store_true", help="report stale notebooks, run none")
+    parser.add_argument(
+        "--prose",
+        action="store_true",
+        help="take only the sources' changed markdown into the notebooks, run none (refused where "
+        "a code cell changed)",
+    )
     args = parser.parse_args(argv)
     known = names()
     unknown = [name for name in args.names if name not in known]
@@ -182,6 +214,11 @@ def main(argv=None):
             )
             print(f"{name}: {state}")
         return 1 if failed else 0
+    if args.prose:
+        for name in chosen:
+            update_prose(name)
+            print(f"{name}: prose taken from its source", flush=True)
+        return 0
     for name in chosen:
         print(f"{name}: building ...", flush=True)
         print(f"{name}: built in {build(name):.0f} s", flush=True)

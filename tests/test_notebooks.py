@@ -143,3 +143,26 @@ def test_notebook_runs(name, tmp_path, monkeypatch, request):
         if output.output_type == "error"
     ]
     assert not errors, f"{name}: {errors[0].ename}: {errors[0].evalue}"
+
+
+def test_prose_is_taken_without_a_run_only_where_no_code_changed(tmp_path, monkeypatch):
+    monkeypatch.setattr(build, "SOURCE_DIR", tmp_path)
+    monkeypatch.setattr(build, "NOTEBOOK_DIR", tmp_path)
+    source = tmp_path / "ch99_demo.py"
+    source.write_text("# %% [markdown]\n# Old words.\n\n# %%\nprint(1)\n")
+    notebook = build.read_source("ch99_demo")
+    notebook.cells[1].outputs = [nbformat.v4.new_output("stream", text="1\n")]
+    notebook.metadata["vlm_tf"] = {"source_sha256": build.sha256(source.read_bytes())}
+    nbformat.write(notebook, build.notebook_path("ch99_demo"))
+
+    source.write_text("# %% [markdown]\n# New words.\n\n# %%\nprint(1)\n")
+    assert build.main(["ch99_demo", "--prose"]) == 0
+    updated = nbformat.read(build.notebook_path("ch99_demo"), as_version=4)
+    assert updated.cells[0].source == "New words."
+    assert updated.cells[1].outputs[0]["text"] == "1\n"
+    assert build.stamp(updated)["source_sha256"] == build.sha256(source.read_bytes())
+
+    # A changed code cell needs a run: its output would no longer be its code's.
+    source.write_text("# %% [markdown]\n# New words.\n\n# %%\nprint(2)\n")
+    with pytest.raises(SystemExit, match="python notebooks/build.py ch99_demo"):
+        build.main(["ch99_demo", "--prose"])
