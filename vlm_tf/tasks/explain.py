@@ -96,7 +96,16 @@ def feature_grid(model):
     spatial, tokens, found = False, None, None
     for layer in model.layers:
         inner, kernel = _spatial_layer(layer)
-        if inner is not None:
+        if isinstance(layer, keras.layers.Conv3D):
+            for axis in (0, 1):
+                size, stride = layer.kernel_size[axis + 1], layer.strides[axis + 1]
+                # "same" pads max(k - s, 0) pixels, the smaller half before (TensorFlow's rule).
+                before = 0 if layer.padding == "valid" else max(size - stride, 0) // 2
+                start[axis] += jump[axis] * ((size - 1) / 2 - before)
+                jump[axis] *= stride
+            frames *= layer.strides[0]
+            spatial = True
+        elif inner is not None:
             for axis in (0, 1):
                 if inner.padding == "valid":
                     start[axis] += jump[axis] * (kernel[axis] - 1) / 2
