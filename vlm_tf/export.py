@@ -233,10 +233,7 @@ def export_video_text(model, path, *, tokenizer, num_samples=None):
     archive.track(tokenizer)
     archive.add_endpoint("embed_video", embed_video)
     archive.add_endpoint("embed_text", embed_text)
-    path = os.fspath(path)
-    with atomic.replacing(path) as temporary:
-        archive.write_out(temporary, verbose=False)
-    return path
+    return write_out(archive, path)
 
 
 def export_text_to_video(
@@ -333,10 +330,7 @@ def export_text_to_video(
 
         archive.add_endpoint("serving_default", serve)
         archive.add_endpoint("from_first_frame", from_first_frame)
-    path = os.fspath(path)
-    with atomic.replacing(path) as temporary:
-        archive.write_out(temporary, verbose=False)
-    return path
+    return write_out(archive, path)
 
 
 def export_audio_visual(model, path, *, class_names, num_samples):
@@ -378,6 +372,14 @@ def write_archive(model, serve, path):
     archive = keras.export.ExportArchive()
     archive.track(model)
     archive.add_endpoint("serving_default", serve)
-    # Through a temporary folder: a half-written SavedModel would look finished.
+    write_out(archive, path)
+
+
+def write_out(archive, path):
+    """Writes an `ExportArchive` to `path` through a temporary folder (a half-written SavedModel
+    would look finished); returns the path.
+    """
+    path = os.fspath(path)
     with atomic.replacing(path) as temporary:
         archive.write_out(temporary, verbose=False)
+    return path
