@@ -29,7 +29,7 @@ STEPS_SCRIPT = textwrap.dedent(
     distribution = distribute.make_distribution("auto")
     import tensorflow as tf
 
-    from vlm_tf.data.pipeline import whole_on_every_worker
+    from vlm_tf.data.options import whole_on_every_worker
 
     rng = np.random.default_rng(0)
     clips = rng.uniform(0, 255, (32, 4, 32, 32, 3)).astype("float32")

@@ -5,7 +5,7 @@
 - `pretrain`: pretrain, presets
 - `runs`: evaluate, apply, predict, stream, generate, score-generated, predict-frames
 - `export`: export, compress
-- `tools`: bench, quickstart
+- `tools`: bench, quickstart, data-service
 - `multimodal`: retrieve (and predict's --prompts)
 - `trust`: explain, anonymize, make-key, decrypt
 
@@ -57,6 +57,7 @@ KEYLESS_COMMANDS = (
     "presets",
     "bench",
     "quickstart",
+    "data-service",
     "anonymize",
     "make-key",
 )

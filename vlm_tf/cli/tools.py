@@ -1,4 +1,6 @@
-"""`vlm-tf bench` and `vlm-tf quickstart`: speed side by side, and the main job end to end."""
+"""`vlm-tf bench`, `vlm-tf quickstart` and `vlm-tf data-service`: speed side by side, the main job
+end to end, and decoding for training on other processes or machines.
+"""
 
 from __future__ import annotations
 
@@ -6,13 +8,15 @@ import json
 import os
 import sys
 
-from vlm_tf.cli.common import positive_int, say
+from vlm_tf.cli.common import CommandError, non_negative_int, positive_int, say
 from vlm_tf.cli.data import DATA_DEFAULTS, make_classification_data
 from vlm_tf.cli.export import export_run
 from vlm_tf.cli.train import train_run
 from vlm_tf.training.config import LOG_DIR, MODEL_FILE, SAVED_MODEL_DIR, RunConfig
 
 QUICKSTART_DIR = "vlm_tf_quickstart"
+# A fixed default, so that the address workers and trainers are given can be written down once.
+DEFAULT_DISPATCHER_PORT = 5050
 
 
 def cmd_bench(args):
@@ -59,6 +63,70 @@ def cmd_quickstart(args):
     say(f"TensorBoard:   tensorboard --logdir {os.path.join(run_dir, LOG_DIR)}")
     say(f"SavedModel:    {saved_model}")
     say(f"Keras model:   {os.path.join(run_dir, MODEL_FILE)}")
+
+
+def cmd_data_service(args):
+    from vlm_tf.data import service
+
+    if args.join is None:
+        dispatcher = service.start_dispatcher(args.port)
+        address = service.dispatcher_address(dispatcher, args.host)
+        say(f"dispatcher at {address}")
+    else:
+        address = service.check_address(args.join)
+    workers = service.spawn_workers(address, args.workers, args.host)
+    say(
+        f"{args.workers} workers decoding for {address}; train with `vlm-tf train DATA --out RUN "
+        f"--data-service {address}`; Ctrl-C stops"
+    )
+    try:
+        for worker in workers:
+            worker.wait()
+    finally:
+        for worker in workers:
+            worker.terminate()
+    failed = [worker.returncode for worker in workers if worker.returncode]
+    if failed:
+        raise CommandError(f"{len(failed)} of {len(workers)} workers ended with status {failed[0]}")
+
+
+def _add_data_service(commands):
+    p = commands.add_parser(
+        "data-service",
+        help="decode training clips in worker processes, here or for a trainer elsewhere",
+        description=(
+            "Start a tf.data service dispatcher and worker processes that decode and augment "
+            "training batches for `vlm-tf train --data-service HOST:PORT` (classify runs), or "
+            "(--join) workers for a dispatcher on another machine. Serves until Ctrl-C "
+            '(docs/distributed.md, "Decoding elsewhere").'
+        ),
+    )
+    p.add_argument(
+        "--port",
+        type=non_negative_int,
+        default=DEFAULT_DISPATCHER_PORT,
+        help="the dispatcher's port; 0: any free one (default: %(default)s)",
+    )
+    p.add_argument(
+        "--workers",
+        type=positive_int,
+        default=os.cpu_count() or 1,
+        help="worker processes to start, a core each (default: this machine's cores, %(default)s)",
+    )
+    p.add_argument(
+        "--join",
+        metavar="HOST:PORT",
+        help="start only workers, for the dispatcher at HOST:PORT",
+    )
+    p.add_argument(
+        "--host",
+        default="localhost",
+        help=(
+            "the name the trainer reaches this machine by; give it when the trainer runs elsewhere "
+            "(default: %(default)s)"
+        ),
+    )
+    p.set_defaults(func=cmd_data_service)
 
 
 def _add_bench(commands, defaults):
@@ -111,3 +179,4 @@ def add_commands(commands):
     defaults = RunConfig()
     _add_bench(commands, defaults)
     _add_quickstart(commands, defaults)
+    _add_data_service(commands)

@@ -133,6 +133,7 @@ def cmd_train(args):
         cache=args.cache,
         strategy=args.strategy,
         strict=args.strict,
+        data_service=args.data_service,
     )
     if args.profile:
         say(
@@ -355,6 +356,14 @@ def _add_execution_options(p):
             "decode each video once, at the frame size, and keep it in memory or as .npy files in "
             "DIR for later epochs (and later runs); "
             "classify, gan and fusion (default: decode every epoch)"
+        ),
+    )
+    p.add_argument(
+        "--data-service",
+        metavar="HOST:PORT",
+        help=(
+            "have the workers of this tf.data service dispatcher (`vlm-tf data-service`) decode "
+            "and augment the training clips; classify runs in one process, without --cache"
         ),
     )
     p.add_argument(

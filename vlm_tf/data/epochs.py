@@ -5,7 +5,8 @@
 endless stream a resumable run trains on, each pass over the files ordered
 and randomised from the seed and the pass's number only; `worker_share` is
 one worker's part of that stream in multi-worker training, started at any
-epoch without decoding what came before.
+epoch without decoding what came before; `keyed_batches` is the stream made
+batch by batch, for tf.data service's workers.
 """
 
 from __future__ import annotations
@@ -55,6 +56,28 @@ def keyed_passes(columns, load, shuffle, seed, first_pass, batch_size, strict):
         .prefetch(tf.data.AUTOTUNE)
     )
     dataset.steps_per_pass = math.ceil(count / batch_size)
+    return dataset
+
+
+def keyed_batches(columns, load, shuffle, seed, first_pass, batch_size, strict):
+    """`keyed_passes`'s stream made batch by batch: element `k` is batch `k % steps` of pass
+    `k // steps`, from that pass's order and random values, so a batch is the same wherever and
+    whenever it is made. tf.data service hands the keys out one at a time and each of its workers
+    makes whole batches (`vlm_tf.data.service`). A clip that fails to read shortens its own batch
+    only, where `keyed_passes` would shift the batches after it.
+    """
+    count = int(columns[0].shape[0])
+    steps = math.ceil(count / batch_size)
+
+    def batch(key):
+        files = _pass_files(columns, shuffle, seed, key // steps)
+        files = files.skip((key % steps) * batch_size).take(batch_size)
+        return loaded(files, load, strict).batch(batch_size)
+
+    # Endless in practice: a range, not a counter, because a range splits into keys for the workers.
+    keys = tf.data.Dataset.range(int(first_pass) * steps, 2**62)
+    dataset = keys.flat_map(batch)
+    dataset.steps_per_pass = steps
     return dataset
 
 

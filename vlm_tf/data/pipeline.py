@@ -20,6 +20,7 @@ import numpy as np
 import tensorflow as tf
 
 from vlm_tf.data import epochs, sampling, transforms
+from vlm_tf.data import service as data_service
 from vlm_tf.data.cache import DecodedVideos
 from vlm_tf.data.corruptions import PIPELINE_AUGMENTATIONS, check_augment
 from vlm_tf.data.decode import VideoReadError, read_frames
@@ -98,6 +99,7 @@ def make_clip_dataset(
     shard=None,
     first_pass=None,
     views=1,
+    service=None,
 ):
     """Builds the clip dataset from already indexed and probed files (see module docstring).
 
@@ -108,8 +110,16 @@ def make_clip_dataset(
     number only. A training run resumed at epoch N then sees what the
     uninterrupted run saw in its epoch N; without `first_pass` the files are
     reshuffled every time the dataset is iterated, so a new process starts
-    again from the first epoch's order.
+    again from the first epoch's order. With `service` (a dispatcher's
+    `host:port`, and `first_pass`), that endless stream's batches are made by
+    tf.data service's workers (`vlm_tf.data.service`).
     """
+    if service is not None and (cache is not None or shard is not None or first_pass is None):
+        raise ValueError(
+            "clips from tf.data service are an endless training stream (first_pass) decoded on "
+            f"its workers, without a cache or shards (received cache={cache!r}, shard={shard!r}, "
+            f"first_pass={first_pass!r})"
+        )
     if sampling_mode not in sampling.SAMPLING_MODES:
         raise ValueError(
             f"sampling must be one of {sampling.SAMPLING_MODES}, received {sampling_mode!r}"
@@ -138,7 +148,10 @@ def make_clip_dataset(
         path, label, count = element
         element_seed = tf.stack([random_value, tf.cast(label, tf.int64)])
         indices = _frame_indices(sampling_mode, count, num_frames, element_seed)
-        clip = tf.numpy_function(read, [path, indices], tf.uint8, stateful=False)
+        if service is None:
+            clip = tf.numpy_function(read, [path, indices], tf.uint8, stateful=False)
+        else:
+            clip = data_service.read_op(path, indices, (height, width), crop_to_aspect_ratio)
         clip = tf.cast(tf.ensure_shape(clip, [num_frames, height, width, 3]), tf.float32)
         if augment == "crop":
             clip = transforms.random_crop_resize(clip, element_seed)
@@ -157,7 +170,12 @@ def make_clip_dataset(
         tf.constant(list(labels), tf.int32),
         tf.constant(list(frame_counts), tf.int64),
     )
-    if shard is not None:
+    if service is not None:
+        dataset = epochs.keyed_batches(columns, load, shuffle, seed, first_pass, batch_size, strict)
+        steps = dataset.steps_per_pass
+        dataset = data_service.distribute(dataset, service)
+        dataset.steps_per_pass = steps
+    elif shard is not None:
         dataset = epochs.worker_share(
             columns, load, shuffle, seed, shard, first_pass or 0, batch_size, strict
         )
@@ -242,6 +260,7 @@ def video_dataset_from_directory(
     shard=None,
     first_pass=None,
     views=1,
+    service=None,
 ):
     """Clips and labels from `directory/<class>/<video>`, or from a list file's `VideoList`
     (`vlm_tf.data.lists`).
@@ -295,6 +314,8 @@ def video_dataset_from_directory(
             this epoch on, each keyed by its number (`make_clip_dataset`), for
             a run that resumes where it stopped; the caller sets the steps per
             epoch (`dataset.steps_per_pass`).
+        service: with `first_pass`, a tf.data service dispatcher's `host:port`: its workers
+            decode the training clips (`vlm_tf.data.service`); no `cache` or `shard`.
 
     Returns:
         A `tf.data.Dataset` (or a pair for `subset="both"`) with attributes
@@ -344,6 +365,7 @@ def video_dataset_from_directory(
             shard=shard if training else None,
             first_pass=first_pass if training else None,
             views=views if training else 1,
+            service=service if training else None,
             **common,
         )
         dataset.class_names = class_names
@@ -407,6 +429,7 @@ def make_split_datasets(
     shard=None,
     first_pass=None,
     views=1,
+    service=None,
 ):
     """A run's training and validation datasets.
 
@@ -414,7 +437,7 @@ def make_split_datasets(
     `train_dir` (`find_split_dirs`).
 
     Augmentation applies to the training clips only; `cache`, and `shard`,
-    `first_pass` and `views` (training files only), as
+    `first_pass`, `views` and `service` (training files only), as
     `video_dataset_from_directory` takes them.
     """
     common = dict(
@@ -435,10 +458,17 @@ def make_split_datasets(
             shard=shard,
             first_pass=first_pass,
             views=views,
+            service=service,
             **common,
         )
     train_ds = video_dataset_from_directory(
-        train_dir, augment=augment, shard=shard, first_pass=first_pass, views=views, **common
+        train_dir,
+        augment=augment,
+        shard=shard,
+        first_pass=first_pass,
+        views=views,
+        service=service,
+        **common,
     )
     return train_ds, video_dataset_from_directory(
         val_dir, class_names=train_ds.class_names, shuffle=False, **common
@@ -462,39 +492,3 @@ def pick_clips(dataset, max_clips):
             if len(clips) == max_clips:
                 return np.stack(clips), labels
     return (np.stack(clips), labels) if clips else (None, [])
-
-
-def whole_on_every_worker(dataset):
-    """`dataset` marked not to be sharded by `tf.distribute`.
-
-    The attributes of a video dataset (`class_names`, `file_paths`, `skipped`)
-    are kept.
-
-    The training set is sharded by file in the pipeline already; the
-    validation set is read whole by every worker, which keeps the number of
-    validation steps the same on all of them.
-    """
-    options = tf.data.Options()
-    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.OFF
-    marked = dataset.with_options(options)
-    for attribute in ("class_names", "file_paths", "skipped"):
-        if hasattr(dataset, attribute):
-            setattr(marked, attribute, getattr(dataset, attribute))
-    return marked
-
-
-def without_autotuning(dataset):
-    """`dataset` with tf.data's autotuning off, for data `fit` validates on each epoch.
-
-    `fit` drops its previous validation iterator when the next validation
-    starts, and with autotuning on that waited, both cores idle, 2.5-10 s in
-    about one epoch of three, a third of a short epoch; with it off, never
-    (docs/benchmarks.md, "Where an epoch's time went"). Validation runs in a
-    second or less, too short for tuning to pay.
-    """
-    if not isinstance(dataset, tf.data.Dataset):
-        # None (no validation), or a `keras.utils.PyDataset` (detection): nothing to tune.
-        return dataset
-    options = tf.data.Options()
-    options.autotune.enabled = False
-    return dataset.with_options(options)

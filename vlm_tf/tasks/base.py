@@ -205,7 +205,9 @@ class Task:
 
     def make_data(self, train, val, *, cache=None, distribution=None, first_epoch=0):
         """`TaskData` of the training and validation sources; the training data shows epoch
-        `first_epoch` first (a resumed run's), as the uninterrupted run would have.
+        `first_epoch` first (a resumed run's), as the uninterrupted run would have. A task that
+        `distributes` also takes `service`, a tf.data service dispatcher's `host:port` whose
+        workers make its training batches.
         """
         raise NotImplementedError
 
@@ -220,10 +222,12 @@ class Task:
         shard=None,
         first_epoch=None,
         views=1,
+        service=None,
     ):
         """Training and validation clips of class folders (`make_split_datasets`) at the run's
         frames, size, batch and seed; with `first_epoch`, the training clips are an endless
-        stream of epochs keyed by their number, from that one on; `views` as the pipeline takes it.
+        stream of epochs keyed by their number, from that one on; `views` and `service` (a tf.data
+        service dispatcher's address) as the pipeline takes them.
         """
         config = self.config
         return make_split_datasets(
@@ -240,6 +244,7 @@ class Task:
             shard=shard,
             first_pass=first_epoch,
             views=views,
+            service=service,
         )
 
     def execution_probe(self, train, val):

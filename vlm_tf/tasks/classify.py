@@ -21,7 +21,7 @@ from vlm_tf.data import sampling
 from vlm_tf.data.decode import VideoReadError, read_frames
 from vlm_tf.data.lists import VideoList
 from vlm_tf.data.names import check_name
-from vlm_tf.data.pipeline import whole_on_every_worker
+from vlm_tf.data.options import whole_on_every_worker
 from vlm_tf.data.splits import evaluation_source, index_directory
 from vlm_tf.data.views import view_dataset_from_directory
 from vlm_tf.export import export_saved_model
@@ -102,7 +102,7 @@ class ClassifyTask(Task):
     distributes = True
     show_model = True
 
-    def make_data(self, train, val, *, cache=None, distribution=None, first_epoch=0):
+    def make_data(self, train, val, *, cache=None, distribution=None, first_epoch=0, service=None):
         config = self.config
         workers = distribution.num_workers if distribution is not None else 1
         if distribution is not None and config.batch_size % distribution.num_replicas:
@@ -119,6 +119,7 @@ class ClassifyTask(Task):
             shard=shard,
             first_epoch=first_epoch,
             views=ROBUST_VIEWS if self.consistent else 1,
+            service=service,
         )
         skipped = skipped_of(train_ds, val_ds)
         num_files = len(train_ds.file_paths)

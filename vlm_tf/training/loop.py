@@ -34,7 +34,8 @@ import keras
 
 from vlm_tf import atomic, crypto
 from vlm_tf.data.names import check_name
-from vlm_tf.data.pipeline import without_autotuning
+from vlm_tf.data.options import without_autotuning
+from vlm_tf.data.service import check_dispatcher
 from vlm_tf.energy import EnergyMeter
 from vlm_tf.tasks import task_of_model
 from vlm_tf.training import config as run_files
@@ -125,6 +126,8 @@ class RunExtras:
     distribution: distribute.Distribution | None = None
     # Measures each epoch's energy (`vlm_tf.energy`).
     energy: EnergyMeter | None = None
+    # A tf.data service dispatcher's `host:port` whose workers make the training batches.
+    data_service: str | None = None
 
 
 def train(
@@ -137,6 +140,7 @@ def train(
     cache=None,
     strategy="auto",
     strict=False,
+    data_service=None,
 ):
     """Trains `config.model` on `data_dir` with its task's data, loss and callbacks, and fills
     `run_dir`.
@@ -159,6 +163,9 @@ def train(
     before the model is built, a run whose data leaves anything out (the
     task's `skipped`: an unreadable video, a validation class folder
     without videos, a corrupt cache file), naming the first.
+    `data_service` (a dispatcher's `host:port`, `vlm-tf data-service`) has
+    that tf.data service's workers decode the training clips of a task that
+    `distributes` (`vlm_tf.data.service`); validation stays here.
     """
     config = (config or RunConfig()).resolved()
     run_dir = os.fspath(run_dir)
@@ -171,6 +178,14 @@ def train(
             f"strategy {distribution.name!r} applies to classify runs, not {spec.name} (received "
             f"strategy={strategy!r})"
         )
+    if data_service is not None:
+        if not task_class.distributes or cache is not None or distribution.num_workers > 1:
+            raise ValueError(
+                f"data_service feeds classify runs in one process without a cache, not this "
+                f"{spec.name} run (received data_service={data_service!r}, cache={cache!r}, "
+                f"{distribution.num_workers} workers)"
+            )
+        data_service = check_dispatcher(data_service)
     if cache is not None and not task_class.caches:
         raise ValueError(
             f"cache applies to classify, generate and predict_frames runs, not {spec.name} "
@@ -216,6 +231,7 @@ def train(
                 strict=strict,
                 distribution=distribution,
                 energy=meter,
+                data_service=data_service,
             )
             result = _fit(task, data_dir, run_dir, splits, resumed, verbose, extras)
             atomic.write_json(
@@ -253,8 +269,10 @@ def _fit(task, data_dir, run_dir, splits, resumed, verbose, extras):
     first_epoch = distribute.agreed_epoch(distribution, backup.saved_epoch())
     backup.rewind(first_epoch)
     # A resumed run's data starts at the epoch it resumes, as the uninterrupted run's did.
+    # Only a task that `distributes` takes a service (`train` refused the others).
+    served = {"service": extras.data_service} if extras.data_service else {}
     data = task.make_data(
-        *splits, cache=extras.cache, distribution=distribution, first_epoch=first_epoch
+        *splits, cache=extras.cache, distribution=distribution, first_epoch=first_epoch, **served
     )
     if extras.strict and data.skipped:
         first = data.skipped[0]
