@@ -19,6 +19,9 @@ KEYS = (
     "train_utilisation",
     "input_stall_fraction",
     "train_vs_torch_eager",
+    "train_vs_best_peer",
+    "best_peer",
+    "peers",
     "precision_xla",
     "serve_ms_per_clip",
     "cache_speedup",
@@ -68,3 +71,32 @@ def test_bench_json_holds_every_figure(quick_bench_report):
         assert "not installed" in report["torch_note"]
     else:
         assert report["train_vs_torch_eager"] > 0
+    # Ours against the fastest peer that ran, or no ratio where none ran (nothing installed).
+    for name, rates in report["peers"].items():
+        if not rates:
+            assert report["best_peer"][name] is None and report["train_vs_best_peer"][name] is None
+            assert report["torch_note"] and report["jax_note"]
+            continue
+        best = report["best_peer"][name]
+        assert rates[best] == max(rates.values())
+        assert report["train_vs_best_peer"][name] == pytest.approx(
+            report["train_clips_per_s"][name] / rates[best]
+        )
+
+
+@pytest.mark.parametrize("name", ["cnn_lstm", "cnn_lstm_text"])
+def test_the_pytorch_peer_is_our_model_layer_for_layer(name):
+    torch = pytest.importorskip("torch")
+    from vlm_tf.bench_peers import build_cnn_lstm_torch
+    from vlm_tf.models import build_model
+    from vlm_tf.models.registry import get_model_spec
+
+    kwargs = get_model_spec(name).kwargs
+    peer = build_cnn_lstm_torch(
+        8, size=64, **{k: kwargs[k] for k in ("filters", "frame_difference") if k in kwargs}
+    )
+    ours = build_model(name, num_classes=8, image_size=(64, 64))
+    # PyTorch's LSTM keeps two bias vectors where Keras keeps one: 4 gates x 64 units more.
+    assert sum(p.numel() for p in peer.parameters()) == ours.count_params() + 4 * 64
+    logits = peer(torch.zeros(2, 16, 3, 64, 64))
+    assert tuple(logits.shape) == (2, 8)

@@ -18,8 +18,10 @@ process without TensorFlow started by this one):
 - precision and XLA: clips per second of each, and what `--precision auto`
   / `--jit auto` pick from those figures;
 - the exported SavedModel's latency on one clip;
-- the text's network built the same way in PyTorch, trained eagerly on the
-  same shapes, when PyTorch is installed.
+- peers: both models built the same way in PyTorch and trained as a strong
+  PyTorch user would (eager float32, autocast bfloat16, channels-last,
+  `torch.compile`), and the same Keras models under the JAX backend, where
+  each is installed; ours against the fastest (`vlm_tf.bench_peers`).
 """
 
 from __future__ import annotations
@@ -34,7 +36,12 @@ import time
 
 import numpy as np
 
-from vlm_tf.bench_peers import bench_torch, frame_generator_dataset
+from vlm_tf.bench_peers import (
+    compare_with_peers,
+    frame_generator_dataset,
+    peer_batch,
+    peer_lines,
+)
 from vlm_tf.data.sampling import uniform_indices
 from vlm_tf.energy import EnergyMeter
 
@@ -96,10 +103,15 @@ def run_bench(*, quick=False, data_dir=None, work_dir=None, progress=None):
         report["serve_ms_per_clip"] = bench_serving(
             os.path.join(work_dir, "saved_model"), calls=serve_calls
         )
-        say("PyTorch")
+        say("peers: PyTorch, Keras on JAX")
         report.update(
-            bench_torch(
-                report["train_clips_per_s_float32"][TEXT_MODEL], *_batch(), steps=train_steps
+            compare_with_peers(
+                report["train_clips_per_s"],
+                *_batch(),
+                steps=train_steps,
+                text_model=TEXT_MODEL,
+                text_float32=report["train_clips_per_s_float32"][TEXT_MODEL],
+                quick=quick,
             )
         )
     report["energy"] = meter.read().to_dict()
@@ -278,11 +290,8 @@ def measure_matmul_gflops(dtype, *, n=2048, repeats=10):
     return 2 * n**3 / best / 1e9
 
 
-def _batch(num_classes=8, seed=0):
-    rng = np.random.default_rng(seed)
-    x = rng.uniform(0, 255, (BATCH, NUM_FRAMES, SIZE, SIZE, 3)).astype("float32")
-    y = np.eye(num_classes, dtype="float32")[rng.integers(0, num_classes, BATCH)]
-    return x, y
+def _batch():
+    return peer_batch((BATCH, NUM_FRAMES, SIZE, SIZE, 3), 8)
 
 
 def _builder(name):
@@ -476,14 +485,7 @@ def format_report(report):
         f"from cache='memory': {report['train_with_cached_pipeline_clips_per_s']:.1f} clips/s",
         f"SavedModel serving: {report['serve_ms_per_clip']:.1f} ms per clip",
     ]
-    if report["train_vs_torch_eager"] is None:
-        lines.append(f"PyTorch: {report['torch_note']}")
-    else:
-        lines.append(
-            f"PyTorch {report['torch_version']} eager, the text's network: "
-            f"{report['torch_clips_per_s']:.1f} clips/s; ours in float32 "
-            f"{report['train_vs_torch_eager']:.2f}x"
-        )
+    lines += peer_lines(report)
     energy = report["energy"]
     how = "measured by RAPL" if energy["method"] == "measured" else "estimated from CPU time"
     lines.append(
