@@ -7,7 +7,8 @@ import json
 import numpy as np
 import pytest
 
-from vlm_tf.bench import measure_decode_ceiling, measure_matmul_gflops
+from vlm_tf.bench import measure_matmul_gflops
+from vlm_tf.bench_input import measure_decode_ceiling
 from vlm_tf.bench_peers import FrameGenerator
 from vlm_tf.data.splits import index_directory, probe_files
 
@@ -25,6 +26,8 @@ KEYS = (
     "precision_xla",
     "serve_ms_per_clip",
     "cache_speedup",
+    "cached_training_vs_uncached",
+    "decode_sparse_vs_sequential",
 )
 
 
@@ -55,6 +58,17 @@ def test_bench_json_holds_every_figure(quick_bench_report):
     # Our parallel pipeline against a Python generator decoding one video at a time.
     assert report["pipeline_vs_framegenerator"] > 2, report
     assert 0 < report["pipeline_vs_decode_ceiling"] < 1.5, report
+    # The ceiling is the better of a process per core and one thread.
+    assert report["decode_ceiling_clips_per_s"] == max(
+        report["decode_processes_clips_per_s"], report["decode_one_thread_clips_per_s"]
+    )
+    assert report["cached_training_vs_uncached"] > 0
+    if report["decode_access"] is None:
+        assert "not installed" in report["decode_access_note"]
+    else:
+        assert set(report["decode_sparse_vs_sequential"]) == {"short_gop", "long_gop"}
+        for rates in report["decode_access"].values():
+            assert rates["sequential_clips_per_s"] > 0 and rates["sparse_clips_per_s"] > 0
     assert 0 <= report["input_stall_fraction"] < 1
     for name in ("cnn_lstm", "cnn_lstm_text"):
         assert report["train_clips_per_s"][name] > 0
