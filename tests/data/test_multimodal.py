@@ -13,7 +13,7 @@ import pytest
 import tensorflow as tf
 from helpers import assert_one_line_error, call_signature_in_subprocess, vlm_tf
 
-from vlm_tf.data import read_frames, write_video
+from vlm_tf.data import multimodal, read_frames, write_video
 from vlm_tf.data.audio import read_audio
 from vlm_tf.data.multimodal import (
     COLOURS,
@@ -162,6 +162,19 @@ def video_text_run(dataset, classify_run, tmp_path_factory):
     return run
 
 
+def test_composed_prompts_are_every_composition_each_naming_its_own_attributes():
+    motions = ("move_left", "rotate_cw")
+    compositions = list(multimodal.compositions(motions))
+    per_motion = 2 * len(multimodal.SHAPES) * 2 * len(multimodal.COLOURS) * 4 * 3
+    assert len(compositions) == 2 * per_motion
+    assert len({tuple(sorted(a.items())) for a in compositions}) == len(compositions)
+    # Held-out pairs are prompts too: the text side composes them.
+    assert any(a["motion"] == "move_left" and a["colour"] == "red" for a in compositions)
+    # The prompt (the captions' first phrasing) names exactly its composition's attributes.
+    for attributes in compositions[:: len(compositions) // 97]:
+        assert multimodal.attributes_in(multimodal.captions(attributes)[0]) == attributes
+
+
 @pytest.mark.slow
 def test_a_video_text_run_trains_on_captioned_clips_and_reports_retrieval(
     dataset, video_text_run, tmp_path
@@ -179,6 +192,7 @@ def test_a_video_text_run_trains_on_captioned_clips_and_reports_retrieval(
     for scores in (report, report["heldout"]):
         assert set(scores["text_to_video"]) == set(scores["video_to_text"]) == {"r1", "r5", "r10"}
         assert 0.0 <= scores["zero_shot_accuracy"] <= 1.0
+        assert 0.0 <= scores["zero_shot_motion_prompts_accuracy"] <= 1.0
         by_name = scores["attribute_agreement_by_name"]
         assert set(by_name) == {"motion", "colour", "shape", "size", "speed", "background", "sound"}
         assert scores["attribute_agreement"] == pytest.approx(np.mean(list(by_name.values())))

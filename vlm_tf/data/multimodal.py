@@ -20,6 +20,7 @@ what it learnt or memorised the pairs.
 
 from __future__ import annotations
 
+import itertools
 import os
 
 import cv2
@@ -146,6 +147,17 @@ def prompts(attributes):
         f"a {a['colour']} {a['shape']} {motion[0]}",
         f"a {a['size']} {a['colour']} {a['shape']} that {motion[1]} {speed[1]}",
     ]
+
+
+def compositions(motions):
+    """Every attribute dict `captions` can phrase for `motions`: each motion with every speed,
+    outline, size, colour, background and sound (13 824 for the eight motions).
+    """
+    names = ("speed", "shape", "size", "colour", "background", "sound")
+    values = (SPEEDS, SHAPES, SIZES, tuple(COLOURS), BACKGROUNDS, SOUNDS)
+    for motion in motions:
+        for chosen in itertools.product(*values):
+            yield {"motion": motion, **dict(zip(names, chosen))}
 
 
 def attributes_in(text):

@@ -297,6 +297,16 @@ register_model(
 )
 
 register_model(
+    "video_text_conv3d",
+    "vlm_tf.models.video_text:build_video_text_model",
+    "video_text on a fresh conv3d backbone (frame differences, 3-D convolutions): sees which way "
+    "things move and turn whatever their colour",
+    training={"optimizer": "adamw", "learning_rate": 1e-3, "weight_decay": 0.05},
+    task="video_text",
+    encoder="conv3d",
+)
+
+register_model(
     "audio_visual",
     "vlm_tf.models.audio_visual:build_audio_visual_model",
     "a video backbone (--init's, or a fresh cnn_lstm) and a log-mel audio encoder, fused early, "
