@@ -27,6 +27,9 @@ KEYS = (
     "serve_ms_per_clip",
     "cache_speedup",
     "cached_training_vs_uncached",
+    "train_share_of_limit",
+    "served_pipeline_vs_decode_ceiling",
+    "limit_kind",
     "decode_sparse_vs_sequential",
 )
 
@@ -74,6 +77,9 @@ def test_bench_json_holds_every_figure(quick_bench_report):
         assert report["train_clips_per_s"][name] > 0
         assert 0 < report["train_utilisation"][name] < 1.5, report["train_utilisation"]
         assert report["precision_xla"][name]["auto"] in report["precision_xla"][name]
+        # The limit is the lower of the compute ceiling and the memory roofline.
+        assert report["limit_kind"][name] in ("ceiling", "roofline")
+        assert report["train_share_of_limit"][name] >= report["train_utilisation"][name] * 0.999
     assert report["serve_ms_per_clip"] > 0
     # Energy, marked measured or estimated; a clip's training energy is the mean power over the
     # measured steps at the picked setting's rate, so it cannot exceed the whole benchmark's.

@@ -52,6 +52,9 @@ from vlm_tf.bench_peers import (
 from vlm_tf.energy import EnergyMeter
 
 TEXT_MODEL = "cnn_lstm_text"
+# Memory traffic of a training step per number its forward pass keeps: written and read once
+# going forward, read again, and its gradient written and read, going back.
+TRAFFIC_PER_ACTIVATION = 5
 
 # (videos per class written, passes over them, timed training steps, timed serving calls)
 SIZES = {"full": (24, 5, 12, 30), "quick": (4, 2, 3, 5)}
@@ -104,8 +107,12 @@ def run_bench(*, quick=False, data_dir=None, work_dir=None, progress=None):
         report["matmul_gflops"] = {
             dtype: measure_matmul_gflops(dtype) for dtype in ("float32", _mixed_dtype())
         }
+        say("memory bandwidth")
+        report["memory_gbs"] = measure_memory_gbs()
         say("training steps")
-        report.update(bench_training(report["matmul_gflops"], steps=train_steps))
+        report.update(
+            bench_training(report["matmul_gflops"], report["memory_gbs"], steps=train_steps)
+        )
         say("training fed by the pipeline")
         report.update(
             bench_input_stall(
@@ -156,6 +163,23 @@ def _class_folder(data_dir):
 # --- compute -----------------------------------------------------------------------
 
 
+def measure_memory_gbs(*, megabytes=256, repeats=10):
+    """GB/s an elementwise TensorFlow op moves (a float32 array of `megabytes` read and written
+    once: `x * 2`), best of `repeats`: the memory side of the roofline.
+    """
+    import tensorflow as tf
+
+    x = tf.random.normal((megabytes * 2**20 // 4,))
+    double = tf.function(lambda x: x * 2.0)
+    double(x).numpy()
+    best = float("inf")
+    for _ in range(repeats):
+        start = time.perf_counter()
+        double(x).numpy()
+        best = min(best, time.perf_counter() - start)
+    return 2 * megabytes * 2**20 / best / 1e9
+
+
 def measure_matmul_gflops(dtype, *, n=2048, repeats=10):
     """GFLOP/s of an `n`×`n` matrix product in TensorFlow, best of `repeats`.
 
@@ -192,15 +216,20 @@ def _mixed_dtype():
     return resolve_precision("mixed").split("_")[1]
 
 
-def bench_training(ceiling_gflops, *, steps):
+def bench_training(ceiling_gflops, memory_gbs, *, steps):
     """Training throughput of the default model and the text's network.
 
     Each is measured under every precision / XLA candidate.
 
     Utilisation is the FLOP/s achieved under the `auto` pick divided by the
     matrix-product ceiling of the type it computes in (`ceiling_gflops`, by dtype name).
+
+    The limit a step can reach is the lower of that ceiling and the roofline of memory
+    traffic: the bytes a clip moves (`TRAFFIC_PER_ACTIVATION` times what its forward pass keeps,
+    at the compute type's size) at `memory_gbs`. `limit_kind` says which ("ceiling" or
+    "roofline") and `train_share_of_limit` how much of it the step reaches.
     """
-    from vlm_tf.models.flops import count_flops
+    from vlm_tf.models.flops import count_activations, count_flops
     from vlm_tf.models.registry import DEFAULT_MODEL
     from vlm_tf.training import runtime
 
@@ -213,6 +242,9 @@ def bench_training(ceiling_gflops, *, steps):
         "train_gflops_per_clip": {},
         "train_utilisation": {},
         "train_joules_per_clip": {},
+        "train_bytes_per_clip": {},
+        "train_share_of_limit": {},
+        "limit_kind": {},
         "precision_xla": {},
     }
     for name in (DEFAULT_MODEL, TEXT_MODEL):
@@ -240,6 +272,16 @@ def bench_training(ceiling_gflops, *, steps):
         result["train_gflops_per_clip"][name] = flops / 1e9
         compute_dtype = "float32" if picked[0] == "float32" else picked[0].split("_")[1]
         result["train_utilisation"][name] = rate * flops / 1e9 / ceiling_gflops[compute_dtype]
+        moved = TRAFFIC_PER_ACTIVATION * count_activations(_builder(name)(), num_frames=NUM_FRAMES)
+        moved *= 4 if compute_dtype == "float32" else 2
+        limits = {
+            "ceiling": ceiling_gflops[compute_dtype] * 1e9 / flops,
+            "roofline": memory_gbs * 1e9 / moved,
+        }
+        kind = min(limits, key=limits.get)
+        result["train_bytes_per_clip"][name] = moved
+        result["limit_kind"][name] = kind
+        result["train_share_of_limit"][name] = rate / limits[kind]
     result["precision_xla"]["auto"] = result["precision_xla"][DEFAULT_MODEL]["auto"]
     return result
 
@@ -329,9 +371,6 @@ def bench_serving(path, *, calls):
     return 1000 * float(np.median(times))
 
 
-# --- PyTorch -----------------------------------------------------------------------
-
-
 # --- report ------------------------------------------------------------------------
 
 
@@ -352,6 +391,8 @@ def format_report(report):
         f"  OpenCV alone, one thread              {report['decode_one_thread_clips_per_s']:8.1f}",
         f"  the decode ceiling (the better)       {report['decode_ceiling_clips_per_s']:8.1f}   "
         f"ours {report['pipeline_vs_decode_ceiling']:.2f} of it",
+        f"  vlm_tf, tf.data service workers       {report['served_pipeline_clips_per_s']:8.1f}   "
+        f"{report['served_pipeline_vs_decode_ceiling']:.2f} of the ceiling",
         f"  vlm_tf, cache='memory' (later epochs) {report['cached_pipeline_clips_per_s']:8.1f}   "
         f"{report['cache_speedup']:.2f}x uncached",
         "",
@@ -372,6 +413,11 @@ def format_report(report):
             f"{report['train_gflops_per_clip'][name]:.2f} GFLOP = "
             f"{report['train_utilisation'][name]:.2f} of the matmul ceiling in its compute type, "
             f"{report['train_joules_per_clip'][name]:.2f} J a clip"
+        )
+        lines.append(
+            f"  {'':<14s} {report['train_bytes_per_clip'][name] / 1e6:.0f} MB moved a clip at "
+            f"{report['memory_gbs']:.0f} GB/s: the {report['limit_kind'][name]} limits it; "
+            f"{report['train_share_of_limit'][name]:.2f} of that limit"
         )
     lines += [
         f"training fed by the pipeline: {report['train_with_pipeline_clips_per_s']:.1f} clips/s, "

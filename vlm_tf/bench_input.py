@@ -2,7 +2,8 @@
 
 - `bench_pipeline`: our pipeline against the tutorial's loader and against
   OpenCV alone, in a process per core and on one thread (the ceiling is the
-  better of the two).
+  better of the two); and the same clips decoded by tf.data service workers,
+  a process per core (`vlm_tf.data.service`).
 - `bench_decode_access`: clips read one after another through a video
   against clips sampled sparsely from it, on videos with a keyframe every
   half second and with one keyframe in ten seconds (what cameras and phones
@@ -59,6 +60,7 @@ def bench_pipeline(folder, *, passes):
         # In turns, so a machine that gets busier slows them alike.
         for name, dataset in datasets.items():
             rates[name].append(_clips_per_second(dataset))
+    served = measure_served_pipeline(folder, common, passes=passes)
     processes = measure_decode_ceiling(paths, counts, passes=passes)
     one_thread = measure_serial_decode(paths, counts, passes=passes)
     # Where a process per core loses to one thread (start-up, hand-over), one thread is the most
@@ -73,9 +75,35 @@ def bench_pipeline(folder, *, passes):
         "decode_one_thread_clips_per_s": one_thread,
         "pipeline_vs_framegenerator": best["ours"] / best["tutorial"],
         "pipeline_vs_decode_ceiling": best["ours"] / ceiling,
+        "served_pipeline_clips_per_s": served,
+        "served_pipeline_vs_decode_ceiling": served / ceiling,
         "cached_pipeline_clips_per_s": best["cached"],
         "cache_speedup": best["cached"] / best["ours"],
     }
+
+
+def measure_served_pipeline(folder, common, *, passes):
+    """Clips/s of the same clips decoded by tf.data service workers, a process per core on this
+    machine (`vlm-tf data-service`, `train --data-service`), best of `passes` over the folder;
+    the workers' start-up is not counted.
+    """
+    from vlm_tf.data import service
+    from vlm_tf.data.pipeline import video_dataset_from_directory
+
+    dispatcher = service.start_dispatcher()
+    address = service.dispatcher_address(dispatcher)
+    workers = service.spawn_workers(address, os.cpu_count() or 1)
+    try:
+        dataset = video_dataset_from_directory(folder, first_pass=0, service=address, **common)
+        one_pass = dataset.take(dataset.steps_per_pass)
+        # The first pass waits for the workers to start and register.
+        _clips_per_second(one_pass)
+        return max(_clips_per_second(one_pass) for _ in range(passes))
+    finally:
+        for worker in workers:
+            worker.kill()
+            worker.wait()
+        dispatcher.stop()
 
 
 def measure_serial_decode(paths, counts, *, passes):
