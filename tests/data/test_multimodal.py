@@ -407,6 +407,20 @@ def test_clips_generated_from_prompts_are_judged_by_an_attributes_run(
     np.testing.assert_array_equal(
         first, read_frames(tmp_path / "again" / "move_left" / written[2].name)
     )
+    # Truncated to nothing, the noise is the same for every seed: so are the clips.
+    for seed in (0, 1):
+        done = vlm_tf(
+            "generate", gen, "--prompt", asked[0], "--truncation", 0, "--seed", seed,
+            "--out", tmp_path / f"t{seed}",
+        )  # fmt: skip
+        assert done.returncode == 0, done.stderr[-3000:]
+    np.testing.assert_array_equal(
+        *(read_frames(next((tmp_path / f"t{seed}").glob("*/*.mp4"))) for seed in (0, 1))
+    )
+    assert_one_line_error(
+        vlm_tf("generate", gen, "--prompt", asked[0], "--truncation", -1, "--out", tmp_path / "e0"),
+        "--truncation",
+    )
     assert_one_line_error(
         vlm_tf("generate", gen, "--prompt", " ", "--out", tmp_path / "e1"), "words"
     )

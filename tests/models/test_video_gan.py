@@ -93,6 +93,35 @@ def test_sprite_renderer_moves_the_sprite_with_the_pose():
     assert y2 - y0 == pytest.approx(4.0, abs=0.5) and x2 == pytest.approx(x0, abs=0.05)
 
 
+def test_sprite_renderer_swings_an_offset_sprite_round_its_pivot():
+    size = 32
+    background = np.full((1, size, size, 3), -1.0, np.float32)
+    # A white dot at the sprite's centre (opaque within 2 pixels of it, clear elsewhere).
+    ys, xs = np.mgrid[0:size, 0:size] - (size / 2 - 0.5)
+    dot = np.where(np.hypot(xs, ys) < 2.0, 10.0, -10.0)
+    sprite = np.concatenate([np.full((size, size, 3), 10.0), dot[..., None]], axis=-1)[None].astype(
+        np.float32
+    )
+    # Quarter turns (the angle is pi * tanh) with the sprite 0.4 half-frames right of the pivot.
+    angles = np.arctanh(np.array([0.0, 0.5, -0.5]))
+    pose = np.zeros((1, 3, 4), np.float32)
+    pose[0, :, 3] = angles
+    offset = np.array([[np.arctanh(0.4 / 0.5), 0.0]], np.float32)
+    frames = np.asarray(SpriteRenderer()([background, sprite, pose, offset]))[0]
+    ys, xs = np.mgrid[0:size, 0:size]
+    half = size / 2
+    centres = []
+    for frame in frames:
+        weight = frame[..., 0] + 1.0
+        x = (weight * xs).sum() / weight.sum() - (half - 0.5)
+        y = (weight * ys).sum() / weight.sum() - (half - 0.5)
+        centres.append((x / half, y / half))
+    # Right of the pivot, then below it (y grows down: a clockwise quarter turn), then above it.
+    np.testing.assert_allclose(centres, [(0.4, 0.0), (0.0, 0.4), (0.0, -0.4)], atol=0.03)
+    still = np.asarray(SpriteRenderer()([background, sprite, pose]))[0]
+    assert np.allclose(still[1], still[0], atol=1e-4)
+
+
 def test_integrate_motion_is_a_steady_motion_centred_on_the_pose():
     rng = np.random.default_rng(0)
     pose, velocity = (

@@ -16,7 +16,8 @@ from keras import ops
 class SpriteRenderer(keras.layers.Layer):
     """Renders a clip from a background, a sprite and a per-frame pose.
 
-    `[(B,H,W,3), (B,H,W,4), (B,T,4)]` → `(B,T,H,W,3)`.
+    `[(B,H,W,3), (B,H,W,4), (B,T,4)]` or, with a pivot offset,
+    `[(B,H,W,3), (B,H,W,4), (B,T,4), (B,2)]` → `(B,T,H,W,3)`.
 
     The sprite is an RGBA image (colour tanh, opacity sigmoid) drawn about
     the frame centre; its opacity is faded by a Gaussian window of
@@ -27,13 +28,22 @@ class SpriteRenderer(keras.layers.Layer):
     sprite bilinearly, so the gradient reaches both the sprite's pixels and
     the pose: the discriminator's verdict on the motion reaches the motion
     path. Background and colours are in [−1, 1].
+
+    The optional offset (x, y; tanh-squashed to `max_offset`) puts the
+    sprite that far from the point it turns about, constant over the clip:
+    the pose's translation is then the pivot's, and a steady turn swings
+    the sprite round it as the data's rotating objects swing (their pivot
+    lies 0.9–1.3 radii off their centre, vlm_tf.data.synthetic). Without
+    it the sprite can only spin in place, which a generator turned into
+    drifts (docs/design.md, "Clips from words").
     """
 
-    def __init__(self, *, max_shift=0.75, max_log_scale=0.8, window=0.35, **kwargs):
+    def __init__(self, *, max_shift=0.75, max_log_scale=0.8, window=0.35, max_offset=0.5, **kwargs):
         super().__init__(**kwargs)
         self.max_shift = max_shift
         self.max_log_scale = max_log_scale
         self.window = window
+        self.max_offset = max_offset
 
     def get_config(self):
         return {
@@ -41,10 +51,11 @@ class SpriteRenderer(keras.layers.Layer):
             "max_shift": self.max_shift,
             "max_log_scale": self.max_log_scale,
             "window": self.window,
+            "max_offset": self.max_offset,
         }
 
     def call(self, inputs):
-        background, sprite, pose = inputs
+        background, sprite, pose = inputs[:3]
         height, width = sprite.shape[1], sprite.shape[2]
         batch, frames = ops.shape(pose)[0], ops.shape(pose)[1]
         grid_y, grid_x = _pixel_centres(height, width)
@@ -58,6 +69,10 @@ class SpriteRenderer(keras.layers.Layer):
         cos, sin = ops.cos(angle), ops.sin(angle)
         u = (cos * dx + sin * dy) / scale
         v = (-sin * dx + cos * dy) / scale
+        if len(inputs) == 4:
+            offset = self.max_offset * ops.tanh(ops.cast(inputs[3], "float32"))
+            u = u - offset[:, None, None, None, 0]
+            v = v - offset[:, None, None, None, 1]
         window = ops.exp(-(grid_x**2 + grid_y**2) / (2.0 * self.window**2))
         colour = ops.tanh(ops.cast(sprite[..., :3], "float32"))
         opacity = ops.sigmoid(ops.cast(sprite[..., 3:], "float32")) * window[..., None]
@@ -68,7 +83,7 @@ class SpriteRenderer(keras.layers.Layer):
         )
 
     def compute_output_shape(self, input_shapes):
-        background, _, pose = input_shapes
+        background, _, pose = input_shapes[:3]
         return (background[0], pose[1], *background[1:])
 
 

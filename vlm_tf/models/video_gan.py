@@ -146,7 +146,8 @@ def build_video_generator(
                     residual = Dense(GRU(RepeatVector(T)(code))) → (B, T, 4)
                     pose = IntegrateMotion([Dense(code), velocity, residual])
                            → (B, T, 4)   x, y, log-scale, angle
-        clip = SpriteRenderer([background, sprite, pose]) → (B, T, H, W, 3) → pixels
+                    offset = Dense(code) → (B, 2)        the sprite's distance from its pivot
+        clip = SpriteRenderer([background, sprite, pose, offset]) → (B, T, H, W, 3) → pixels
 
     Each decoder doubles the 4×4 grid (upsample, 3×3 conv, batch norm,
     ReLU), halving the filters each time.
@@ -255,8 +256,11 @@ def build_video_generator(
         [keras.layers.Dense(4, name="mean_pose")(code), velocity, residual]
     )
 
+    # Zero at first: the sprite starts centred on its pivot and moves off it where a turn asks.
+    offset = keras.layers.Dense(2, kernel_initializer="zeros", name="pivot_offset")(code)
+
     # === Functional Model ===
-    clip = SpriteRenderer(name="renderer")([background, sprite, pose])
+    clip = SpriteRenderer(name="renderer")([background, sprite, pose, offset])
     return keras.Model([noise, label], ToPixels(name="pixels")(clip), name=name)
 
 

@@ -73,6 +73,8 @@ class GenerationRequest:
     first_frame: str | None = None
     first_frames: bool = False
     seed: int = 0
+    # A GAN's noise drawn with this standard deviation (the truncation trick); 1: as it trained.
+    truncation: float = 1.0
 
     @property
     def from_words(self):

@@ -133,6 +133,11 @@ class GenerateTask(AdversarialTask):
                 f"{run.run_dir} is a class-conditional gan run: --prompt, --prompts-from and "
                 "--first-frame need a text_to_video run (`vlm-tf train DATA --task text_to_video`)"
             )
+        if request.truncation != 1.0:
+            raise ValueError(
+                f"{run.run_dir} is a class-conditional gan run: --truncation applies to text_gan "
+                "runs"
+            )
         paths = write_generated_videos(run, out, per_class=request.per_class, seed=request.seed)
         return [
             f"wrote {len(paths)} clips ({request.per_class} per class, {len(run.class_names)} "

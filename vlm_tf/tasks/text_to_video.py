@@ -216,6 +216,11 @@ class TextToVideoTask(AdversarialTask):
             )
         if request.first_frames and not request.prompts_from:
             raise ValueError("--first-frames goes with --prompts-from DATA")
+        if request.truncation != 1.0 and is_diffusion(run.config.model):
+            raise ValueError(
+                f"{run.run_dir} is a {run.config.model} run: --truncation scales a GAN's noise; "
+                "a diffusion run samples its own"
+            )
         size = run.config.image_size
         jobs = {}
         if request.prompts:
@@ -238,6 +243,7 @@ class TextToVideoTask(AdversarialTask):
                     per_prompt=request.per_prompt,
                     seed=request.seed,
                     first_frames=first,
+                    truncation=request.truncation,
                 )
             )
             for folder, (texts, first) in jobs.items()
@@ -300,10 +306,13 @@ def is_diffusion(model_name):
     return get_model_spec(model_name).builder.endswith(":build_video_denoiser")
 
 
-def _draw(generator, condition, *, seed):
-    """A GAN generator's uint8 clips for `condition (N, D)`, from the noise of `seed`."""
+def _draw(generator, condition, *, seed, truncation=1.0):
+    """A GAN generator's uint8 clips for `condition (N, D)`, from the noise of `seed` scaled by
+    `truncation` (BigGAN's truncation trick, as a scale: below 1, clips nearer the middle of
+    what the generator draws, less varied and truer to the prompt; docs/design.md).
+    """
     latent_dim = generator.input_shape[0][-1]
-    noise = np.random.default_rng(seed).normal(size=(len(condition), latent_dim))
+    noise = truncation * np.random.default_rng(seed).normal(size=(len(condition), latent_dim))
     clips = generator.predict([noise.astype(np.float32), condition], batch_size=32, verbose=0)
     return np.round(np.clip(clips, 0, 255)).astype(np.uint8)
 
@@ -389,10 +398,10 @@ def embed_texts(text_encoder, vocabulary, texts):
 # --- using a finished run ---
 
 
-def generate_from_prompts(run, prompt_texts, *, first_frames=None, seed=0):
+def generate_from_prompts(run, prompt_texts, *, first_frames=None, seed=0, truncation=1.0):
     """Clips of a `text_to_video` run for `prompt_texts`, one each, from seeded noise: uint8
     `(N, T, H, W, 3)`; a diffusion run starts clip i from `first_frames[i]` (pixels `(N, H, W,
-    3)`) when given.
+    3)`) when given; a GAN's noise is scaled by `truncation`.
     """
     run.require("text_to_video", "generating clips from prompts")
     empty = [text for text in prompt_texts if not str(text).strip()]
@@ -406,7 +415,7 @@ def generate_from_prompts(run, prompt_texts, *, first_frames=None, seed=0):
             f"{run.run_dir} is a {run.config.model} run: it draws from a prompt alone; a first "
             "frame needs a text_diffusion run"
         )
-    return _draw(run.model, condition, seed=seed)
+    return _draw(run.model, condition, seed=seed, truncation=truncation)
 
 
 def folder_prompts(folder):
@@ -455,7 +464,9 @@ def read_first_frame(path, size):
     return cv2.cvtColor(picture, cv2.COLOR_BGR2RGB)
 
 
-def write_prompted_videos(run, out_dir, prompt_texts, *, per_prompt=1, seed=0, first_frames=None):
+def write_prompted_videos(
+    run, out_dir, prompt_texts, *, per_prompt=1, seed=0, first_frames=None, truncation=1.0
+):
     """Writes `per_prompt` clips of each of `prompt_texts` as `out_dir/<motion>/generated_NNNN.mp4`
     (`prompted/` for a prompt that names no motion), each with a JSON beside it: the prompt as its
     one caption, the attributes the prompt names, the run and its text run. Clip k of a prompt
@@ -472,7 +483,9 @@ def write_prompted_videos(run, out_dir, prompt_texts, *, per_prompt=1, seed=0, f
     folders = [os.path.join(out_dir, a.get("motion", "prompted")) for a in asked]
     clips = np.stack(
         [
-            generate_from_prompts(run, prompt_texts, first_frames=first_frames, seed=[seed, k])
+            generate_from_prompts(
+                run, prompt_texts, first_frames=first_frames, seed=[seed, k], truncation=truncation
+            )
             for k in range(per_prompt)
         ],
         axis=1,
