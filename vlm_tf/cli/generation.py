@@ -120,7 +120,7 @@ def _add_generate(commands):
         metavar="T",
         help=(
             "a text_gan run: draw its noise with standard deviation T; below 1, clips truer to "
-            "the prompt and less varied (0.5 lifted motion from 0.53 to 0.60 in docs/design.md) "
+            "the prompt and less varied (0.5 lifted motion from 0.52 to 0.60 in docs/design.md) "
             "(default: %(default)s)"
         ),
     )
