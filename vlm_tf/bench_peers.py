@@ -14,7 +14,10 @@
 
 from __future__ import annotations
 
+import json
 import os
+import subprocess
+import sys
 import time
 
 import numpy as np
@@ -141,10 +144,6 @@ def peer_lines(report):
 
 def _in_own_process(request):
     """`python -m vlm_tf.bench_peers REQUEST`: `{"rates", "version", "note"}` of one peer."""
-    import json
-    import subprocess
-    import sys
-
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
     if request["peer"] == "jax":
         env["KERAS_BACKEND"] = "jax"
@@ -302,8 +301,5 @@ def _jax_rates(request):
 
 
 if __name__ == "__main__":
-    import json
-    import sys
-
     asked = json.loads(sys.argv[1])
     print(json.dumps((_torch_rates if asked["peer"] == "torch" else _jax_rates)(asked)))
