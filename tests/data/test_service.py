@@ -46,11 +46,15 @@ def test_the_workers_make_the_local_pipelines_batches_for_a_seed(tiny_dataset, d
     served = video_dataset_from_directory(train, first_pass=1, service=address, **OPTIONS)
     assert served.steps_per_pass == local.steps_per_pass
     steps = 2 * local.steps_per_pass
-    expected, received = _fingerprints(local, steps), _fingerprints(served, steps)
-    # Workers finish batches in their own order; the batches are the same.
-    assert sorted(received) == sorted(expected)
+    received = _fingerprints(served, steps)
+    # Workers finish batches in their own order, and one may be passes ahead of the other when the
+    # trainer stops reading: every batch received is one of the local pipeline's, each once, from
+    # a window of passes wide enough for what the workers hold in flight.
+    window = _fingerprints(local, 8 * local.steps_per_pass)
+    assert len(set(received)) == len(received)
+    assert set(received) <= set(window)
     other_seed = video_dataset_from_directory(train, first_pass=1, **{**OPTIONS, "seed": 2})
-    assert sorted(_fingerprints(other_seed, steps)) != sorted(expected)
+    assert not set(_fingerprints(other_seed, steps)) & set(window)
 
 
 def _epochs_done(run_dir):

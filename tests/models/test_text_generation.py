@@ -18,7 +18,7 @@ from vlm_tf.data.multimodal import (
 )
 from vlm_tf.models.adversarial import TextVideoGAN
 from vlm_tf.models.video_gan import build_video_discriminator, build_video_generator
-from vlm_tf.tasks.text_to_video import fit_whitening, whiten
+from vlm_tf.tasks.text_side import fit_whitening, whiten
 from vlm_tf.tasks.video_text import PROMPT_TEMPLATES
 
 
