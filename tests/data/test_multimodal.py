@@ -390,6 +390,21 @@ def test_clips_generated_from_prompts_are_judged_by_an_attributes_run(
     # The run carries its text encoder: it turns a new prompt into a clip by itself.
     for name in ("text_encoder.keras", "vocabulary.json", "prompting.json", "discriminator.keras"):
         assert (gen / name).is_file(), name
+    # Its copy of the text encoder embeds captions, but only a video_text run can guide a GAN.
+    assert_one_line_error(
+        vlm_tf(
+            "train", root, "--task", "text_to_video", "--text-run", gen, "--guidance", 1,
+            "--out", tmp_path / "g2", "--epochs", 1, "--frames", FRAMES,
+        ),
+        "--guidance",
+    )  # fmt: skip
+    assert_one_line_error(
+        vlm_tf(
+            "train", root, "--task", "text_to_video", "--model", "text_diffusion", "--text-run",
+            video_text_run, "--guidance", 1, "--out", tmp_path / "g3", "--epochs", 1,
+        ),
+        "--guidance", "classifier-free",
+    )  # fmt: skip
     asked = ["a red star moving left", "a small blue bar that grows"]
     for out in ("one", "again"):
         done = vlm_tf(

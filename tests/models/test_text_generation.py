@@ -18,6 +18,7 @@ from vlm_tf.data.multimodal import (
 )
 from vlm_tf.models.adversarial import TextVideoGAN
 from vlm_tf.models.video_gan import build_video_discriminator, build_video_generator
+from vlm_tf.models.video_text import VideoTextModel
 from vlm_tf.tasks.text_side import fit_whitening, whiten
 from vlm_tf.tasks.video_text import PROMPT_TEMPLATES
 
@@ -135,3 +136,88 @@ def test_whitened_caption_embeddings_have_unit_covariance_and_a_faint_direction_
     )
     moved = np.linalg.norm(whiten(steps, whitening)[1:] - whiten(steps, whitening)[:1], axis=1)
     assert 0.5 < moved[1] / moved[0] < 2.0, moved
+
+
+# The text embeddings of "red" and "blue" in `_colour_guide`'s space.
+TEXTS = (np.array([[1.0, -1.0], [-1.0, 1.0]]) / np.sqrt(2.0)).astype(np.float32)
+
+
+def _colour_guide():
+    """A `VideoTextModel` whose video embedding is a clip's mean red and blue less mid-grey: a
+    red object on grey is nearest the text embedding (1, -1)/√2, a blue one (-1, 1)/√2.
+    """
+    clips = keras.Input((None, 8, 8, 3))
+    backbone = keras.Model(clips, keras.layers.GlobalAveragePooling3D()(clips))
+    tokens = keras.Input((1,))
+    text_encoder = keras.Model(tokens, keras.layers.Dense(2)(tokens))
+    guide = VideoTextModel(backbone, text_encoder, embed_dim=2)
+    guide.video_projection.build((None, 3))
+    red_and_blue = np.array([[1, 0], [0, 0], [0, 1]]) / 64.0
+    guide.video_projection.set_weights([red_and_blue, -np.full(2, 128 / 64.0)])
+    return guide
+
+
+def _colour_batches(which):
+    rng = np.random.default_rng(1)
+    clips = np.full((len(which), 4, 8, 8, 3), 128.0, np.float32)
+    for clip, colour, x in zip(clips, which, rng.integers(0, 5, len(which))):
+        clip[:, 2:5, x : x + 3] = (220, 30, 30) if colour == 0 else (30, 30, 220)
+    return (
+        tf.data.Dataset.from_tensor_slices(
+            {
+                "frames": clips,
+                "condition": TEXTS[which],
+                "text": TEXTS[which],
+                "colour": which.astype(np.int32),
+            }
+        )
+        .shuffle(len(which), seed=0)
+        .batch(16)
+        .repeat()
+    )
+
+
+def _colour_gap(guidance_weight, steps=150):
+    """How much redder than bluer a generator's clips are when the text asks for red, less when
+    it asks for blue, after `steps` of GAN training without D's colour head; and the guide
+    (None without guidance) with its weights before training.
+    """
+    keras.utils.set_random_seed(0)
+    generator = build_video_generator(
+        condition_dim=2, latent_dim=8, num_frames=4, image_size=(8, 8), filters=16, motion_units=8
+    )
+    discriminator = build_video_discriminator(
+        condition_dim=2, heads={"colour": 2}, num_frames=4, image_size=(8, 8), filters=8
+    )
+    guide = _colour_guide() if guidance_weight else None
+    before = guide.get_weights() if guide else None
+    gan = TextVideoGAN(generator, discriminator, heads=("colour",), guide=guide, seed=0)
+    gan.compile(
+        d_optimizer=keras.optimizers.Adam(6e-4, beta_1=0.5),
+        g_optimizer=keras.optimizers.Adam(1e-3, beta_1=0.5),
+        class_weight=0.0,
+        guidance_weight=guidance_weight,
+    )
+    which = np.random.default_rng(0).integers(0, 2, 64)
+    gan.fit(_colour_batches(which), steps_per_epoch=steps, epochs=1, verbose=0)
+    noise = np.random.default_rng(5).normal(size=(32, 8)).astype(np.float32)
+    red_minus_blue = [
+        float(np.mean(np.diff(np.asarray(generator([noise, np.tile(text, (32, 1))]))[..., [2, 0]])))
+        for text in TEXTS
+    ]
+    return red_minus_blue[0] - red_minus_blue[1], gan, before
+
+
+def test_clip_guidance_teaches_the_generator_and_leaves_the_guide_as_it_was():
+    unguided, _, _ = _colour_gap(0.0)
+    guided, gan, before = _colour_gap(1.0)
+    # D's projection alone tells red from blue a little; the guide, which knows the colours
+    # already, teaches G much faster (measured: 143 against 39 pixel values).
+    assert guided > unguided + 50, (guided, unguided)
+    assert "guidance" in [metric.name for metric in gan.metrics]
+    for was, now in zip(before, gan.guide.get_weights()):
+        np.testing.assert_array_equal(was, now)
+    with pytest.raises(ValueError, match="needs a guide"):
+        TextVideoGAN(gan.generator, gan.discriminator, heads=("colour",)).compile(
+            d_optimizer="adam", g_optimizer="adam", guidance_weight=1.0
+        )

@@ -25,6 +25,7 @@ import tensorflow as tf
 
 from vlm_tf.metrics.image import frame_quality
 from vlm_tf.models.registry import GAN_LOSSES
+from vlm_tf.models.video_text import symmetric_info_nce
 
 # The fusion model's generator loss: the squared error plus this much of
 # the adversarial loss. With L1 and pix2pix's 1 : 0.01 the predictor learnt
@@ -183,6 +184,10 @@ class VideoGAN(keras.Model):
     def _heads_loss(self, answers, heads):
         return tf.add_n([_class_loss(answer, logits) for answer, logits in zip(answers, heads)])
 
+    def _guidance_loss(self, fake, data):
+        """A term of G's loss beyond D's verdicts (none here; `TextVideoGAN`'s CLIP guidance)."""
+        return 0.0
+
     def train_step(self, data):
         clips, condition, answers = self._unpack(data)
         batch = tf.shape(clips)[0]
@@ -204,9 +209,11 @@ class VideoGAN(keras.Model):
             fake_logits, fake_heads = self._judge(fake, condition, False)
             # The text's loss needs D(E(x)); it carries no gradient to G.
             real_term = tf.stop_gradient(real_logits) if self.loss_kind == "text" else None
-            g_loss = generator_loss(
-                fake_logits, real_term, kind=self.loss_kind
-            ) + self.class_weight * self._heads_loss(answers, fake_heads)
+            g_loss = (
+                generator_loss(fake_logits, real_term, kind=self.loss_kind)
+                + self.class_weight * self._heads_loss(answers, fake_heads)
+                + self._guidance_loss(fake, data)
+            )
         grads = tape.gradient(g_loss, self.generator.trainable_weights)
         self.g_optimizer.apply_gradients(zip(grads, self.generator.trainable_weights))
 
@@ -225,15 +232,55 @@ class TextVideoGAN(VideoGAN):
     vectors `(B, D)`, and an integer answer `(B,)` for each of `heads`, the auxiliary
     classifiers of D in the order it outputs them (the caption's motion and colour, say): G is
     told not only to look real beside its caption but that its clip shows what the caption says.
+
+    `guide`, a frozen `VideoTextModel` (the one whose text encoder embedded the captions), adds
+    CLIP guidance to G's loss: `guidance_weight` (`compile`) times the symmetric InfoNCE of the
+    generated clips' video embeddings, by the guide, against their captions' text embeddings
+    (the batches' `"text"`, unit `(B, D)`), at the guide's learned temperature. D's heads learn
+    what a motion looks like from the few clips of this run while G learns to fool them; the
+    guide has already learnt it from every caption, and does not move. Generated clips are
+    resized to the guide's frame size on the way in.
     """
 
-    def __init__(self, generator, discriminator, *, heads, **kwargs):
+    def __init__(self, generator, discriminator, *, heads, guide=None, **kwargs):
         super().__init__(generator, discriminator, **kwargs)
         self.heads = tuple(heads)
+        self.guide = guide
+        if guide is not None:
+            guide.trainable = False
+        self.guidance_tracker = keras.metrics.Mean(name="guidance")
+        self.guidance_weight = 0.0
+
+    def compile(self, *, guidance_weight=0.0, **kwargs):
+        """`guidance_weight`: of the guide's InfoNCE in G's loss (0 turns it off); the rest as
+        `VideoGAN.compile`.
+        """
+        if guidance_weight and self.guide is None:
+            raise ValueError("guidance_weight > 0 needs a guide (a VideoTextModel)")
+        super().compile(**kwargs)
+        self.guidance_weight = float(guidance_weight)
+
+    @property
+    def metrics(self):
+        return super().metrics + ([self.guidance_tracker] if self.guidance_weight else [])
 
     def _unpack(self, data):
         answers = [tf.cast(tf.reshape(data[head], [-1]), tf.int32) for head in self.heads]
         return data["frames"], data["condition"], answers
+
+    def _guidance_loss(self, fake, data):
+        if not self.guidance_weight:
+            return 0.0
+        # A guide that takes frames of any size takes the generator's as they are.
+        height, width = self.guide.video_backbone.input_shape[2:4]
+        height, width = height or fake.shape[2], width or fake.shape[3]
+        frames = tf.shape(fake)[1]
+        resized = tf.image.resize(tf.reshape(fake, [-1, *fake.shape[2:]]), (height, width))
+        clips = tf.reshape(resized, [-1, frames, height, width, fake.shape[-1]])
+        video = self.guide.embed_video(clips, training=False)
+        loss = symmetric_info_nce(video, data["text"], tf.stop_gradient(self.guide.scale()))
+        self.guidance_tracker.update_state(loss)
+        return self.guidance_weight * loss
 
 
 def split_clip(clips, observed_frames, predicted_frames):

@@ -76,12 +76,14 @@ class AdversarialTask(Task):
             endless=True,
         )
 
-    def compile(self, model, make_optimizer, jit_compile):
+    def compile(self, model, make_optimizer, jit_compile, **options):
+        """Both players' optimizers and the loss; `options` go on to the model's `compile`."""
         model.compile(
             d_optimizer=make_optimizer(beta_1=GAN_BETA_1, lr_scale=self.discriminator_lr_scale),
             g_optimizer=make_optimizer(beta_1=GAN_BETA_1),
             loss=self.options.gan_loss,
             jit_compile=jit_compile,
+            **options,
         )
 
     def finish(self, run_dir, model, data, best_path):

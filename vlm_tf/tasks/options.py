@@ -159,6 +159,15 @@ class TextToVideoOptions(AdversarialOptions):
         help="text_to_video: the finished video_text run whose text encoder embeds the captions "
         "(frozen; copied into the run)",
     )
+    guidance: float = option(
+        0.0,
+        minimum=0.0,
+        metavar="W",
+        help="text_to_video, text_gan: weight of CLIP guidance in the generator's loss, the text "
+        "run's video encoder asked to find each generated clip nearest its own caption (off by "
+        "default: measured, it cost the colours more than it gave; docs/design.md; needs a text "
+        "run trained without --with-sound)",
+    )
 
     def validate(self):
         if self.text_run is None:

@@ -38,6 +38,26 @@ def load_text_side(folder):
     return text_encoder, vocabulary
 
 
+def load_guide(folder):
+    """The `VideoTextModel` of the finished `video_text` run at `folder`, which guides a GAN
+    (`TextVideoGAN`); a one-line error for any other folder, or a model that hears (the
+    generator draws no sound).
+    """
+    path = os.path.join(os.fspath(folder), "model.keras")
+    model = keras.saving.load_model(path) if os.path.isfile(path) else None
+    if not hasattr(model, "embed_video"):
+        raise ValueError(
+            f"{folder}: --guidance wants a video_text run's model.keras (its video encoder judges "
+            "the generated clips); pass --guidance 0 to train without it"
+        )
+    if model.sound_encoder is not None:
+        raise ValueError(
+            f"{folder}: a video_text run trained --with-sound cannot judge clips without sound; "
+            "guide by one trained without it, or pass --guidance 0"
+        )
+    return model
+
+
 def fit_whitening(embeddings, floor=1e-3):
     """`{"mean", "matrix"}` that map `embeddings` `(N, D)` to mean 0 and unit covariance (PCA
     whitening), each direction's variance floored at `floor` of the largest.

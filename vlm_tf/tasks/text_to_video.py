@@ -44,6 +44,7 @@ from vlm_tf.tasks.text_side import (
     TEXT_ENCODER_FILE,
     embed_texts,
     fit_whitening,
+    load_guide,
     load_text_side,
     whiten,
 )
@@ -94,6 +95,7 @@ class TextToVideoTask(AdversarialTask):
         embeddings = embed_texts(text_encoder, vocabulary, [t for clip in texts for t in clip])
         whitening = fit_whitening(embeddings)
         condition_table = tf.constant(whiten(embeddings, whitening), tf.float32)
+        text_table = tf.constant(embeddings, tf.float32)
         answer_tables = {
             head: tf.constant(
                 np.repeat([values[head].index(a[head]) for a in attributes], repeats), tf.int32
@@ -106,7 +108,12 @@ class TextToVideoTask(AdversarialTask):
 
         def pair(frames, row):
             answers = {head: tf.gather(table, row) for head, table in answer_tables.items()}
-            return {"frames": frames, "condition": tf.gather(condition_table, row), **answers}
+            return {
+                "frames": frames,
+                "condition": tf.gather(condition_table, row),
+                "text": tf.gather(text_table, row),
+                **answers,
+            }
 
         train_ds = with_pair_counts(clips.map(pair), clips)
         # Each epoch's pictures: a training clip's first prompt under clips generated from it.
@@ -137,6 +144,11 @@ class TextToVideoTask(AdversarialTask):
         common = dict(num_frames=config.num_frames, image_size=self.image_size)
         condition_dim = data.extras["condition_dim"]
         if self.diffusion:
+            if self.options.guidance:
+                raise ValueError(
+                    f"--guidance is text_gan's; {config.model} follows its caption by "
+                    "classifier-free guidance"
+                )
             denoiser = get_model_spec(config.model).build(condition_dim=condition_dim, **common)
             return VideoDiffusion(denoiser, seed=config.seed)
         generator = get_model_spec(config.model).build(condition_dim=condition_dim, **common)
@@ -145,13 +157,16 @@ class TextToVideoTask(AdversarialTask):
             heads={head: len(data.extras["values"][head]) for head in HEADS},
             **common,
         )
-        return TextVideoGAN(generator, discriminator, heads=HEADS, seed=config.seed)
+        guide = load_guide(self.options.text_run) if self.options.guidance else None
+        return TextVideoGAN(generator, discriminator, heads=HEADS, guide=guide, seed=config.seed)
 
     def compile(self, model, make_optimizer, jit_compile):
         if self.diffusion:
             model.compile(optimizer=make_optimizer(), jit_compile=jit_compile)
         else:
-            super().compile(model, make_optimizer, jit_compile)
+            super().compile(
+                model, make_optimizer, jit_compile, guidance_weight=self.options.guidance
+            )
 
     def picture_callbacks(self, model, data, log_dir):
         prompts_shown = data.extras["sample_prompts"]
