@@ -7,6 +7,7 @@ import json
 import numpy as np
 import pytest
 
+from vlm_tf import bench
 from vlm_tf.bench import measure_matmul_gflops
 from vlm_tf.bench_input import measure_decode_ceiling
 from vlm_tf.bench_peers import FrameGenerator
@@ -80,6 +81,11 @@ def test_bench_json_holds_every_figure(quick_bench_report):
         # The limit is the lower of the compute ceiling and the memory roofline.
         assert report["limit_kind"][name] in ("ceiling", "roofline")
         assert report["train_share_of_limit"][name] >= report["train_utilisation"][name] * 0.999
+        if report["limit_kind"][name] == "roofline":
+            # A limit nothing measured went past.
+            peers = (report["peers"].get(name) or {}).values()
+            fastest = max([report["train_clips_per_s"][name], *peers])
+            assert fastest <= report["train_limits"][name]["roofline"], report["train_limits"]
     assert report["serve_ms_per_clip"] > 0
     # Energy, marked measured or estimated; a clip's training energy is the mean power over the
     # measured steps at the picked setting's rate, so it cannot exceed the whole benchmark's.
@@ -102,6 +108,28 @@ def test_bench_json_holds_every_figure(quick_bench_report):
         assert report["train_vs_best_peer"][name] == pytest.approx(
             report["train_clips_per_s"][name] / rates[best]
         )
+
+
+def test_a_roofline_that_a_measured_rate_passes_is_not_the_limit():
+    def report(ours, peer):
+        return {
+            "train_limits": {"m": {"ceiling": 500.0, "roofline": 200.0}},
+            "limit_kind": {"m": "roofline"},
+            "train_share_of_limit": {"m": ours / 200.0},
+            "train_utilisation": {"m": ours / 500.0},
+            "train_clips_per_s": {"m": ours},
+            "peers": {"m": {"PyTorch x": peer}},
+        }
+
+    below = report(150.0, 180.0)
+    bench._check_limits_against_peers(below)
+    assert below["limit_kind"]["m"] == "roofline" and below["limit_note"] is None
+    for ours, peer, who in ((250.0, 180.0, "ours"), (150.0, 230.0, "a peer")):
+        passed = report(ours, peer)
+        bench._check_limits_against_peers(passed)
+        assert passed["limit_kind"]["m"] == "ceiling"
+        assert passed["train_share_of_limit"]["m"] == ours / 500.0
+        assert who in passed["limit_note"]
 
 
 @pytest.mark.parametrize("name", ["cnn_lstm", "cnn_lstm_text"])

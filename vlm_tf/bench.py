@@ -140,18 +140,20 @@ def run_bench(*, quick=False, data_dir=None, work_dir=None, progress=None):
 
 
 def _check_limits_against_peers(report):
-    """A roofline that a peer's measured rate exceeds is not a limit: the activations it counts
-    as memory traffic stayed in the caches. There the compute ceiling is the limit again, and
-    `limit_note` says why.
+    """A roofline that a measured rate exceeds (ours or a peer's) is not a limit: the activations
+    it counts as memory traffic stayed in the caches. There the compute ceiling is the limit
+    again, and `limit_note` says why.
     """
     notes = []
     for name, limits in report["train_limits"].items():
-        fastest = max((report["peers"].get(name) or {}).values(), default=0.0)
-        if report["limit_kind"][name] == "roofline" and fastest > limits["roofline"]:
+        rates = {"ours": report["train_clips_per_s"][name], **(report["peers"].get(name) or {})}
+        who = max(rates, key=rates.get)
+        if report["limit_kind"][name] == "roofline" and rates[who] > limits["roofline"]:
             report["limit_kind"][name] = "ceiling"
             report["train_share_of_limit"][name] = report["train_utilisation"][name]
+            trained = "ours trained" if who == "ours" else "a peer trained"
             notes.append(
-                f"{name}: a peer trained at {fastest:.0f} clips/s, above the "
+                f"{name}: {trained} at {rates[who]:.0f} clips/s, above the "
                 f"{limits['roofline']:.0f} the roofline allows, so the ceiling is its limit"
             )
     report["limit_note"] = "; ".join(notes) or None
