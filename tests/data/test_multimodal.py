@@ -177,10 +177,19 @@ def test_composed_prompts_are_every_composition_each_naming_its_own_attributes()
 
 @pytest.mark.slow
 def test_a_video_text_run_trains_on_captioned_clips_and_reports_retrieval(
-    dataset, video_text_run, tmp_path
+    dataset, video_text_run, classify_run, tmp_path
 ):
     root, _ = dataset
     run = video_text_run
+    # A backbone for other frames than --size asks is refused before anything is written.
+    for task in ("video_text", "audio_visual"):
+        out = tmp_path / task
+        done = vlm_tf(
+            "train", root, "--task", task, "--init", classify_run[0], "--size", 2 * SIZE,
+            "--out", out,
+        )  # fmt: skip
+        assert_one_line_error(done, str(classify_run[0]), f"{SIZE}x{SIZE}", "--size")
+        assert not out.exists()
     config = json.loads((run / "config.json").read_text())["run"]
     assert (config["model"], config["image_size"], config["partial_captions"]) == (
         "video_text",

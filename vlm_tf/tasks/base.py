@@ -27,6 +27,7 @@ from vlm_tf import budget
 from vlm_tf.data.pipeline import make_clip_dataset, make_split_datasets
 from vlm_tf.data.splits import find_split_dirs, readable_videos, refuse_empty_class_folders
 from vlm_tf.models.flops import count_activations
+from vlm_tf.models.presets import describe_init
 
 # What an epoch's logs record about the run rather than how well its model does: left out of the
 # outcome line (`train` prints the energy and a private run's final ε on lines of their own).
@@ -173,6 +174,25 @@ class Task:
         """Refuses, in one line, what the run's config alone shows cannot work, before any file is
         read or written.
         """
+        init = getattr(self.options, "init", None)
+        if init is not None:
+            self.check_init_fits(init)
+
+    def check_init_fits(self, init, *, model=None):
+        """Refuses, in one line, an `--init` backbone (a preset or run) made for frames of another
+        size than the run's, or, given `model`, another model; returns what `describe_init`
+        read. From the backbone's JSON alone, before the run folder is touched.
+        """
+        about = describe_init(init)
+        size = about["image_size"]
+        if (model is not None and about["model_name"] != model) or tuple(size) != self.image_size:
+            trains, flags = (f"{model} on", "--model and --size") if model else ("on", "--size")
+            raise ValueError(
+                f"{init}: a {about['model_name']} backbone for {size[0]}x{size[1]} frames; this "
+                f"run trains {trains} {self.config.image_size}x{self.config.image_size} (set "
+                f"{flags} to the backbone's)"
+            )
+        return about
 
     def check_memory(self, model=None):
         """Refuses, in one line, a run whose batches of clips (and, given `model`, its activations)

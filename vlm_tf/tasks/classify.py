@@ -34,7 +34,6 @@ from vlm_tf.models.backbone import (
     save_backbone_preset,
 )
 from vlm_tf.models.consistency import make_consistent
-from vlm_tf.models.presets import describe_init
 from vlm_tf.models.registry import build_model
 from vlm_tf.tasks.base import Report, Task, TaskData, skipped_lines, skipped_of
 from vlm_tf.tasks.local_validation import LocalValidation
@@ -184,15 +183,8 @@ class ClassifyTask(Task):
             accountant_modules()
         if self.options.init is None:
             return
-        # From the backbone's JSON: the run folder is not touched for a backbone that cannot fit.
-        about = describe_init(self.options.init)
-        size, frames = about["image_size"], about["num_frames"]
-        if (about["model_name"], tuple(size)) != (self.config.model, self.image_size):
-            raise ValueError(
-                f"{self.options.init}: a {about['model_name']} backbone for {size[0]}x{size[1]} "
-                f"frames; this run trains {self.config.model} on {self.config.image_size}x"
-                f"{self.config.image_size} (set --model and --size to the backbone's)"
-            )
+        frames = self.check_init_fits(self.options.init, model=self.config.model)["num_frames"]
+        # A classifier's head is built for its clips' length.
         if frames is not None and frames != self.config.num_frames:
             raise ValueError(
                 f"{self.options.init}: its backbone takes clips of {frames} frames; this run's "
