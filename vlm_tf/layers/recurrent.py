@@ -21,12 +21,17 @@ a `keras.layers.LSTM`'s weights load into it.
 
 from __future__ import annotations
 
+import functools
+
 import keras
 from keras import ops
 
 
+@functools.cache
 def _gpu_at_hand():
-    """Whether Keras' backend sees a GPU, where its LSTM takes cuDNN's fused kernel."""
+    """Whether Keras' backend sees a GPU, where its LSTM takes cuDNN's fused kernel; asked once a
+    process (the devices a backend sees are fixed once it starts), not at every call of a layer.
+    """
     backend = keras.config.backend()
     if backend == "tensorflow":
         import tensorflow as tf

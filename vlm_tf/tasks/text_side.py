@@ -22,26 +22,38 @@ def load_text_side(folder):
     """
     folder = os.fspath(folder)
     own = os.path.join(folder, TEXT_ENCODER_FILE)
-    vocabulary_path = os.path.join(folder, VOCABULARY_FILE)
     model_path = own if os.path.isfile(own) else os.path.join(folder, "model.keras")
-    if not (os.path.isfile(model_path) and os.path.isfile(vocabulary_path)):
-        raise ValueError(
-            f"{folder}: expected a finished video_text run (model.keras and {VOCABULARY_FILE}; "
-            "`vlm-tf train DATA --task video_text`)"
-        )
+    if not os.path.isfile(model_path):
+        _not_a_text_run(folder)
+    vocabulary = read_vocabulary(folder)
     model = keras.saving.load_model(model_path)
     text_encoder = model if model_path == own else getattr(model, "text_encoder", None)
     if text_encoder is None:
         raise ValueError(f"{folder}: its model.keras is not a video_text model ({model.name})")
-    with open(vocabulary_path, encoding="utf-8") as f:
-        vocabulary = json.load(f)
     return text_encoder, vocabulary
+
+
+def read_vocabulary(folder):
+    """The tokenizer's vocabulary a `video_text` run (or a `text_to_video` run's copy) keeps."""
+    path = os.path.join(os.fspath(folder), VOCABULARY_FILE)
+    if not os.path.isfile(path):
+        _not_a_text_run(folder)
+    with open(path, encoding="utf-8") as f:
+        return json.load(f)
+
+
+def _not_a_text_run(folder):
+    raise ValueError(
+        f"{folder}: expected a finished video_text run (model.keras and {VOCABULARY_FILE}; "
+        "`vlm-tf train DATA --task video_text`)"
+    )
 
 
 def load_guide(folder):
     """The `VideoTextModel` of the finished `video_text` run at `folder`, which guides a GAN
-    (`TextVideoGAN`); a one-line error for any other folder, or a model that hears (the
-    generator draws no sound).
+    (`TextVideoGAN`) and whose `text_encoder` then embeds the captions (the model is loaded
+    once); a one-line error for any other folder, or a model that hears (the generator draws no
+    sound).
     """
     path = os.path.join(os.fspath(folder), "model.keras")
     model = keras.saving.load_model(path) if os.path.isfile(path) else None

@@ -46,6 +46,7 @@ from vlm_tf.tasks.text_side import (
     fit_whitening,
     load_guide,
     load_text_side,
+    read_vocabulary,
     whiten,
 )
 from vlm_tf.tasks.video_text import (
@@ -76,10 +77,24 @@ class TextToVideoTask(AdversarialTask):
     def saved_part(self):
         return "denoiser" if self.diffusion else "generator"
 
+    def check_config(self):
+        super().check_config()
+        if self.diffusion and self.options.guidance:
+            raise ValueError(
+                f"--guidance is text_gan's; {self.config.model} follows its caption by "
+                "classifier-free guidance"
+            )
+
     def make_data(self, train, val, *, cache=None, distribution=None, first_epoch=0):
         import tensorflow as tf
 
-        text_encoder, vocabulary = load_text_side(self.options.text_run)
+        text_run = self.options.text_run
+        # A guided GAN's guide is the text run's whole model: its text encoder is taken from it.
+        guide = load_guide(text_run) if self.options.guidance else None
+        if guide is None:
+            text_encoder, vocabulary = load_text_side(text_run)
+        else:
+            text_encoder, vocabulary = guide.text_encoder, read_vocabulary(text_run)
         paths, captions, attributes, _ = captioned_videos(train)
         for path, clip_attributes in zip(paths, attributes):
             missing = [head for head in HEADS if head not in clip_attributes]
@@ -95,7 +110,8 @@ class TextToVideoTask(AdversarialTask):
         embeddings = embed_texts(text_encoder, vocabulary, [t for clip in texts for t in clip])
         whitening = fit_whitening(embeddings)
         condition_table = tf.constant(whiten(embeddings, whitening), tf.float32)
-        text_table = tf.constant(embeddings, tf.float32)
+        # The guide compares a generated clip with its caption's own (unwhitened) embedding.
+        text_table = None if guide is None else tf.constant(embeddings, tf.float32)
         answer_tables = {
             head: tf.constant(
                 np.repeat([values[head].index(a[head]) for a in attributes], repeats), tf.int32
@@ -108,12 +124,10 @@ class TextToVideoTask(AdversarialTask):
 
         def pair(frames, row):
             answers = {head: tf.gather(table, row) for head, table in answer_tables.items()}
-            return {
-                "frames": frames,
-                "condition": tf.gather(condition_table, row),
-                "text": tf.gather(text_table, row),
-                **answers,
-            }
+            element = {"frames": frames, "condition": tf.gather(condition_table, row), **answers}
+            if text_table is not None:
+                element["text"] = tf.gather(text_table, row)
+            return element
 
         train_ds = with_pair_counts(clips.map(pair), clips)
         # Each epoch's pictures: a training clip's first prompt under clips generated from it.
@@ -136,6 +150,7 @@ class TextToVideoTask(AdversarialTask):
                 "sample_prompts": [prompts(attributes[i])[1] for i in shown],
                 "condition_dim": embeddings.shape[1],
                 "whitening": whitening,
+                "guide": guide,
             },
         )
 
@@ -144,11 +159,6 @@ class TextToVideoTask(AdversarialTask):
         common = dict(num_frames=config.num_frames, image_size=self.image_size)
         condition_dim = data.extras["condition_dim"]
         if self.diffusion:
-            if self.options.guidance:
-                raise ValueError(
-                    f"--guidance is text_gan's; {config.model} follows its caption by "
-                    "classifier-free guidance"
-                )
             denoiser = get_model_spec(config.model).build(condition_dim=condition_dim, **common)
             return VideoDiffusion(denoiser, seed=config.seed)
         generator = get_model_spec(config.model).build(condition_dim=condition_dim, **common)
@@ -157,8 +167,13 @@ class TextToVideoTask(AdversarialTask):
             heads={head: len(data.extras["values"][head]) for head in HEADS},
             **common,
         )
-        guide = load_guide(self.options.text_run) if self.options.guidance else None
-        return TextVideoGAN(generator, discriminator, heads=HEADS, guide=guide, seed=config.seed)
+        return TextVideoGAN(
+            generator,
+            discriminator,
+            heads=HEADS,
+            guide=data.extras["guide"],
+            seed=config.seed,
+        )
 
     def compile(self, model, make_optimizer, jit_compile):
         if self.diffusion:
