@@ -62,6 +62,17 @@ SIGNALLED_TRAIN = textwrap.dedent(
                 at_point()
         return patched
 
+    if signame == "SIGINT":
+        # Slow reads: Ctrl-C then always finds tf.data's threads inside a numpy_function call,
+        # which used to hang the command (or abort its exit).
+        from vlm_tf.data import pipeline
+        frame_reader = pipeline._frame_reader
+
+        def slow_frame_reader(*args, **kwargs):
+            read = frame_reader(*args, **kwargs)
+            return lambda path, indices: (time.sleep(0.2), read(path, indices))[1]
+
+        pipeline._frame_reader = slow_frame_reader
     callbacks.StopOnNonFiniteLoss.on_epoch_begin = on_epoch_begin
     callbacks.StopOnNonFiniteLoss.on_train_batch_end = on_train_batch_end
     # The backup writes its weights with save_weights, the best model with save.
@@ -115,7 +126,7 @@ def _signalled(point, epoch, signame, data, run_dir, *extra, deterministic=True,
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
     if popen:
         return subprocess.Popen(command, env=env, **popen)
-    return subprocess.run(command, env=env, capture_output=True, text=True)
+    return subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)
 
 
 def _assert_finished_as(run_dir, uninterrupted):

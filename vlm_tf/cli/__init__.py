@@ -108,7 +108,14 @@ def main(argv=None):
         return EXIT_CLOSED_PIPE
     except KeyboardInterrupt:
         print("vlm-tf: interrupted", file=sys.stderr)
-        return EXIT_INTERRUPTED
+        sys.stdout.flush()
+        sys.stderr.flush()
+        # Ctrl-C mid-epoch leaves tf.data's threads inside (or queued for) a numpy_function call,
+        # which needs the interpreter's lock: freeing the input pipeline now waits for them while
+        # holding it (a hang), and letting the interpreter exit kills them mid-call (an abort,
+        # "terminate called without an active exception"). Nothing needs tearing down: every
+        # file is written whole or not at all and the run lock of a dead process is taken over.
+        os._exit(EXIT_INTERRUPTED)
     except Exception as error:
         return report_failure(error, debug=args.debug)
     return 0
