@@ -32,6 +32,7 @@ KEYS = (
     "served_pipeline_vs_decode_ceiling",
     "limit_kind",
     "decode_sparse_vs_sequential",
+    "detection_train_clips_per_s",
 )
 
 
@@ -86,7 +87,7 @@ def test_bench_json_holds_every_figure(quick_bench_report):
             peers = (report["peers"].get(name) or {}).values()
             fastest = max([report["train_clips_per_s"][name], *peers])
             assert fastest <= report["train_limits"][name]["roofline"], report["train_limits"]
-    assert report["serve_ms_per_clip"] > 0
+    assert report["serve_ms_per_clip"] > 0 and report["detection_train_clips_per_s"] > 0
     # Energy, marked measured or estimated; a clip's training energy is the mean power over the
     # measured steps at the picked setting's rate, so it cannot exceed the whole benchmark's.
     assert report["energy"]["method"] in ("measured", "estimated")

@@ -380,6 +380,27 @@ def test_a_backbone_preset_starts_a_run_on_other_classes(cli_run, tmp_path):
     assert not os.path.exists(tmp_path / "gru")
 
 
+@pytest.mark.parametrize("chosen", [None, "false"])
+def test_commands_pool_tensorflows_cpu_memory_unless_the_user_chose_otherwise(chosen):
+    # Only a pooling (BFC) allocator keeps the statistics TensorFlow reports.
+    command = (
+        "import sys, tensorflow as tf; from vlm_tf.cli import main; code = main(['models']); "
+        "tf.ones(4); stats = tf.config.experimental.get_memory_info('CPU:0'); "
+        "print('pooled', stats['peak'] > 0)"
+    )
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    env.pop("TF_CPU_ALLOCATOR_USE_BFC", None)
+    if chosen is not None:
+        env["TF_CPU_ALLOCATOR_USE_BFC"] = chosen
+    done = subprocess.run(
+        [sys.executable, "-c", command], env=env, capture_output=True, text=True, timeout=600
+    )
+    if chosen is None:
+        assert done.returncode == 0 and "pooled True" in done.stdout, done.stderr[-2000:]
+    else:
+        assert "Allocator stats not available" in done.stderr, done.stderr[-2000:]
+
+
 def test_a_cpu_machine_sees_no_tensorflow_start_up_lines_and_other_lines_still_show():
     # The user's environment: no TF_CPP_MIN_LOG_LEVEL (the tests' command runner sets one).
     env = {key: value for key, value in os.environ.items() if key != "TF_CPP_MIN_LOG_LEVEL"}

@@ -20,6 +20,8 @@ process without TensorFlow started by this one):
   waiting for data, decoding every epoch and from `cache="memory"`;
 - precision and XLA: clips per second of each, and what `--precision auto`
   / `--jit auto` pick from those figures;
+- the default detector's training, fed as `train --task detect` feeds it
+  (`vlm_tf.bench_detection`);
 - the exported SavedModel's latency on one clip;
 - peers: both models built the same way in PyTorch and trained as a strong
   PyTorch user would (eager float32, autocast bfloat16, channels-last,
@@ -36,6 +38,7 @@ import time
 
 import numpy as np
 
+from vlm_tf.bench_detection import bench_detection, detection_lines
 from vlm_tf.bench_input import (
     BATCH,
     NUM_FRAMES,
@@ -118,6 +121,10 @@ def run_bench(*, quick=False, data_dir=None, work_dir=None, progress=None):
             bench_input_stall(
                 folder, steps=max(train_steps, 8), execution=report["precision_xla"]["auto"]
             )
+        )
+        say("detector training")
+        report.update(
+            bench_detection(os.path.join(work_dir, "detection"), videos=8 if quick else 48)
         )
         say("serving")
         report["serve_ms_per_clip"] = bench_serving(
@@ -447,6 +454,7 @@ def format_report(report):
         f"waiting for data {100 * report['input_stall_fraction']:.1f} % of the time; "
         f"from cache='memory': {report['train_with_cached_pipeline_clips_per_s']:.1f} clips/s "
         f"({report['cached_training_vs_uncached']:.2f}x)",
+        *detection_lines(report),
         f"SavedModel serving: {report['serve_ms_per_clip']:.1f} ms per clip",
     ]
     if report.get("limit_note"):

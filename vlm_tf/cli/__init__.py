@@ -43,6 +43,7 @@ from vlm_tf.cli.common import (
     EXIT_CLOSED_PIPE,
     EXIT_INTERRUPTED,
     import_tensorflow_quietly,
+    pooled_cpu_allocator_environment,
     quiet_tensorflow_environment,
     report_failure,
 )
@@ -89,6 +90,7 @@ def build_parser():
 def main(argv=None):
     args = build_parser().parse_args(argv)
     quiet_tensorflow_environment()
+    pooled_cpu_allocator_environment()
     try:
         key_file = getattr(args, "encrypt_key_file", None)
         # The key is the process's for the command only (`main` may run in a caller's process).
