@@ -124,7 +124,7 @@ def run_bench(*, quick=False, data_dir=None, work_dir=None, progress=None):
         )
         say("detector training")
         report.update(
-            bench_detection(os.path.join(work_dir, "detection"), videos=8 if quick else 48)
+            bench_detection(os.path.join(work_dir, "detection"), videos=12 if quick else 68)
         )
         say("serving")
         report["serve_ms_per_clip"] = bench_serving(

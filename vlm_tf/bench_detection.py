@@ -12,14 +12,13 @@ import glob
 import os
 import time
 
-DETECTION_FRAMES = 16
-DETECTION_SIZE = 64
-DETECTION_BATCH = 8
+# The task's defaults, which are the classifier's that `bench` times too.
+from vlm_tf.bench_input import BATCH, NUM_FRAMES, SIZE
 
 
 def bench_detection(work_dir, *, videos):
-    """`{"detection_train_clips_per_s": rate}` of the default detector over `videos` training
-    videos written into `work_dir`.
+    """`{"detection_train_clips_per_s": rate}` of the default detector over the training split
+    of `videos` videos written into `work_dir`.
     """
     import keras
 
@@ -28,22 +27,19 @@ def bench_detection(work_dir, *, videos):
     from vlm_tf.models.detection import detection_loss
     from vlm_tf.models.registry import default_model, get_model_spec
 
-    # The generator's 70/15/15 split: this many written give `videos` to train on.
-    write_detection_dataset(
-        work_dir, videos=round(videos / 0.7), num_frames=24, size=DETECTION_SIZE, seed=0
-    )
+    write_detection_dataset(work_dir, videos=videos, num_frames=24, size=SIZE, seed=0)
     train, _ = annotated_videos(sorted(glob.glob(os.path.join(work_dir, "train", "*.mp4"))))
     names = detection_classes(train)
     clips = DetectionClips(
         train,
         names,
-        num_frames=DETECTION_FRAMES,
-        image_size=(DETECTION_SIZE, DETECTION_SIZE),
-        batch_size=DETECTION_BATCH,
+        num_frames=NUM_FRAMES,
+        image_size=(SIZE, SIZE),
+        batch_size=BATCH,
         training=True,
     )
     model = get_model_spec(default_model("detect")).build(
-        num_classes=len(names), image_size=(DETECTION_SIZE, DETECTION_SIZE)
+        num_classes=len(names), image_size=(SIZE, SIZE)
     )
     model.compile(optimizer=keras.optimizers.Adam(), loss=detection_loss)
     model.fit(clips, epochs=1, verbose=0)
@@ -54,7 +50,7 @@ def bench_detection(work_dir, *, videos):
 
 def detection_lines(report):
     return [
-        f"detector training (train --task detect's input, {DETECTION_FRAMES} frames at "
-        f"{DETECTION_SIZE}x{DETECTION_SIZE}, batch {DETECTION_BATCH}): "
+        f"detector training (train --task detect's input, {NUM_FRAMES} frames at "
+        f"{SIZE}x{SIZE}, batch {BATCH}): "
         f"{report['detection_train_clips_per_s']:.1f} clips/s"
     ]
