@@ -1,13 +1,18 @@
+import importlib
 import os
 import tempfile
+
+import pytest
 
 # Before TensorFlow is imported by any test module.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 # `--precision auto` remembers its CPU measurements; the tests (and the
 # commands they start) keep theirs out of the user's home, shared for the session.
 os.environ.setdefault("VLM_TF_CACHE_DIR", tempfile.mkdtemp(prefix="vlm_tf_test_cache_"))
-
-import pytest
+# The package sets TensorFlow's start-up environment (its oneDNN kernels) on import: imported here,
+# before any test module imports TensorFlow, so the tests and every process they start run as a
+# user's `vlm-tf` or `import vlm_tf` does.
+importlib.import_module("vlm_tf")
 
 # Each xdist worker (and every process its tests start) computes on its share of the cores: left
 # to themselves, two workers' TensorFlow thread pools each take every core, and two trainings side

@@ -382,13 +382,14 @@ def test_a_backbone_preset_starts_a_run_on_other_classes(cli_run, tmp_path):
 
 @pytest.mark.parametrize("chosen", [None, "false"])
 def test_commands_pool_tensorflows_cpu_memory_unless_the_user_chose_otherwise(chosen):
-    # Only a pooling (BFC) allocator keeps the statistics TensorFlow reports.
+    # Only a pooling (BFC) allocator keeps the statistics TensorFlow reports; oneDNN's allocator
+    # keeps them whatever the choice, so it is off here.
     command = (
         "import sys, tensorflow as tf; from vlm_tf.cli import main; code = main(['models']); "
         "tf.ones(4); stats = tf.config.experimental.get_memory_info('CPU:0'); "
         "print('pooled', stats['peak'] > 0)"
     )
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "TF_ENABLE_ONEDNN_OPTS": "0"}
     env.pop("TF_CPU_ALLOCATOR_USE_BFC", None)
     if chosen is not None:
         env["TF_CPU_ALLOCATOR_USE_BFC"] = chosen
@@ -399,6 +400,24 @@ def test_commands_pool_tensorflows_cpu_memory_unless_the_user_chose_otherwise(ch
         assert done.returncode == 0 and "pooled True" in done.stdout, done.stderr[-2000:]
     else:
         assert "Allocator stats not available" in done.stderr, done.stderr[-2000:]
+
+
+@pytest.mark.parametrize("chosen", [None, "0"])
+def test_tensorflow_runs_its_onednn_kernels_unless_the_user_chose_otherwise(chosen):
+    # TensorFlow's own default is off on processors without AVX-512 VNNI, BF16 or AMX.
+    command = (
+        "import vlm_tf; from tensorflow.python.util import _pywrap_util_port as port; "
+        "print('oneDNN', port.IsMklEnabled())"
+    )
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    env.pop("TF_ENABLE_ONEDNN_OPTS", None)
+    if chosen is not None:
+        env["TF_ENABLE_ONEDNN_OPTS"] = chosen
+    done = subprocess.run(
+        [sys.executable, "-c", command], env=env, capture_output=True, text=True, timeout=600
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert f"oneDNN {chosen is None}" in done.stdout, done.stdout
 
 
 def test_a_cpu_machine_sees_no_tensorflow_start_up_lines_and_other_lines_still_show():
