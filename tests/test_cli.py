@@ -380,6 +380,19 @@ def test_a_backbone_preset_starts_a_run_on_other_classes(cli_run, tmp_path):
     assert not os.path.exists(tmp_path / "gru")
 
 
+def _python_choosing(command, variable, chosen, **fixed):
+    """`python -c command` in a process of its own, with the user's `variable` unset (`chosen`
+    None) or set to `chosen`, and the `fixed` variables set.
+    """
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", **fixed}
+    env.pop(variable, None)
+    if chosen is not None:
+        env[variable] = chosen
+    return subprocess.run(
+        [sys.executable, "-c", command], env=env, capture_output=True, text=True, timeout=600
+    )
+
+
 @pytest.mark.parametrize("chosen", [None, "false"])
 def test_commands_pool_tensorflows_cpu_memory_unless_the_user_chose_otherwise(chosen):
     # Only a pooling (BFC) allocator keeps the statistics TensorFlow reports; oneDNN's allocator
@@ -389,13 +402,7 @@ def test_commands_pool_tensorflows_cpu_memory_unless_the_user_chose_otherwise(ch
         "tf.ones(4); stats = tf.config.experimental.get_memory_info('CPU:0'); "
         "print('pooled', stats['peak'] > 0)"
     )
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "TF_ENABLE_ONEDNN_OPTS": "0"}
-    env.pop("TF_CPU_ALLOCATOR_USE_BFC", None)
-    if chosen is not None:
-        env["TF_CPU_ALLOCATOR_USE_BFC"] = chosen
-    done = subprocess.run(
-        [sys.executable, "-c", command], env=env, capture_output=True, text=True, timeout=600
-    )
+    done = _python_choosing(command, "TF_CPU_ALLOCATOR_USE_BFC", chosen, TF_ENABLE_ONEDNN_OPTS="0")
     if chosen is None:
         assert done.returncode == 0 and "pooled True" in done.stdout, done.stderr[-2000:]
     else:
@@ -409,13 +416,7 @@ def test_tensorflow_runs_its_onednn_kernels_unless_the_user_chose_otherwise(chos
         "import vlm_tf; from tensorflow.python.util import _pywrap_util_port as port; "
         "print('oneDNN', port.IsMklEnabled())"
     )
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
-    env.pop("TF_ENABLE_ONEDNN_OPTS", None)
-    if chosen is not None:
-        env["TF_ENABLE_ONEDNN_OPTS"] = chosen
-    done = subprocess.run(
-        [sys.executable, "-c", command], env=env, capture_output=True, text=True, timeout=600
-    )
+    done = _python_choosing(command, "TF_ENABLE_ONEDNN_OPTS", chosen)
     assert done.returncode == 0, done.stderr[-2000:]
     assert f"oneDNN {chosen is None}" in done.stdout, done.stdout
 

@@ -58,8 +58,10 @@ def pooled_cpu_allocator_environment():
     Read by TensorFlow when it makes its first tensor. Without it every tensor comes from the C
     library's `malloc`, which maps anything over 32 MB afresh and unmaps it when freed: the
     detector's training (67 MB activations a batch) spent a third of its time in the kernel
-    faulting those pages in, and trains 1.7x faster pooled; the default classifier 1.04x
-    (benchmarks/detection_speed.py, docs/benchmarks.md).
+    faulting those pages in, and trained 1.7x faster pooled; the default classifier 1.04x
+    (benchmarks/detection_speed.py, docs/benchmarks.md). With oneDNN's kernels on (`import vlm_tf`
+    turns them on) their own allocator pools large blocks and this adds about 1.05x; it matters
+    to whoever turns oneDNN off.
     """
     os.environ.setdefault("TF_CPU_ALLOCATOR_USE_BFC", "true")
 
