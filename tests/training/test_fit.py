@@ -119,6 +119,30 @@ def test_precision_and_jit_options_are_applied(tiny_dataset, tmp_path):
     assert model.get_layer("output_layer").dtype_policy.name == "float32"
 
 
+@pytest.mark.parametrize("model", ["cnn_lstm", "gan"])
+def test_a_run_traces_its_training_step_once(model, tiny_dataset, tmp_path, monkeypatch):
+    """Keras leaves optimizer slots and compiled metrics to the first step, whose `tf.function` is
+    then traced a second time; the loop builds them first (`build_training_state`).
+    """
+    import keras
+
+    from vlm_tf.models.adversarial import VideoGAN
+
+    owner = VideoGAN if model == "gan" else keras.Model
+    traced = []
+    step = owner.train_step
+
+    def counted(self, data):
+        # The Python body runs only while TensorFlow traces the step.
+        traced.append(type(self).__name__)
+        return step(self, data)
+
+    monkeypatch.setattr(owner, "train_step", counted)
+    options = dict(TINY, model=model, num_frames=8) if model == "gan" else TINY
+    train(tiny_dataset, tmp_path / "run", RunConfig(epochs=1, **options), verbose=0)
+    assert len(traced) == 1, traced
+
+
 @pytest.mark.slow
 def test_killed_run_resumes_from_its_last_epoch(tmp_path):
     # A task learnt in a few epochs: a resume that lost its weights or its

@@ -156,6 +156,13 @@ class VideoGAN(keras.Model):
     def metrics(self):
         return [self.d_loss_tracker, self.g_loss_tracker, self.d_real_tracker, self.d_fake_tracker]
 
+    def optimizer_variables(self):
+        """`[(optimizer, variables)]`: what `train_step` applies each optimizer to."""
+        return [
+            (self.d_optimizer, self.discriminator.trainable_weights),
+            (self.g_optimizer, self.generator.trainable_weights),
+        ]
+
     def call(self, inputs, training=False):
         return self.generator(inputs, training=training)
 
@@ -349,6 +356,13 @@ class FramePredictionGAN(keras.Model):
     @property
     def metrics(self):
         return list(self.trackers.values())
+
+    def optimizer_variables(self):
+        """`[(optimizer, variables)]`: what `train_step` applies each optimizer to."""
+        pairs = [(self.g_optimizer, self.predictor.trainable_weights)]
+        if self.adversarial_weight:
+            pairs.append((self.d_optimizer, self.discriminator.trainable_weights))
+        return pairs
 
     def call(self, inputs, training=False):
         return self.predictor(inputs, training=training)

@@ -378,12 +378,13 @@ class VideoDiffusion(keras.Model):
         # (BackupAndRestore refuses an unbuilt model).
         self.built = True
 
-    def compile(self, *, optimizer, **kwargs):
-        super().compile(optimizer=optimizer, **kwargs)
-
     @property
     def metrics(self):
         return [self.loss_tracker]
+
+    def optimizer_variables(self):
+        """`[(optimizer, variables)]`: what `train_step` applies the optimizer to."""
+        return [(self.optimizer, self.denoiser.trainable_weights)]
 
     def call(self, inputs, training=False):
         return self.denoiser(inputs, training=training)

@@ -289,6 +289,7 @@ def _fit(task, data_dir, run_dir, splits, resumed, verbose, extras):
             return make_optimizer(config, data.steps_per_epoch, **kwargs)
 
         task.compile(model, optimizer, runtime.jit_compile_argument(config.jit))
+        runtime.build_training_state(model, getattr(data.train, "element_spec", None))
     if verbose and task.show_model:
         model.summary()
 

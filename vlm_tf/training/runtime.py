@@ -1,4 +1,5 @@
-"""Precision, XLA and seeding: process-wide settings a run makes before building its model.
+"""Precision, XLA and seeding, process-wide settings a run makes before building its model, and
+the training state it builds before `fit`.
 
 `--precision auto` and `--jit auto` (the defaults) are settled here. On a
 GPU the choice is by device: mixed float16 (tensor cores; the models keep
@@ -227,3 +228,29 @@ def _read_cache(path):
         return values if isinstance(values, dict) else {}
     except (OSError, ValueError):
         return {}
+
+
+def build_training_state(model, batch_spec):
+    """Creates the variables a first training step would: optimizer slots and compiled metrics.
+
+    A `tf.function` whose first call creates variables is traced again
+    without them, and without a `tf.distribute` strategy of its own Keras
+    leaves these to the first step: every run traced its training step
+    twice (the GAN's 6-7 s each time, the default model's about one). Under
+    a strategy Keras builds them before `fit` itself (`_symbolic_build`,
+    from the spec of a batch), which is called here for a model trained by
+    Keras' own `train_step` on a `tf.data` input (`batch_spec`; None for a
+    `PyDataset`, whose batches Keras reads first: then only its optimizer
+    is built). A model with its own `train_step` says which optimizer
+    trains which variables (`optimizer_variables()`).
+    """
+    if hasattr(model, "optimizer_variables"):
+        pairs = model.optimizer_variables()
+    elif batch_spec is not None:
+        model._symbolic_build(data_batch=batch_spec)
+        return
+    else:
+        pairs = [(model.optimizer, model.trainable_variables)]
+    for optimizer, variables in pairs:
+        if optimizer is not None and not optimizer.built:
+            optimizer.build(variables)
