@@ -1,25 +1,27 @@
-"""Detection training speed: how its input reaches the model, and TensorFlow's CPU allocator.
+"""Detection training speed: TensorFlow's oneDNN kernels and its CPU allocator, each on and off.
 
     python benchmarks/detection_speed.py [--rounds 2] [--videos 200]
 
 Writes a detection dataset (`make-data --task detect`'s generator, 64×64,
 16 frames a clip, the `train --task detect` defaults), then times one
-epoch of the default detector's training in a process of its own for each
-setting, the settings taking turns round after round so a slow spell of
-the machine falls on all of them:
+epoch of the default detector's training, fed as the task feeds it
+(`DetectionClips`, a `keras.utils.PyDataset` of float32 clips), in a
+process of its own for each setting, the settings taking turns round after
+round so a slow spell of the machine falls on all of them:
 
-- input: the task's `DetectionClips` (a `keras.utils.PyDataset` handing
-  float32 clips to `fit`, which Keras wraps in a `tf.data` generator)
-  against the same batches made by a generator of our own in tf.data's
-  thread and handed over as uint8, a quarter of the bytes;
+- oneDNN: TensorFlow's oneDNN kernels (`TF_ENABLE_ONEDNN_OPTS=1`, what
+  `import vlm_tf` sets) against its Eigen kernels (`=0`, what TensorFlow
+  itself chooses on a processor without AVX-512 VNNI, BF16 or AMX);
 - allocator: TensorFlow's BFC allocator on the CPU
   (`TF_CPU_ALLOCATOR_USE_BFC=true`, what `vlm-tf` sets) against the C
   library's `malloc`, which maps and unmaps every tensor above 32 MB afresh
   (the detector's first activations are 67 MB a batch);
 
 and the default classifier's training step (random clips, as
-benchmarks/runtime_settings.py) under both allocators. Prints the median
-clips/s of each setting and the ratios.
+benchmarks/runtime_settings.py) in the settings before and now. Prints the
+median clips/s of each setting and the ratios. (Stop 42's table, with a
+tf.data feed of uint8 clips measured against the PyDataset, was printed by
+this script at commit 26fd8cb.)
 """
 
 import argparse
@@ -33,53 +35,20 @@ import numpy as np
 
 DETECT = r"""
 import glob, json, sys, time
-import keras, numpy as np, tensorflow as tf
 from vlm_tf.data import detection_clips
 from vlm_tf.models.detection import build_video_detector, detection_loss
 
-data, feed = sys.argv[1], sys.argv[2]
+data = sys.argv[1]
 videos, _ = detection_clips.annotated_videos(sorted(glob.glob(f"{data}/train/*.mp4")))
 names = detection_clips.detection_classes(videos)
 clips = detection_clips.DetectionClips(
     videos, names, num_frames=16, image_size=(64, 64), batch_size=8, training=True
 )
-
-
-class FloatBatches(keras.utils.PyDataset):
-    def __len__(self):
-        return len(clips)
-
-    def __getitem__(self, index):
-        frames, targets = clips[index]
-        return frames.astype(np.float32), targets
-
-    def on_epoch_end(self):
-        clips.on_epoch_end()
-
-
-def as_dataset():
-    # The same batches made in tf.data's thread, two ahead, the clips handed over as uint8.
-    spec = (
-        tf.TensorSpec((None, 16, 64, 64, 3), tf.uint8),
-        tf.TensorSpec((None, 16, 16, 16, len(names) + 5), tf.float32),
-    )
-
-    def one_epoch():
-        for index in range(len(clips)):
-            frames, targets = clips[index]
-            yield frames.astype(np.uint8), targets
-        clips.on_epoch_end()
-
-    dataset = tf.data.Dataset.from_generator(one_epoch, output_signature=spec)
-    return dataset.apply(tf.data.experimental.assert_cardinality(len(clips))).prefetch(2)
-
-
-source = as_dataset() if feed == "dataset" else FloatBatches()
 model = build_video_detector(len(names))
 model.compile(optimizer="adam", loss=detection_loss)
-model.fit(source, epochs=1, verbose=0)  # traces the step and warms the allocator
+model.fit(clips, epochs=1, verbose=0)  # traces the step and warms the allocator
 start = time.perf_counter()
-model.fit(source, epochs=1, verbose=0)
+model.fit(clips, epochs=1, verbose=0)
 print(json.dumps({"clips_per_s": len(videos) / (time.perf_counter() - start)}))
 """
 
@@ -102,21 +71,26 @@ for _ in range(20):
 print(json.dumps({"clips_per_s": 8 / float(np.median(times))}))
 """
 
-# (label, script, its arguments, TF_CPU_ALLOCATOR_USE_BFC)
+# (label, script, TF_ENABLE_ONEDNN_OPTS, TF_CPU_ALLOCATOR_USE_BFC)
 SETTINGS = [
-    ("detector, tf.data uint8, BFC allocator", DETECT, ["dataset"], "true"),
-    ("detector, tf.data uint8, malloc", DETECT, ["dataset"], "false"),
-    ("detector, PyDataset float32, malloc (before)", DETECT, ["pydataset"], "false"),
-    ("detector, PyDataset float32, BFC allocator (now)", DETECT, ["pydataset"], "true"),
-    ("default classifier step, BFC allocator (now)", CLASSIFY, [], "true"),
-    ("default classifier step, malloc (before)", CLASSIFY, [], "false"),
+    ("detector, Eigen kernels, malloc (before stop 42)", DETECT, "0", "false"),
+    ("detector, Eigen kernels, BFC allocator", DETECT, "0", "true"),
+    ("detector, oneDNN, malloc", DETECT, "1", "false"),
+    ("detector, oneDNN, BFC allocator (now)", DETECT, "1", "true"),
+    ("default classifier step, Eigen kernels, malloc (before)", CLASSIFY, "0", "false"),
+    ("default classifier step, oneDNN, BFC allocator (now)", CLASSIFY, "1", "true"),
 ]
 
 
-def measure(script, args, bfc, data):
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "TF_CPU_ALLOCATOR_USE_BFC": bfc}
+def measure(script, onednn, bfc, data):
+    env = {
+        **os.environ,
+        "TF_CPP_MIN_LOG_LEVEL": "3",
+        "TF_ENABLE_ONEDNN_OPTS": onednn,
+        "TF_CPU_ALLOCATOR_USE_BFC": bfc,
+    }
     done = subprocess.run(
-        [sys.executable, "-c", script, data, *args],
+        [sys.executable, "-c", script, data],
         env=env,
         capture_output=True,
         text=True,
@@ -136,20 +110,20 @@ def main():
         write_detection_dataset(data, videos=args.videos, num_frames=24, size=64, seed=0)
         rates = {label: [] for label, *_ in SETTINGS}
         for round_ in range(args.rounds):
-            for label, script, script_args, bfc in SETTINGS:
-                rates[label].append(measure(script, script_args, bfc, data))
+            for label, script, onednn, bfc in SETTINGS:
+                rates[label].append(measure(script, onednn, bfc, data))
                 print(f"round {round_ + 1}: {label}: {rates[label][-1]:.2f} clips/s", flush=True)
     median = {label: float(np.median(values)) for label, values in rates.items()}
     print()
     for label, rate in median.items():
         print(f"{label:56s} {rate:7.2f} clips/s")
     label = [label for label, *_ in SETTINGS]
-    print(f"detector, now / before: {median[label[3]] / median[label[2]]:.2f}x")
-    print(f"  uint8 from tf.data / PyDataset, BFC: {median[label[0]] / median[label[3]]:.2f}x")
-    print(f"  uint8 from tf.data, BFC / malloc: {median[label[0]] / median[label[1]]:.2f}x")
-    print(
-        f"default classifier, BFC / malloc: {median[SETTINGS[4][0]] / median[SETTINGS[5][0]]:.2f}x"
-    )
+    before, now = median[label[0]], median[label[3]]
+    print(f"detector, now / before: {now / before:.2f}x")
+    print(f"  oneDNN alone: {median[label[2]] / before:.2f}x")
+    print(f"  BFC alone: {median[label[1]] / before:.2f}x")
+    print(f"  BFC with oneDNN: {now / median[label[2]]:.2f}x")
+    print(f"default classifier, now / before: {median[label[5]] / median[label[4]]:.2f}x")
 
 
 if __name__ == "__main__":

@@ -240,13 +240,15 @@ def build_training_state(model, batch_spec):
     a strategy Keras builds them before `fit` itself (`_symbolic_build`,
     from the spec of a batch), which is called here for a model trained by
     Keras' own `train_step` on a `tf.data` input (`batch_spec`; None for a
-    `PyDataset`, whose batches Keras reads first: then only its optimizer
-    is built). A model with its own `train_step` says which optimizer
-    trains which variables (`optimizer_variables()`).
+    `PyDataset`, whose batches Keras reads first). Otherwise only the
+    optimizers are built: a model whose `train_step` applies them to parts
+    of itself says which (`optimizer_variables()`), the others train
+    `trainable_variables`; a step of its own may read batches Keras' build
+    cannot (the robust classifier's clip and corrupted copies).
     """
     if hasattr(model, "optimizer_variables"):
         pairs = model.optimizer_variables()
-    elif batch_spec is not None:
+    elif batch_spec is not None and type(model).train_step is keras.Model.train_step:
         model._symbolic_build(data_batch=batch_spec)
         return
     else:
