@@ -1,3 +1,4 @@
+import fcntl
 import importlib
 import os
 import tempfile
@@ -91,15 +92,35 @@ def classify_run(tiny_dataset, tmp_path_factory):
     return run_dir, result, config
 
 
+def once_for_all_workers(tmp_path_factory, name, make):
+    """The folder `name`, filled by `make(folder)` once for the whole run: under pytest-xdist a
+    session fixture is otherwise built by every worker whose tests ask for it (the bench report
+    below was measured twice, a minute or two each). Workers share the parent of their base
+    temporary folders; the first to ask builds the folder under a lock while the others wait.
+    """
+    root = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        root = root.parent
+    folder, done = root / name, root / f"{name}.done"
+    with open(root / f"{name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not done.exists():
+            folder.mkdir(exist_ok=True)
+            make(folder)
+            done.touch()
+    return folder
+
+
 @pytest.fixture(scope="session")
 def quick_bench_report(tmp_path_factory):
-    """The file of one `vlm-tf bench --quick --json` run: its test reads every figure, and the
-    chapter-7 notebook shows it instead of measuring again (about 40 s each).
+    """The file of one `vlm-tf bench --quick --json` run, measured once for the whole run: its
+    test reads every figure, and the chapter-7 notebook shows it instead of measuring again.
     """
     from helpers import vlm_tf
 
-    done = vlm_tf("bench", "--quick", "--json")
-    assert done.returncode == 0, done.stderr[-3000:]
-    path = tmp_path_factory.mktemp("bench") / "bench.json"
-    path.write_text(done.stdout)
-    return path
+    def measure(folder):
+        done = vlm_tf("bench", "--quick", "--json")
+        assert done.returncode == 0, done.stderr[-3000:]
+        (folder / "bench.json").write_text(done.stdout)
+
+    return once_for_all_workers(tmp_path_factory, "bench", measure) / "bench.json"

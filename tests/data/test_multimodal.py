@@ -382,6 +382,48 @@ def test_with_sound_every_caption_is_paired_with_its_own_clips_sound(dataset):
     assert seen >= len(clips) * 3 - 5
 
 
+def _check_reranking(gen, video_text_run, asked, tmp_path):
+    """`generate --rerank 3` keeps, of the three candidates of each prompt (noise streams
+    (seed, 0, j)), the one the run's video_text run embeds nearest the prompt; a text run that is
+    gone is a one-line error naming it.
+    """
+    from vlm_tf.tasks.text_side import embed_texts, load_guide, read_vocabulary
+    from vlm_tf.tasks.text_to_video import generate_from_prompts
+
+    done = vlm_tf("generate", gen, "--prompt", *asked, "--rerank", 3, "--out", tmp_path / "r3")
+    assert done.returncode == 0, done.stderr[-3000:]
+    run, guide = load_run(gen), load_guide(video_text_run)
+    candidates = np.stack(
+        [generate_from_prompts(run, asked, seed=[0, 0, j]) for j in range(3)], axis=1
+    ).astype(np.float32)
+    video = np.stack([np.asarray(guide.embed_frames_of_any_size(c)) for c in candidates])
+    text = embed_texts(guide.text_encoder, read_vocabulary(video_text_run), asked)
+    best = np.einsum("nkd,nd->nk", video, text).argmax(axis=1)
+    for prompt, folder in enumerate(("move_left", "grow")):
+        written = next((tmp_path / "r3" / folder).glob("*.mp4"))
+        assert json.loads(written.with_suffix(".json").read_text())["candidates"] == 3
+        # The file is lossy: the clip kept is the candidate it lies nearest.
+        distances = np.abs(candidates[prompt] - read_frames(written)).mean(axis=(1, 2, 3, 4))
+        assert distances.argmin() == best[prompt], (distances, best)
+    moved = tmp_path / "gen_moved"
+    moved.mkdir()
+    for part in gen.iterdir():
+        if part.is_file():
+            (moved / part.name).write_bytes(part.read_bytes())
+    prompting = json.loads((moved / "prompting.json").read_text())
+    prompting["text_run"] = str(tmp_path / "gone")
+    (moved / "prompting.json").write_text(json.dumps(prompting))
+    assert_one_line_error(
+        vlm_tf("generate", moved, "--prompt", asked[0], "--rerank", 2, "--out", tmp_path / "e4"),
+        str(tmp_path / "gone"),
+        "--rerank",
+    )
+    assert_one_line_error(
+        vlm_tf("generate", gen, "--prompt", asked[0], "--rerank", 0, "--out", tmp_path / "e5"),
+        "--rerank",
+    )
+
+
 @pytest.mark.slow
 def test_clips_generated_from_prompts_are_judged_by_an_attributes_run(
     dataset, video_text_run, tmp_path
@@ -445,6 +487,7 @@ def test_clips_generated_from_prompts_are_judged_by_an_attributes_run(
         vlm_tf("generate", gen, "--prompt", asked[0], "--truncation", -1, "--out", tmp_path / "e0"),
         "--truncation",
     )
+    _check_reranking(gen, video_text_run, asked, tmp_path)
     assert_one_line_error(
         vlm_tf("generate", gen, "--prompt", " ", "--out", tmp_path / "e1"), "words"
     )

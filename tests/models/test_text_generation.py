@@ -19,7 +19,7 @@ from vlm_tf.data.multimodal import (
 from vlm_tf.models.adversarial import TextVideoGAN
 from vlm_tf.models.video_gan import build_video_discriminator, build_video_generator
 from vlm_tf.models.video_text import VideoTextModel
-from vlm_tf.tasks.text_side import fit_whitening, whiten
+from vlm_tf.tasks.text_side import best_candidates, fit_whitening, whiten
 from vlm_tf.tasks.video_text import PROMPT_TEMPLATES
 
 
@@ -221,3 +221,17 @@ def test_clip_guidance_teaches_the_generator_and_leaves_the_guide_as_it_was():
         TextVideoGAN(gan.generator, gan.discriminator, heads=("colour",)).compile(
             d_optimizer="adam", g_optimizer="adam", guidance_weight=1.0
         )
+
+
+def test_reranking_keeps_the_candidate_the_guide_finds_nearest_each_prompt():
+    """Three candidates a prompt, drawn at twice the guide's frame size: grey, a red square and a
+    blue one, in a different order for each prompt; the red prompt keeps the red one, the blue
+    prompt the blue one.
+    """
+    candidates = np.full((2, 3, 4, 16, 16, 3), 128, np.uint8)
+    order = [(0, 1, 2), (2, 0, 1)]  # where the grey, red and blue candidates lie, for each prompt
+    for prompt, (_, red, blue) in enumerate(order):
+        candidates[prompt, red, :, 4:12, 4:12] = (220, 30, 30)
+        candidates[prompt, blue, :, 4:12, 4:12] = (30, 30, 220)
+    best = best_candidates(_colour_guide(), TEXTS, candidates, batch=4)
+    np.testing.assert_array_equal(best, [order[0][1], order[1][2]])

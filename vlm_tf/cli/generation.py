@@ -28,6 +28,7 @@ def cmd_generate(args):
         first_frames=args.first_frames,
         seed=args.seed,
         truncation=args.truncation,
+        rerank=args.rerank,
     )
     say("\n".join(run.task_object().generate(run, args.out, request)))
 
@@ -122,6 +123,17 @@ def _add_generate(commands):
             "a text_gan run: draw its noise with standard deviation T; below 1, clips truer to "
             "the prompt and less varied (0.5 lifted motion from 0.52 to 0.60 in docs/design.md) "
             "(default: %(default)s)"
+        ),
+    )
+    p.add_argument(
+        "--rerank",
+        type=positive_int,
+        default=1,
+        metavar="K",
+        help=(
+            "a text_to_video run: draw K candidates of each clip and keep the one its video_text "
+            "run (the one given to train as --text-run) finds nearest the prompt, as DALL·E "
+            "reranks by CLIP; K times the drawing (default: %(default)s: the first drawn)"
         ),
     )
     p.set_defaults(func=cmd_generate)

@@ -278,13 +278,7 @@ class TextVideoGAN(VideoGAN):
     def _guidance_loss(self, fake, data):
         if not self.guidance_weight:
             return 0.0
-        # A guide that takes frames of any size takes the generator's as they are.
-        height, width = self.guide.video_backbone.input_shape[2:4]
-        height, width = height or fake.shape[2], width or fake.shape[3]
-        frames = tf.shape(fake)[1]
-        resized = tf.image.resize(tf.reshape(fake, [-1, *fake.shape[2:]]), (height, width))
-        clips = tf.reshape(resized, [-1, frames, height, width, fake.shape[-1]])
-        video = self.guide.embed_video(clips, training=False)
+        video = self.guide.embed_frames_of_any_size(fake, training=False)
         loss = symmetric_info_nce(video, data["text"], tf.stop_gradient(self.guide.scale()))
         self.guidance_tracker.update_state(loss)
         return self.guidance_weight * loss

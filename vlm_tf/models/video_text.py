@@ -130,6 +130,21 @@ class VideoTextModel(keras.Model):
             features = ops.concatenate([features, heard], axis=-1)
         return _unit(self.video_projection(features))
 
+    def embed_frames_of_any_size(self, clips, training=False):
+        """`embed_video` of pixel clips `(B, T, H, W, 3)` of any frame size, resized (bilinear) to
+        the backbone's: a generator draws at its own size (the GAN's guide, generate's reranking).
+        A backbone that takes any size takes them as they are.
+        """
+        height, width = self.video_backbone.input_shape[2:4]
+        if height is None or (height, width) == tuple(clips.shape[2:4]):
+            return self.embed_video(clips, training=training)
+        frames = ops.shape(clips)[1]
+        flat = ops.reshape(clips, (-1, *clips.shape[2:]))
+        resized = ops.image.resize(flat, (height, width), interpolation="bilinear")
+        return self.embed_video(
+            ops.reshape(resized, (-1, frames, height, width, clips.shape[-1])), training=training
+        )
+
     def embed_text(self, tokens, training=False):
         return _unit(ops.cast(self.text_encoder(tokens, training=training), "float32"))
 

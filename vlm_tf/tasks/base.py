@@ -76,6 +76,8 @@ class GenerationRequest:
     seed: int = 0
     # A GAN's noise drawn with this standard deviation (the truncation trick); 1: as it trained.
     truncation: float = 1.0
+    # Each prompted clip the best of this many, by the run's video_text run (1: the first drawn).
+    rerank: int = 1
 
     @property
     def from_words(self):

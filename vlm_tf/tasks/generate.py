@@ -135,10 +135,10 @@ class GenerateTask(AdversarialTask):
                 f"{run.run_dir} is a class-conditional gan run: --prompt, --prompts-from and "
                 "--first-frame need a text_to_video run (`vlm-tf train DATA --task text_to_video`)"
             )
-        if request.truncation != 1.0:
+        if request.truncation != 1.0 or request.rerank != 1:
             raise ValueError(
-                f"{run.run_dir} is a class-conditional gan run: --truncation applies to text_gan "
-                "runs"
+                f"{run.run_dir} is a class-conditional gan run: --truncation and --rerank apply "
+                "to text_to_video runs"
             )
         paths = write_generated_videos(run, out, per_class=request.per_class, seed=request.seed)
         return [

@@ -49,25 +49,43 @@ def _not_a_text_run(folder):
     )
 
 
-def load_guide(folder):
+def load_guide(folder, *, wanted_by="--guidance", instead="pass --guidance 0 to train without it"):
     """The `VideoTextModel` of the finished `video_text` run at `folder`, which guides a GAN
     (`TextVideoGAN`) and whose `text_encoder` then embeds the captions (the model is loaded
-    once); a one-line error for any other folder, or a model that hears (the generator draws no
-    sound).
+    once), or reranks generated clips (`best_candidates`); a one-line error, naming the option
+    that `wanted_by` it and what to do `instead`, for any other folder or for a model that hears
+    (the generators draw no sound).
     """
     path = os.path.join(os.fspath(folder), "model.keras")
     model = keras.saving.load_model(path) if os.path.isfile(path) else None
     if not hasattr(model, "embed_video"):
         raise ValueError(
-            f"{folder}: --guidance wants a video_text run's model.keras (its video encoder judges "
-            "the generated clips); pass --guidance 0 to train without it"
+            f"{folder}: {wanted_by} wants a video_text run's model.keras (its video encoder judges "
+            f"the generated clips); {instead}"
         )
     if model.sound_encoder is not None:
         raise ValueError(
             f"{folder}: a video_text run trained --with-sound cannot judge clips without sound; "
-            "guide by one trained without it, or pass --guidance 0"
+            f"{wanted_by} wants one trained without it; {instead}"
         )
     return model
+
+
+def best_candidates(guide, prompt_embeddings, candidates, batch=64):
+    """Index `(N,)` of the candidate clip of each prompt that `guide` (a `VideoTextModel`) finds
+    nearest its prompt: `candidates` are pixel clips `(N, K, T, H, W, 3)`, `prompt_embeddings`
+    the prompts' unit embeddings `(N, D)` by the guide's text encoder. DALL·E's reranking by CLIP
+    (Ramesh et al., 2021), here by the video_text run the generator's captions came from.
+    """
+    count, per = candidates.shape[:2]
+    flat = candidates.reshape(count * per, *candidates.shape[2:])
+    video = np.concatenate(
+        [
+            np.asarray(guide.embed_frames_of_any_size(flat[i : i + batch].astype(np.float32)))
+            for i in range(0, len(flat), batch)
+        ]
+    ).reshape(count, per, -1)
+    return np.einsum("nkd,nd->nk", video, prompt_embeddings).argmax(axis=1)
 
 
 def fit_whitening(embeddings, floor=1e-3):

@@ -42,6 +42,7 @@ from vlm_tf.tasks.generate import (
 from vlm_tf.tasks.tensorboard import EpochImages
 from vlm_tf.tasks.text_side import (
     TEXT_ENCODER_FILE,
+    best_candidates,
     embed_texts,
     fit_whitening,
     load_guide,
@@ -278,6 +279,7 @@ class TextToVideoTask(AdversarialTask):
                     seed=request.seed,
                     first_frames=first,
                     truncation=request.truncation,
+                    rerank=request.rerank,
                 )
             )
             for folder, (texts, first) in jobs.items()
@@ -441,32 +443,50 @@ def read_first_frame(path, size):
 
 
 def write_prompted_videos(
-    run, out_dir, prompt_texts, *, per_prompt=1, seed=0, first_frames=None, truncation=1.0
+    run, out_dir, prompt_texts, *, per_prompt=1, seed=0, first_frames=None, truncation=1.0, rerank=1
 ):
     """Writes `per_prompt` clips of each of `prompt_texts` as `out_dir/<motion>/generated_NNNN.mp4`
     (`prompted/` for a prompt that names no motion), each with a JSON beside it: the prompt as its
     one caption, the attributes the prompt names, the run and its text run. Clip k of a prompt
     comes from the noise stream `(seed, k)`; `first_frames` (one per prompt) start a diffusion
-    run's clips. Returns the paths.
+    run's clips. With `rerank` K > 1, clip k is the one of K candidates (streams `(seed, k, j)`)
+    that the run's video_text run finds nearest the prompt (`text_side.best_candidates`).
+    Returns the paths.
     """
     out_dir = os.fspath(out_dir)
     if os.path.exists(out_dir) and (not os.path.isdir(out_dir) or os.listdir(out_dir)):
         raise ValueError(f"{out_dir} already exists and is not empty; choose another folder")
     if int(per_prompt) < 1:
         raise ValueError(f"per_prompt must be a positive integer, received {per_prompt!r}")
+    if int(rerank) < 1:
+        raise ValueError(f"rerank must be a positive integer, received {rerank!r}")
+    prompting = atomic.read_json(os.path.join(run.run_dir, PROMPTING_FILE))
     asked = [attributes_in(text) for text in prompt_texts]
     # A motion's folder is one of multimodal.MOTION_WORDS' names, never a word of the prompt.
     folders = [os.path.join(out_dir, a.get("motion", "prompted")) for a in asked]
-    clips = np.stack(
-        [
-            generate_from_prompts(
-                run, prompt_texts, first_frames=first_frames, seed=[seed, k], truncation=truncation
-            )
-            for k in range(per_prompt)
-        ],
-        axis=1,
-    )
-    prompting = atomic.read_json(os.path.join(run.run_dir, PROMPTING_FILE))
+    draw = {"first_frames": first_frames, "truncation": truncation}
+    if rerank > 1:
+        guide = load_guide(
+            prompting["text_run"], wanted_by="--rerank", instead="generate without --rerank"
+        )
+        prompt_embeddings = embed_texts(
+            guide.text_encoder, read_vocabulary(prompting["text_run"]), prompt_texts
+        )
+    clips = []
+    for k in range(per_prompt):
+        if rerank == 1:
+            clips.append(generate_from_prompts(run, prompt_texts, seed=[seed, k], **draw))
+            continue
+        candidates = np.stack(
+            [
+                generate_from_prompts(run, prompt_texts, seed=[seed, k, j], **draw)
+                for j in range(rerank)
+            ],
+            axis=1,
+        )
+        best = best_candidates(guide, prompt_embeddings, candidates)
+        clips.append(candidates[np.arange(len(candidates)), best])
+    clips = np.stack(clips, axis=1)
     counts, paths = {}, []
     for text, attributes, folder, prompt_clips in zip(prompt_texts, asked, folders, clips):
         os.makedirs(folder, exist_ok=True)
@@ -480,6 +500,7 @@ def write_prompted_videos(
                     "attributes": attributes,
                     "generator_run": os.path.abspath(run.run_dir),
                     "text_run": prompting["text_run"],
+                    "candidates": rerank,
                 },
             )
             paths.append(write_video(stem + ".mp4", clip, fps=GENERATED_FPS))
