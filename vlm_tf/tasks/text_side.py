@@ -88,6 +88,22 @@ def best_candidates(guide, prompt_embeddings, candidates, batch=64):
     return np.einsum("nkd,nd->nk", video, prompt_embeddings).argmax(axis=1)
 
 
+class Reranker:
+    """Keeps, of each prompt's candidate clips, the one the video_text run at `text_run` finds
+    nearest the prompt (`generate --rerank`).
+    """
+
+    def __init__(self, text_run, prompt_texts):
+        self.guide = load_guide(text_run, wanted_by="--rerank", instead="generate without --rerank")
+        vocabulary = read_vocabulary(text_run)
+        self.prompts = embed_texts(self.guide.text_encoder, vocabulary, prompt_texts)
+
+    def best(self, candidates):
+        """The kept clip of each prompt, `(N, T, H, W, 3)`, of `candidates` `(N, K, T, H, W, 3)`."""
+        chosen = best_candidates(self.guide, self.prompts, candidates)
+        return candidates[np.arange(len(candidates)), chosen]
+
+
 def fit_whitening(embeddings, floor=1e-3):
     """`{"mean", "matrix"}` that map `embeddings` `(N, D)` to mean 0 and unit covariance (PCA
     whitening), each direction's variance floored at `floor` of the largest.

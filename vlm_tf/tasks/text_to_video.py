@@ -42,7 +42,7 @@ from vlm_tf.tasks.generate import (
 from vlm_tf.tasks.tensorboard import EpochImages
 from vlm_tf.tasks.text_side import (
     TEXT_ENCODER_FILE,
-    best_candidates,
+    Reranker,
     embed_texts,
     fit_whitening,
     load_guide,
@@ -465,27 +465,17 @@ def write_prompted_videos(
     # A motion's folder is one of multimodal.MOTION_WORDS' names, never a word of the prompt.
     folders = [os.path.join(out_dir, a.get("motion", "prompted")) for a in asked]
     draw = {"first_frames": first_frames, "truncation": truncation}
-    if rerank > 1:
-        guide = load_guide(
-            prompting["text_run"], wanted_by="--rerank", instead="generate without --rerank"
-        )
-        prompt_embeddings = embed_texts(
-            guide.text_encoder, read_vocabulary(prompting["text_run"]), prompt_texts
-        )
+    reranker = Reranker(prompting["text_run"], prompt_texts) if rerank > 1 else None
     clips = []
     for k in range(per_prompt):
-        if rerank == 1:
+        if reranker is None:
             clips.append(generate_from_prompts(run, prompt_texts, seed=[seed, k], **draw))
             continue
-        candidates = np.stack(
-            [
-                generate_from_prompts(run, prompt_texts, seed=[seed, k, j], **draw)
-                for j in range(rerank)
-            ],
-            axis=1,
-        )
-        best = best_candidates(guide, prompt_embeddings, candidates)
-        clips.append(candidates[np.arange(len(candidates)), best])
+        candidates = [
+            generate_from_prompts(run, prompt_texts, seed=[seed, k, j], **draw)
+            for j in range(rerank)
+        ]
+        clips.append(reranker.best(np.stack(candidates, axis=1)))
     clips = np.stack(clips, axis=1)
     counts, paths = {}, []
     for text, attributes, folder, prompt_clips in zip(prompt_texts, asked, folders, clips):
