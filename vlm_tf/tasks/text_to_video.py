@@ -381,19 +381,24 @@ def generate_from_prompts(run, prompt_texts, *, first_frames=None, seed=0, trunc
     `(N, T, H, W, 3)`; a diffusion run starts clip i from `first_frames[i]` (pixels `(N, H, W,
     3)`) when given; a GAN's noise is scaled by `truncation`.
     """
+    return prompt_drawer(run, prompt_texts, first_frames=first_frames, truncation=truncation)(seed)
+
+
+def prompt_drawer(run, prompt_texts, *, first_frames=None, truncation=1.0):
+    """`draw(seed)`: `generate_from_prompts` at a seed, the prompts embedded once for every seed."""
     run.require("text_to_video", "generating clips from prompts")
     empty = [text for text in prompt_texts if not str(text).strip()]
     if empty or not len(prompt_texts):
         raise ValueError("every prompt needs words; received an empty one")
     condition = conditions(run, prompt_texts)
     if is_diffusion(run.config.model):
-        return sample_clips(run.model, condition, first_frame=first_frames, seed=seed)
+        return lambda seed: sample_clips(run.model, condition, first_frame=first_frames, seed=seed)
     if first_frames is not None:
         raise ValueError(
             f"{run.run_dir} is a {run.config.model} run: it draws from a prompt alone; a first "
             "frame needs a text_diffusion run"
         )
-    return _draw(run.model, condition, seed=seed, truncation=truncation)
+    return lambda seed: _draw(run.model, condition, seed=seed, truncation=truncation)
 
 
 def folder_prompts(folder):
@@ -464,18 +469,15 @@ def write_prompted_videos(
     asked = [attributes_in(text) for text in prompt_texts]
     # A motion's folder is one of multimodal.MOTION_WORDS' names, never a word of the prompt.
     folders = [os.path.join(out_dir, a.get("motion", "prompted")) for a in asked]
-    draw = {"first_frames": first_frames, "truncation": truncation}
+    draw = prompt_drawer(run, prompt_texts, first_frames=first_frames, truncation=truncation)
     reranker = Reranker(prompting["text_run"], prompt_texts) if rerank > 1 else None
     clips = []
     for k in range(per_prompt):
         if reranker is None:
-            clips.append(generate_from_prompts(run, prompt_texts, seed=[seed, k], **draw))
+            clips.append(draw([seed, k]))
             continue
-        candidates = [
-            generate_from_prompts(run, prompt_texts, seed=[seed, k, j], **draw)
-            for j in range(rerank)
-        ]
-        clips.append(reranker.best(np.stack(candidates, axis=1)))
+        candidates = np.stack([draw([seed, k, j]) for j in range(rerank)], axis=1)
+        clips.append(reranker.best(candidates))
     clips = np.stack(clips, axis=1)
     counts, paths = {}, []
     for text, attributes, folder, prompt_clips in zip(prompt_texts, asked, folders, clips):
