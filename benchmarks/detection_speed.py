@@ -1,4 +1,4 @@
-"""Detection training speed: TensorFlow's oneDNN kernels and its CPU allocator, each on and off.
+"""Detection training speed: TensorFlow's oneDNN kernels, its CPU allocator and the ConvLSTM.
 
     python benchmarks/detection_speed.py [--rounds 2] [--videos 200]
 
@@ -16,6 +16,10 @@ round so a slow spell of the machine falls on all of them:
   (`TF_CPU_ALLOCATOR_USE_BFC=true`, what `vlm-tf` sets) against the C
   library's `malloc`, which maps and unmaps every tensor above 32 MB afresh
   (the detector's first activations are 67 MB a batch);
+- ConvLSTM: `vlm_tf.layers.ConvLSTM2D` (every frame's input convolved at
+  once, one convolution of the state a step; stop 46) against
+  `keras.layers.ConvLSTM2D` (eight small convolutions a step), which the
+  detector used before;
 
 and the default classifier's training step (random clips, as
 benchmarks/runtime_settings.py) in the settings before and now. Prints the
@@ -35,10 +39,15 @@ import numpy as np
 
 DETECT = r"""
 import glob, json, sys, time
+import keras
 from vlm_tf.data import detection_clips
+from vlm_tf.models import detection
 from vlm_tf.models.detection import build_video_detector, detection_loss
 
-data = sys.argv[1]
+data, conv_lstm = sys.argv[1], sys.argv[2]
+if conv_lstm == "keras":
+    # The detector as it was built before stop 46: the module's name points at Keras' layer.
+    detection.ConvLSTM2D = keras.layers.ConvLSTM2D
 videos, _ = detection_clips.annotated_videos(sorted(glob.glob(f"{data}/train/*.mp4")))
 names = detection_clips.detection_classes(videos)
 clips = detection_clips.DetectionClips(
@@ -71,18 +80,19 @@ for _ in range(20):
 print(json.dumps({"clips_per_s": 8 / float(np.median(times))}))
 """
 
-# (label, script, TF_ENABLE_ONEDNN_OPTS, TF_CPU_ALLOCATOR_USE_BFC)
+# (label, script, TF_ENABLE_ONEDNN_OPTS, TF_CPU_ALLOCATOR_USE_BFC, the ConvLSTM)
 SETTINGS = [
-    ("detector, Eigen kernels, malloc (before stop 42)", DETECT, "0", "false"),
-    ("detector, Eigen kernels, BFC allocator", DETECT, "0", "true"),
-    ("detector, oneDNN, malloc", DETECT, "1", "false"),
-    ("detector, oneDNN, BFC allocator (now)", DETECT, "1", "true"),
-    ("default classifier step, Eigen kernels, malloc (before)", CLASSIFY, "0", "false"),
-    ("default classifier step, oneDNN, BFC allocator (now)", CLASSIFY, "1", "true"),
+    ("detector, Eigen kernels, malloc (before stop 42)", DETECT, "0", "false", "keras"),
+    ("detector, Eigen kernels, BFC allocator", DETECT, "0", "true", "keras"),
+    ("detector, oneDNN, malloc", DETECT, "1", "false", "keras"),
+    ("detector, oneDNN, BFC allocator (stop 44)", DETECT, "1", "true", "keras"),
+    ("detector, oneDNN, BFC, vlm_tf's ConvLSTM (now)", DETECT, "1", "true", "vlm_tf"),
+    ("default classifier step, Eigen kernels, malloc (before)", CLASSIFY, "0", "false", "-"),
+    ("default classifier step, oneDNN, BFC allocator (now)", CLASSIFY, "1", "true", "-"),
 ]
 
 
-def measure(script, onednn, bfc, data):
+def measure(script, onednn, bfc, conv_lstm, data):
     env = {
         **os.environ,
         "TF_CPP_MIN_LOG_LEVEL": "3",
@@ -90,7 +100,7 @@ def measure(script, onednn, bfc, data):
         "TF_CPU_ALLOCATOR_USE_BFC": bfc,
     }
     done = subprocess.run(
-        [sys.executable, "-c", script, data],
+        [sys.executable, "-c", script, data, conv_lstm],
         env=env,
         capture_output=True,
         text=True,
@@ -110,20 +120,21 @@ def main():
         write_detection_dataset(data, videos=args.videos, num_frames=24, size=64, seed=0)
         rates = {label: [] for label, *_ in SETTINGS}
         for round_ in range(args.rounds):
-            for label, script, onednn, bfc in SETTINGS:
-                rates[label].append(measure(script, onednn, bfc, data))
+            for label, script, onednn, bfc, conv_lstm in SETTINGS:
+                rates[label].append(measure(script, onednn, bfc, conv_lstm, data))
                 print(f"round {round_ + 1}: {label}: {rates[label][-1]:.2f} clips/s", flush=True)
     median = {label: float(np.median(values)) for label, values in rates.items()}
     print()
     for label, rate in median.items():
         print(f"{label:56s} {rate:7.2f} clips/s")
     label = [label for label, *_ in SETTINGS]
-    before, now = median[label[0]], median[label[3]]
+    before, now = median[label[0]], median[label[4]]
     print(f"detector, now / before: {now / before:.2f}x")
     print(f"  oneDNN alone: {median[label[2]] / before:.2f}x")
     print(f"  BFC alone: {median[label[1]] / before:.2f}x")
-    print(f"  BFC with oneDNN: {now / median[label[2]]:.2f}x")
-    print(f"default classifier, now / before: {median[label[5]] / median[label[4]]:.2f}x")
+    print(f"  BFC with oneDNN: {median[label[3]] / median[label[2]]:.2f}x")
+    print(f"  vlm_tf's ConvLSTM, with both: {now / median[label[3]]:.2f}x")
+    print(f"default classifier, now / before: {median[label[6]] / median[label[5]]:.2f}x")
 
 
 if __name__ == "__main__":

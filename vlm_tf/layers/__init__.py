@@ -16,7 +16,7 @@ from vlm_tf.layers.generative import (
     WarpLastFrame,
 )
 from vlm_tf.layers.multimodal import ModalityDropout, PositionEmbedding
-from vlm_tf.layers.recurrent import LSTM
+from vlm_tf.layers.recurrent import LSTM, ConvLSTM2D
 from vlm_tf.layers.restoration import (
     CentreFrame,
     FoldTime,
@@ -32,6 +32,7 @@ from vlm_tf.layers.transformer import ClassAttentionPooling, SpaceTimeBlock, Tub
 __all__ = [
     "CentreFrame",
     "ClassAttentionPooling",
+    "ConvLSTM2D",
     "FlatSprite",
     "FoldTime",
     "FrameDifference",

@@ -1,6 +1,7 @@
-"""`LSTM`: Keras' LSTM, with the input projection done once for all steps.
+"""`LSTM` and `ConvLSTM2D`: Keras' layers, with the input projection done once for all steps.
 
-It does so when no fused kernel applies.
+`LSTM` does so when no fused kernel applies; `ConvLSTM2D` wherever no dropout,
+mask or given state asks for Keras' own path.
 
 Keras' LSTM multiplies each step's input by the input kernel inside the
 loop over time. When the input is wide, as in the text's §5.2.1 network
@@ -71,12 +72,39 @@ class _RecurrentStep(keras.layers.Layer):
         return h, [h, c]
 
 
+class _ProjectedLoop:
+    """The hoisting both layers share: where `_projects_inputs` allows, `_project` takes every
+    step's input through the kernel at once, and Keras' own loop over time (XLA-ready) runs
+    `_step`, a weightless step that borrows the cell's weights, on the result; elsewhere the
+    Keras layer's own `call` runs.
+    """
+
+    def build(self, sequences_shape, initial_state_shape=None):
+        super().build(sequences_shape, initial_state_shape)
+        # Going backwards too, as `Bidirectional`'s second copy of a layer does.
+        self._loop = keras.layers.RNN(
+            self._step(self.cell, dtype=self.dtype_policy),
+            return_sequences=self.return_sequences,
+            go_backwards=self.go_backwards,
+            dtype=self.dtype_policy,
+        )
+
+    def call(self, sequences, initial_state=None, mask=None, training=False):
+        if not self._projects_inputs(mask, initial_state):
+            return super().call(
+                sequences, initial_state=initial_state, mask=mask, training=training
+            )
+        return self._loop(self._project(sequences), training=training)
+
+
 @keras.saving.register_keras_serializable(package="vlm_tf")
-class LSTM(keras.layers.LSTM):
+class LSTM(_ProjectedLoop, keras.layers.LSTM):
     """`keras.layers.LSTM` with the input projection hoisted out of the time loop.
 
     It is hoisted where no fused kernel applies (see module docstring).
     """
+
+    _step = _RecurrentStep
 
     def _projects_inputs(self, mask, initial_state):
         fused = (
@@ -94,23 +122,77 @@ class LSTM(keras.layers.LSTM):
         )
         return not fused and plain and self.use_bias and mask is None and initial_state is None
 
-    def build(self, sequences_shape, initial_state_shape=None):
-        super().build(sequences_shape, initial_state_shape)
-        # Keras' own loop over time (XLA-ready, masks and all), run on the
-        # projected inputs by a weightless step that borrows this cell's weights.
-        self._loop = keras.layers.RNN(
-            _RecurrentStep(self.cell, dtype=self.dtype_policy),
-            return_sequences=self.return_sequences,
-            dtype=self.dtype_policy,
-        )
-
-    def call(self, sequences, initial_state=None, mask=None, training=False):
-        if not self._projects_inputs(mask, initial_state):
-            return super().call(
-                sequences, initial_state=initial_state, mask=mask, training=training
-            )
+    def _project(self, sequences):
         cell = self.cell
-        projected = ops.matmul(sequences, ops.cast(cell.kernel, sequences.dtype)) + ops.cast(
+        return ops.matmul(sequences, ops.cast(cell.kernel, sequences.dtype)) + ops.cast(
             cell.bias, sequences.dtype
         )
-        return self._loop(projected, training=training)
+
+
+class _ConvRecurrentStep(keras.layers.Layer):
+    """One ConvLSTM step on an input already convolved with the kernel.
+
+    `z = x_t + conv(h, R)`, one convolution with all four gates' recurrent
+    kernels at once, then the gates of `cell`, whose weights it uses.
+    """
+
+    def __init__(self, cell, **kwargs):
+        super().__init__(**kwargs)
+        self.conv_cell = cell
+        self.state_size = -1  # the states are maps: `get_initial_state` makes them
+
+    def get_initial_state(self, batch_size=None):
+        return self.conv_cell.get_initial_state(batch_size)
+
+    def call(self, inputs, states, training=False):
+        h, c = states
+        cell = self.conv_cell
+        recurrent = cell.recurrent_conv(h, ops.cast(cell.recurrent_kernel, inputs.dtype))
+        i, f, g, o = ops.split(inputs + recurrent, 4, axis=-1)
+        c = cell.recurrent_activation(f) * c + cell.recurrent_activation(i) * cell.activation(g)
+        h = cell.recurrent_activation(o) * cell.activation(c)
+        return h, [h, c]
+
+
+@keras.saving.register_keras_serializable(package="vlm_tf")
+class ConvLSTM2D(_ProjectedLoop, keras.layers.ConvLSTM2D):
+    """`keras.layers.ConvLSTM2D` with the input convolution hoisted out of the time loop.
+
+    Keras' cell makes eight small convolutions a step: the input and the
+    state, each with the four gates' kernels one at a time. Here the input
+    is convolved for every frame at once, `(B·T, H, W, C)` with all four
+    gates' kernels, one large convolution; the loop keeps one convolution of
+    the state a step. The weights, their names and the results are Keras'
+    (tested to float32 round-off), so a `keras.layers.ConvLSTM2D`'s weights
+    load into it; Keras' own path still runs where this one does not apply
+    (dropout, masks, states given or kept, channels first).
+    """
+
+    _step = _ConvRecurrentStep
+
+    def _projects_inputs(self, mask, initial_state):
+        plain = not (
+            self.stateful
+            or self.unroll
+            or self.return_state
+            or self.dropout
+            or self.recurrent_dropout
+        )
+        return (
+            plain and self.data_format == "channels_last" and mask is None and initial_state is None
+        )
+
+    def _project(self, sequences):
+        cell = self.cell
+        batch, steps = ops.shape(sequences)[0], ops.shape(sequences)[1]
+        projected = ops.conv(
+            ops.reshape(sequences, (-1, *tuple(sequences.shape[2:]))),
+            ops.cast(cell.kernel, sequences.dtype),
+            strides=cell.strides,
+            padding=cell.padding,
+            data_format=cell.data_format,
+            dilation_rate=cell.dilation_rate,
+        )
+        if cell.bias is not None:
+            projected = projected + ops.cast(cell.bias, sequences.dtype)
+        return ops.reshape(projected, (batch, steps, *tuple(projected.shape[1:])))

@@ -40,8 +40,9 @@ from keras import layers, ops
 from vlm_tf.data.detection_clips import STRIDE
 
 # Keras' own TimeDistributed gives one frame when the number of frames is
-# unknown inside a tf.function (a SavedModel); vlm_tf's keeps them all.
-from vlm_tf.layers import TimeDistributed
+# unknown inside a tf.function (a SavedModel); vlm_tf's keeps them all. vlm_tf's
+# ConvLSTM2D convolves every frame's input at once, outside the loop over time.
+from vlm_tf.layers import ConvLSTM2D, TimeDistributed
 from vlm_tf.models.cnn_lstm import apply_frame_encoder, apply_input_preprocessing, build_cnn_lstm
 from vlm_tf.models.registry import get_model_spec
 
@@ -91,7 +92,7 @@ def build_video_detector(
     channels = x.shape[-1]
     if temporal:
         context = layers.Bidirectional(
-            layers.ConvLSTM2D(channels // 2, 3, padding="same", return_sequences=True),
+            ConvLSTM2D(channels // 2, 3, padding="same", return_sequences=True),
             merge_mode="concat",
             name="temporal_features",
         )(x)

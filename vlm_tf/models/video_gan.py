@@ -26,6 +26,7 @@ import math
 import keras
 
 from vlm_tf.layers import (
+    ConvLSTM2D,
     FlatSprite,
     FrameDifference,
     IntegrateMotion,
@@ -426,7 +427,7 @@ def build_fusion_model(
     X_space = CNN(X)
 
     # === Layers: RNN over the frames' maps, Fusion ===
-    X_time = keras.layers.ConvLSTM2D(rnn_units, 3, padding="same", name="RNN")(X_space)
+    X_time = ConvLSTM2D(rnn_units, 3, padding="same", name="RNN")(X_space)
     last_space = LastFrame(name="last_frame_features")(X_space)
     X_multimodal = keras.layers.Concatenate(name="Fusion")([last_space, X_time])
 
