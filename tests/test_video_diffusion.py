@@ -181,6 +181,7 @@ def test_video_diffusion_refuses_a_drop_outside_zero_one():
         VideoDiffusion(_denoiser(), condition_drop=1.5)
 
 
+@pytest.mark.slow
 def test_a_tiny_model_learns_red_for_one_prompt_and_blue_for_the_other():
     keras.utils.set_random_seed(0)
     denoiser = build_video_denoiser(

@@ -65,6 +65,7 @@ def _epochs_done(run_dir):
         return len(list(csv.DictReader(f)))
 
 
+@pytest.mark.slow
 def test_training_goes_on_after_a_worker_is_killed(tiny_dataset, dispatcher, tmp_path):
     address, workers = dispatcher
     run_dir = tmp_path / "run"

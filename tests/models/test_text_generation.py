@@ -79,6 +79,7 @@ def test_the_conditioned_players_take_a_vector_and_name_each_head():
         build_video_generator(num_classes=3, condition_dim=5)
 
 
+@pytest.mark.slow
 def test_a_text_conditioned_gan_learns_which_colour_a_condition_asks_for():
     keras.utils.set_random_seed(0)
     rng = np.random.default_rng(0)
@@ -208,6 +209,7 @@ def _colour_gap(guidance_weight, steps=150):
     return red_minus_blue[0] - red_minus_blue[1], gan, before
 
 
+@pytest.mark.slow
 def test_clip_guidance_teaches_the_generator_and_leaves_the_guide_as_it_was():
     unguided, _, _ = _colour_gap(0.0)
     guided, gan, before = _colour_gap(1.0)

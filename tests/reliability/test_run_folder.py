@@ -166,6 +166,7 @@ def test_history_keeps_only_whole_rows_of_backed_up_epochs(tmp_path):
         assert [row["epoch"] for row in run_files.read_history(tmp_path)] == epochs, text
 
 
+@pytest.mark.slow
 def test_a_run_killed_in_its_first_epoch_finishes_when_run_again(
     tiny_dataset, tmp_path, uninterrupted
 ):
