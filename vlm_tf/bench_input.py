@@ -54,12 +54,12 @@ def bench_pipeline(folder, *, passes):
     }
     # The cached pipeline's first pass decodes and keeps every video; the
     # figure is for the epochs after it.
-    _clips_per_second(datasets["cached"])
+    clips_per_second(datasets["cached"])
     rates = {name: [] for name in datasets}
     for _ in range(passes):
         # In turns, so a machine that gets busier slows them alike.
         for name, dataset in datasets.items():
-            rates[name].append(_clips_per_second(dataset))
+            rates[name].append(clips_per_second(dataset))
     served = measure_served_pipeline(folder, common, passes=passes)
     processes = measure_decode_ceiling(paths, counts, passes=passes)
     one_thread = measure_serial_decode(paths, counts, passes=passes)
@@ -97,8 +97,8 @@ def measure_served_pipeline(folder, common, *, passes):
         dataset = video_dataset_from_directory(folder, first_pass=0, service=address, **common)
         one_pass = dataset.take(dataset.steps_per_pass)
         # The first pass waits for the workers to start and register.
-        _clips_per_second(one_pass)
-        return max(_clips_per_second(one_pass) for _ in range(passes))
+        clips_per_second(one_pass)
+        return max(clips_per_second(one_pass) for _ in range(passes))
     finally:
         for worker in workers:
             worker.kill()
@@ -123,7 +123,8 @@ def measure_serial_decode(paths, counts, *, passes):
     return best
 
 
-def _clips_per_second(dataset):
+def clips_per_second(dataset):
+    """Clips/s of one pass over `dataset`'s `(clips, labels)` batches, each materialised."""
     clips = 0
     start = time.perf_counter()
     for batch, _ in dataset:

@@ -79,6 +79,19 @@ class _ProjectedLoop:
     Keras layer's own `call` runs.
     """
 
+    def _plain(self, mask, initial_state):
+        """Whether the call asks for nothing but the loop: no mask, no given or kept state, no
+        dropout, no unrolling. Going backwards is the loop's own (`build`).
+        """
+        special = (
+            self.stateful
+            or self.unroll
+            or self.return_state
+            or self.dropout
+            or self.recurrent_dropout
+        )
+        return not special and mask is None and initial_state is None
+
     def build(self, sequences_shape, initial_state_shape=None):
         super().build(sequences_shape, initial_state_shape)
         # Going backwards too, as `Bidirectional`'s second copy of a layer does.
@@ -112,15 +125,7 @@ class LSTM(_ProjectedLoop, keras.layers.LSTM):
             and self.recurrent_activation is keras.activations.sigmoid
             and _gpu_at_hand()
         )
-        plain = not (
-            self.go_backwards
-            or self.stateful
-            or self.unroll
-            or self.return_state
-            or self.dropout
-            or self.recurrent_dropout
-        )
-        return not fused and plain and self.use_bias and mask is None and initial_state is None
+        return not fused and self.use_bias and self._plain(mask, initial_state)
 
     def _project(self, sequences):
         cell = self.cell
@@ -171,16 +176,7 @@ class ConvLSTM2D(_ProjectedLoop, keras.layers.ConvLSTM2D):
     _step = _ConvRecurrentStep
 
     def _projects_inputs(self, mask, initial_state):
-        plain = not (
-            self.stateful
-            or self.unroll
-            or self.return_state
-            or self.dropout
-            or self.recurrent_dropout
-        )
-        return (
-            plain and self.data_format == "channels_last" and mask is None and initial_state is None
-        )
+        return self.data_format == "channels_last" and self._plain(mask, initial_state)
 
     def _project(self, sequences):
         cell = self.cell
