@@ -4,12 +4,13 @@
 
 `vlm-tf bench` puts the pipeline (`video_dataset_from_directory`) against
 OpenCV alone in a process per core, the decode ceiling. This script asks
-where the rest goes: the same tf.data graph as the pipeline's (file names →
-frame indices → `tf.numpy_function` → cast to float32 → batch → prefetch, read
+where the rest goes: the pipeline's tf.data graph (file names → frame indices
+→ batch → one `tf.numpy_function` a batch → cast to float32 → prefetch, read
 as `vlm-tf bench` reads it) with the decoder replaced by a function that
-returns a ready clip, once as float32 clips and once as uint8, and the same
-graph with no Python at all (a constant clip made by a TensorFlow op). Then
-the pipeline itself and the decode ceiling, measured as `vlm-tf bench`
+returns ready clips, as float32 and as uint8; the graph the pipeline had
+before stop 47 (a `tf.numpy_function` a clip, then batch) likewise; and the
+same graph with no Python at all (constant clips made by a TensorFlow op).
+Then the pipeline itself and the decode ceiling, measured as `vlm-tf bench`
 measures them, on the same synthetic videos in the same run. Best of
 `--passes` each.
 """
@@ -39,24 +40,40 @@ from vlm_tf.data.synthetic import write_dataset  # noqa: E402
 CLIP = (NUM_FRAMES, SIZE, SIZE, 3)
 
 
-def stand_in_pipeline(paths, counts, source, dtype):
+def stand_in_pipeline(paths, counts, source, dtype, per):
     """The pipeline's graph with `source` in the decoder's place: `"python"` (a
-    `tf.numpy_function` returning a copy of a ready clip) or `"op"` (`tf.zeros`); `(clips,
-    frame counts)` in the pipeline's `(clips, labels)` place.
+    `tf.numpy_function` returning a copy of ready clips) or `"op"` (`tf.zeros`), called once a
+    `per` (`"batch"`, as the pipeline does, or `"clip"`, as it did); `(clips, frame counts)` in
+    the pipeline's `(clips, labels)` place.
     """
-    ready = np.zeros(CLIP, np.uint8)
 
-    def load(path, count):
-        indices = uniform_indices(count, NUM_FRAMES)
+    def decode(paths, indices, shape):
         if source == "python":
-            clip = tf.numpy_function(lambda p, i: ready.copy(), [path, indices], tf.uint8)
+            ready = np.zeros(shape, np.uint8)
+            clips = tf.numpy_function(lambda p, i: ready.copy(), [paths, indices], tf.uint8)
         else:
-            clip = tf.zeros(CLIP, tf.uint8)
-        return tf.cast(tf.ensure_shape(clip, CLIP), dtype), count
+            clips = tf.zeros(shape, tf.uint8)
+        return tf.cast(tf.ensure_shape(clips, shape), dtype)
+
+    def choose(path, count):
+        return path, uniform_indices(count, NUM_FRAMES), count
 
     files = tf.data.Dataset.from_tensor_slices((tf.constant(paths), tf.constant(counts, tf.int64)))
-    clips = files.map(load, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
-    return clips.ignore_errors().batch(BATCH).prefetch(tf.data.AUTOTUNE)
+    chosen = files.map(choose, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    if per == "clip":
+        clips = chosen.map(
+            lambda path, indices, count: (decode(path, indices, CLIP), count),
+            num_parallel_calls=tf.data.AUTOTUNE,
+            deterministic=True,
+        )
+        return clips.batch(BATCH).prefetch(tf.data.AUTOTUNE)
+    # The stand-in's batches are all whole: BATCH divides the videos written.
+    batches = chosen.batch(BATCH).map(
+        lambda path, indices, count: (decode(path, indices, (BATCH, *CLIP)), count),
+        num_parallel_calls=tf.data.AUTOTUNE,
+        deterministic=True,
+    )
+    return batches.prefetch(tf.data.AUTOTUNE)
 
 
 def main():
@@ -70,9 +87,10 @@ def main():
         paths, _, _ = index_directory(folder)
         counts, _ = probe_files(paths)
         rows = {
-            f"no decoding, {source} clip, {dtype.name}": stand_in_pipeline(
-                paths, counts, source, dtype
+            f"no decoding, {source} a {per}, {dtype.name}": stand_in_pipeline(
+                paths, counts, source, dtype, per
             )
+            for per in ("batch", "clip")
             for source in ("op", "python")
             for dtype in (tf.float32, tf.uint8)
         }

@@ -162,3 +162,35 @@ def test_written_video_round_trips_through_the_pipeline(tmp_path):
     clips, labels = next(iter(dataset))
     red = clips.numpy()[list(labels.numpy()).index(dataset.class_names.index("red"))]
     assert red[..., 0].mean() > 200 and red[..., 2].mean() < 60
+
+
+def test_a_batch_keeps_each_clip_with_its_label_when_a_file_in_it_fails(tiny_dataset, tmp_path):
+    """Clips are decoded a batch at a time: a file that fails leaves its clip out of its batch
+    and the clips after it keep their own labels.
+    """
+    from vlm_tf.data.decode import read_frames
+    from vlm_tf.data.pipeline import make_clip_dataset
+    from vlm_tf.data.sampling import uniform_indices
+    from vlm_tf.data.splits import probe_files
+
+    paths = []
+    for i, path in enumerate(sorted((tiny_dataset / "train").glob("*/*.mp4"))[:6]):
+        paths.append(str(shutil.copy(path, tmp_path / f"{i}.mp4")))
+    counts, _ = probe_files(paths)
+    dataset = make_clip_dataset(
+        paths,
+        list(range(6)),
+        counts,
+        class_names=[str(i) for i in range(6)],
+        num_frames=4,
+        image_size=(16, 16),
+        batch_size=4,
+    )
+    (tmp_path / "2.mp4").write_bytes(b"not a video")
+    batches = [(clips.numpy(), labels.numpy()) for clips, labels in dataset]
+    assert [labels.tolist() for _, labels in batches] == [[0, 1, 3], [4, 5]]
+    for clips, labels in batches:
+        for clip, row in zip(clips, labels):
+            expected = read_frames(paths[row], uniform_indices(counts[row], 4).numpy(), (16, 16))
+            np.testing.assert_array_equal(clip, expected)
+    assert [item["path"] for item in dataset.failed] == [paths[2]]

@@ -56,3 +56,39 @@ def test_augment_clip_is_reproducible_per_seed():
     c = transforms.augment_clip(clip, label, tf.constant([2, 1]), label_map_tables=tables)
     np.testing.assert_array_equal(a[0].numpy(), b[0].numpy())
     assert not np.allclose(a[0].numpy(), c[0].numpy())
+
+
+def test_a_batch_is_augmented_as_each_of_its_clips_alone():
+    """`augment_batch` applies every clip's own draws: the same clips as `augment_clip` on each,
+    the mirror and the time reversal folded into the crop included.
+    """
+    clips = tf.stack([_clip(seed) for seed in range(6)])
+    labels = tf.constant([CLASS_NAMES.index(name) for name in ("move_left", "rotate_cw") * 3])
+    tables = {
+        name: transforms.label_map_table(LABEL_MAPS[name], CLASS_NAMES) for name in LABEL_MAPS
+    }
+    seeds = [tf.constant([seed, 5], tf.int64) for seed in range(6)]
+    drawn = [
+        transforms.augmentation_draws(label, seed, label_map_tables=tables)
+        for label, seed in zip(labels, seeds)
+    ]
+    draws = {name: tf.stack([d[name] for d, _ in drawn]) for name in drawn[0][0]}
+    # Both label-mapped transforms apply to some clips and not to others.
+    assert 0 < int(tf.reduce_sum(tf.cast(draws["horizontal_flip"], tf.int32))) < 6
+    assert 0 < int(tf.reduce_sum(tf.cast(draws["time_reversal"], tf.int32))) < 6
+    batch = transforms.augment_batch(clips, draws).numpy()
+    for k, (clip, label, seed) in enumerate(zip(clips, labels, seeds)):
+        alone, new_label = transforms.augment_clip(clip, label, seed, label_map_tables=tables)
+        np.testing.assert_allclose(batch[k], alone.numpy(), atol=1e-3)
+        assert int(new_label) == int(drawn[k][1])
+
+
+def test_a_box_turned_round_mirrors_the_crop_and_reordered_sources_reverse_time():
+    clips = tf.stack([_clip(0), _clip(1)])
+    boxes = tf.constant([[0.1, 0.05, 0.9, 0.8], [0.0, 0.2, 0.85, 1.0]])
+    plain = transforms.crop_resize_batch(clips, boxes).numpy()
+    turned = transforms.crop_resize_batch(
+        clips, boxes, mirrored=tf.constant([True, False]), reversed_=tf.constant([False, True])
+    ).numpy()
+    np.testing.assert_allclose(turned[0], plain[0][:, :, ::-1], atol=1e-3)
+    np.testing.assert_allclose(turned[1], plain[1][::-1], atol=1e-3)

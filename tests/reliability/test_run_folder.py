@@ -66,13 +66,13 @@ SIGNALLED_TRAIN = textwrap.dedent(
         # Slow reads: Ctrl-C then always finds tf.data's threads inside a numpy_function call,
         # which used to hang the command (or abort its exit).
         from vlm_tf.data import pipeline
-        frame_reader = pipeline._frame_reader
+        frame_reader = pipeline.frame_reader
 
         def slow_frame_reader(*args, **kwargs):
             read = frame_reader(*args, **kwargs)
-            return lambda path, indices: (time.sleep(0.2), read(path, indices))[1]
+            return lambda paths, indices: (time.sleep(0.2), read(paths, indices))[1]
 
-        pipeline._frame_reader = slow_frame_reader
+        pipeline.frame_reader = slow_frame_reader
     callbacks.StopOnNonFiniteLoss.on_epoch_begin = on_epoch_begin
     callbacks.StopOnNonFiniteLoss.on_train_batch_end = on_train_batch_end
     # The backup writes its weights with save_weights, the best model with save.

@@ -1,7 +1,7 @@
 """Which clips an epoch of training shows, as a `tf.data` pipeline of file names.
 
 `vlm_tf.data.pipeline.make_clip_dataset` builds its datasets from these:
-`loaded` maps file names to clips in order; `keyed_passes` makes the
+`loaded` maps file names to batches of clips in order; `keyed_passes` makes the
 endless stream a resumable run trains on, each pass over the files ordered
 and randomised from the seed and the pass's number only; `worker_share` is
 one worker's part of that stream in multi-worker training, started at any
@@ -16,12 +16,17 @@ import math
 import tensorflow as tf
 
 
-def loaded(files, load, strict):
-    """`files` mapped to clips by `load`, in order. Unless `strict`, a file that passed the probe
-    but fails later (changed on disk) drops out of the epoch instead of ending it.
+def loaded(files, choose, load, batch_size):
+    """`files` as batches of `batch_size` clips, in order: `choose` draws each clip's frames and
+    augmentation, `load` decodes and augments a whole batch (`make_clip_dataset`). A clip whose
+    file fails to read (it passed the probe and changed on disk) is left out of its batch by
+    `load`, or ends a strict dataset; a batch left with no clip is dropped.
     """
-    clips = files.map(load, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
-    return clips if strict else clips.ignore_errors(log_warning=True)
+    chosen = files.map(choose, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    batches = chosen.batch(batch_size).map(
+        load, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True
+    )
+    return batches.filter(lambda clips, labels: tf.shape(labels)[0] > 0)
 
 
 def _pass_files(columns, shuffle, seed, number):
@@ -41,7 +46,7 @@ def _pass_files(columns, shuffle, seed, number):
     )
 
 
-def keyed_passes(columns, load, shuffle, seed, first_pass, batch_size, strict):
+def keyed_passes(columns, choose, load, shuffle, seed, first_pass, batch_size):
     """`pipeline.make_clip_dataset`'s endless form: passes `first_pass`, `first_pass + 1`, ..., each
     batched on its own, so that no batch holds two epochs' clips.
     """
@@ -49,8 +54,8 @@ def keyed_passes(columns, load, shuffle, seed, first_pass, batch_size, strict):
     dataset = (
         tf.data.Dataset.counter(int(first_pass), dtype=tf.int64)
         .flat_map(
-            lambda number: loaded(_pass_files(columns, shuffle, seed, number), load, strict).batch(
-                batch_size
+            lambda number: loaded(
+                _pass_files(columns, shuffle, seed, number), choose, load, batch_size
             )
         )
         .prefetch(tf.data.AUTOTUNE)
@@ -59,12 +64,12 @@ def keyed_passes(columns, load, shuffle, seed, first_pass, batch_size, strict):
     return dataset
 
 
-def keyed_batches(columns, load, shuffle, seed, first_pass, batch_size, strict):
+def keyed_batches(columns, choose, load, shuffle, seed, first_pass, batch_size):
     """`keyed_passes`'s stream made batch by batch: element `k` is batch `k % steps` of pass
     `k // steps`, from that pass's order and random values, so a batch is the same wherever and
     whenever it is made. tf.data service hands the keys out one at a time and each of its workers
-    makes whole batches (`vlm_tf.data.service`). A clip that fails to read shortens its own batch
-    only, where `keyed_passes` would shift the batches after it.
+    makes whole batches (`vlm_tf.data.service`). A clip that fails to read shortens its own batch,
+    as in `keyed_passes`.
     """
     count = int(columns[0].shape[0])
     steps = math.ceil(count / batch_size)
@@ -72,7 +77,7 @@ def keyed_batches(columns, load, shuffle, seed, first_pass, batch_size, strict):
     def batch(key):
         files = _pass_files(columns, shuffle, seed, key // steps)
         files = files.skip((key % steps) * batch_size).take(batch_size)
-        return loaded(files, load, strict).batch(batch_size)
+        return loaded(files, choose, load, batch_size)
 
     # Endless in practice: a range, not a counter, because a range splits into keys for the workers.
     keys = tf.data.Dataset.range(int(first_pass) * steps, 2**62)
@@ -81,7 +86,7 @@ def keyed_batches(columns, load, shuffle, seed, first_pass, batch_size, strict):
     return dataset
 
 
-def worker_share(columns, load, shuffle, seed, shard, first_pass, batch_size, strict):
+def worker_share(columns, choose, load, shuffle, seed, shard, first_pass, batch_size):
     """One worker's endless stream for `shard = (num_workers, index)`: of the passes
     `keyed_passes` makes, from the first, every `num_workers`-th file from `index` on, starting
     where epoch `first_pass` starts.
@@ -101,6 +106,6 @@ def worker_share(columns, load, shuffle, seed, shard, first_pass, batch_size, st
         .shard(num_workers, index)
         .skip(first_pass * steps * (batch_size // num_workers))
     )
-    dataset = loaded(files, load, strict).batch(batch_size).prefetch(tf.data.AUTOTUNE)
+    dataset = loaded(files, choose, load, batch_size).prefetch(tf.data.AUTOTUNE)
     dataset.steps_per_pass = steps
     return dataset

@@ -3,9 +3,10 @@
 The stages: index the folder (class names from sub-folder names) → probe
 every file once in parallel (unreadable ones are reported and dropped before
 any label is assigned, so labels never shift) → shuffle file names → per
-clip: choose frame indices (`sampling`), decode them with OpenCV inside
-`tf.numpy_function` (in parallel; cv2 releases the GIL while decoding) →
-augment (`transforms`) → batch → prefetch.
+clip: draw its frame indices (`sampling`) and augmentation → batch → per
+batch (`clip_batches`): decode its clips with OpenCV in one
+`tf.numpy_function` call (batches in parallel; cv2 releases the GIL while
+decoding), augment them with one set of ops (`transforms`) → prefetch.
 
 Clips come out as float32 `(batch, num_frames, height, width, 3)` in
 [0, 255], as `keras.utils.image_dataset_from_directory` yields images; the
@@ -14,68 +15,20 @@ models rescale inside, so an exported model takes raw pixels.
 
 from __future__ import annotations
 
-import logging
-
 import numpy as np
 import tensorflow as tf
 
 from vlm_tf.data import epochs, sampling, transforms
 from vlm_tf.data import service as data_service
 from vlm_tf.data.cache import DecodedVideos
+from vlm_tf.data.clip_batches import clip_batch_functions, frame_reader
 from vlm_tf.data.corruptions import PIPELINE_AUGMENTATIONS, check_augment
-from vlm_tf.data.decode import VideoReadError, read_frames
 from vlm_tf.data.lists import evaluation_list, training_lists
 from vlm_tf.data.sampling import EVALUATION_SAMPLING
 from vlm_tf.data.splits import VALIDATION_FALLBACK_SPLIT, readable_files
 from vlm_tf.data.synthetic import read_label_maps
 
-logger = logging.getLogger(__name__)
-
 LABEL_MODES = ("int", "categorical")
-
-
-def _frame_reader(cache, size, *, crop_to_aspect_ratio, failed):
-    """`read(path, indices)` for `tf.numpy_function`: frames of one video, at `size`.
-
-    The frames at `indices` of the video at `path` (bytes), from the
-    `cache` of decoded videos where there is one (made here, once for the
-    dataset), else decoded from the file every time. A video that passed
-    the probe and fails here (changed on disk) is added to `failed`, with
-    its reason, before the error drops its clip.
-    """
-    store = (
-        None
-        if cache is None
-        else DecodedVideos(cache, size, crop_to_aspect_ratio=crop_to_aspect_ratio)
-    )
-
-    def read(path, indices):
-        try:
-            if store is not None:
-                return store.read(path.decode(), indices)
-            return read_frames(
-                path.decode(),
-                indices,
-                size,
-                crop_to_aspect_ratio=crop_to_aspect_ratio,
-                decoder_threads=1,
-            )
-        except VideoReadError as error:
-            failed.append({"path": path.decode(), "reason": f"failed in training: {error.reason}"})
-            raise
-
-    return read
-
-
-def _frame_indices(sampling_mode, count, num_frames, element_seed):
-    """The `num_frames` frame indices of a video of `count` frames, chosen by `sampling_mode`."""
-    if sampling_mode == "random":
-        return sampling.random_indices(count, num_frames, element_seed)
-    if sampling_mode == "consecutive":
-        return sampling.consecutive_indices(count, num_frames)
-    if sampling_mode == "random_consecutive":
-        return sampling.consecutive_indices(count, num_frames, element_seed)
-    return sampling.uniform_indices(count, num_frames)
 
 
 def make_clip_dataset(
@@ -140,47 +93,51 @@ def make_clip_dataset(
         if name in transforms.LABEL_MAP_TRANSFORMS
     }
     failed = []
-    read = _frame_reader(
-        cache, (height, width), crop_to_aspect_ratio=crop_to_aspect_ratio, failed=failed
-    )
+    if service is None:
+        read = frame_reader(
+            cache,
+            (height, width),
+            crop_to_aspect_ratio=crop_to_aspect_ratio,
+            strict=strict,
+            failed=failed,
+        )
 
-    def load(element, random_value):
-        path, label, count = element
-        element_seed = tf.stack([random_value, tf.cast(label, tf.int64)])
-        indices = _frame_indices(sampling_mode, count, num_frames, element_seed)
-        if service is None:
-            clip = tf.numpy_function(read, [path, indices], tf.uint8, stateful=False)
-        else:
-            clip = data_service.read_op(path, indices, (height, width), crop_to_aspect_ratio)
-        clip = tf.cast(tf.ensure_shape(clip, [num_frames, height, width, 3]), tf.float32)
-        if augment == "crop":
-            clip = transforms.random_crop_resize(clip, element_seed)
-        elif augment:
-            clip, label = transforms.augment_clip(
-                clip, label, element_seed, label_map_tables=tables
+        def read_batch(paths, indices):
+            return tf.numpy_function(read, [paths, indices], (tf.uint8, tf.int64), stateful=False)
+    else:
+
+        def read_batch(paths, indices):
+            return data_service.read_op(
+                paths, indices, (height, width), crop_to_aspect_ratio, strict
             )
-        if augment == "robust":
-            clip = transforms.corrupted_views(clip, element_seed, views)
-        if label_mode == "categorical":
-            label = tf.one_hot(label, len(class_names))
-        return clip, label
 
+    choose, load = clip_batch_functions(
+        read_batch,
+        sampling_mode=sampling_mode,
+        num_frames=num_frames,
+        size=(height, width),
+        augment=augment,
+        tables=tables,
+        views=views,
+        label_mode=label_mode,
+        num_classes=len(class_names),
+    )
     columns = (
         tf.constant(list(paths)),
         tf.constant(list(labels), tf.int32),
         tf.constant(list(frame_counts), tf.int64),
     )
     if service is not None:
-        dataset = epochs.keyed_batches(columns, load, shuffle, seed, first_pass, batch_size, strict)
+        dataset = epochs.keyed_batches(columns, choose, load, shuffle, seed, first_pass, batch_size)
         steps = dataset.steps_per_pass
         dataset = data_service.distribute(dataset, service)
         dataset.steps_per_pass = steps
     elif shard is not None:
         dataset = epochs.worker_share(
-            columns, load, shuffle, seed, shard, first_pass or 0, batch_size, strict
+            columns, choose, load, shuffle, seed, shard, first_pass or 0, batch_size
         )
     elif first_pass is not None:
-        dataset = epochs.keyed_passes(columns, load, shuffle, seed, first_pass, batch_size, strict)
+        dataset = epochs.keyed_passes(columns, choose, load, shuffle, seed, first_pass, batch_size)
     else:
         files = tf.data.Dataset.from_tensor_slices(columns)
         if shuffle:
@@ -189,7 +146,7 @@ def make_clip_dataset(
         # clip's sampling and augmentation are reproducible yet new every epoch.
         randoms = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True)
         dataset = tf.data.Dataset.zip(files, randoms)
-        dataset = epochs.loaded(dataset, load, strict).batch(batch_size).prefetch(tf.data.AUTOTUNE)
+        dataset = epochs.loaded(dataset, choose, load, batch_size).prefetch(tf.data.AUTOTUNE)
     dataset.failed = failed
     return dataset
 

@@ -33,7 +33,7 @@ import sys
 import tensorflow as tf
 from tensorflow.python.ops import gen_script_ops, script_ops
 
-from vlm_tf.data.decode import VideoReadError, read_frames
+from vlm_tf.data.decode import read_clips, read_frames
 
 # The name the dataset graph calls the frame reader by, in every process that runs it.
 READER_TOKEN = "vlm_tf.data.service.read"
@@ -43,18 +43,20 @@ WORKER_TIMEOUT_MS = 5000
 PROTOCOL = "grpc"
 
 
-def _read(path, indices, height, width, crop):
-    try:
-        return read_frames(
-            path.decode(),
-            indices,
-            (int(height), int(width)),
-            crop_to_aspect_ratio=bool(crop),
-            decoder_threads=1,
-        )
-    except VideoReadError as error:
-        # An error raised here drops the clip (or ends a strict run) on the worker, as locally.
-        raise ValueError(f"{path.decode()}: {error.reason}") from error
+def _read(paths, indices, height, width, crop, strict):
+    """A batch's clips and the positions of those that read (`decode.read_clips`): a clip whose
+    video fails is left out, or the error ends a strict run.
+    """
+    size = (int(height), int(width))
+
+    def read(path, wanted):
+        return read_frames(path, wanted, size, crop_to_aspect_ratio=bool(crop), decoder_threads=1)
+
+    def skip(path, error):
+        if strict:
+            raise ValueError(f"{path}: {error.reason}") from error
+
+    return read_clips(paths, indices, size, read, skip)
 
 
 def register_reader():
@@ -63,23 +65,24 @@ def register_reader():
     script_ops._py_funcs._funcs[READER_TOKEN] = _read
 
 
-def read_op(path, indices, size, crop_to_aspect_ratio):
-    """The frames of one clip as a graph op that any process with `register_reader` can run:
-    uint8 `(len(indices), height, width, 3)`.
+def read_op(paths, indices, size, crop_to_aspect_ratio, strict):
+    """A batch's clips as a graph op that any process with `register_reader` can run: uint8
+    `(n, len(indices[0]), height, width, 3)` and the positions in the batch of those n clips.
     """
     height, width = size
-    (frames,) = gen_script_ops.py_func_stateless(
+    clips, kept = gen_script_ops.py_func_stateless(
         [
-            path,
+            paths,
             indices,
             tf.constant(height, tf.int64),
             tf.constant(width, tf.int64),
             tf.constant(bool(crop_to_aspect_ratio)),
+            tf.constant(bool(strict)),
         ],
         token=READER_TOKEN,
-        Tout=[tf.uint8],
+        Tout=[tf.uint8, tf.int64],
     )
-    return frames
+    return clips, kept
 
 
 def check_address(address):

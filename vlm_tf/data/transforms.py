@@ -20,8 +20,8 @@ import tensorflow as tf
 LABEL_MAP_TRANSFORMS = ("horizontal_flip", "time_reversal")
 
 
-def random_crop_resize(clip, seed, *, scale=(0.8, 1.0), ratio=(0.85, 1.2)):
-    """Crops one random box (same for every frame) and resizes back to the clip's size."""
+def crop_box(seed, *, scale=(0.8, 1.0), ratio=(0.85, 1.2)):
+    """`random_crop_resize`'s box for `seed`: `[top, left, bottom, right]` as fractions."""
     seeds = tf.random.experimental.stateless_split(seed, 4)
     area = tf.random.stateless_uniform([], seeds[0], scale[0], scale[1])
     log_ratio = tf.random.stateless_uniform(
@@ -32,21 +32,63 @@ def random_crop_resize(clip, seed, *, scale=(0.8, 1.0), ratio=(0.85, 1.2)):
     box_h = tf.minimum(tf.sqrt(area / aspect), 1.0)
     top = tf.random.stateless_uniform([], seeds[2], 0.0, 1.0) * (1.0 - box_h)
     left = tf.random.stateless_uniform([], seeds[3], 0.0, 1.0) * (1.0 - box_w)
-    num_frames = tf.shape(clip)[0]
-    boxes = tf.tile([[top, left, top + box_h, left + box_w]], [num_frames, 1])
-    crop_size = tf.shape(clip)[1:3]
-    return tf.image.crop_and_resize(clip, boxes, tf.range(num_frames), crop_size)
+    return tf.stack([top, left, top + box_h, left + box_w])
 
 
-def random_colour(clip, seed, *, brightness=25.0, contrast=(0.75, 1.25), channel_gain=(0.9, 1.1)):
-    """Random brightness, contrast and per-channel gain, the same for every frame."""
+def crop_resize_batch(clips, boxes, *, mirrored=None, reversed_=None):
+    """Clip k of `clips` `(B, T, H, W, 3)` cropped to `boxes[k]` in every frame, resized back.
+
+    `mirrored[k]` and `reversed_[k]` also mirror clip k left to right and play
+    it backwards, at no cost: a box whose left edge is right of its right edge
+    samples the frame mirrored, and each output frame names the frame it is
+    cut from (a separate flip would pass over the whole batch again).
+    """
+    shape = tf.shape(clips)
+    num_clips, num_frames = shape[0], shape[1]
+    frames = tf.reshape(clips, tf.concat([[-1], shape[2:]], 0))
+    if mirrored is not None:
+        boxes = tf.where(mirrored[:, None], tf.gather(boxes, [0, 3, 2, 1], axis=1), boxes)
+    steps = tf.range(num_frames)[None, :]
+    if reversed_ is not None:
+        steps = tf.where(reversed_[:, None], num_frames - 1 - steps, steps)
+    sources = tf.reshape(tf.range(num_clips)[:, None] * num_frames + steps, [-1])
+    cropped = tf.image.crop_and_resize(
+        frames, tf.repeat(boxes, num_frames, axis=0), sources, shape[2:4]
+    )
+    return tf.reshape(cropped, shape)
+
+
+def random_crop_resize(clip, seed, *, scale=(0.8, 1.0), ratio=(0.85, 1.2)):
+    """Crops one random box (same for every frame) and resizes back to the clip's size."""
+    box = crop_box(seed, scale=scale, ratio=ratio)
+    return crop_resize_batch(clip[None], box[None])[0]
+
+
+def colour_draw(seed, *, brightness=25.0, contrast=(0.75, 1.25), channel_gain=(0.9, 1.1)):
+    """`random_colour`'s `(delta, factor, gain)` for `seed`: a brightness shift, a contrast
+    factor and three channel gains, as one `[5]` vector.
+    """
     seeds = tf.random.experimental.stateless_split(seed, 3)
-    delta = tf.random.stateless_uniform([], seeds[0], -brightness, brightness)
-    factor = tf.random.stateless_uniform([], seeds[1], contrast[0], contrast[1])
+    delta = tf.random.stateless_uniform([1], seeds[0], -brightness, brightness)
+    factor = tf.random.stateless_uniform([1], seeds[1], contrast[0], contrast[1])
     gain = tf.random.stateless_uniform([3], seeds[2], channel_gain[0], channel_gain[1])
-    mean = tf.reduce_mean(clip)
-    clip = (clip - mean) * factor + mean + delta
-    return tf.clip_by_value(clip * gain, 0.0, 255.0)
+    return tf.concat([delta, factor, gain], 0)
+
+
+def colour_batch(clips, draws):
+    """Clip k of `clips` with the colour change `draws[k]` (`colour_draw`)."""
+    draws = draws[:, None, None, None, :]
+    delta, factor, gain = draws[..., 0:1], draws[..., 1:2], draws[..., 2:]
+    mean = tf.reduce_mean(clips, axis=[1, 2, 3, 4], keepdims=True)
+    # ((x - mean) · factor + mean + delta) · gain as one multiply and one add per pixel.
+    scale = factor * gain
+    shift = (mean * (1.0 - factor) + delta) * gain
+    return tf.clip_by_value(clips * scale + shift, 0.0, 255.0)
+
+
+def random_colour(clip, seed, **ranges):
+    """Random brightness, contrast and per-channel gain, the same for every frame."""
+    return colour_batch(clip[None], colour_draw(seed, **ranges)[None])[0]
 
 
 def horizontal_flip(clip):
@@ -67,12 +109,47 @@ def label_map_table(label_map, class_names):
     return tf.constant(table, tf.int32)
 
 
-def apply_with_label_map(transform, clip, label, seed, table, probability=0.5):
-    """Applies `transform` with `probability` where the class allows it, relabelling the clip."""
+def _label_map_draw(label, seed, table, probability=0.5):
+    """`(chosen, new label)`: whether a label-mapped transform applies to a clip of `label`."""
     target = tf.gather(table, label)
     chosen = tf.logical_and(tf.random.stateless_uniform([], seed) < probability, target >= 0)
-    clip = tf.cond(chosen, lambda: transform(clip), lambda: clip)
-    return clip, tf.where(chosen, target, label)
+    return chosen, tf.where(chosen, target, label)
+
+
+def apply_with_label_map(transform, clip, label, seed, table, probability=0.5):
+    """Applies `transform` with `probability` where the class allows it, relabelling the clip."""
+    chosen, label = _label_map_draw(label, seed, table, probability)
+    return tf.cond(chosen, lambda: transform(clip), lambda: clip), label
+
+
+def augmentation_draws(label, seed, *, label_map_tables=None):
+    """What `augment_clip` does to one clip of `label` with `seed`, drawn and not yet applied:
+    `(draws, new label)`, `draws` a dict of a crop box, a colour change and, per label-mapped
+    transform, whether it applies. `augment_batch` applies a batch's draws with one set of ops
+    for the whole batch, where `augment_clip` on each clip would run them all per clip.
+    """
+    seeds = tf.random.experimental.stateless_split(seed, 2 + len(LABEL_MAP_TRANSFORMS))
+    draws = {"box": crop_box(seeds[0]), "colour": colour_draw(seeds[1])}
+    for i, name in enumerate(LABEL_MAP_TRANSFORMS):
+        table = (label_map_tables or {}).get(name)
+        if table is None:
+            draws[name] = tf.constant(False)
+        else:
+            draws[name], label = _label_map_draw(label, seeds[2 + i], table)
+    return draws, label
+
+
+def augment_batch(clips, draws):
+    """`clips` `(B, T, H, W, 3)` augmented by `draws` (`augmentation_draws`, batched): crop, colour
+    and the label-mapped transforms, as `augment_clip` does each clip.
+    """
+    cropped = crop_resize_batch(
+        clips,
+        draws["box"],
+        mirrored=draws["horizontal_flip"],
+        reversed_=draws["time_reversal"],
+    )
+    return colour_batch(cropped, draws["colour"])
 
 
 def augment_clip(clip, label, seed, *, label_map_tables=None):
@@ -82,15 +159,9 @@ def augment_clip(clip, label, seed, *, label_map_tables=None):
         label_map_tables: `{transform name: table}` from `label_map_table`; the
             names are `LABEL_MAP_TRANSFORMS`.
     """
-    seeds = tf.random.experimental.stateless_split(seed, 2 + len(LABEL_MAP_TRANSFORMS))
-    clip = random_crop_resize(clip, seeds[0])
-    clip = random_colour(clip, seeds[1])
-    transforms = {"horizontal_flip": horizontal_flip, "time_reversal": time_reversal}
-    for i, name in enumerate(LABEL_MAP_TRANSFORMS):
-        table = (label_map_tables or {}).get(name)
-        if table is not None:
-            clip, label = apply_with_label_map(transforms[name], clip, label, seeds[2 + i], table)
-    return clip, label
+    draws, label = augmentation_draws(label, seed, label_map_tables=label_map_tables)
+    batched = {name: value[None] for name, value in draws.items()}
+    return augment_batch(clip[None], batched)[0], label
 
 
 # --- robust training (`augment="robust"`): corruptions drawn afresh for every clip ---

@@ -345,10 +345,7 @@ def _failed_in_training(data):
     """The videos that passed the probe and failed while training read them, once each: their
     clips dropped out of the epochs (`make_clip_dataset`'s `failed`).
     """
-    failed = {}
-    for item in getattr(data.train, "failed", ()):
-        failed.setdefault(item["path"], item)
-    return list(failed.values())
+    return list(getattr(data.train, "failed", ()))
 
 
 def _callbacks(task, model, data, run_dir, best_path, backup, extras):
