@@ -13,24 +13,26 @@ from __future__ import annotations
 
 import logging
 
+import numpy as np
 import tensorflow as tf
 
 from vlm_tf.data import sampling, transforms
 from vlm_tf.data.cache import DecodedVideos
-from vlm_tf.data.decode import read_clips, read_frames
+from vlm_tf.data.decode import VideoReadError, read_frames
 
 logger = logging.getLogger(__name__)
 
 
 def frame_reader(cache, size, *, crop_to_aspect_ratio, strict, failed):
-    """`read(paths, indices)` for `tf.numpy_function`: a batch's clips at `size`
-    (`decode.read_clips`).
+    """`read(paths, indices)` for `tf.numpy_function`, called once a batch: `(clips, kept)`, uint8
+    `(n, len(indices[0]), *size, 3)` and the positions in the batch of those n clips.
 
-    From the `cache` of decoded videos where there is one (made here, once
-    for the dataset), else decoded from the files every time. A video that
-    passed the probe and fails here (changed on disk) ends a `strict`
-    dataset; otherwise its clips are left out, and the video is added once to
-    `failed`, with its reason.
+    Clip k is the frames at `indices[k]` of the video at `paths[k]` (bytes),
+    from the `cache` of decoded videos where there is one (made here, once
+    for the dataset), else decoded from the file. A video that passed the
+    probe and fails here (changed on disk) ends a `strict` dataset; otherwise
+    its clip is left out, and the video is added once to `failed`, with its
+    reason.
     """
     store = (
         None
@@ -55,7 +57,16 @@ def frame_reader(cache, size, *, crop_to_aspect_ratio, strict, failed):
             failed.append({"path": path, "reason": reason})
 
     def read(paths, indices):
-        return read_clips(paths, indices, size, read_one, skip)
+        clips = np.empty((len(paths), indices.shape[1], *size, 3), np.uint8)
+        kept = []
+        for position, (path, wanted) in enumerate(zip(paths, indices)):
+            try:
+                clips[len(kept)] = read_one(path.decode(), wanted)
+            except VideoReadError as error:
+                skip(path.decode(), error)
+                continue
+            kept.append(position)
+        return clips[: len(kept)], np.asarray(kept, np.int64)
 
     return read
 

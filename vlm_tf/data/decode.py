@@ -278,27 +278,6 @@ def read_frames(
     return np.stack(frames)
 
 
-def read_clips(paths, indices, size, read, skip):
-    """A batch of clips in one array, for a reader called once a batch (`tf.numpy_function`).
-
-    Clip k is `read(paths[k], indices[k])` (`paths` as bytes, `read` given a
-    str); a clip whose read raises `VideoReadError` is handed to
-    `skip(path, error)`, which raises to end the batch or returns to leave the
-    clip out. Returns `(clips, kept)`: uint8 `(n, len(indices[0]), *size, 3)`
-    and the positions in the batch of those n clips.
-    """
-    clips = np.empty((len(paths), indices.shape[1], *size, 3), np.uint8)
-    kept = []
-    for position, (path, wanted) in enumerate(zip(paths, indices)):
-        try:
-            clips[len(kept)] = read(path.decode(), wanted)
-        except VideoReadError as error:
-            skip(path.decode(), error)
-            continue
-        kept.append(position)
-    return clips[: len(kept)], np.asarray(kept, np.int64)
-
-
 def read_frame_stream(source):
     """Yields the RGB uint8 frames `(H, W, 3)` of a video file or a camera, as they are decoded.
 

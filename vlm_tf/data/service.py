@@ -10,9 +10,10 @@ tf.data service ships a dataset's graph to the workers, and a graph cannot
 carry a Python function, which is what decodes a video here (OpenCV,
 `vlm_tf.data.decode`). So the graph names the reader by a fixed token
 (`READER_TOKEN`) instead of a process-local one, and every worker process
-`vlm-tf data-service` starts registers `read_frames` under that token at
-start-up: the workers must be vlm_tf's own; a stock tf.data service worker
-would fail the first batch with "callback ... is not found".
+`vlm-tf data-service` starts registers the batch reader
+(`clip_batches.frame_reader`) under that token at start-up: the workers must
+be vlm_tf's own; a stock tf.data service worker would fail the first batch
+with "callback ... is not found".
 
 Each batch is made from its key alone (the pass's order and random values
 are stateless functions of the seed and the pass number), so a batch is the
@@ -33,7 +34,7 @@ import sys
 import tensorflow as tf
 from tensorflow.python.ops import gen_script_ops, script_ops
 
-from vlm_tf.data.decode import read_clips, read_frames
+from vlm_tf.data.clip_batches import frame_reader
 
 # The name the dataset graph calls the frame reader by, in every process that runs it.
 READER_TOKEN = "vlm_tf.data.service.read"
@@ -44,19 +45,13 @@ PROTOCOL = "grpc"
 
 
 def _read(paths, indices, height, width, crop, strict):
-    """A batch's clips and the positions of those that read (`decode.read_clips`): a clip whose
-    video fails is left out, or the error ends a strict run.
+    """`clip_batches.frame_reader`'s batch, without a cache: a clip whose video fails is left out
+    (logged on the worker), or the error ends a strict run.
     """
-    size = (int(height), int(width))
-
-    def read(path, wanted):
-        return read_frames(path, wanted, size, crop_to_aspect_ratio=bool(crop), decoder_threads=1)
-
-    def skip(path, error):
-        if strict:
-            raise ValueError(f"{path}: {error.reason}") from error
-
-    return read_clips(paths, indices, size, read, skip)
+    read = frame_reader(
+        None, (int(height), int(width)), crop_to_aspect_ratio=bool(crop), strict=strict, failed=[]
+    )
+    return read(paths, indices)
 
 
 def register_reader():
@@ -139,8 +134,8 @@ def dispatcher_address(dispatcher, host="localhost"):
 
 def start_worker(address, host="localhost"):
     """A worker of the dispatcher at `address`, in this process, reading videos with
-    `read_frames`; the trainer reaches it at `host` (this machine's name on the network when the
-    trainer runs elsewhere) and a port of its own.
+    `clip_batches.frame_reader`; the trainer reaches it at `host` (this machine's name on the
+    network when the trainer runs elsewhere) and a port of its own.
     """
     register_reader()
     config = tf.data.experimental.service.WorkerConfig(
