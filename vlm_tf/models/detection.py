@@ -266,7 +266,10 @@ def detect_clip(model, frames, num_classes, *, max_detections=20):
     Per frame `(boxes (K, 4), scores (K,), classes (K,))` as numpy, best
     first.
     """
-    outputs = model(np.asarray(frames, np.float32)[None], training=False)[0]
+    # Keras' predict function, traced once per clip shape: called eagerly, the ConvLSTM's loop
+    # over time dispatched op by op and scoring a detect run's validation clips each epoch took
+    # 6x longer (docs/benchmarks.md, "Detection's scoring each epoch").
+    outputs = model.predict_on_batch(np.asarray(frames, np.float32)[None])[0]
     boxes, scores, classes = (
         x.numpy()
         for x in decode_detections(outputs, num_classes=num_classes, max_detections=max_detections)
