@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+import time
 
 from vlm_tf.cli.common import CommandError, non_negative_int, positive_int, say
 from vlm_tf.cli.data import DATA_DEFAULTS, make_classification_data
@@ -80,8 +81,11 @@ def cmd_data_service(args):
         f"--data-service {address}`; Ctrl-C stops"
     )
     try:
-        for worker in workers:
-            worker.wait()
+        # Short sleeps, not one blocking wait: Ctrl-C's signal can land on one of TensorFlow's
+        # threads, and Python raises it only when its main thread next runs, which a wait for a
+        # process that never ends would not let it do (a test saw the command outlive a minute).
+        while any(worker.poll() is None for worker in workers):
+            time.sleep(0.2)
     finally:
         for worker in workers:
             worker.terminate()
