@@ -34,13 +34,19 @@ def test_flip_relabels_and_never_flips_unmapped_classes():
     table = transforms.label_map_table(
         {"left": "right", "right": "left"}, ["left", "right", "other"]
     )
+    whole_frame = tf.constant([[0.0, 0.0, 1.0, 1.0]])
     flipped_labels = {0: set(), 2: set()}
     for seed in range(30):
         for label in (0, 2):
-            out, new_label = transforms.apply_with_label_map(
-                transforms.horizontal_flip, clip, tf.constant(label), tf.constant([seed, 0]), table
+            draws, new_label = transforms.augmentation_draws(
+                tf.constant(label),
+                tf.constant([seed, 0], tf.int64),
+                label_map_tables={"horizontal_flip": table},
             )
-            was_flipped = np.allclose(out.numpy(), clip.numpy()[:, :, ::-1])
+            out = transforms.crop_resize_batch(
+                clip[None], whole_frame, mirrored=draws["horizontal_flip"][None]
+            )[0]
+            was_flipped = np.allclose(out.numpy(), clip.numpy()[:, :, ::-1], atol=1e-3)
             flipped_labels[label].add((was_flipped, int(new_label)))
     assert flipped_labels[0] == {(True, 1), (False, 0)}
     assert flipped_labels[2] == {(False, 2)}

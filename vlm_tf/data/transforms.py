@@ -91,14 +91,6 @@ def random_colour(clip, seed, **ranges):
     return colour_batch(clip[None], colour_draw(seed, **ranges)[None])[0]
 
 
-def horizontal_flip(clip):
-    return tf.reverse(clip, axis=[2])
-
-
-def time_reversal(clip):
-    return tf.reverse(clip, axis=[0])
-
-
 def label_map_table(label_map, class_names):
     """`{class: class}` → int32 vector: entry k is the new label of class k, or -1 (never apply)."""
     index = {name: i for i, name in enumerate(class_names)}
@@ -114,12 +106,6 @@ def _label_map_draw(label, seed, table, probability=0.5):
     target = tf.gather(table, label)
     chosen = tf.logical_and(tf.random.stateless_uniform([], seed) < probability, target >= 0)
     return chosen, tf.where(chosen, target, label)
-
-
-def apply_with_label_map(transform, clip, label, seed, table, probability=0.5):
-    """Applies `transform` with `probability` where the class allows it, relabelling the clip."""
-    chosen, label = _label_map_draw(label, seed, table, probability)
-    return tf.cond(chosen, lambda: transform(clip), lambda: clip), label
 
 
 def augmentation_draws(label, seed, *, label_map_tables=None):
