@@ -105,6 +105,47 @@ def test_cpu_choice_is_measured_then_remembered(tmp_path, monkeypatch):
     assert len(remembered) == 1 and runtime.machine_key() in next(iter(remembered))
 
 
+def test_a_candidate_far_slower_than_the_fastest_is_timed_no_further():
+    import keras
+
+    class SlowInBfloat16(keras.layers.Layer):
+        """Real extra work, only under the bfloat16 policy: a chain of matrix products."""
+
+        def call(self, x):
+            if self.compute_dtype != "bfloat16":
+                return x
+            # From the input, so that no graph optimisation folds it away as a constant.
+            burn = keras.ops.ones((768, 768), dtype=self.compute_dtype) + keras.ops.mean(x)
+            for _ in range(20):
+                burn = keras.ops.matmul(burn, burn) * 1e-3
+            return x + keras.ops.cast(keras.ops.sum(burn), x.dtype) * 0
+
+    calls = {}
+
+    def build():
+        policy = keras.mixed_precision.global_policy().name
+        inputs = keras.Input((4,))
+        model = keras.Model(inputs, keras.layers.Dense(3)(SlowInBfloat16()(inputs)))
+        train_on_batch = model.train_on_batch
+
+        def counted(*args, **kwargs):
+            calls[policy] = calls.get(policy, 0) + 1
+            return train_on_batch(*args, **kwargs)
+
+        model.train_on_batch = counted
+        return model
+
+    x = np.ones((8, 4), "float32")
+    y = np.eye(3, dtype="float32")[np.arange(8) % 3]
+    candidates = (("float32", "off"), ("mixed_bfloat16", "off"))
+    rates = runtime.measure_training_rates(
+        build, x, y, loss="categorical_crossentropy", candidates=candidates, rounds=3, steps=2
+    )
+    assert rates["mixed_bfloat16/off"] * runtime.OUT_OF_THE_RUNNING < rates["float32/off"], rates
+    # Each: the warm-up step and two timed ones; nothing left to compare the survivor with.
+    assert calls == {"float32": 3, "mixed_bfloat16": 3}
+
+
 def test_one_setting_fixed_measures_only_the_other(tmp_path, monkeypatch):
     monkeypatch.setenv("VLM_TF_CACHE_DIR", str(tmp_path))
     x, y = _batch()
