@@ -161,6 +161,22 @@ def test_one_setting_fixed_measures_only_the_other(tmp_path, monkeypatch):
     assert set(chosen.measured) == {"float32/off", "float32/on"} and chosen.precision == "float32"
 
 
+def test_a_classify_measurement_holds_for_any_number_of_classes(tiny_dataset, tmp_path):
+    import shutil
+
+    from vlm_tf.tasks.classify import ClassifyTask
+
+    fewer = tmp_path / "three_classes"
+    for folder in sorted((tiny_dataset / "train").iterdir())[:3]:
+        shutil.copytree(folder, fewer / folder.name)
+    task = ClassifyTask("classify", RunConfig(**TINY).resolved())
+    eight, three = (task.execution_probe(data, None) for data in (tiny_dataset / "train", fewer))
+    assert eight["targets"].shape[-1] == 8 and three["targets"].shape[-1] == 3
+    assert eight["key"] == three["key"]
+    other = ClassifyTask("classify", RunConfig(**dict(TINY, num_frames=8)).resolved())
+    assert other.execution_probe(fewer, None)["key"] != three["key"]
+
+
 def test_a_run_records_what_auto_chose_and_a_resume_keeps_it(tiny_dataset, tmp_path):
     run_dir = tmp_path / "auto"
     result = train(tiny_dataset, run_dir, RunConfig(epochs=1, **TINY), verbose=0)

@@ -164,10 +164,9 @@ class ClassifyTask(Task):
         size = config.image_size
         batch = config.batch_size * (ROBUST_VIEWS if self.consistent else 1)
         return dict(
-            key=(
-                f"{config.model}|{num_classes} classes|{config.num_frames}x{size}x{size}|batch "
-                f"{batch}"
-            ),
+            # Not the number of classes: it sets the width of the last layer only, a sliver of a
+            # step, and a dataset of other classes would pay for the measurement again.
+            key=f"{config.model}|{config.num_frames}x{size}x{size}|batch {batch}",
             build=build,
             # A consistent run's step passes every view of the batch's clips through the model.
             inputs=rng.uniform(0, 255, (batch, config.num_frames, size, size, 3)).astype("float32"),
