@@ -32,7 +32,7 @@ AUTO_MARGIN = 1.05
 BASELINE = ("float32", "off")
 CPU_CANDIDATES = (BASELINE, ("float32", "on"), ("mixed_bfloat16", "off"), ("mixed_bfloat16", "on"))
 GPU_EXECUTION = ("mixed_float16", "auto")
-# A measurement costs 11-20 s here (four builds, two XLA compiles, timed steps). A
+# A measurement costs 12-20 s here (four builds, two XLA compiles, timed steps). A
 # run of fewer training steps takes the baseline unmeasured: at the default
 # model's 64x64 pace 200 steps are about 15 s of float32, of which the best
 # candidate measured here (1.3-1.6x) would save 4-6 s.
@@ -124,8 +124,10 @@ def measure_training_rates(
     timed for `steps` steps first; one whose fastest step is `OUT_OF_THE_RUNNING`
     times slower than the fastest candidate's keeps that figure and trains no
     more. The rest take turns, `steps` steps each per round, so a machine that
-    gets busier slows them alike. A candidate that fails to build or compile
-    is left out of the result rather than failing the run.
+    gets busier slows them alike, and their figure is the median round's
+    (`vlm-tf bench` reports it, so even a lone survivor is timed in every
+    round). A candidate that fails to build or compile is left out of the
+    result rather than failing the run.
     """
     previous = keras.mixed_precision.global_policy()
     # Several models training in turn make TensorFlow warn about retracing;
@@ -149,16 +151,13 @@ def measure_training_rates(
             )
         fastest = min(first.values(), default=0.0)
         running = {k: m for k, m in models.items() if first[k] < OUT_OF_THE_RUNNING * fastest}
-        seconds = dict(first)
-        # One left in the running has nothing to be compared with.
-        if len(running) > 1:
-            times = {key: [] for key in running}
-            for _ in range(rounds):
-                for key, model in running.items():
-                    times[key].append(
-                        sum(_step_seconds(model, inputs, targets) for _ in range(steps)) / steps
-                    )
-            seconds.update({key: float(np.median(values)) for key, values in times.items()})
+        times = {key: [] for key in running}
+        for _ in range(rounds):
+            for key, model in running.items():
+                times[key].append(
+                    sum(_step_seconds(model, inputs, targets) for _ in range(steps)) / steps
+                )
+        seconds = {**first, **{key: float(np.median(values)) for key, values in times.items()}}
     finally:
         keras.mixed_precision.set_global_policy(previous)
         logger.setLevel(level)
